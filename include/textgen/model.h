@@ -1,0 +1,82 @@
+/**
+ * @file textgen/model.h
+ * @brief Loading a model folder (Hugging Face layout) and querying it.
+ *
+ * A folder holds `config.json` and `model.safetensors` (architecture `gpt2`: HF or nanoGPT
+ * tensor names, with or without the `transformer.` prefix; F32, F16 or BF16 tensors).
+ *
+ * Thread safety: a loaded ::tg_model is immutable; it may be shared by any number of threads
+ * and sessions. It must outlive every session created from it.
+ */
+#ifndef TEXTGEN_MODEL_H
+#define TEXTGEN_MODEL_H
+
+#include <textgen/common.h>
+
+TG_BEGIN_DECLS
+
+/** An immutable, loaded model (opaque). */
+typedef struct tg_model tg_model;
+
+/** Weight precision used for computation (tg_model_options.weight_type). */
+enum {
+    TG_WEIGHTS_AUTO = 0, /**< F32 files compute in f32; F16/BF16 files in bf16 */
+    TG_WEIGHTS_F32 = 1,  /**< convert everything to f32 (most exact) */
+    TG_WEIGHTS_BF16 = 2  /**< matrices in bf16 (half the memory traffic) */
+};
+
+/** Options for tg_model_load(). */
+typedef struct tg_model_options {
+    uint32_t struct_size; /**< sizeof(tg_model_options) */
+    uint32_t weight_type; /**< TG_WEIGHTS_* (default TG_WEIGHTS_AUTO) */
+} tg_model_options;
+
+#define TG_MODEL_OPTIONS_INIT {(uint32_t)sizeof(tg_model_options), 0}
+
+/** @brief Fill `out` with the defaults (same as TG_MODEL_OPTIONS_INIT). */
+TG_API tg_status tg_model_options_default(tg_model_options *out);
+
+/**
+ * @brief Load a model folder.
+ * @param[out] out  receives the model (transfer full; release with tg_model_free()).
+ * @param dir       path of the folder holding config.json and model.safetensors.
+ * @param opts      options, or NULL for defaults.
+ * @return TG_OK; TG_EIO, TG_EFORMAT, TG_EUNSUPPORTED, TG_ENOTFOUND, TG_EINVAL, TG_EBACKEND,
+ *         TG_ENOMEM with a message naming the file, tensor or field at fault.
+ */
+TG_API tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options *opts);
+
+/** @brief Release a model. NULL is a no-op. No session may still use it. */
+TG_API void tg_model_free(tg_model *model);
+
+/** Facts about a loaded model (tg_model_get_info()). */
+typedef struct tg_model_info {
+    uint32_t struct_size;  /**< set by the caller to sizeof(tg_model_info) */
+    int32_t n_vocab;       /**< vocabulary size (rows of the output layer) */
+    int32_t n_ctx;         /**< maximum positions (n_positions) */
+    int32_t n_layer;       /**< transformer blocks */
+    int32_t n_head;        /**< attention heads */
+    int32_t n_embd;        /**< embedding width */
+    int32_t n_inner;       /**< MLP hidden width */
+    int32_t bos_id;        /**< beginning-of-sequence id, -1 if none */
+    int32_t eos_id;        /**< end-of-sequence id, -1 if none */
+    uint32_t weight_type;  /**< TG_WEIGHTS_F32 or TG_WEIGHTS_BF16: what computation uses */
+    uint64_t n_params;     /**< parameters in the file (tied matrices counted once) */
+    uint64_t weight_bytes; /**< bytes of matrices streamed per decoded token */
+} tg_model_info;
+
+#define TG_MODEL_INFO_INIT {(uint32_t)sizeof(tg_model_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/**
+ * @brief Describe a model.
+ * @param[out] out  caller-owned struct whose struct_size is set; fields past that size are not
+ *                  written.
+ */
+TG_API tg_status tg_model_get_info(tg_model_info *out, const tg_model *model);
+
+/** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
+TG_API const char *tg_model_path(const tg_model *model);
+
+TG_END_DECLS
+
+#endif /* TEXTGEN_MODEL_H */

@@ -1,0 +1,221 @@
+/* backend/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
+ * logits buffer; the computation itself is in forward.c. */
+#include "backend.h"
+#include "core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tg_session {
+    const tg_model *model;
+    tg_backend_ctx *ctx;
+    int32_t n_seq, n_ctx, n_batch;
+    int32_t *seq_len;
+    float *logits;     /* n_out x n_vocab of the last decode */
+    size_t *row_out;   /* per row of the last decode: index into logits, or SIZE_MAX */
+    size_t n_rows_last;
+};
+
+tg_status tg_session_options_default(tg_session_options *out)
+{
+    TG_CHECK_ARG(out, "out");
+    *out = (tg_session_options)TG_SESSION_OPTIONS_INIT;
+    return TG_OK;
+}
+
+void tg_session_free(tg_session *s)
+{
+    if (!s)
+        return;
+    tg__backend_ctx_free(s->ctx);
+    free(s->seq_len);
+    free(s->logits);
+    free(s->row_out);
+    free(s);
+}
+
+tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_session_options *opts)
+{
+    TG_CHECK_ARG(out, "out");
+    *out = NULL;
+    TG_CHECK_ARG(model, "model");
+    tg_session_options o = TG_SESSION_OPTIONS_INIT;
+    if (opts) {
+        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_session_options),
+                                             "tg_session_options");
+        if (st != TG_OK)
+            return st;
+        o = *opts;
+    }
+    const int32_t model_ctx = model->hp.n_ctx;
+    if (o.n_seq < 1 || o.n_seq > 4096)
+        return tg__error(TG_ERANGE, "tg_session_options.n_seq = %u is out of range [1, 4096]",
+                         o.n_seq);
+    if (o.n_ctx == 0)
+        o.n_ctx = (uint32_t)model_ctx;
+    if (o.n_ctx > (uint32_t)model_ctx)
+        return tg__error(TG_ERANGE,
+                         "tg_session_options.n_ctx = %u exceeds the model's context length %d",
+                         o.n_ctx, (int)model_ctx);
+    if (o.n_batch == 0)
+        o.n_batch = o.n_ctx * o.n_seq < 4096 ? o.n_ctx * o.n_seq : 4096;
+    if (o.n_batch > 65536)
+        return tg__error(TG_ERANGE, "tg_session_options.n_batch = %u is out of range [1, 65536]",
+                         o.n_batch);
+    if (o.n_threads < 0 || o.n_threads > 1024)
+        return tg__error(TG_ERANGE, "tg_session_options.n_threads = %d is out of range [0, 1024]",
+                         (int)o.n_threads);
+    /* Default: one thread. Decode is bound by memory bandwidth, and a second OpenMP thread on a
+     * busy core makes every barrier wait (measured 10x slower); see docs/performance.md. */
+    int32_t threads = o.n_threads ? o.n_threads : 1;
+    tg_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return tg__error(TG_ENOMEM, "out of memory creating a session");
+    s->model = model;
+    s->n_seq = (int32_t)o.n_seq;
+    s->n_ctx = (int32_t)o.n_ctx;
+    s->n_batch = (int32_t)o.n_batch;
+    s->seq_len = calloc(o.n_seq, sizeof *s->seq_len);
+    s->row_out = malloc(o.n_batch * sizeof *s->row_out);
+    if (!s->seq_len || !s->row_out) {
+        tg_session_free(s);
+        return tg__error(TG_ENOMEM, "out of memory creating a session");
+    }
+    tg_status st = tg__backend_ctx_create(&s->ctx, model, s->n_seq, s->n_ctx, s->n_batch, threads);
+    if (st != TG_OK) {
+        tg_session_free(s);
+        return st;
+    }
+    *out = s;
+    return TG_OK;
+}
+
+static tg_status check_seq(const tg_session *s, int32_t seq, const char *name)
+{
+    if (seq < 0 || seq >= s->n_seq)
+        return tg__error(TG_ERANGE, "%s = %d is outside the session's sequences [0, %d)", name,
+                         (int)seq, (int)s->n_seq);
+    return TG_OK;
+}
+
+tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_rows)
+{
+    TG_CHECK_ARG(s, "session");
+    TG_CHECK_ARG(rows || n_rows == 0, "rows");
+    if (n_rows == 0)
+        return tg__error(TG_EINVAL, "tg_session_decode: the batch is empty");
+    if (n_rows > (size_t)s->n_batch)
+        return tg__error(TG_ERANGE, "tg_session_decode: %zu rows exceed the session's n_batch %d",
+                         n_rows, (int)s->n_batch);
+    const int32_t n_vocab = s->model->hp.n_vocab;
+    /* Validate everything before touching the cache: on failure nothing is appended. */
+    int32_t *len = malloc((size_t)s->n_seq * sizeof *len);
+    if (!len)
+        return tg__error(TG_ENOMEM, "out of memory");
+    memcpy(len, s->seq_len, (size_t)s->n_seq * sizeof *len);
+    tg_status st = TG_OK;
+    size_t n_out = 0;
+    for (size_t i = 0; i < n_rows && st == TG_OK; i++) {
+        const tg_batch_row *r = &rows[i];
+        if (r->token < 0 || r->token >= n_vocab)
+            st = tg__error(TG_ERANGE, "row %zu: token id %d is outside the vocabulary [0, %d)", i,
+                           (int)r->token, (int)n_vocab);
+        else if (r->seq < 0 || r->seq >= s->n_seq)
+            st = tg__error(TG_ERANGE, "row %zu: sequence %d is outside the session's [0, %d)", i,
+                           (int)r->seq, (int)s->n_seq);
+        else if (r->pos >= s->n_ctx)
+            st = tg__error(TG_ERANGE, "row %zu: position %d is past the context length n_ctx = %d",
+                           i, (int)r->pos, (int)s->n_ctx);
+        else if (r->pos != len[r->seq])
+            st = tg__error(TG_EINVAL,
+                           "row %zu: position %d of sequence %d must be %d (the next free "
+                           "position; rewind with tg_session_seq_truncate)",
+                           i, (int)r->pos, (int)r->seq, (int)len[r->seq]);
+        else {
+            len[r->seq]++;
+            n_out += r->logits != 0;
+        }
+    }
+    if (st == TG_OK && n_out) {
+        float *lg = realloc(s->logits, n_out * (size_t)n_vocab * sizeof(float));
+        if (!lg)
+            st = tg__error(TG_ENOMEM, "out of memory for %zu rows of logits", n_out);
+        else
+            s->logits = lg;
+    }
+    if (st == TG_OK)
+        st = tg__backend_forward(s->ctx, rows, n_rows, s->logits);
+    if (st == TG_OK) {
+        memcpy(s->seq_len, len, (size_t)s->n_seq * sizeof *len);
+        size_t k = 0;
+        for (size_t i = 0; i < n_rows; i++)
+            s->row_out[i] = rows[i].logits ? k++ : SIZE_MAX;
+        s->n_rows_last = n_rows;
+    } else {
+        s->n_rows_last = 0;
+    }
+    free(len);
+    return st;
+}
+
+tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
+{
+    TG_CHECK_ARG(out, "out");
+    *out = NULL;
+    TG_CHECK_ARG(s, "session");
+    if (row >= s->n_rows_last)
+        return tg__error(TG_EINVAL, "tg_session_logits: row %zu is not a row of the last decode "
+                                    "(%zu rows)",
+                         row, s->n_rows_last);
+    if (s->row_out[row] == SIZE_MAX)
+        return tg__error(TG_EINVAL, "tg_session_logits: row %zu did not ask for logits", row);
+    *out = s->logits + s->row_out[row] * (size_t)s->model->hp.n_vocab;
+    return TG_OK;
+}
+
+tg_status tg_session_seq_length(int32_t *out, const tg_session *s, int32_t seq)
+{
+    TG_CHECK_ARG(out, "out");
+    TG_CHECK_ARG(s, "session");
+    tg_status st = check_seq(s, seq, "seq");
+    if (st == TG_OK)
+        *out = s->seq_len[seq];
+    return st;
+}
+
+tg_status tg_session_seq_clear(tg_session *s, int32_t seq)
+{
+    return tg_session_seq_truncate(s, seq, 0);
+}
+
+tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
+{
+    TG_CHECK_ARG(s, "session");
+    tg_status st = check_seq(s, seq, "seq");
+    if (st != TG_OK)
+        return st;
+    if (n_keep < 0 || n_keep > s->seq_len[seq])
+        return tg__error(TG_ERANGE, "n_keep = %d is outside [0, %d] (length of sequence %d)",
+                         (int)n_keep, (int)s->seq_len[seq], (int)seq);
+    s->seq_len[seq] = n_keep;
+    s->n_rows_last = 0; /* logits of rows that may be gone are no longer valid */
+    return TG_OK;
+}
+
+tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
+{
+    TG_CHECK_ARG(s, "session");
+    tg_status st = check_seq(s, dst, "dst");
+    if (st == TG_OK)
+        st = check_seq(s, src, "src");
+    if (st != TG_OK)
+        return st;
+    tg__backend_kv_copy(s->ctx, dst, src, s->seq_len[src]);
+    s->seq_len[dst] = s->seq_len[src];
+    return TG_OK;
+}
+
+const tg_model *tg_session_model(const tg_session *s)
+{
+    return s ? s->model : NULL;
+}

@@ -1,0 +1,121 @@
+/* core/error.c — thread-local last error, status names, the log callback. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TG_ERROR_MAX 1024
+
+static _Thread_local char tls_message[TG_ERROR_MAX];
+static _Thread_local tg_status tls_status;
+
+static tg_log_fn log_fn;
+static void *log_user;
+static int32_t log_max = -1;
+
+const char *tg_error_last(void)
+{
+    return tls_message;
+}
+
+tg_status tg_error_last_status(void)
+{
+    return tls_status;
+}
+
+void tg_error_clear(void)
+{
+    tls_message[0] = '\0';
+    tls_status = TG_OK;
+}
+
+const char *tg_status_str(tg_status status)
+{
+    switch (status) {
+    case TG_OK: return "TG_OK: success";
+    case TG_ERROR: return "TG_ERROR: failure";
+    case TG_EINVAL: return "TG_EINVAL: invalid argument";
+    case TG_ENOMEM: return "TG_ENOMEM: out of memory";
+    case TG_EIO: return "TG_EIO: input/output error";
+    case TG_EFORMAT: return "TG_EFORMAT: malformed file";
+    case TG_EUNSUPPORTED: return "TG_EUNSUPPORTED: not supported";
+    case TG_ENOTFOUND: return "TG_ENOTFOUND: not found";
+    case TG_ERANGE: return "TG_ERANGE: out of range";
+    case TG_EBACKEND: return "TG_EBACKEND: compute backend failure";
+    case TG_ESTATE: return "TG_ESTATE: invalid state";
+    case TG_EPLUGIN: return "TG_EPLUGIN: plugin refused or failed";
+    case TG_EEXISTS: return "TG_EEXISTS: already exists";
+    case TG_ECANCELLED: return "TG_ECANCELLED: cancelled";
+    case TG_EUSER: return "TG_EUSER: user callback error";
+    case TG_ESPEC: return "TG_ESPEC: invalid sampler specification";
+    default: return "unknown status";
+    }
+}
+
+tg_status tg__error(tg_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+    va_end(ap);
+    tls_status = status;
+    tg__log(TG_LOG_DEBUG, "error %d: %s", (int)status, tls_message);
+    return status;
+}
+
+tg_status tg__error_prefix(const char *fmt, ...)
+{
+    char prefix[TG_ERROR_MAX], old[TG_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, tls_message, sizeof old);
+    size_t n = strlen(prefix);
+    if (n > sizeof tls_message - 3)
+        n = sizeof tls_message - 3;
+    memcpy(tls_message, prefix, n);
+    memcpy(tls_message + n, ": ", 2);
+    size_t rest = sizeof tls_message - n - 3;
+    size_t ol = strlen(old);
+    if (ol > rest)
+        ol = rest;
+    memcpy(tls_message + n + 2, old, ol);
+    tls_message[n + 2 + ol] = '\0';
+    return tls_status;
+}
+
+void tg_log_set(tg_log_fn fn, int32_t max_level, void *user_data)
+{
+    log_fn = fn;
+    log_user = user_data;
+    log_max = fn ? max_level : -1;
+}
+
+int tg__log_enabled(int32_t level)
+{
+    return log_fn != NULL && level <= log_max;
+}
+
+void tg__log(int32_t level, const char *fmt, ...)
+{
+    if (!tg__log_enabled(level))
+        return;
+    char line[TG_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_fn(level, line, log_user);
+}
+
+tg_status tg__check_struct_size(uint32_t struct_size, size_t min_size, const char *what)
+{
+    if (struct_size < min_size)
+        return tg__error(TG_EINVAL,
+                         "%s: struct_size %u is smaller than the oldest supported layout (%zu); "
+                         "initialise it with its _INIT macro or _default() function",
+                         what, struct_size, min_size);
+    return TG_OK;
+}

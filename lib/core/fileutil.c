@@ -1,0 +1,70 @@
+/* core/fileutil.c — mmap and whole-file reads. */
+#include "fileutil.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+tg_status tg__file_map(tg_mapped_file *out, const char *path)
+{
+    out->data = NULL;
+    out->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tg__error(errno == ENOENT ? TG_ENOTFOUND : TG_EIO, "cannot open '%s': %s", path,
+                         strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        close(fd);
+        return tg__error(TG_EIO, "cannot map '%s': %s", path,
+                         S_ISREG(st.st_mode) ? strerror(e) : "not a regular file");
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return tg__error(TG_EIO, "cannot map '%s': %s", path, strerror(e));
+        }
+        out->data = p;
+        out->size = (size_t)st.st_size;
+    }
+    close(fd);
+    return TG_OK;
+}
+
+void tg__file_unmap(tg_mapped_file *file)
+{
+    if (file->data)
+        munmap((void *)file->data, file->size);
+    file->data = NULL;
+    file->size = 0;
+}
+
+tg_status tg__file_read(char **out, size_t *size_out, const char *path)
+{
+    *out = NULL;
+    tg_mapped_file f;
+    tg_status st = tg__file_map(&f, path);
+    if (st != TG_OK)
+        return st;
+    char *buf = malloc(f.size + 1);
+    if (!buf) {
+        tg__file_unmap(&f);
+        return tg__error(TG_ENOMEM, "out of memory reading '%s' (%zu bytes)", path, f.size);
+    }
+    if (f.size)
+        memcpy(buf, f.data, f.size);
+    buf[f.size] = '\0';
+    if (size_out)
+        *size_out = f.size;
+    tg__file_unmap(&f);
+    *out = buf;
+    return TG_OK;
+}

@@ -1,0 +1,131 @@
+/* core/json_util.c — strict JSON parsing on top of json-glib. */
+#include "json_util.h"
+#include "error.h"
+
+#include <math.h>
+
+typedef struct dup_check {
+    GPtrArray *stack; /* one GHashTable of member names per open object */
+    char *duplicate;  /* first repeated key seen */
+} dup_check;
+
+static void on_object_start(JsonParser *parser, gpointer user)
+{
+    dup_check *dc = user;
+    g_ptr_array_add(dc->stack, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
+}
+
+static void on_object_end(JsonParser *parser, JsonObject *object, gpointer user)
+{
+    dup_check *dc = user;
+    if (dc->stack->len)
+        g_ptr_array_remove_index(dc->stack, dc->stack->len - 1);
+}
+
+static void on_object_member(JsonParser *parser, JsonObject *object, const char *name,
+                             gpointer user)
+{
+    dup_check *dc = user;
+    if (!dc->stack->len)
+        return;
+    GHashTable *names = g_ptr_array_index(dc->stack, dc->stack->len - 1);
+    if (!g_hash_table_add(names, g_strdup(name)) && !dc->duplicate)
+        dc->duplicate = g_strdup(name);
+}
+
+tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const char *what)
+{
+    *out = NULL;
+    if (len > (size_t)G_MAXSSIZE)
+        return tg__error(TG_EFORMAT, "%s: JSON text too large", what);
+    JsonParser *parser = json_parser_new_immutable();
+    dup_check dc = {g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref), NULL};
+    g_signal_connect(parser, "object-start", G_CALLBACK(on_object_start), &dc);
+    g_signal_connect(parser, "object-end", G_CALLBACK(on_object_end), &dc);
+    g_signal_connect(parser, "object-member", G_CALLBACK(on_object_member), &dc);
+    GError *err = NULL;
+    tg_status st = TG_OK;
+    if (!json_parser_load_from_data(parser, data, (gssize)len, &err)) {
+        st = tg__error(TG_EFORMAT, "%s: malformed JSON: %s", what, err ? err->message : "?");
+        g_clear_error(&err);
+    } else if (dc.duplicate) {
+        st = tg__error(TG_EFORMAT, "%s: key \"%s\" appears twice in one object", what,
+                       dc.duplicate);
+    } else if (!json_parser_get_root(parser)) {
+        st = tg__error(TG_EFORMAT, "%s: empty JSON document", what);
+    }
+    g_signal_handlers_disconnect_by_data(parser, &dc);
+    g_ptr_array_unref(dc.stack);
+    g_free(dc.duplicate);
+    if (st != TG_OK) {
+        g_object_unref(parser);
+        return st;
+    }
+    *out = parser;
+    return TG_OK;
+}
+
+int tg__json_has(JsonObject *obj, const char *key)
+{
+    JsonNode *n = json_object_get_member(obj, key);
+    return n != NULL && !JSON_NODE_HOLDS_NULL(n);
+}
+
+static tg_status get_value(JsonNode **out, JsonObject *obj, const char *key, const char *what)
+{
+    JsonNode *n = json_object_get_member(obj, key);
+    if (!n || JSON_NODE_HOLDS_NULL(n))
+        return tg__error(TG_ENOTFOUND, "%s: missing field \"%s\"", what, key);
+    if (!JSON_NODE_HOLDS_VALUE(n))
+        return tg__error(TG_EFORMAT, "%s: field \"%s\" must be a %s", what, key, "scalar value");
+    *out = n;
+    return TG_OK;
+}
+
+tg_status tg__json_get_int(int64_t *out, JsonObject *obj, const char *key, const char *what)
+{
+    JsonNode *n;
+    tg_status st = get_value(&n, obj, key, what);
+    if (st != TG_OK)
+        return st;
+    GType t = json_node_get_value_type(n);
+    if (t == G_TYPE_INT64) {
+        *out = json_node_get_int(n);
+        return TG_OK;
+    }
+    if (t == G_TYPE_DOUBLE) {
+        double d = json_node_get_double(n);
+        if (d == floor(d) && fabs(d) < 9.0e15) {
+            *out = (int64_t)d;
+            return TG_OK;
+        }
+    }
+    return tg__error(TG_EFORMAT, "%s: field \"%s\" must be an integer", what, key);
+}
+
+tg_status tg__json_get_double(double *out, JsonObject *obj, const char *key, const char *what)
+{
+    JsonNode *n;
+    tg_status st = get_value(&n, obj, key, what);
+    if (st != TG_OK)
+        return st;
+    GType t = json_node_get_value_type(n);
+    if (t == G_TYPE_INT64 || t == G_TYPE_DOUBLE) {
+        *out = json_node_get_double(n);
+        return TG_OK;
+    }
+    return tg__error(TG_EFORMAT, "%s: field \"%s\" must be a number", what, key);
+}
+
+tg_status tg__json_get_string(const char **out, JsonObject *obj, const char *key,
+                              const char *what)
+{
+    JsonNode *n;
+    tg_status st = get_value(&n, obj, key, what);
+    if (st != TG_OK)
+        return st;
+    if (json_node_get_value_type(n) != G_TYPE_STRING)
+        return tg__error(TG_EFORMAT, "%s: field \"%s\" must be a string", what, key);
+    *out = json_node_get_string(n);
+    return TG_OK;
+}
