@@ -1,0 +1,251 @@
+/* The forward pass against the PyTorch reference (tests/reference/gen_reference.py): prompt
+ * logits, KV-cache decoding, batched sequences, F16/BF16 files, greedy continuations. */
+#include "../support/testutil.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdlib.h>
+#include <string.h>
+#include <textgen/textgen.h>
+
+#define F32_TOL 1e-4
+
+/* Parameters are copied into the test process (which may be a fresh exec): no pointers. */
+typedef struct ref_case {
+    char name[32];
+    uint32_t weight_type;
+    double tol; /* absolute logit tolerance against the reference */
+} ref_case;
+
+/* F32 runs agree with PyTorch to ~2e-6 (measured). BF16 computation rounds every matmul input to
+ * 8 significant bits (relative error <= 2^-9); on these logits (|x| up to ~6, 2-3 layers) that
+ * gives up to 0.02 (measured), so 0.05 is the tolerance that rounding implies. */
+static ref_case cases[] = {
+    {"hf_tanh_bias", TG_WEIGHTS_AUTO, F32_TOL},      {"hf_prefix_erf", TG_WEIGHTS_AUTO, F32_TOL},
+    {"nobias", TG_WEIGHTS_AUTO, F32_TOL},            {"gelu_pytorch_tanh", TG_WEIGHTS_AUTO, F32_TOL},
+    {"hf_f16", TG_WEIGHTS_AUTO, F32_TOL},            {"hf_bf16", TG_WEIGHTS_AUTO, 0.05},
+    {"hf_tanh_bias", TG_WEIGHTS_BF16, 0.05},
+};
+
+typedef struct fixture {
+    tg_model *model;
+    tg_model_info info;
+    JsonParser *ref;
+    JsonObject *obj;
+    int32_t *prompt;
+    size_t n_prompt;
+} fixture;
+
+static void setup(fixture *f, const ref_case *c)
+{
+    char *rel = g_build_filename("models", c->name, NULL);
+    char *dir = tu_data_path(rel);
+    char *refp = g_build_filename(dir, "reference.json", NULL);
+    tg_model_options o = TG_MODEL_OPTIONS_INIT;
+    o.weight_type = c->weight_type;
+    cr_assert_eq(tg_model_load(&f->model, dir, &o), TG_OK, "%s: %s", c->name, tg_error_last());
+    f->info = (tg_model_info)TG_MODEL_INFO_INIT;
+    cr_assert_eq(tg_model_get_info(&f->info, f->model), TG_OK);
+    f->ref = tu_json_load(refp);
+    f->obj = tu_json_root_object(f->ref);
+    f->prompt = tu_json_ints(json_object_get_array_member(f->obj, "prompt"), &f->n_prompt);
+    g_free(rel);
+    g_free(dir);
+    g_free(refp);
+}
+
+static void teardown(fixture *f)
+{
+    tg_model_free(f->model);
+    g_object_unref(f->ref);
+    free(f->prompt);
+}
+
+static tg_session *new_session(const tg_model *m, uint32_t n_seq, int32_t threads)
+{
+    tg_session_options so = TG_SESSION_OPTIONS_INIT;
+    so.n_seq = n_seq;
+    so.n_threads = threads;
+    tg_session *s;
+    cr_assert_eq(tg_session_create(&s, m, &so), TG_OK, "%s", tg_error_last());
+    return s;
+}
+
+static void decode_prompt(tg_session *s, const int32_t *ids, size_t n, int32_t seq, int all)
+{
+    tg_batch_row *rows = calloc(n, sizeof *rows);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = (tg_batch_row){ids[i], (int32_t)i, seq, all || i + 1 == n};
+    cr_assert_eq(tg_session_decode(s, rows, n), TG_OK, "%s", tg_error_last());
+    free(rows);
+}
+
+ParameterizedTestParameters(forward, prompt_logits_match_pytorch)
+{
+    return cr_make_param_array(ref_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(ref_case *c, forward, prompt_logits_match_pytorch)
+{
+    fixture f;
+    setup(&f, c);
+    tg_session *s = new_session(f.model, 1, 0);
+    decode_prompt(s, f.prompt, f.n_prompt, 0, 1);
+    JsonArray *all = json_object_get_array_member(f.obj, "logits");
+    cr_assert_eq(json_array_get_length(all), f.n_prompt);
+    for (size_t i = 0; i < f.n_prompt; i++) {
+        size_t n;
+        float *want = tu_json_floats(json_array_get_array_element(all, (guint)i), &n);
+        cr_assert_eq(n, (size_t)f.info.n_vocab);
+        const float *got;
+        cr_assert_eq(tg_session_logits(&got, s, i), TG_OK);
+        double d = tu_max_abs_diff(got, want, n);
+        cr_assert_leq(d, c->tol, "%s position %zu: max |diff| %g > %g", c->name, i, d, c->tol);
+        free(want);
+    }
+    tg_session_free(s);
+    teardown(&f);
+}
+
+ParameterizedTestParameters(forward, kv_cache_decoding_equals_full_recompute)
+{
+    return cr_make_param_array(ref_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Feeding the prompt one token at a time through the cache gives the logits of the one-pass
+ * prompt (computed with a different row count, so a different kernel blocking). */
+ParameterizedTest(ref_case *c, forward, kv_cache_decoding_equals_full_recompute)
+{
+    fixture f;
+    setup(&f, c);
+    tg_session *whole = new_session(f.model, 1, 0), *step = new_session(f.model, 1, 0);
+    decode_prompt(whole, f.prompt, f.n_prompt, 0, 1);
+    size_t V = (size_t)f.info.n_vocab;
+    for (size_t i = 0; i < f.n_prompt; i++) {
+        tg_batch_row r = {f.prompt[i], (int32_t)i, 0, 1};
+        cr_assert_eq(tg_session_decode(step, &r, 1), TG_OK, "%s", tg_error_last());
+        const float *a, *b;
+        cr_assert_eq(tg_session_logits(&a, step, 0), TG_OK);
+        cr_assert_eq(tg_session_logits(&b, whole, i), TG_OK);
+        double d = tu_max_abs_diff(a, b, V);
+        cr_assert_leq(d, c->tol / 4, "%s position %zu: cached vs whole differ by %g", c->name, i,
+                      d);
+    }
+    int32_t len;
+    cr_assert_eq(tg_session_seq_length(&len, step, 0), TG_OK);
+    cr_assert_eq(len, (int32_t)f.n_prompt);
+    tg_session_free(whole);
+    tg_session_free(step);
+    teardown(&f);
+}
+
+ParameterizedTestParameters(forward, greedy_continuation_matches_pytorch)
+{
+    return cr_make_param_array(ref_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(ref_case *c, forward, greedy_continuation_matches_pytorch)
+{
+    fixture f;
+    setup(&f, c);
+    size_t n_greedy;
+    int32_t *want = tu_json_ints(json_object_get_array_member(f.obj, "greedy"), &n_greedy);
+    cr_assert_eq(n_greedy, 50);
+    tg_session *s = new_session(f.model, 1, 0);
+    decode_prompt(s, f.prompt, f.n_prompt, 0, 0);
+    size_t row = f.n_prompt - 1;
+    for (size_t k = 0; k < n_greedy; k++) {
+        const float *lg;
+        cr_assert_eq(tg_session_logits(&lg, s, row), TG_OK);
+        int tok = tu_argmax(lg, (size_t)f.info.n_vocab);
+        cr_assert_eq(tok, want[k], "%s: greedy step %zu: got %d, PyTorch %d", c->name, k, tok,
+                     want[k]);
+        tg_batch_row r = {tok, (int32_t)(f.n_prompt + k), 0, 1};
+        if (k + 1 < n_greedy)
+            cr_assert_eq(tg_session_decode(s, &r, 1), TG_OK, "%s", tg_error_last());
+        row = 0;
+    }
+    const float *lg;
+    size_t n;
+    float *last = tu_json_floats(json_object_get_array_member(f.obj, "greedy_last_logits"), &n);
+    cr_assert_eq(tg_session_logits(&lg, s, 0), TG_OK);
+    cr_assert_leq(tu_max_abs_diff(lg, last, n), c->tol, "%s: logits at the last greedy step",
+                  c->name);
+    free(last);
+    free(want);
+    tg_session_free(s);
+    teardown(&f);
+}
+
+ParameterizedTestParameters(forward, four_sequences_in_one_batch_equal_separate_sessions)
+{
+    return cr_make_param_array(ref_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(ref_case *c, forward, four_sequences_in_one_batch_equal_separate_sessions)
+{
+    fixture f;
+    setup(&f, c);
+    const size_t V = (size_t)f.info.n_vocab;
+    JsonArray *prompts = json_object_get_array_member(f.obj, "batch_prompts");
+    JsonArray *wants = json_object_get_array_member(f.obj, "batch_logits");
+    cr_assert_eq(json_array_get_length(prompts), 4);
+    int32_t *ids[4];
+    size_t lens[4], total = 0;
+    for (int q = 0; q < 4; q++) {
+        ids[q] = tu_json_ints(json_array_get_array_element(prompts, (guint)q), &lens[q]);
+        total += lens[q];
+    }
+    /* One batch holding all four prompts, rows interleaved round-robin across sequences. */
+    tg_session *batch = new_session(f.model, 4, 0);
+    tg_batch_row *rows = calloc(total, sizeof *rows);
+    size_t n = 0, last_row[4];
+    for (size_t i = 0; n < total; i++)
+        for (int q = 0; q < 4; q++)
+            if (i < lens[q]) {
+                last_row[q] = n;
+                rows[n++] = (tg_batch_row){ids[q][i], (int32_t)i, q, i + 1 == lens[q]};
+            }
+    cr_assert_eq(tg_session_decode(batch, rows, total), TG_OK, "%s", tg_error_last());
+    float *batched[4];
+    for (int q = 0; q < 4; q++) {
+        const float *lg;
+        cr_assert_eq(tg_session_logits(&lg, batch, last_row[q]), TG_OK);
+        batched[q] = g_memdup2(lg, V * sizeof(float));
+        size_t nv;
+        float *want = tu_json_floats(json_array_get_array_element(wants, (guint)q), &nv);
+        cr_assert_leq(tu_max_abs_diff(lg, want, V), c->tol, "%s: sequence %d vs PyTorch", c->name,
+                      q);
+        free(want);
+        tg_session *alone = new_session(f.model, 1, 0);
+        decode_prompt(alone, ids[q], lens[q], 0, 0);
+        const float *al;
+        cr_assert_eq(tg_session_logits(&al, alone, lens[q] - 1), TG_OK);
+        cr_assert_leq(tu_max_abs_diff(lg, al, V), c->tol / 4,
+                      "%s: sequence %d batched vs alone", c->name, q);
+        /* One more step for all four at once, one row each, against the lone session. */
+        tg_batch_row r = {(int32_t)(q + 1), (int32_t)lens[q], 0, 1};
+        cr_assert_eq(tg_session_decode(alone, &r, 1), TG_OK);
+        cr_assert_eq(tg_session_logits(&al, alone, 0), TG_OK);
+        float *next_alone = g_memdup2(al, V * sizeof(float));
+        tg_session_free(alone);
+        batched[q] = g_realloc(batched[q], 2 * V * sizeof(float));
+        memcpy(batched[q] + V, next_alone, V * sizeof(float));
+        g_free(next_alone);
+    }
+    tg_batch_row step[4];
+    for (int q = 0; q < 4; q++)
+        step[q] = (tg_batch_row){q + 1, (int32_t)lens[q], q, 1};
+    cr_assert_eq(tg_session_decode(batch, step, 4), TG_OK, "%s", tg_error_last());
+    for (int q = 0; q < 4; q++) {
+        const float *lg;
+        cr_assert_eq(tg_session_logits(&lg, batch, (size_t)q), TG_OK);
+        cr_assert_leq(tu_max_abs_diff(lg, batched[q] + V, V), c->tol / 4,
+                      "%s: second step of sequence %d", c->name, q);
+        g_free(batched[q]);
+        free(ids[q]);
+    }
+    free(rows);
+    tg_session_free(batch);
+    teardown(&f);
+}
