@@ -1,0 +1,440 @@
+/* Every bad model folder gets a clear error — status code and a message naming the file, tensor
+ * or field at fault — and never a crash. Broken folders are made from hf_tanh_bias on the fly. */
+#include "../support/testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <textgen/textgen.h>
+
+static char *good_dir;
+static char *header; /* the good file's JSON header */
+static void *data;
+static size_t data_len;
+static char *work; /* temp folder holding the broken copy */
+
+static void setup(void)
+{
+    good_dir = tu_data_path("models/hf_tanh_bias");
+    char *st = g_build_filename(good_dir, "model.safetensors", NULL);
+    tu_safetensors_split(st, &header, &data, &data_len);
+    g_free(st);
+    work = tu_copy_model(good_dir);
+}
+
+static void teardown(void)
+{
+    tu_rmtree(work);
+    g_free(work);
+    g_free(good_dir);
+    g_free(header);
+    g_free(data);
+}
+
+TestSuite(model_errors, .init = setup, .fini = teardown);
+
+/* Load `work` and check the status and that every `needles` substring is in the message. */
+static void expect_load_error(tg_status want, const char *const *needles)
+{
+    tg_model *m = (tg_model *)0x1;
+    tg_status st = tg_model_load(&m, work, NULL);
+    cr_assert_eq(st, want, "status %d (%s), want %d; message: %s", st, tg_status_str(st), want,
+                 tg_error_last());
+    cr_assert_null(m, "out must be NULL on failure");
+    for (; *needles; needles++)
+        cr_assert(strstr(tg_error_last(), *needles) != NULL, "message lacks \"%s\": %s", *needles,
+                  tg_error_last());
+}
+#define EXPECT(status, ...)                                                                        \
+    do {                                                                                           \
+        const char *const n_[] = {__VA_ARGS__, NULL};                                              \
+        expect_load_error(status, n_);                                                             \
+    } while (0)
+
+/* Replace the first occurrence of `from` in the good header with `to` and write the file. */
+static void write_header_edit(const char *from, const char *to)
+{
+    char *at = strstr(header, from);
+    cr_assert_not_null(at, "test bug: '%s' not in header", from);
+    GString *s = g_string_new_len(header, at - header);
+    g_string_append(s, to);
+    g_string_append(s, at + strlen(from));
+    tu_safetensors_write(work, s->str, data, data_len);
+    g_string_free(s, TRUE);
+}
+
+static void write_config_edit(const char *from, const char *to)
+{
+    char *p = g_build_filename(good_dir, "config.json", NULL);
+    size_t len;
+    char *cfg = tu_read_file(p, &len);
+    char *at = strstr(cfg, from);
+    cr_assert_not_null(at, "test bug: '%s' not in config.json", from);
+    GString *s = g_string_new_len(cfg, at - cfg);
+    g_string_append(s, to);
+    g_string_append(s, at + strlen(from));
+    tu_write_file(work, "config.json", s->str, s->len);
+    g_string_free(s, TRUE);
+    g_free(cfg);
+    g_free(p);
+}
+
+Test(model_errors, the_good_copy_loads)
+{
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, work, NULL), TG_OK, "%s", tg_error_last());
+    tg_model_free(m);
+}
+
+Test(model_errors, missing_folder)
+{
+    tu_rmtree(work);
+    EXPECT(TG_ENOTFOUND, "does not exist", work);
+}
+
+Test(model_errors, folder_is_a_file)
+{
+    char *f = g_build_filename(work, "config.json", NULL);
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, f, NULL), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "is not a directory") != NULL, "%s", tg_error_last());
+    g_free(f);
+}
+
+Test(model_errors, missing_safetensors_file)
+{
+    char *f = g_build_filename(work, "model.safetensors", NULL);
+    remove(f);
+    g_free(f);
+    EXPECT(TG_ENOTFOUND, "model.safetensors", "cannot open");
+}
+
+Test(model_errors, truncated_file_shorter_than_the_length_prefix)
+{
+    tu_write_file(work, "model.safetensors", "\x10\x00\x00", 3);
+    EXPECT(TG_EFORMAT, "model.safetensors", "truncated file (3 bytes");
+}
+
+Test(model_errors, truncated_data_section)
+{
+    tu_safetensors_write(work, header, data, data_len - 100);
+    EXPECT(TG_EFORMAT, "model.safetensors", "run past the end of the data");
+}
+
+Test(model_errors, header_length_past_end_of_file)
+{
+    unsigned char buf[16] = {0xff, 0xff, 0x00, 0x00, 0, 0, 0, 0, '{', '}'};
+    tu_write_file(work, "model.safetensors", buf, sizeof buf);
+    EXPECT(TG_EFORMAT, "header length 65535 runs past the end of the file (16 bytes)");
+}
+
+Test(model_errors, header_is_not_json)
+{
+    tu_safetensors_write(work, "{\"wte.weight\": {\"dtype\": \"F32\",", data, data_len);
+    EXPECT(TG_EFORMAT, "model.safetensors", "malformed JSON");
+}
+
+Test(model_errors, header_is_not_an_object)
+{
+    tu_safetensors_write(work, "[1, 2, 3]", data, data_len);
+    EXPECT(TG_EFORMAT, "JSON object");
+}
+
+Test(model_errors, tensor_offsets_out_of_range)
+{
+    write_header_edit("\"data_offsets\":[0,36864]", "\"data_offsets\":[0,36864000]");
+    EXPECT(TG_EFORMAT, "h.0.attn.bias", "data_offsets span 36864000 bytes but shape and dtype need 36864");
+}
+
+Test(model_errors, tensor_end_past_the_data)
+{
+    /* Shift the last tensor (wte) one element past the end, keeping its size right. */
+    char *needle = g_strdup_printf("%zu]", data_len);
+    char *at = strstr(header, needle);
+    cr_assert_not_null(at);
+    char *begin = at;
+    while (begin > header && begin[-1] != '[')
+        begin--;
+    unsigned long long b = strtoull(begin, NULL, 10);
+    char *from = g_strdup_printf("[%llu,%zu]", b, data_len);
+    char *to = g_strdup_printf("[%llu,%zu]", b + 4, data_len + 4);
+    write_header_edit(from, to);
+    EXPECT(TG_EFORMAT, "run past the end of the data");
+    g_free(needle);
+    g_free(from);
+    g_free(to);
+}
+
+Test(model_errors, overlapping_tensors)
+{
+    /* c_attn.bias moved 4 bytes back into h.0.attn.bias (size unchanged). */
+    write_header_edit("\"data_offsets\":[36864,37440]", "\"data_offsets\":[36860,37436]");
+    EXPECT(TG_EFORMAT, "overlaps");
+}
+
+Test(model_errors, misaligned_tensor)
+{
+    write_header_edit("\"data_offsets\":[36864,37440]", "\"data_offsets\":[36866,37442]");
+    EXPECT(TG_EFORMAT, "h.0.attn.c_attn.bias", "misaligned", "4-byte elements");
+}
+
+Test(model_errors, hole_in_the_data)
+{
+    char *big = g_malloc(data_len + 8);
+    memcpy(big, data, data_len);
+    g_free(data);
+    data = big;
+    data_len += 8;
+    tu_safetensors_write(work, header, data, data_len);
+    EXPECT(TG_EFORMAT, "8 trailing bytes");
+}
+
+Test(model_errors, unknown_dtype)
+{
+    write_header_edit("\"dtype\":\"F32\"", "\"dtype\":\"Q4_K\"");
+    EXPECT(TG_EUNSUPPORTED, "unknown dtype \"Q4_K\"");
+}
+
+Test(model_errors, duplicate_json_key)
+{
+    GString *s = g_string_new(header);
+    /* Put a second "__metadata__" key in the top-level object. */
+    g_string_insert(s, 1, "\"__metadata__\": {\"a\": \"b\"}, ");
+    tu_safetensors_write(work, s->str, data, data_len);
+    g_string_free(s, TRUE);
+    EXPECT(TG_EFORMAT, "key \"__metadata__\" appears twice");
+}
+
+Test(model_errors, duplicate_tensor_with_and_without_prefix)
+{
+    write_header_edit("\"wpe.weight\"", "\"transformer.wte.weight\"");
+    EXPECT(TG_EFORMAT, "duplicate tensor", "wte.weight");
+}
+
+Test(model_errors, missing_tensor)
+{
+    write_header_edit("\"h.1.mlp.c_fc.weight\"", "\"h.1.mlp.c_fc.weight_renamed\"");
+    EXPECT(TG_ENOTFOUND, "missing tensor 'h.1.mlp.c_fc.weight'");
+}
+
+Test(model_errors, shape_disagrees_with_config)
+{
+    write_config_edit("\"vocab_size\": 97", "\"vocab_size\": 98");
+    EXPECT(TG_EFORMAT, "tensor 'wte.weight' has shape [97, 48] but config.json implies [98, 48]");
+}
+
+Test(model_errors, wrong_layer_count)
+{
+    write_config_edit("\"n_layer\": 2", "\"n_layer\": 3");
+    EXPECT(TG_ENOTFOUND, "missing tensor 'h.2.ln_1.weight'");
+}
+
+Test(model_errors, malformed_config_json)
+{
+    tu_write_file(work, "config.json", "{\"n_embd\": 48,,}", 16);
+    EXPECT(TG_EFORMAT, "config.json", "malformed JSON");
+}
+
+Test(model_errors, missing_config_file)
+{
+    char *f = g_build_filename(work, "config.json", NULL);
+    remove(f);
+    g_free(f);
+    EXPECT(TG_ENOTFOUND, "config.json");
+}
+
+Test(model_errors, missing_config_field)
+{
+    write_config_edit("\"n_head\": 4,", "");
+    EXPECT(TG_ENOTFOUND, "config.json", "missing field \"n_head\"");
+}
+
+Test(model_errors, config_field_of_wrong_type)
+{
+    write_config_edit("\"n_embd\": 48", "\"n_embd\": \"48\"");
+    EXPECT(TG_EFORMAT, "field \"n_embd\" must be an integer");
+}
+
+Test(model_errors, n_embd_not_divisible_by_n_head)
+{
+    write_config_edit("\"n_head\": 4", "\"n_head\": 5");
+    EXPECT(TG_EFORMAT, "n_embd (48) is not divisible by n_head (5)");
+}
+
+Test(model_errors, unsupported_architecture)
+{
+    write_config_edit("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"");
+    EXPECT(TG_EUNSUPPORTED, "model_type \"llama\" is not supported");
+}
+
+Test(model_errors, unsupported_activation)
+{
+    write_config_edit("\"activation_function\": \"gelu_new\"",
+                      "\"activation_function\": \"relu\"");
+    EXPECT(TG_EUNSUPPORTED, "activation_function \"relu\"");
+}
+
+Test(model_errors, eos_outside_the_vocabulary)
+{
+    write_config_edit("\"eos_token_id\": 96", "\"eos_token_id\": 97");
+    EXPECT(TG_ERANGE, "eos_token_id", "outside the vocabulary");
+}
+
+Test(model_errors, bad_options)
+{
+    tg_model *m;
+    tg_model_options o = TG_MODEL_OPTIONS_INIT;
+    o.struct_size = 2;
+    cr_assert_eq(tg_model_load(&m, work, &o), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "tg_model_options: struct_size 2") != NULL, "%s",
+              tg_error_last());
+    o = (tg_model_options)TG_MODEL_OPTIONS_INIT;
+    o.weight_type = 9;
+    cr_assert_eq(tg_model_load(&m, work, &o), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "weight_type 9") != NULL, "%s", tg_error_last());
+}
+
+/* ---- decode-time errors and NULL arguments ---- */
+
+static tg_model *model;
+static tg_session *session;
+
+static void open_session(void)
+{
+    char *dir = tu_data_path("models/hf_tanh_bias");
+    cr_assert_eq(tg_model_load(&model, dir, NULL), TG_OK);
+    tg_session_options o = TG_SESSION_OPTIONS_INIT;
+    o.n_seq = 2;
+    o.n_ctx = 16;
+    cr_assert_eq(tg_session_create(&session, model, &o), TG_OK);
+    g_free(dir);
+}
+
+static void close_session(void)
+{
+    tg_session_free(session);
+    tg_model_free(model);
+}
+
+TestSuite(decode_errors, .init = open_session, .fini = close_session);
+
+static void expect_decode(const tg_batch_row *rows, size_t n, tg_status want, const char *needle)
+{
+    tg_status st = tg_session_decode(session, rows, n);
+    cr_assert_eq(st, want, "status %d, want %d: %s", st, want, tg_error_last());
+    cr_assert(strstr(tg_error_last(), needle) != NULL, "message lacks \"%s\": %s", needle,
+              tg_error_last());
+}
+
+Test(decode_errors, token_outside_the_vocabulary)
+{
+    tg_batch_row r = {97, 0, 0, 1};
+    expect_decode(&r, 1, TG_ERANGE, "row 0: token id 97 is outside the vocabulary [0, 97)");
+    r.token = -1;
+    expect_decode(&r, 1, TG_ERANGE, "token id -1");
+}
+
+Test(decode_errors, position_past_n_ctx)
+{
+    tg_batch_row rows[17];
+    for (int i = 0; i < 16; i++)
+        rows[i] = (tg_batch_row){1, i, 0, 0};
+    cr_assert_eq(tg_session_decode(session, rows, 16), TG_OK);
+    tg_batch_row r = {1, 16, 0, 1};
+    expect_decode(&r, 1, TG_ERANGE, "position 16 is past the context length n_ctx = 16");
+}
+
+Test(decode_errors, position_not_next)
+{
+    tg_batch_row r = {1, 3, 0, 1};
+    expect_decode(&r, 1, TG_EINVAL, "position 3 of sequence 0 must be 0");
+}
+
+Test(decode_errors, sequence_out_of_range)
+{
+    tg_batch_row r = {1, 0, 2, 1};
+    expect_decode(&r, 1, TG_ERANGE, "sequence 2 is outside the session's [0, 2)");
+}
+
+Test(decode_errors, empty_batch_and_too_many_rows)
+{
+    tg_batch_row r = {1, 0, 0, 1};
+    expect_decode(&r, 0, TG_EINVAL, "batch is empty");
+    tg_batch_row many[40] = {{0}};
+    expect_decode(many, 40, TG_ERANGE, "40 rows exceed the session's n_batch 32");
+}
+
+Test(decode_errors, logits_of_a_row_that_did_not_ask)
+{
+    tg_batch_row rows[2] = {{1, 0, 0, 0}, {2, 1, 0, 1}};
+    cr_assert_eq(tg_session_decode(session, rows, 2), TG_OK);
+    const float *lg;
+    cr_assert_eq(tg_session_logits(&lg, session, 0), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "row 0 did not ask for logits") != NULL);
+    cr_assert_eq(tg_session_logits(&lg, session, 2), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "row 2 is not a row of the last decode") != NULL);
+    cr_assert_eq(tg_session_logits(&lg, session, 1), TG_OK);
+}
+
+Test(decode_errors, sequence_operations_out_of_range)
+{
+    cr_assert_eq(tg_session_seq_truncate(session, 0, 1), TG_ERANGE);
+    cr_assert(strstr(tg_error_last(), "n_keep = 1 is outside [0, 0]") != NULL, "%s",
+              tg_error_last());
+    cr_assert_eq(tg_session_seq_copy(session, 5, 0), TG_ERANGE);
+    cr_assert(strstr(tg_error_last(), "dst = 5") != NULL, "%s", tg_error_last());
+    cr_assert_eq(tg_session_seq_clear(session, -1), TG_ERANGE);
+    int32_t len;
+    cr_assert_eq(tg_session_seq_length(&len, session, 2), TG_ERANGE);
+}
+
+Test(decode_errors, bad_session_options)
+{
+    tg_session *s;
+    tg_session_options o = TG_SESSION_OPTIONS_INIT;
+    o.n_ctx = 97;
+    cr_assert_eq(tg_session_create(&s, model, &o), TG_ERANGE);
+    cr_assert(strstr(tg_error_last(), "n_ctx = 97 exceeds the model's context length 96") != NULL,
+              "%s", tg_error_last());
+    o = (tg_session_options)TG_SESSION_OPTIONS_INIT;
+    o.n_seq = 0;
+    cr_assert_eq(tg_session_create(&s, model, &o), TG_ERANGE);
+    cr_assert(strstr(tg_error_last(), "n_seq = 0") != NULL);
+    o = (tg_session_options)TG_SESSION_OPTIONS_INIT;
+    o.n_threads = -3;
+    cr_assert_eq(tg_session_create(&s, model, &o), TG_ERANGE);
+    o.struct_size = 0;
+    cr_assert_eq(tg_session_create(&s, model, &o), TG_EINVAL);
+}
+
+Test(decode_errors, null_arguments_are_refused_by_name)
+{
+    struct {
+        tg_status st;
+        const char *name;
+    } calls[] = {
+        {tg_model_load(NULL, "x", NULL), "'out'"},
+        {tg_model_get_info(NULL, model), "'out'"},
+        {tg_session_create(NULL, model, NULL), "'out'"},
+        {tg_session_decode(NULL, NULL, 1), "'session'"},
+        {tg_session_decode(session, NULL, 1), "'rows'"},
+        {tg_session_logits(NULL, session, 0), "'out'"},
+        {tg_session_seq_length(NULL, session, 0), "'out'"},
+        {tg_session_seq_clear(NULL, 0), "'session'"},
+        {tg_session_seq_truncate(NULL, 0, 0), "'session'"},
+        {tg_session_seq_copy(NULL, 0, 0), "'session'"},
+        {tg_model_options_default(NULL), "'out'"},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        cr_assert_eq(calls[i].st, TG_EINVAL, "call %zu", i);
+    tg_session *s;
+    cr_assert_eq(tg_session_create(&s, NULL, NULL), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "'model'") != NULL, "%s", tg_error_last());
+    tg_model_info info = TG_MODEL_INFO_INIT;
+    cr_assert_eq(tg_model_get_info(&info, NULL), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "'model'") != NULL);
+    cr_assert_null(tg_model_path(NULL));
+    cr_assert_null(tg_session_model(NULL));
+    cr_assert_eq(tg_session_model(session), model);
+}
