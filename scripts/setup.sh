@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — the project's one entry point on a fresh Debian 12 machine.
+#
+#   scripts/setup.sh run        install what is missing, build, and run the example on a model
+#   scripts/setup.sh test       install what is missing, build, and run the whole test suite
+#   scripts/setup.sh sanitize   the same tests in a separate build with ASan + UBSan
+#   scripts/setup.sh deps       only install the Debian packages
+#
+# Idempotent: apt-get runs only when a package is missing; the build dir is reused.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+# Every Debian package the build and the tests need. (python3-torch is needed only to
+# regenerate reference files or train models: see tests/reference/README.md.)
+packages=(
+  build-essential meson ninja-build pkg-config
+  libdnnl-dev libglib2.0-dev libjson-glib-dev libcriterion-dev
+  abigail-tools binutils clang libclang-rt-14-dev clang-format
+  python3
+)
+
+install_deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+configure() { # configure DIR [meson options...]
+  local dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir" >&2
+}
+
+cmd=${1:-test}
+case "$cmd" in
+deps)
+  install_deps
+  ;;
+run)
+  install_deps
+  configure build
+  model=${TEXTGEN_MODEL:-tests/data/models/hf_tanh_bias}
+  echo "setup: greedy continuation of a 5-token prompt from $model:" >&2
+  ./build/examples/greedy "$model" 20 82 61 56 0 1
+  ;;
+test)
+  install_deps
+  configure build
+  meson test -C build --print-errorlogs --num-processes 2
+  ;;
+sanitize)
+  install_deps
+  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2
+  ;;
+*)
+  echo "usage: scripts/setup.sh run|test|sanitize|deps" >&2
+  exit 2
+  ;;
+esac
