@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the build into a scratch DESTDIR, then builds and runs a program with nothing but
+# `pkg-config --cflags --libs textgen`: proves the library, headers and textgen.pc install and work.
+set -euo pipefail
+build=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+meson install -C "$build" --destdir "$tmp" --quiet >/dev/null
+pcdir=$(dirname "$(find "$tmp" -name textgen.pc | head -1)")
+[ -n "$pcdir" ] || { echo "textgen.pc was not installed"; exit 1; }
+export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$tmp
+for h in textgen.h common.h model.h session.h version.h; do
+  [ -n "$(find "$tmp" -path "*/include/textgen/$h")" ] || { echo "header $h not installed"; exit 1; }
+done
+pluginsdir=$(pkg-config --variable=pluginsdir textgen)
+case "$pluginsdir" in */textgen-0/plugins) ;; *) echo "bad pluginsdir '$pluginsdir'"; exit 1 ;; esac
+cc -std=c99 -Wall -Wextra -Werror -o "$tmp/greedy" "$src/examples/greedy.c" $(pkg-config --cflags --libs textgen)
+libdir=$(dirname "$(find "$tmp" -name 'libtextgen.so.0' | head -1)")
+out=$(LD_LIBRARY_PATH=$libdir "$tmp/greedy" "$src/tests/data/models/hf_tanh_bias" 5 82 61 56 0 1)
+[ "$out" = "43 65 55 49 29" ] || { echo "unexpected output from the installed library: '$out'"; exit 1; }
+echo "installed library, headers and textgen.pc work (pluginsdir=$pluginsdir)"
