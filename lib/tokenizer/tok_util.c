@@ -1,0 +1,215 @@
+/* tokenizer/tok_util.c — hashing, the piece -> id map, growable buffers, UTF-8 decoding and
+ * the replacement (U+FFFD) policy shared by decode and the streaming detokenizer. */
+#include "tokenizer_internal.h"
+#include "core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t tg__tok_hash(const void *data, size_t len)
+{
+    /* FNV-1a, 32 bit, with a final avalanche: keys are short (1-30 bytes). */
+    const unsigned char *p = data;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    return h;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+    uint32_t c = 16;
+    while ((uint64_t)c < n)
+        c <<= 1;
+    return c;
+}
+
+tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off, int32_t n,
+                           const uint8_t *skip)
+{
+    uint32_t cap = pow2_at_least((uint64_t)n * 2 + 1);
+    m->mask = cap - 1;
+    m->slots = malloc(sizeof *m->slots * cap);
+    m->hashes = malloc(sizeof *m->hashes * cap);
+    if (!m->slots || !m->hashes) {
+        tg__strmap_free(m);
+        return tg__error(TG_ENOMEM, "tokenizer: out of memory building the vocabulary index");
+    }
+    memset(m->slots, 0xff, sizeof *m->slots * cap);
+    for (int32_t id = 0; id < n; id++) {
+        if (skip && skip[id])
+            continue;
+        const char *s = arena + off[id];
+        size_t len = off[id + 1] - off[id] - 1;
+        uint32_t h = tg__tok_hash(s, len);
+        uint32_t i = h & m->mask;
+        for (;;) {
+            int32_t o = m->slots[i];
+            if (o < 0) {
+                m->slots[i] = id;
+                m->hashes[i] = h;
+                break;
+            }
+            if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
+                memcmp(arena + off[o], s, len) == 0)
+                break; /* same string: keep the first (lowest) id */
+            i = (i + 1) & m->mask;
+        }
+    }
+    return TG_OK;
+}
+
+int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *off, const char *s,
+                       size_t len)
+{
+    uint32_t h = tg__tok_hash(s, len);
+    uint32_t i = h & m->mask;
+    for (;;) {
+        int32_t o = m->slots[i];
+        if (o < 0)
+            return -1;
+        if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
+            memcmp(arena + off[o], s, len) == 0)
+            return o;
+        i = (i + 1) & m->mask;
+    }
+}
+
+void tg__strmap_free(tg__strmap *m)
+{
+    free(m->slots);
+    free(m->hashes);
+    m->slots = NULL;
+    m->hashes = NULL;
+}
+
+int tg__buf_reserve(tg__buf *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 1;
+    size_t need = b->len + extra;
+    if (need < b->len)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return 0;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return 0;
+    b->data = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* Well-formed UTF-8 (Unicode table 3-7). For the lead byte: the number of continuation bytes
+ * and the allowed range of the first continuation byte. */
+static int utf8_lead(unsigned char b, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b < 0x80)
+        return 0;
+    if (b < 0xC2)
+        return -1;
+    if (b < 0xE0)
+        return 1;
+    if (b < 0xF0) {
+        if (b == 0xE0)
+            *lo = 0xA0;
+        else if (b == 0xED)
+            *hi = 0x9F;
+        return 2;
+    }
+    if (b < 0xF5) {
+        if (b == 0xF0)
+            *lo = 0x90;
+        else if (b == 0xF4)
+            *hi = 0x8F;
+        return 3;
+    }
+    return -1;
+}
+
+size_t tg__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char lo, hi;
+    int k = utf8_lead(s[0], &lo, &hi);
+    if (k == 0) {
+        *cp = s[0];
+        return 1;
+    }
+    if (k < 0 || n < (size_t)k + 1 || s[1] < lo || s[1] > hi)
+        return 0;
+    uint32_t c = s[0] & (0x3F >> k);
+    c = (c << 6) | (s[1] & 0x3F);
+    for (int i = 2; i <= k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    *cp = c;
+    return (size_t)k + 1;
+}
+
+size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int final)
+{
+    /* Worst case every byte becomes U+FFFD (3 bytes); +1 for a NUL the callers add. */
+    if (len > (SIZE_MAX - 1) / 3 || !tg__buf_reserve(out, len * 3 + 1))
+        return (size_t)-1;
+    char *o = out->data + out->len;
+    size_t i = 0;
+    while (i < len) {
+        /* Fast path: a run of ASCII. */
+        size_t j = i;
+        while (j < len && in[j] < 0x80)
+            j++;
+        if (j > i) {
+            memcpy(o, in + i, j - i);
+            o += j - i;
+            i = j;
+            if (i == len)
+                break;
+        }
+        unsigned char lo, hi;
+        int k = utf8_lead(in[i], &lo, &hi);
+        size_t got = 1; /* bytes of the sequence that are well-formed so far */
+        int ok = k > 0;
+        for (int c = 1; ok && c <= k; c++) {
+            if (i + (size_t)c >= len) {
+                /* Incomplete at the end of the input. */
+                if (!final) {
+                    out->len = (size_t)(o - out->data);
+                    return i;
+                }
+                ok = 0;
+                break;
+            }
+            unsigned char b = in[i + (size_t)c];
+            if (c == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) {
+                ok = 0;
+                break;
+            }
+            got++;
+        }
+        if (ok) {
+            memcpy(o, in + i, got);
+            o += got;
+        } else {
+            /* A maximal subpart of an ill-formed sequence: one U+FFFD. */
+            *o++ = (char)0xEF;
+            *o++ = (char)0xBF;
+            *o++ = (char)0xBD;
+        }
+        i += got;
+    }
+    out->len = (size_t)(o - out->data);
+    return len;
+}
