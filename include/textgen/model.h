@@ -74,6 +74,15 @@ typedef struct tg_model_info {
  */
 TG_API tg_status tg_model_get_info(tg_model_info *out, const tg_model *model);
 
+struct tg_tokenizer;
+
+/**
+ * @brief The tokenizer loaded from the model folder (tokenizer.json, or vocab.json +
+ * merges.txt), or NULL when the folder has none. Borrowed: lives as long as the model; like the
+ * model it is immutable and may be shared between threads.
+ */
+TG_API const struct tg_tokenizer *tg_model_tokenizer(const tg_model *model);
+
 /** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
 TG_API const char *tg_model_path(const tg_model *model);
 

@@ -9,5 +9,9 @@
 #include <textgen/version.h>
 #include <textgen/model.h>
 #include <textgen/session.h>
+#include <textgen/tokenizer.h>
+#include <textgen/plugin.h>
+#include <textgen/sampler.h>
+#include <textgen/generate.h>
 
 #endif /* TEXTGEN_TEXTGEN_H */

@@ -3,6 +3,7 @@
 #include "model_internal.h"
 #include "backend/backend.h"
 #include "core/error.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,7 @@ void tg_model_free(tg_model *model)
     if (!model)
         return;
     tg__backend_model_free(model->backend);
+    tg_tokenizer_free(model->tokenizer);
     free(model->src.layers);
     tg__safetensors_close(&model->st);
     g_free(model->path);
@@ -193,6 +195,14 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     if (st == TG_OK)
         st = map_tensors(m, &ld);
     if (st == TG_OK) {
+        int found = 0;
+        st = tg__tokenizer_load_dir(&m->tokenizer, dir, NULL, &found);
+        if (st == TG_OK && m->tokenizer && tg_tokenizer_n_vocab(m->tokenizer) > m->hp.n_vocab)
+            st = tg__error(TG_EFORMAT,
+                           "%s: the tokenizer has %d tokens but the model only %d (vocab_size)",
+                           dir, (int)tg_tokenizer_n_vocab(m->tokenizer), (int)m->hp.n_vocab);
+    }
+    if (st == TG_OK) {
         int bf16 = o.weight_type == TG_WEIGHTS_BF16 ||
                    (o.weight_type == TG_WEIGHTS_AUTO && file_dtype_is_bf16(m));
         m->weight_type = bf16 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
@@ -238,6 +248,11 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
     size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
     memcpy(out, &full, n);
     return TG_OK;
+}
+
+const tg_tokenizer *tg_model_tokenizer(const tg_model *model)
+{
+    return model ? model->tokenizer : NULL;
 }
 
 const char *tg_model_path(const tg_model *model)

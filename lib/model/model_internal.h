@@ -20,6 +20,7 @@ typedef struct tg_model_src {
 } tg_model_src;
 
 struct tg_backend_model;
+struct tg_tokenizer;
 
 struct tg_model {
     char *path;
@@ -27,6 +28,7 @@ struct tg_model {
     tg_safetensors st; /* kept mapped: embedding rows are read from it */
     tg_model_src src;
     struct tg_backend_model *backend;
+    struct tg_tokenizer *tokenizer; /* NULL when the folder has none */
     uint32_t weight_type; /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
     uint64_t n_params;
 };

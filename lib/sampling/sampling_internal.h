@@ -1,0 +1,61 @@
+/* sampling/sampling_internal.h — internal: registry lookups, parameter parsing and printing
+ * shared by the registry (schema checks), the spec parser and the chain. */
+#ifndef TG_SAMPLING_INTERNAL_H
+#define TG_SAMPLING_INTERNAL_H
+
+#include <glib.h>
+#include <textgen/sampler.h>
+
+/* ---- registry ---- */
+
+/* Find a processor by name, scanning the search path first if it is not known yet. Returns
+ * NULL when unknown; then *known (if non-NULL) gets a newly allocated ", "-joined list of the
+ * known names (g_free). */
+const tg_processor_vtable *tg__registry_lookup(const char *name, char **known);
+
+/* ---- parameters ---- */
+
+/* A parsed value plus the storage it points into. */
+typedef struct tg_param_slot {
+    tg_param_value value;
+    char *text;       /* canonical text, as printed back */
+    char *string;     /* STRING / IDS: owned copy of the text */
+    int32_t *ids;     /* IDS */
+    size_t *seq_ends; /* IDS */
+} tg_param_slot;
+
+/* Parse `text` for parameter `spec` into `slot` (which must be zeroed or cleared). On failure
+ * writes a reason ("must be a number", "is out of range [0, 1]") to `why` and returns
+ * TG_ESPEC without touching slot. */
+tg_status tg__param_parse(tg_param_slot *slot, const tg_param_spec *spec, const char *text,
+                          char *why, size_t why_len);
+void tg__param_clear(tg_param_slot *slot);
+tg_status tg__param_copy(tg_param_slot *dst, const tg_param_slot *src);
+
+/* Text of a value for printing a spec: numbers as round-trip decimals, strings quoted when they
+ * contain anything but [A-Za-z0-9_.+-]. Appends to `out`. */
+void tg__param_print(GString *out, const tg_param_spec *spec, const tg_param_slot *slot);
+
+const char *tg__param_type_name(uint32_t type);
+const char *tg__proc_kind_name(uint32_t kind);
+int tg__is_identifier(const char *s);
+
+/* ---- chain internals used by the spec parser and the file loader ---- */
+
+typedef struct tg_kv {
+    char *key;
+    char *value;
+    size_t pos; /* byte offset in the spec where the key starts (for messages) */
+} tg_kv;
+
+/* Append a stage from already-split key/value pairs. `where` prefixes error messages
+ * ("spec position 12", "chain.ini [stage top_k]"). */
+tg_status tg__chain_add_kv(tg_chain *chain, const char *name, const tg_kv *kvs, size_t n_kvs,
+                           const char *where);
+
+/* Parse "k=40, min_keep=1" into pairs (g_free keys/values with tg__kv_free). */
+tg_status tg__split_params(tg_kv **out, size_t *n_out, const char *text, size_t base_pos,
+                           const char *spec_for_msgs);
+void tg__kv_free(tg_kv *kvs, size_t n);
+
+#endif
