@@ -148,6 +148,7 @@ void tg_model_free(tg_model *model)
         return;
     tg__backend_model_free(model->backend);
     tg_tokenizer_free(model->tokenizer);
+    tg__gen_defaults_clear(&model->gen);
     free(model->src.layers);
     tg__safetensors_close(&model->st);
     g_free(model->path);
@@ -194,6 +195,8 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
         st = index_names(&ld, &m->st);
     if (st == TG_OK)
         st = map_tensors(m, &ld);
+    if (st == TG_OK)
+        st = tg__gen_defaults_load(&m->gen, dir, m->hp.n_vocab);
     if (st == TG_OK) {
         int found = 0;
         st = tg__tokenizer_load_dir(&m->tokenizer, dir, NULL, &found);

@@ -3,6 +3,7 @@
 #define TG_MODEL_INTERNAL_H
 
 #include "config.h"
+#include "generation_config.h"
 #include "safetensors.h"
 #include <textgen/model.h>
 
@@ -31,6 +32,7 @@ struct tg_model {
     struct tg_tokenizer *tokenizer; /* NULL when the folder has none */
     uint32_t weight_type; /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
     uint64_t n_params;
+    tg_gen_defaults gen; /* generation_config.json */
 };
 
 #endif

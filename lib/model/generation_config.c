@@ -1,0 +1,128 @@
+/* model/generation_config.c — generation_config.json to a chain spec, in the order Hugging Face
+ * applies them: penalties and constraints, then temperature, top_k, top_p, min_p, typical, then
+ * the selector (dist when do_sample, else greedy). */
+#include "generation_config.h"
+#include "core/error.h"
+#include "core/fileutil.h"
+#include "core/json_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void tg__gen_defaults_clear(tg_gen_defaults *d)
+{
+    g_free(d->spec);
+    g_free(d->eos_ids);
+    memset(d, 0, sizeof *d);
+}
+
+static tg_status get_num(double *out, int *present, JsonObject *o, const char *key,
+                         const char *path)
+{
+    *present = tg__json_has(o, key);
+    return *present ? tg__json_get_double(out, o, key, path) : TG_OK;
+}
+
+static tg_status parse(tg_gen_defaults *d, JsonObject *o, const char *path, int32_t n_vocab)
+{
+    tg_status st;
+    int do_sample = 0;
+    if (tg__json_has(o, "do_sample")) {
+        JsonNode *n = json_object_get_member(o, "do_sample");
+        if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+            return tg__error(TG_EFORMAT, "%s: field \"do_sample\" must be true or false", path);
+        do_sample = json_node_get_boolean(n);
+    }
+    double t = 1, top_k = 50, top_p = 1, min_p = 0, typical = 1, rep = 1, ngram = 0, mnt = 0;
+    int has_t, has_k, has_p, has_minp, has_typ, has_rep, has_ngram, has_mnt;
+    if ((st = get_num(&t, &has_t, o, "temperature", path)) ||
+        (st = get_num(&top_k, &has_k, o, "top_k", path)) ||
+        (st = get_num(&top_p, &has_p, o, "top_p", path)) ||
+        (st = get_num(&min_p, &has_minp, o, "min_p", path)) ||
+        (st = get_num(&typical, &has_typ, o, "typical_p", path)) ||
+        (st = get_num(&rep, &has_rep, o, "repetition_penalty", path)) ||
+        (st = get_num(&ngram, &has_ngram, o, "no_repeat_ngram_size", path)) ||
+        (st = get_num(&mnt, &has_mnt, o, "max_new_tokens", path)))
+        return st;
+    if (has_mnt) {
+        if (mnt < 1 || mnt > 1e9)
+            return tg__error(TG_ERANGE, "%s: max_new_tokens %g is out of range [1, 1e9]", path,
+                             mnt);
+        d->max_new_tokens = (int32_t)mnt;
+    }
+    GString *s = g_string_new(NULL);
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+#define NUM(x) g_ascii_formatd(buf, sizeof buf, "%.9g", (x))
+    if (has_rep && rep != 1.0)
+        g_string_append_printf(s, "repetition_penalty(penalty=%s, last_n=-1) ", NUM(rep));
+    if (has_ngram && ngram > 0)
+        g_string_append_printf(s, "no_repeat_ngram(n=%d) ", (int)ngram);
+    if (do_sample) {
+        if (has_t && t != 1.0)
+            g_string_append_printf(s, "temperature(t=%s) ", NUM(t));
+        if (top_k > 0)
+            g_string_append_printf(s, "top_k(k=%d) ", (int)top_k);
+        if (has_p && top_p < 1.0)
+            g_string_append_printf(s, "top_p(p=%s) ", NUM(top_p));
+        if (has_minp && min_p > 0)
+            g_string_append_printf(s, "min_p(p=%s) ", NUM(min_p));
+        if (has_typ && typical < 1.0)
+            g_string_append_printf(s, "typical(p=%s) ", NUM(typical));
+        g_string_append(s, "dist");
+    } else {
+        g_string_append(s, "greedy");
+    }
+#undef NUM
+    d->spec = g_string_free(s, FALSE);
+    JsonNode *eos = json_object_get_member(o, "eos_token_id");
+    if (eos && !JSON_NODE_HOLDS_NULL(eos)) {
+        GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+        JsonArray *arr = JSON_NODE_HOLDS_ARRAY(eos) ? json_node_get_array(eos) : NULL;
+        guint n = arr ? json_array_get_length(arr) : 1;
+        for (guint i = 0; i < n && st == TG_OK; i++) {
+            JsonNode *e = arr ? json_array_get_element(arr, i) : eos;
+            if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_INT64 ||
+                json_node_get_int(e) < 0 || json_node_get_int(e) >= n_vocab)
+                st = tg__error(TG_EFORMAT,
+                               "%s: eos_token_id must be a token id in [0, %d) or a list of them",
+                               path, (int)n_vocab);
+            else {
+                int32_t id = (int32_t)json_node_get_int(e);
+                g_array_append_val(ids, id);
+            }
+        }
+        d->n_eos = ids->len;
+        d->eos_ids = (int32_t *)g_array_free(ids, FALSE);
+    }
+    return st;
+}
+
+tg_status tg__gen_defaults_load(tg_gen_defaults *d, const char *dir, int32_t n_vocab)
+{
+    memset(d, 0, sizeof *d);
+    char *path = g_build_filename(dir, "generation_config.json", NULL);
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_free(path);
+        return TG_OK;
+    }
+    char *text;
+    size_t len;
+    tg_status st = tg__file_read(&text, &len, path);
+    JsonParser *parser = NULL;
+    if (st == TG_OK) {
+        st = tg__json_parse(&parser, text, len, path);
+        free(text);
+    }
+    if (st == TG_OK) {
+        JsonNode *root = json_parser_get_root(parser);
+        st = JSON_NODE_HOLDS_OBJECT(root)
+                 ? parse(d, json_node_get_object(root), path, n_vocab)
+                 : tg__error(TG_EFORMAT, "%s: the top level must be a JSON object", path);
+    }
+    if (parser)
+        g_object_unref(parser);
+    if (st != TG_OK)
+        tg__gen_defaults_clear(d);
+    g_free(path);
+    return st;
+}
