@@ -12,10 +12,19 @@ export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$tmp
 for h in textgen.h common.h model.h session.h version.h; do
   [ -n "$(find "$tmp" -path "*/include/textgen/$h")" ] || { echo "header $h not installed"; exit 1; }
 done
+# (pkg-config prefixes variables with the sysroot too)
 pluginsdir=$(pkg-config --variable=pluginsdir textgen)
 case "$pluginsdir" in */textgen-0/plugins) ;; *) echo "bad pluginsdir '$pluginsdir'"; exit 1 ;; esac
 cc -std=c99 -Wall -Wextra -Werror -o "$tmp/greedy" "$src/examples/greedy.c" $(pkg-config --cflags --libs textgen)
 libdir=$(dirname "$(find "$tmp" -name 'libtextgen.so.0' | head -1)")
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/greedy" "$src/tests/data/models/hf_tanh_bias" 5 82 61 56 0 1)
 [ "$out" = "43 65 55 49 29" ] || { echo "unexpected output from the installed library: '$out'"; exit 1; }
+# The out-of-tree plugin example builds with its own Makefile against the installed files alone,
+# and a host program finds the installed built-in plugins plus the example.
+cp -r "$src/examples/plugin" "$tmp/plugin"
+make -s -C "$tmp/plugin" >/dev/null
+cc -std=c99 -Wall -Wextra -Werror -o "$tmp/plugin_host" "$src/tests/integration/plugin_host.c" \
+  $(pkg-config --cflags --libs textgen) -lm
+LD_LIBRARY_PATH=$libdir TEXTGEN_PLUGIN_NO_DEFAULT=1 TEXTGEN_PLUGIN_PATH= \
+  "$tmp/plugin_host" "$tmp/plugin/epsilon_cutoff.so" "$pluginsdir"
 echo "installed library, headers and textgen.pc work (pluginsdir=$pluginsdir)"
