@@ -223,9 +223,12 @@ tg_status tg__param_copy(tg_param_slot *dst, const tg_param_slot *src)
     *dst = *src;
     dst->text = g_strdup(src->text);
     dst->string = g_strdup(src->string);
-    dst->ids = src->ids ? g_memdup2(src->ids, src->value.n_ids * sizeof *src->ids + 1) : NULL;
-    dst->seq_ends =
-        src->seq_ends ? g_memdup2(src->seq_ends, src->value.n_seqs * sizeof(size_t) + 1) : NULL;
+    dst->ids = src->ids ? g_new0(int32_t, src->value.n_ids + 1) : NULL;
+    if (src->value.n_ids)
+        memcpy(dst->ids, src->ids, src->value.n_ids * sizeof *src->ids);
+    dst->seq_ends = src->seq_ends ? g_new0(size_t, src->value.n_seqs + 1) : NULL;
+    if (src->value.n_seqs)
+        memcpy(dst->seq_ends, src->seq_ends, src->value.n_seqs * sizeof(size_t));
     dst->value.string = dst->string;
     dst->value.ids = dst->ids;
     dst->value.seq_ends = dst->seq_ends;

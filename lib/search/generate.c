@@ -174,7 +174,9 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
         if (o->stop_tokens[i] < 0 || o->stop_tokens[i] >= m->hp.n_vocab)
             return tg__error(TG_ERANGE, "stop_tokens[%zu] = %d is outside the vocabulary [0, %d)",
                              i, (int)o->stop_tokens[i], (int)m->hp.n_vocab);
-    g->stop_ids = g_memdup2(o->stop_tokens, o->n_stop_tokens * sizeof(int32_t) + 1);
+    g->stop_ids = g_new0(int32_t, o->n_stop_tokens + 1);
+    if (o->n_stop_tokens)
+        memcpy(g->stop_ids, o->stop_tokens, o->n_stop_tokens * sizeof(int32_t));
     g->n_stop_ids = o->n_stop_tokens;
     g->end_ids = g_new0(int32_t, m->gen.n_eos + 2);
     if (m->hp.eos_id >= 0)
@@ -395,9 +397,11 @@ tg_status tg_generator_result(tg_result **out, const tg_generator *g)
     }
     memcpy(r->text, g->text->str, g->text->len + 1);
     r->text_len = g->text->len;
-    memcpy(r->tokens, g->tokens->data, g->tokens->len * sizeof(int32_t));
+    if (g->tokens->len) {
+        memcpy(r->tokens, g->tokens->data, g->tokens->len * sizeof(int32_t));
+        memcpy(r->logprobs, g->logprobs->data, g->logprobs->len * sizeof(float));
+    }
     r->n_tokens = g->tokens->len;
-    memcpy(r->logprobs, g->logprobs->data, g->logprobs->len * sizeof(float));
     memcpy(r->prompt, g->prompt, g->n_prompt * sizeof(int32_t));
     r->n_prompt = g->n_prompt;
     r->stop = g->stop;
