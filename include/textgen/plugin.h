@@ -52,11 +52,15 @@ TG_BEGIN_DECLS
  * The candidate tokens of one step, owned by the host. `ids`, `logits` and `probs` are parallel
  * arrays of `capacity` (= n_vocab) entries of which the first `size` are live.
  *
- * - A transform rewrites `logits` (and must clear `probs_valid`, or recompute the probs).
+ * - A transform rewrites `logits`: it must clear `probs_valid` (or recompute the probs), and set
+ *   `sorted` to 0 unless it keeps the order (a positive scale does).
  * - A filter removes candidates by reordering the arrays and lowering `size`; it never grows it
  *   and never needs to copy the vocabulary. tg_candidates_sort() and tg_candidates_softmax()
- *   do the usual work without a full sort.
+ *   do the usual work without a full sort. Any stage may lower `size` (temperature 0 does), never
+ *   to 0; the host fails the step if one does.
  * - A selector sets `selected` to the index (into the first `size` entries) of the chosen token.
+ * - The host does not touch the candidates between a stage's `apply` and the next stage, nor
+ *   between the selector's `apply` and the `accept` calls of that step.
  */
 typedef struct tg_candidates {
     uint32_t struct_size; /**< sizeof(tg_candidates) as the host knows it */
@@ -90,6 +94,10 @@ TG_API tg_status tg_candidates_truncate(tg_candidates *c, size_t n);
  * @brief A uniform double in [0, 1) from a counter-based generator keyed by
  * (seed, sequence, step, counter). The same key always gives the same number, whatever the
  * thread count or batch composition, so sampling is reproducible.
+ *
+ * Counters: 0 belongs to the chain's selector (a chain has one); other processors that need
+ * randomness use a fixed counter derived from their name (e.g. the bytes of a short tag, as
+ * xtc does with 0x787463) so two stages never draw the same number.
  */
 TG_API double tg_rng_uniform(uint64_t seed, uint64_t sequence, uint64_t step, uint64_t counter);
 
@@ -191,7 +199,9 @@ typedef struct tg_processor_vtable {
     /** Deep copy of a state. */
     tg_status (*clone)(void **state_out, const void *state);
     void (*destroy)(void *state);
-    /** Serialize the mutable state: with buf NULL, set *len to the size needed. */
+    /** Serialize the mutable state. With buf NULL: set *len to the size needed. With a buffer:
+     *  *len is its size on entry and the bytes written on return; return TG_ERANGE (and the
+     *  size needed in *len) when it is too small. */
     tg_status (*save)(const void *state, void *buf, size_t *len);
     /** Restore what save() wrote. */
     tg_status (*load)(void *state, const void *buf, size_t len);

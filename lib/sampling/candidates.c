@@ -5,89 +5,138 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-static void swap(tg_candidates *c, size_t i, size_t j)
+/* Sort keys: one uint64 per candidate ordering by logit descending, then id ascending, so that
+ * plain integer comparisons give the candidates' order (no float compares, no ties). */
+typedef struct keyed {
+    uint64_t key;
+    uint32_t pos; /* position in the candidate arrays */
+} keyed;
+
+static uint64_t key_of(float logit, int32_t id)
 {
-    int32_t id = c->ids[i];
-    c->ids[i] = c->ids[j];
-    c->ids[j] = id;
-    float l = c->logits[i];
-    c->logits[i] = c->logits[j];
-    c->logits[j] = l;
-    if (c->probs_valid) {
-        float p = c->probs[i];
-        c->probs[i] = c->probs[j];
-        c->probs[j] = p;
-    }
+    uint32_t b;
+    memcpy(&b, &logit, sizeof b);
+    const uint32_t ascending = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    return ((uint64_t)~ascending << 32) | (uint32_t)id;
 }
 
-/* "a before b": larger logit first, ties by smaller id (deterministic order). */
-static int before(const tg_candidates *c, size_t a, size_t b)
+static void kswap(keyed *a, size_t i, size_t j)
 {
-    return c->logits[a] > c->logits[b] || (c->logits[a] == c->logits[b] && c->ids[a] < c->ids[b]);
+    keyed t = a[i];
+    a[i] = a[j];
+    a[j] = t;
 }
 
-/* Rearrange [lo, hi) so that the first (k - lo) of it are the ones that come first. */
-static void select_top(tg_candidates *c, size_t lo, size_t hi, size_t k)
+/* Partition around a median-of-three pivot; returns the pivot's final index. */
+static size_t partition(keyed *a, size_t lo, size_t hi)
+{
+    size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+    if (a[mid].key < a[lo].key)
+        kswap(a, mid, lo);
+    if (a[last].key < a[lo].key)
+        kswap(a, last, lo);
+    if (a[mid].key < a[last].key)
+        kswap(a, mid, last);
+    const uint64_t pivot = a[last].key;
+    size_t store = lo;
+    for (size_t i = lo; i < last; i++)
+        if (a[i].key < pivot)
+            kswap(a, i, store++);
+    kswap(a, store, last);
+    return store;
+}
+
+/* Afterwards a[lo..k) holds the k-lo smallest keys of a[lo..hi) (in any order). */
+static void select_smallest(keyed *a, size_t lo, size_t hi, size_t k)
 {
     while (hi - lo > 1 && k > lo && k < hi) {
-        /* median of three pivot, moved to hi-1 */
-        size_t mid = lo + (hi - lo) / 2, last = hi - 1;
-        if (before(c, mid, lo))
-            swap(c, mid, lo);
-        if (before(c, last, lo))
-            swap(c, last, lo);
-        if (before(c, mid, last))
-            swap(c, mid, last);
-        size_t store = lo;
-        for (size_t i = lo; i < last; i++)
-            if (before(c, i, last))
-                swap(c, i, store++);
-        swap(c, store, last);
-        if (store == k || store + 1 == k)
+        size_t p = partition(a, lo, hi);
+        if (p == k || p + 1 == k)
             return;
-        if (store > k)
-            hi = store;
+        if (p > k)
+            hi = p;
         else
-            lo = store + 1;
+            lo = p + 1;
     }
 }
 
-/* Insertion sort for small ranges, heap sort otherwise (no recursion, O(n log n)). */
-static void sift(tg_candidates *c, size_t base, size_t root, size_t n)
+static void sort_keys(keyed *a, size_t lo, size_t hi)
+{
+    while (hi - lo > 16) {
+        size_t p = partition(a, lo, hi);
+        /* recurse into the smaller side, loop on the larger: O(log n) stack */
+        if (p - lo < hi - p - 1) {
+            sort_keys(a, lo, p);
+            lo = p + 1;
+        } else {
+            sort_keys(a, p + 1, hi);
+            hi = p;
+        }
+    }
+    for (size_t i = lo + 1; i < hi; i++)
+        for (size_t j = i; j > lo && a[j].key < a[j - 1].key; j--)
+            kswap(a, j, j - 1);
+}
+
+/* Bounded max-heap of the m smallest keys seen (root = largest kept). */
+static void heap_sift_down(keyed *h, size_t m, size_t i)
 {
     for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n)
+        size_t l = 2 * i + 1, big = i;
+        if (l < m && h[l].key > h[big].key)
+            big = l;
+        if (l + 1 < m && h[l + 1].key > h[big].key)
+            big = l + 1;
+        if (big == i)
             return;
-        /* min-heap on "before" so that popping gives the last element first */
-        if (child + 1 < n && before(c, base + child + 1, base + child))
-            child++;
-        if (!before(c, base + child, base + root))
-            return;
-        swap(c, base + child, base + root);
-        root = child;
+        kswap(h, i, big);
+        i = big;
     }
 }
 
-static void sort_range(tg_candidates *c, size_t lo, size_t hi)
+/* The m smallest keys of positions [lo, hi), sorted ascending, into out[0..m). */
+static void smallest_sorted(keyed *out, size_t m, const tg_candidates *c, size_t lo, size_t hi)
 {
-    size_t n = hi - lo;
-    if (n < 24) {
-        for (size_t i = lo + 1; i < hi; i++)
-            for (size_t j = i; j > lo && before(c, j, j - 1); j--)
-                swap(c, j, j - 1);
+    if (m * 8 < hi - lo) { /* few wanted: one pass with a bounded heap */
+        for (size_t i = 0; i < m; i++)
+            out[i] = (keyed){key_of(c->logits[lo + i], c->ids[lo + i]), (uint32_t)(lo + i)};
+        for (size_t i = m / 2; i-- > 0;)
+            heap_sift_down(out, m, i);
+        for (size_t i = lo + m; i < hi; i++) {
+            const uint64_t k = key_of(c->logits[i], c->ids[i]);
+            if (k < out[0].key) {
+                out[0] = (keyed){k, (uint32_t)i};
+                heap_sift_down(out, m, 0);
+            }
+        }
+        sort_keys(out, 0, m);
         return;
     }
-    for (size_t i = n / 2; i-- > 0;)
-        sift(c, lo, i, n);
-    for (size_t end = n; end-- > 1;) {
-        swap(c, lo, lo + end); /* the "first" element goes to the back... */
-        sift(c, lo, 0, end);
+    /* many wanted: key everything, select, sort the prefix */
+    keyed *all = malloc((hi - lo) * sizeof *all);
+    if (!all) { /* degrade gracefully: the heap path needs no extra memory */
+        for (size_t i = 0; i < m; i++)
+            out[i] = (keyed){key_of(c->logits[lo + i], c->ids[lo + i]), (uint32_t)(lo + i)};
+        sort_keys(out, 0, m);
+        for (size_t i = lo + m; i < hi; i++) {
+            const uint64_t k = key_of(c->logits[i], c->ids[i]);
+            if (k < out[m - 1].key) {
+                size_t j = m - 1;
+                for (; j > 0 && out[j - 1].key > k; j--)
+                    out[j] = out[j - 1];
+                out[j] = (keyed){k, (uint32_t)i};
+            }
+        }
+        return;
     }
-    /* ...so the range is now in reverse order: flip it. */
-    for (size_t i = lo, j = hi - 1; i < j; i++, j--)
-        swap(c, i, j);
+    for (size_t i = lo; i < hi; i++)
+        all[i - lo] = (keyed){key_of(c->logits[i], c->ids[i]), (uint32_t)i};
+    select_smallest(all, 0, hi - lo, m);
+    sort_keys(all, 0, m);
+    memcpy(out, all, m * sizeof *out);
+    free(all);
 }
 
 tg_status tg_candidates_sort(tg_candidates *c, size_t k)
@@ -98,12 +147,52 @@ tg_status tg_candidates_sort(tg_candidates *c, size_t k)
         k = c->size;
     if (k <= c->sorted)
         return TG_OK;
-    select_top(c, c->sorted, c->size, k);
-    sort_range(c, c->sorted, k);
+    const size_t lo = c->sorted, hi = c->size, m = k - lo;
+    keyed *top = malloc(m * sizeof *top);
+    unsigned char *chosen = calloc(hi - lo, 1);
+    int32_t *ids = malloc(m * sizeof *ids);
+    float *logits = malloc(m * sizeof *logits), *probs = malloc(m * sizeof *probs);
+    tg_status st = TG_OK;
+    if (!top || !chosen || !ids || !logits || !probs) {
+        st = tg__error(TG_ENOMEM, "tg_candidates_sort: out of memory");
+        goto done;
+    }
+    smallest_sorted(top, m, c, lo, hi);
+    for (size_t j = 0; j < m; j++) {
+        const size_t p = top[j].pos;
+        chosen[p - lo] = 1;
+        ids[j] = c->ids[p];
+        logits[j] = c->logits[p];
+        probs[j] = c->probs_valid ? c->probs[p] : 0.0f;
+    }
+    /* Entries of [lo, k) that were not chosen move into the holes the chosen ones leave in
+     * [k, hi); then the chosen ones fill [lo, k) in order. */
+    size_t hole = k;
+    for (size_t p = lo; p < k; p++) {
+        if (chosen[p - lo])
+            continue;
+        while (!chosen[hole - lo])
+            hole++;
+        c->ids[hole] = c->ids[p];
+        c->logits[hole] = c->logits[p];
+        if (c->probs_valid)
+            c->probs[hole] = c->probs[p];
+        hole++;
+    }
+    memcpy(c->ids + lo, ids, m * sizeof *ids);
+    memcpy(c->logits + lo, logits, m * sizeof *logits);
+    if (c->probs_valid)
+        memcpy(c->probs + lo, probs, m * sizeof *probs);
     c->sorted = k;
     if (k + 1 == c->size) /* the last one is necessarily the smallest */
         c->sorted = c->size;
-    return TG_OK;
+done:
+    free(top);
+    free(chosen);
+    free(ids);
+    free(logits);
+    free(probs);
+    return st;
 }
 
 tg_status tg_candidates_softmax(tg_candidates *c)

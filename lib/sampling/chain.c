@@ -409,12 +409,17 @@ tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c,
     if (st != TG_OK)
         return st;
     tg_candidates *cand = &c->cand;
-    for (int32_t i = 0; i < c->n_vocab; i++) {
-        if (isnan(logits[i]))
-            return tg__error(TG_ERANGE, "logit of token %d is NaN", (int)i);
+    /* Plain loops the compiler vectorizes: this runs over the whole vocabulary every step. */
+    int any_nan = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        any_nan |= logits[i] != logits[i];
+    if (any_nan)
+        for (int32_t i = 0; i < c->n_vocab; i++)
+            if (isnan(logits[i]))
+                return tg__error(TG_ERANGE, "logit of token %d is NaN", (int)i);
+    memcpy(cand->logits, logits, (size_t)c->n_vocab * sizeof *logits);
+    for (int32_t i = 0; i < c->n_vocab; i++)
         cand->ids[i] = i;
-        cand->logits[i] = logits[i];
-    }
     cand->size = (size_t)c->n_vocab;
     cand->sorted = 0;
     cand->probs_valid = 0;

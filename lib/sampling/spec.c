@@ -2,7 +2,8 @@
  *
  *   spec   := stage*                 stages separated by spaces (or commas)
  *   stage  := name [ '(' [param (',' param)*] ')' ]
- *   param  := key '=' value          value: "quoted \" text" or bare text up to ',' or ')'
+ *   param  := key '=' value          value: "quoted \" text" or bare text up to ',' or ')';
+ *                                    inside quotes only \" and \\ are escapes
  *
  * Positions in error messages are 1-based character columns of the spec. */
 #include "core/error.h"
@@ -36,7 +37,8 @@ static tg_status read_value(char **out, const char **pp, const char *spec, size_
     if (*p == '"') {
         p++;
         for (; *p && *p != '"'; p++) {
-            if (*p == '\\' && p[1])
+            /* only \" and \\ are escapes: other backslashes reach the plugin as written */
+            if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
                 p++;
             g_string_append_c(v, *p);
         }
@@ -118,7 +120,7 @@ static const char *closing_paren(const char *open)
     for (const char *p = open + 1; *p; p++) {
         if (*p == '"') {
             for (p++; *p && *p != '"'; p++)
-                if (*p == '\\' && p[1])
+                if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
                     p++;
             if (!*p)
                 return NULL;
