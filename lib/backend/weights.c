@@ -164,6 +164,13 @@ static tg_status build(tg_backend_model *bm, const struct tg_model *m, dnnl_stre
         (st = tg__matmul_weights_md(&bm->md_mproj, eng, I, C, bm->wdt)) != TG_OK ||
         (st = tg__matmul_weights_md(&bm->md_lm, eng, C, V, bm->wdt)) != TG_OK)
         return st;
+    /* The output layer first: it is the largest matrix, and converting it while little else is
+     * resident keeps the peak (prepared weights + one source tensor) low. */
+    const tg_st_tensor *lm = m->src.lm_head ? m->src.lm_head : m->src.wte;
+    if ((st = load_matrix(&bm->lm, eng, stream, lm, NULL, C, V, 1, &bm->md_lm)) != TG_OK ||
+        (st = load_norm(&bm->lnf, eng, m->src.lnf_w, m->src.lnf_b)) != TG_OK)
+        return st;
+    bm->weight_bytes += bm->lm.bytes;
     for (int32_t i = 0; i < hp->n_layer; i++) {
         const tg_layer_src *s = &m->src.layers[i];
         tg_blayer *L = &bm->layers[i];
@@ -180,14 +187,6 @@ static tg_status build(tg_backend_model *bm, const struct tg_model *m, dnnl_stre
             return st;
         bm->weight_bytes += L->qkv.bytes + L->aproj.bytes + L->fc.bytes + L->mproj.bytes;
     }
-    if ((st = load_norm(&bm->lnf, eng, m->src.lnf_w, m->src.lnf_b)) != TG_OK)
-        return st;
-    const tg_st_tensor *lm = m->src.lm_head ? m->src.lm_head : m->src.wte;
-    /* The tied embedding stays mapped for row lookups, so its pages are released only when the
-     * output layer is a separate tensor. load_matrix releases pages of f32 sources it used. */
-    if ((st = load_matrix(&bm->lm, eng, stream, lm, NULL, C, V, 1, &bm->md_lm)) != TG_OK)
-        return st;
-    bm->weight_bytes += bm->lm.bytes;
     return TG_OK;
 }
 
