@@ -83,6 +83,13 @@ struct tg_tokenizer;
  */
 TG_API const struct tg_tokenizer *tg_model_tokenizer(const tg_model *model);
 
+/**
+ * @brief The sampler-chain spec that the folder's generation_config.json implies (what
+ * tg_generate() uses when the caller gives none), or NULL when the folder has no such file.
+ * Borrowed; lives as long as the model.
+ */
+TG_API const char *tg_model_default_samplers(const tg_model *model);
+
 /** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
 TG_API const char *tg_model_path(const tg_model *model);
 

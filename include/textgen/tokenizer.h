@@ -43,7 +43,10 @@ typedef struct tg_tokenizer_options {
     int32_t eos_id;
 } tg_tokenizer_options;
 
-#define TG_TOKENIZER_OPTIONS_INIT {(uint32_t)sizeof(tg_tokenizer_options), TG_TOKEN_AUTO, TG_TOKEN_AUTO}
+#define TG_TOKENIZER_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_tokenizer_options), TG_TOKEN_AUTO, TG_TOKEN_AUTO                       \
+    }
 
 /** @brief Fill `out` with the defaults (same as TG_TOKENIZER_OPTIONS_INIT). */
 TG_API tg_status tg_tokenizer_options_default(tg_tokenizer_options *out);

@@ -28,9 +28,7 @@ static const char *canonical(const char *name)
 
 static int is_ignored_buffer(const char *cname)
 {
-    size_t n = strlen(cname);
-    return (n > 9 && strcmp(cname + n - 9, ".attn.bias") == 0) ||
-           (n > 16 && strcmp(cname + n - 16, ".attn.masked_bias") == 0);
+    return g_str_has_suffix(cname, ".attn.bias") || g_str_has_suffix(cname, ".attn.masked_bias");
 }
 
 typedef struct loader {
@@ -256,6 +254,11 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 const tg_tokenizer *tg_model_tokenizer(const tg_model *model)
 {
     return model ? model->tokenizer : NULL;
+}
+
+const char *tg_model_default_samplers(const tg_model *model)
+{
+    return model ? model->gen.spec : NULL;
 }
 
 const char *tg_model_path(const tg_model *model)

@@ -137,8 +137,7 @@ tg_status tg_tokenizer_decode(char **text_out, size_t *len_out, const tg_tokeniz
     }
     if (!(flags & TG_DECODE_RAW_BYTES)) {
         tg__buf clean = {0};
-        if (tg__utf8_sanitize(&clean, (const unsigned char *)raw.data, raw.len, 1) ==
-            (size_t)-1) {
+        if (tg__utf8_sanitize(&clean, (const unsigned char *)raw.data, raw.len, 1) == (size_t)-1) {
             free(raw.data);
             free(clean.data);
             return tg__error(TG_ENOMEM, "tg_tokenizer_decode: out of memory (%zu bytes)", total);
@@ -170,8 +169,9 @@ tg_status tg_detokenizer_create(tg_detokenizer **out, const tg_tokenizer *tok, u
     *out = NULL;
     TG_CHECK_ARG(tok, "tok");
     if (flags & ~(uint32_t)TG_DECODE_SKIP_SPECIAL)
-        return tg__error(TG_EINVAL, "tg_detokenizer_create: unknown flags 0x%x (only "
-                                    "TG_DECODE_SKIP_SPECIAL is allowed)",
+        return tg__error(TG_EINVAL,
+                         "tg_detokenizer_create: unknown flags 0x%x (only "
+                         "TG_DECODE_SKIP_SPECIAL is allowed)",
                          flags);
     tg_detokenizer *d = calloc(1, sizeof *d);
     if (!d || !tg__buf_reserve(&d->out, 64) || !tg__buf_reserve(&d->work, 64)) {
@@ -209,8 +209,7 @@ static tg_status detok_emit(tg_detokenizer *d, const unsigned char *bytes, size_
     return TG_OK;
 }
 
-tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_out,
-                              size_t *len_out)
+tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_out, size_t *len_out)
 {
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = "";
@@ -219,8 +218,9 @@ tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_o
     TG_CHECK_ARG(d, "detok");
     const tg_tokenizer *tok = d->tok;
     if (id < 0 || id >= tok->n_vocab)
-        return tg__error(TG_EINVAL, "tg_detokenizer_feed: token id %d is outside the vocabulary "
-                                    "[0, %d)",
+        return tg__error(TG_EINVAL,
+                         "tg_detokenizer_feed: token id %d is outside the vocabulary "
+                         "[0, %d)",
                          id, tok->n_vocab);
     const unsigned char *b = (const unsigned char *)tok->bytes + tok->bytes_off[id];
     size_t k = tok->bytes_off[id + 1] - tok->bytes_off[id] - 1;

@@ -240,7 +240,7 @@ static void bpe_tail(const tg_tokenizer *tok, idvec *out, size_t start)
         return;
     }
     size_t k;
-    if (!bpe_large(&tok->merges, sym, n, &k)) {
+    if (n > (size_t)INT32_MAX || !bpe_large(&tok->merges, sym, n, &k)) {
         out->oom = 1;
         return;
     }
@@ -257,8 +257,8 @@ static inline void encode_piece_bytes(const tg_tokenizer *tok, idvec *out, const
         return;
     }
     if (tok->ignore_merges || tok->whole_piece_exact) {
-        int32_t id = tg__strmap_get(&tok->bytes_map, tok->bytes, tok->bytes_off, (const char *)s,
-                                    n);
+        int32_t id =
+            tg__strmap_get(&tok->bytes_map, tok->bytes, tok->bytes_off, (const char *)s, n);
         if (id >= 0) {
             idvec_push(out, id);
             return;
@@ -475,8 +475,8 @@ static tg_status encode_char_segment(const tg_tokenizer *tok, idvec *out, const 
     if (n == 0)
         return TG_OK;
     if (tok->ignore_merges) {
-        int32_t id = tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, (const char *)s,
-                                    n);
+        int32_t id =
+            tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, (const char *)s, n);
         if (id >= 0 && !tok->is_special[id]) {
             idvec_push(out, id);
             return TG_OK;
@@ -494,8 +494,8 @@ static tg_status encode_char_segment(const tg_tokenizer *tok, idvec *out, const 
                              "tg_tokenizer_encode: text is not valid UTF-8 at byte offset %zu "
                              "(byte 0x%02X)",
                              base + i, s[i]);
-        int32_t id = tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off,
-                                    (const char *)s + i, k);
+        int32_t id =
+            tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, (const char *)s + i, k);
         if (id < 0 || tok->is_special[id]) {
             if (tok->unk_id < 0) {
                 char shown[8];

@@ -97,8 +97,7 @@ static tg_status builder_set(builder *b, int64_t id, const char *piece, int adde
             return TG_OK;
         }
         return tg__error(TG_EFORMAT, "%s: %s: token \"%s\" appears twice (ids %lld and %lld)",
-                         b->what, field, show(piece, sb, sizeof sb), (long long)pid,
-                         (long long)id);
+                         b->what, field, show(piece, sb, sizeof sb), (long long)pid, (long long)id);
     }
     if ((guint)id < b->pieces->len && g_ptr_array_index(b->pieces, id))
         return tg__error(TG_EFORMAT, "%s: %s: duplicate id %lld: given to \"%s\" and \"%s\"",
@@ -396,8 +395,7 @@ static tg_status resolve_bos_eos(tg_tokenizer *tok, const char *dir,
         }
         g_free(cfg_path);
     }
-    int32_t eot = tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, "<|endoftext|>",
-                                 13);
+    int32_t eot = tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, "<|endoftext|>", 13);
     if (eot >= 0 && !tok->is_special[eot])
         eot = -1;
     tok->bos_id = bos >= 0 ? bos : eot;
@@ -409,10 +407,12 @@ static tg_status resolve_bos_eos(tg_tokenizer *tok, const char *dir,
             tok->eos_id = opts->eos_id;
     }
     if (tok->bos_id < -1 || tok->bos_id >= tok->n_vocab)
-        return tg__error(TG_EINVAL, "tokenizer options: bos_id %d is outside the vocabulary [0, %d)",
+        return tg__error(TG_EINVAL,
+                         "tokenizer options: bos_id %d is outside the vocabulary [0, %d)",
                          tok->bos_id, tok->n_vocab);
     if (tok->eos_id < -1 || tok->eos_id >= tok->n_vocab)
-        return tg__error(TG_EINVAL, "tokenizer options: eos_id %d is outside the vocabulary [0, %d)",
+        return tg__error(TG_EINVAL,
+                         "tokenizer options: eos_id %d is outside the vocabulary [0, %d)",
                          tok->eos_id, tok->n_vocab);
     return TG_OK;
 }
@@ -428,8 +428,8 @@ static tg_status read_vocab(builder *b, JsonObject *obj, const char *field, int 
         JsonNode *val = json_object_get_member(obj, key);
         if (!JSON_NODE_HOLDS_VALUE(val) || json_node_get_value_type(val) != G_TYPE_INT64) {
             char sb[64];
-            st = tg__error(TG_EFORMAT, "%s: %s: the id of \"%s\" is not an integer", b->what,
-                           field, show(key, sb, sizeof sb));
+            st = tg__error(TG_EFORMAT, "%s: %s: the id of \"%s\" is not an integer", b->what, field,
+                           show(key, sb, sizeof sb));
             break;
         }
         int special = eot_special && strcmp(key, "<|endoftext|>") == 0;
@@ -516,8 +516,7 @@ static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
     JsonNode *n;
     n = json_object_get_member(model, "byte_fallback");
     if (get_bool(model, "byte_fallback", 0))
-        return tg__error(TG_EUNSUPPORTED, "%s: model.byte_fallback = true is not supported",
-                         what);
+        return tg__error(TG_EUNSUPPORTED, "%s: model.byte_fallback = true is not supported", what);
     const char *sfx[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         n = json_object_get_member(model, sfx[i]);
@@ -761,8 +760,7 @@ tg_status tg_tokenizer_options_default(tg_tokenizer_options *out)
 }
 
 tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_path,
-                                         const char *merges_path,
-                                         const tg_tokenizer_options *opts)
+                                         const char *merges_path, const tg_tokenizer_options *opts)
 {
     TG_CHECK_ARG(out, "out");
     *out = NULL;

@@ -161,10 +161,11 @@ size_t tg__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int final)
 {
-    /* Worst case every byte becomes U+FFFD (3 bytes); +1 for a NUL the callers add. */
-    if (len > (SIZE_MAX - 1) / 3 || !tg__buf_reserve(out, len * 3 + 1))
+    /* Room for the input as is (+1 for the NUL callers add); each U+FFFD replaces at least one
+     * byte with three, so grow when one is written. */
+    if (len > SIZE_MAX - 4 || !tg__buf_reserve(out, len + 1))
         return (size_t)-1;
-    char *o = out->data + out->len;
+    size_t o = out->len;
     size_t i = 0;
     while (i < len) {
         /* Fast path: a run of ASCII. */
@@ -172,7 +173,7 @@ size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int 
         while (j < len && in[j] < 0x80)
             j++;
         if (j > i) {
-            memcpy(o, in + i, j - i);
+            memcpy(out->data + o, in + i, j - i);
             o += j - i;
             i = j;
             if (i == len)
@@ -186,7 +187,7 @@ size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int 
             if (i + (size_t)c >= len) {
                 /* Incomplete at the end of the input. */
                 if (!final) {
-                    out->len = (size_t)(o - out->data);
+                    out->len = o;
                     return i;
                 }
                 ok = 0;
@@ -200,16 +201,19 @@ size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int 
             got++;
         }
         if (ok) {
-            memcpy(o, in + i, got);
+            memcpy(out->data + o, in + i, got);
             o += got;
         } else {
             /* A maximal subpart of an ill-formed sequence: one U+FFFD. */
-            *o++ = (char)0xEF;
-            *o++ = (char)0xBF;
-            *o++ = (char)0xBD;
+            out->len = o;
+            if (!tg__buf_reserve(out, 3 + (len - i - got) + 1))
+                return (size_t)-1;
+            out->data[o++] = (char)0xEF;
+            out->data[o++] = (char)0xBF;
+            out->data[o++] = (char)0xBD;
         }
         i += got;
     }
-    out->len = (size_t)(o - out->data);
+    out->len = o;
     return len;
 }

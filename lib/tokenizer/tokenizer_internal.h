@@ -10,9 +10,9 @@
 
 /* Open-addressing map from a byte string (stored elsewhere, addressed by id) to an id. */
 typedef struct tg__strmap {
-    int32_t *slots;  /* id or -1 */
+    int32_t *slots; /* id or -1 */
     uint32_t *hashes;
-    uint32_t mask;   /* capacity - 1 (capacity a power of two) */
+    uint32_t mask; /* capacity - 1 (capacity a power of two) */
 } tg__strmap;
 
 /* Merge table: (left id, right id) -> (rank, merged id). */
@@ -62,7 +62,7 @@ struct tg_tokenizer {
 
     tg__added *added; /* added tokens, longest first */
     size_t n_added;
-    size_t n_added_plain; /* how many of them are not special (always matched) */
+    size_t n_added_plain;     /* how many of them are not special (always matched) */
     uint8_t added_first[256]; /* bit 0: some added token starts with this byte; bit 1: some
                                  non-special one does */
 };

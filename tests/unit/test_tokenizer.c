@@ -33,6 +33,75 @@ Test(tokenizer_gpt2, vectors_vocab_merges)
     tg_tokenizer_free(tok);
 }
 
+Test(tokenizer_gpt2, vectors_pair_merges)
+{
+    /* The newer tokenizer.json form: merges as ["a", "b"] pairs. */
+    char *src = data_path("tokenizer/gpt2/tokenizer.json");
+    JsonParser *parser = json_parser_new();
+    cr_assert(json_parser_load_from_file(parser, src, NULL));
+    JsonObject *model =
+        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "model");
+    JsonArray *merges = json_object_get_array_member(model, "merges");
+    JsonArray *pairs = json_array_new();
+    for (guint i = 0; i < json_array_get_length(merges); i++) {
+        gchar **ab = g_strsplit(json_array_get_string_element(merges, i), " ", 2);
+        JsonArray *pair = json_array_new();
+        json_array_add_string_element(pair, ab[0]);
+        json_array_add_string_element(pair, ab[1]);
+        json_array_add_array_element(pairs, pair);
+        g_strfreev(ab);
+    }
+    json_object_set_array_member(model, "merges", pairs);
+    GError *err = NULL;
+    char *dir = g_dir_make_tmp("tgtok-XXXXXX", &err);
+    cr_assert_not_null(dir);
+    char *path = g_build_filename(dir, "tokenizer.json", NULL);
+    JsonGenerator *gen = json_generator_new();
+    json_generator_set_root(gen, json_parser_get_root(parser));
+    cr_assert(json_generator_to_file(gen, path, NULL));
+    g_object_unref(gen);
+    g_object_unref(parser);
+    tg_tokenizer *tok = NULL;
+    cr_assert_eq(tg_tokenizer_load(&tok, path, NULL), TG_OK, "%s", tg_error_last());
+    check_vectors(tok, "tokenizer.json with pair merges");
+    tg_tokenizer_free(tok);
+    g_remove(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+    g_free(src);
+}
+
+Test(tokenizer_gpt2, add_prefix_space)
+{
+    /* ByteLevel add_prefix_space: each segment not starting with a space gets one */
+    char *src = data_path("tokenizer/gpt2/tokenizer.json");
+    char *text = NULL;
+    cr_assert(g_file_get_contents(src, &text, NULL, NULL));
+    char *at = strstr(text, "\"add_prefix_space\":false");
+    cr_assert_not_null(at);
+    GString *s = g_string_new_len(text, at - text);
+    g_string_append(s, "\"add_prefix_space\":true ");
+    g_string_append(s, at + strlen("\"add_prefix_space\":false"));
+    GError *err = NULL;
+    char *dir = g_dir_make_tmp("tgtok-XXXXXX", &err);
+    char *path = g_build_filename(dir, "tokenizer.json", NULL);
+    cr_assert(g_file_set_contents(path, s->str, (gssize)s->len, NULL));
+    tg_tokenizer *tok = NULL;
+    cr_assert_eq(tg_tokenizer_load(&tok, path, NULL), TG_OK, "%s", tg_error_last());
+    EXPECT(tok, "hello world", 23748, 995);
+    EXPECT(tok, " hello world", 23748, 995);
+    const int32_t w[] = {23748, 50256, 23748};
+    expect_ids(tok, "hello<|endoftext|>hello", TG_NUL_TERMINATED, TG_ENCODE_ALLOW_SPECIAL, w, 3);
+    tg_tokenizer_free(tok);
+    g_remove(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+    g_string_free(s, TRUE);
+    g_free(text);
+    g_free(src);
+}
 
 Test(tokenizer_gpt2, published_vectors)
 {
@@ -58,8 +127,8 @@ Test(tokenizer_gpt2, published_vectors)
         EXPECT(tok, "This is some text", 1212, 318, 617, 2420);
         EXPECT(tok, "indivisible", 521, 452, 12843);
         EXPECT(tok, "hello 👋 world 🌍", 31373, 50169, 233, 995, 12520, 234, 235);
-        EXPECT(tok, "toString constructor hasOwnProperty valueOf", 1462, 10100, 23772, 468,
-               23858, 21746, 1988, 5189);
+        EXPECT(tok, "toString constructor hasOwnProperty valueOf", 1462, 10100, 23772, 468, 23858,
+               21746, 1988, 5189);
         /* llama.cpp ggml-vocab-gpt-2 */
         EXPECT(tok, "Hello world", 15496, 995);
         EXPECT(tok, " Hello world", 18435, 995);
@@ -174,7 +243,6 @@ Test(tokenizer_gpt2, pieces)
 
 /* ---- round trips ---- */
 
-
 static void roundtrip(const tg_tokenizer *tok, const char *s, size_t len, uint32_t dflags)
 {
     int32_t *ids = NULL;
@@ -276,7 +344,6 @@ Test(tokenizer_gpt2, long_words)
 }
 
 /* ---- decoding and streaming ---- */
-
 
 static void check_stream(const tg_tokenizer *tok, const int32_t *ids, size_t n, uint32_t flags)
 {
@@ -395,11 +462,18 @@ Test(tokenizer_stream, invalid_bytes_become_replacement)
     size_t len = 0;
     cr_assert_eq(tg_tokenizer_decode(&text, &len, tok, seq, 5, 0), TG_OK);
     /* 0x80 -> FFFD; F0 9F is one maximal subpart -> one FFFD */
-    cr_assert_str_eq(text, "\xef\xbf\xbd" "A" "\xef\xbf\xbd" "A");
+    cr_assert_str_eq(text, "\xef\xbf\xbd"
+                           "A"
+                           "\xef\xbf\xbd"
+                           "A");
     tg_free(text);
     cr_assert_eq(tg_tokenizer_decode(&text, &len, tok, seq, 5, TG_DECODE_RAW_BYTES), TG_OK);
     cr_assert_eq(len, 5);
-    cr_assert(memcmp(text, "\x80" "A\xf0\x9f" "A", 5) == 0);
+    cr_assert(memcmp(text,
+                     "\x80"
+                     "A\xf0\x9f"
+                     "A",
+                     5) == 0);
     tg_free(text);
     check_stream(tok, seq, 5, 0);
     tg_tokenizer_free(tok);
@@ -649,8 +723,8 @@ Test(tokenizer_bad, byte_level_must_cover_256_bytes)
     g_string_append(s, "\"\xe2\x98\x83\":198,"); /* "☃" */
     g_string_append(s, at + 9);
     g_free(text);
-    tg_tokenizer *tok = load_json_text(s->str, TG_EFORMAT,
-                                       "does not cover all 256 bytes: no token for byte 0x0A");
+    tg_tokenizer *tok =
+        load_json_text(s->str, TG_EFORMAT, "does not cover all 256 bytes: no token for byte 0x0A");
     cr_assert_null(tok);
     g_string_free(s, TRUE);
 }

@@ -74,12 +74,16 @@ static void sanitize_eq(const char *in, size_t n, int final, const char *want, s
 Test(tokenizer_internal, utf8_maximal_subparts)
 {
     /* Unicode §3.9 / WHATWG examples: one U+FFFD per maximal subpart */
-    sanitize_eq("a\x80" "b", 3, 1, "a" FFFD "b", 3);
-    sanitize_eq("\xe2\x82", 2, 1, FFFD, 2);            /* truncated 3-byte: one */
-    sanitize_eq("\xe2\x82", 2, 0, "", 0);              /* ... or held when not final */
-    sanitize_eq("\xe2\x82" "a", 3, 0, FFFD "a", 3);    /* broken by 'a' */
-    sanitize_eq("\xed\xa0\x80", 3, 1, FFFD FFFD FFFD, 3); /* surrogate: ED then 2 strays */
-    sanitize_eq("\xc0\xaf", 2, 1, FFFD FFFD, 2);       /* overlong */
+    sanitize_eq("a\x80"
+                "b",
+                3, 1, "a" FFFD "b", 3);
+    sanitize_eq("\xe2\x82", 2, 1, FFFD, 2); /* truncated 3-byte: one */
+    sanitize_eq("\xe2\x82", 2, 0, "", 0);   /* ... or held when not final */
+    sanitize_eq("\xe2\x82"
+                "a",
+                3, 0, FFFD "a", 3);                                /* broken by 'a' */
+    sanitize_eq("\xed\xa0\x80", 3, 1, FFFD FFFD FFFD, 3);          /* surrogate: ED then 2 strays */
+    sanitize_eq("\xc0\xaf", 2, 1, FFFD FFFD, 2);                   /* overlong */
     sanitize_eq("\xf4\x90\x80\x80", 4, 1, FFFD FFFD FFFD FFFD, 4); /* > U+10FFFF */
     sanitize_eq("\xf0\x9f\x8c", 3, 0, "", 0);
     sanitize_eq("\xf0\x9f\x8c\x8d", 4, 0, "\xf0\x9f\x8c\x8d", 4);
@@ -110,10 +114,8 @@ Test(tokenizer_internal, heap_merge_equals_linear_merge)
             cr_assert(tg__bpe_merge(&tok->merges, w[algo], len, &nw[algo], algo));
         }
         for (int algo = 1; algo < 3; algo++) {
-            cr_assert_eq(nw[algo], nw[0], "algo %d: %zu symbols, auto: %zu", algo, nw[algo],
-                         nw[0]);
-            cr_assert(memcmp(w[algo], w[0], nw[0] * sizeof(int32_t)) == 0, "algo %d differs",
-                      algo);
+            cr_assert_eq(nw[algo], nw[0], "algo %d: %zu symbols, auto: %zu", algo, nw[algo], nw[0]);
+            cr_assert(memcmp(w[algo], w[0], nw[0] * sizeof(int32_t)) == 0, "algo %d differs", algo);
         }
         for (int algo = 0; algo < 3; algo++)
             free(w[algo]);

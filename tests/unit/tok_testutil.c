@@ -35,7 +35,6 @@ tg_tokenizer *load_gpt2(int form)
     return tok;
 }
 
-
 vcase *load_vectors(size_t *n_out)
 {
     char *p = data_path("tokenizer/gpt2_vectors.json");
@@ -74,7 +73,7 @@ void free_vectors(vcase *v, size_t n)
 }
 
 void expect_ids(const tg_tokenizer *tok, const char *text, size_t len, uint32_t flags,
-                       const int32_t *want, size_t n_want)
+                const int32_t *want, size_t n_want)
 {
     int32_t *ids = NULL;
     size_t n = 0;

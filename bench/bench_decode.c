@@ -1,0 +1,633 @@
+/* bench_decode.c — decode/prefill throughput, memory-bandwidth efficiency and peak RSS of
+ * libtextgen on one model folder. Not a test: it is built by meson and run by bench/run.sh.
+ *
+ * Usage: bench_decode MODEL_DIR [--bf16] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
+ *                               [--threads A,B,...] [--no-rss]
+ *        bench_decode MODEL_DIR --rss-only [--bf16] [--threads N] [--prompt N] [--gen N]
+ *
+ * In one run it measures, interleaving the thread counts within every repetition so that the
+ * noise of a shared machine hits all of them alike:
+ *   - DRAM read bandwidth: a vectorised sum over a --bw-mib buffer (default 1 GiB), on 1 thread
+ *     and on 2 pthreads (each reads half), best and median of the repetitions;
+ *   - prefill tokens/s: one tg_session_decode of a --prompt-token prompt (default 128), logits
+ *     for the last row only;
+ *   - decode tokens/s: --gen (default 128) greedy steps, one row per tg_session_decode, argmax
+ *     of the logits included;
+ *   - decode efficiency = decode tok/s x weight bytes per token / bandwidth;
+ *   - peak RSS (VmHWM) of a fresh child process (`--rss-only`) that loads the model, creates ONE
+ *     session with n_ctx = prompt + gen (so its KV cache is entirely written), runs the prompt
+ *     and the greedy continuation, and compares VmHWM with weight bytes + KV bytes
+ *     (2 x n_layer x n_ctx x n_embd x 4).
+ * Sessions use n_ctx = prompt + gen, n_seq 1. */
+#include <textgen/textgen.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_THREADS 8
+#define MAX_REPS 64
+#define KB_MB(kb) ((double)(kb) * 1024.0 / 1e6) /* kB (KiB) to MB */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+    double s[MAX_REPS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static double vmin(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double vmax(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* A field of /proc/self/status in kB, or -1. */
+static long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long v = -1;
+    const size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtol(line + kl + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* ---- DRAM read bandwidth ---- */
+
+typedef uint64_t v8u64 __attribute__((vector_size(64), aligned(64)));
+
+typedef struct {
+    const v8u64 *p;
+    size_t n; /* vectors */
+    uint64_t sum;
+} bw_job;
+
+/* Streams n vectors with four independent accumulators; the result is kept so the loads stay. */
+static void *bw_read(void *arg)
+{
+    bw_job *j = arg;
+    v8u64 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    const v8u64 *p = j->p;
+    size_t i = 0;
+    for (; i + 4 <= j->n; i += 4) {
+        a0 += p[i];
+        a1 += p[i + 1];
+        a2 += p[i + 2];
+        a3 += p[i + 3];
+    }
+    for (; i < j->n; i++)
+        a0 += p[i];
+    v8u64 a = a0 + a1 + a2 + a3;
+    uint64_t s = 0;
+    for (int k = 0; k < 8; k++)
+        s += a[k];
+    j->sum = s;
+    return NULL;
+}
+
+static volatile uint64_t bw_sink;
+
+/* GB/s (1e9 bytes) reading `bytes` of `buf` on `nt` threads, each a contiguous share. */
+static double bw_measure(const void *buf, size_t bytes, int nt)
+{
+    bw_job jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    const size_t nv = bytes / sizeof(v8u64), per = nv / (size_t)nt;
+    for (int t = 0; t < nt; t++) {
+        jobs[t].p = (const v8u64 *)buf + (size_t)t * per;
+        jobs[t].n = t == nt - 1 ? nv - (size_t)t * per : per;
+    }
+    double t0 = now();
+    for (int t = 1; t < nt; t++)
+        pthread_create(&th[t], NULL, bw_read, &jobs[t]);
+    bw_read(&jobs[0]);
+    for (int t = 1; t < nt; t++)
+        pthread_join(th[t], NULL);
+    double dt = now() - t0;
+    for (int t = 0; t < nt; t++)
+        bw_sink += jobs[t].sum;
+    return (double)(nv * sizeof(v8u64)) / dt / 1e9;
+}
+
+/* ---- the model runs ---- */
+
+typedef struct {
+    int prompt, gen;
+    int32_t *prompt_ids;
+    int32_t n_vocab;
+} workload;
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "bench_decode: %s: %s\n", what, tg_error_last());
+    return -1;
+}
+
+static int32_t argmax(const float *v, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* One prompt + greedy continuation from an empty sequence 0. Returns 0 and the two rates. */
+static int run_once(tg_session *s, const workload *w, double *prefill_tps, double *decode_tps,
+                    int32_t *last_token)
+{
+    if (tg_session_seq_clear(s, 0) != TG_OK)
+        return fail("clearing the sequence");
+    tg_batch_row rows[4096];
+    for (int i = 0; i < w->prompt; i++)
+        rows[i] = (tg_batch_row){w->prompt_ids[i], i, 0, i == w->prompt - 1};
+    double t0 = now();
+    if (tg_session_decode(s, rows, (size_t)w->prompt) != TG_OK)
+        return fail("prefill");
+    const float *lg;
+    if (tg_session_logits(&lg, s, (size_t)w->prompt - 1) != TG_OK)
+        return fail("prefill logits");
+    int32_t tok = argmax(lg, w->n_vocab);
+    double t1 = now();
+    for (int i = 0; i < w->gen; i++) {
+        tg_batch_row r = {tok, w->prompt + i, 0, 1};
+        if (tg_session_decode(s, &r, 1) != TG_OK)
+            return fail("decode");
+        if (tg_session_logits(&lg, s, 0) != TG_OK)
+            return fail("decode logits");
+        tok = argmax(lg, w->n_vocab);
+    }
+    double t2 = now();
+    *prefill_tps = w->prompt / (t1 - t0);
+    *decode_tps = w->gen / (t2 - t1);
+    if (last_token)
+        *last_token = tok;
+    return 0;
+}
+
+static tg_model *load(const char *dir, int bf16, tg_model_info *info)
+{
+    tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+    mo.weight_type = bf16 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
+    tg_model *m;
+    if (tg_model_load(&m, dir, &mo) != TG_OK) {
+        fail("loading the model");
+        return NULL;
+    }
+    *info = (tg_model_info)TG_MODEL_INFO_INIT;
+    tg_model_get_info(info, m);
+    return m;
+}
+
+static tg_session *session(const tg_model *m, int n_ctx, int n_threads)
+{
+    tg_session_options so = TG_SESSION_OPTIONS_INIT;
+    so.n_ctx = (uint32_t)n_ctx;
+    so.n_seq = 1;
+    so.n_threads = n_threads;
+    tg_session *s;
+    if (tg_session_create(&s, m, &so) != TG_OK) {
+        fail("creating a session");
+        return NULL;
+    }
+    return s;
+}
+
+static void make_prompt(workload *w)
+{
+    w->prompt_ids = malloc((size_t)w->prompt * sizeof *w->prompt_ids);
+    uint32_t x = 12345;
+    for (int i = 0; i < w->prompt; i++) {
+        x = x * 1664525u + 1013904223u;
+        w->prompt_ids[i] = (int32_t)((x >> 8) % (uint32_t)w->n_vocab);
+    }
+}
+
+static uint64_t kv_bytes_for(const tg_model_info *info, int n_ctx)
+{
+    return 2ull * (uint64_t)info->n_layer * (uint64_t)n_ctx * (uint64_t)info->n_embd * 4ull;
+}
+
+/* --rss-only: the child process. Prints one machine-readable line. */
+static int rss_only(const char *dir, int bf16, int nt, workload *w)
+{
+    tg_model_info info;
+    tg_model *m = load(dir, bf16, &info);
+    if (!m)
+        return 1;
+    long rss_loaded = status_kb("VmRSS");
+    long hwm_loaded = status_kb("VmHWM");
+    w->n_vocab = info.n_vocab;
+    make_prompt(w);
+    const int n_ctx = w->prompt + w->gen;
+    tg_session *s = session(m, n_ctx, nt);
+    double p, d;
+    if (!s || run_once(s, w, &p, &d, NULL) != 0)
+        return 1;
+    long hwm1 = status_kb("VmHWM"), anon1 = status_kb("RssAnon"), file1 = status_kb("RssFile");
+    long rss1 = status_kb("VmRSS");
+    /* A second session on the same model: what each extra session costs. */
+    tg_session *s2 = session(m, n_ctx, nt);
+    if (!s2 || run_once(s2, w, &p, &d, NULL) != 0)
+        return 1;
+    long hwm2 = status_kb("VmHWM"), rss2 = status_kb("VmRSS");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("RSS weight_bytes=%llu kv_bytes=%llu n_ctx=%d hwm_loaded_kb=%ld rss_loaded_kb=%ld "
+           "hwm1_kb=%ld anon1_kb=%ld file1_kb=%ld hwm2_kb=%ld rss1_kb=%ld rss2_kb=%ld maxrss_kb=%ld\n",
+           (unsigned long long)info.weight_bytes,
+           (unsigned long long)kv_bytes_for(&info, n_ctx), n_ctx, hwm_loaded, rss_loaded, hwm1,
+           anon1, file1, hwm2, rss1, rss2, ru.ru_maxrss);
+    tg_session_free(s2);
+    tg_session_free(s);
+    tg_model_free(m);
+    free(w->prompt_ids);
+    return 0;
+}
+
+typedef struct {
+    long hwm_loaded, rss_loaded, hwm1, anon1, file1, hwm2, rss1, rss2;
+    unsigned long long weight_bytes, kv_bytes;
+    int n_ctx, ok;
+} rss_result;
+
+/* Run ourselves with --rss-only in a fresh process and parse its line. */
+static rss_result rss_child(const char *dir, int bf16, int nt, const workload *w)
+{
+    rss_result r = {0};
+    int fd[2];
+    if (pipe(fd) != 0)
+        return r;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        char nts[16], ps[16], gs[16];
+        snprintf(nts, sizeof nts, "%d", nt);
+        snprintf(ps, sizeof ps, "%d", w->prompt);
+        snprintf(gs, sizeof gs, "%d", w->gen);
+        char *args[] = {"bench_decode", (char *)dir, "--rss-only", "--threads", nts,
+                        "--prompt", ps, "--gen", gs, bf16 ? "--bf16" : NULL, NULL};
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[1024] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const char *l = strstr(buf, "RSS ");
+    if (l && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        sscanf(l,
+               "RSS weight_bytes=%llu kv_bytes=%llu n_ctx=%d hwm_loaded_kb=%ld rss_loaded_kb=%ld "
+               "hwm1_kb=%ld anon1_kb=%ld file1_kb=%ld hwm2_kb=%ld rss1_kb=%ld rss2_kb=%ld",
+               &r.weight_bytes, &r.kv_bytes, &r.n_ctx, &r.hwm_loaded, &r.rss_loaded, &r.hwm1,
+               &r.anon1, &r.file1, &r.hwm2, &r.rss1, &r.rss2) == 11)
+        r.ok = 1;
+    return r;
+}
+
+/* CPU seconds, all CPUs summed, from /proc/stat: busy (user, nice, system, irq, softirq) and
+ * steal (taken by the hypervisor for other guests); and this process's own CPU time, all threads
+ * (including OpenMP workers spinning at barriers). busy - own = other processes, including
+ * those of other containers on this kernel that `ps` does not show. */
+typedef struct {
+    double busy, steal, own, wall;
+} cpu_snap;
+
+static cpu_snap cpu_now(void)
+{
+    cpu_snap c = {0, 0, 0, now()};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long v[10] = {0};
+        int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+        fclose(f);
+        const double hz = (double)sysconf(_SC_CLK_TCK);
+        if (n >= 8) {
+            c.busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+            c.steal = (double)v[7] / hz;
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    c.own = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+    return c;
+}
+
+/* Average number of CPUs used by other processes between two snapshots (and steal). */
+static double cpu_others(cpu_snap a, cpu_snap b, double *steal)
+{
+    const double dt = b.wall - a.wall;
+    if (steal)
+        *steal = dt > 0 ? (b.steal - a.steal) / dt : 0;
+    const double o = dt > 0 ? ((b.busy - a.busy) - (b.own - a.own)) / dt : 0;
+    return o < 0 ? 0 : o;
+}
+
+static void loadavg(char *out, size_t n)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    out[0] = 0;
+    if (f) {
+        if (fgets(out, (int)n, f))
+            out[strcspn(out, "\n")] = 0;
+        fclose(f);
+    }
+}
+
+static void usage(const char *a0)
+{
+    fprintf(stderr,
+            "usage: %s MODEL_DIR [--bf16] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
+            "[--threads A,B,...] [--no-rss]\n"
+            "       %s MODEL_DIR --rss-only [--bf16] [--threads N] [--prompt N] [--gen N]\n",
+            a0, a0);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int bf16 = 0, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0;
+    int threads[MAX_THREADS] = {1, 2}, n_thr = 2;
+    workload w = {128, 128, NULL, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const int more = i + 1 < argc;
+        if (strcmp(a, "--bf16") == 0)
+            bf16 = 1;
+        else if (strcmp(a, "--no-rss") == 0)
+            do_rss = 0;
+        else if (strcmp(a, "--rss-only") == 0)
+            rss_mode = 1;
+        else if (strcmp(a, "--reps") == 0 && more)
+            reps = atoi(argv[++i]);
+        else if (strcmp(a, "--prompt") == 0 && more)
+            w.prompt = atoi(argv[++i]);
+        else if (strcmp(a, "--gen") == 0 && more)
+            w.gen = atoi(argv[++i]);
+        else if (strcmp(a, "--bw-mib") == 0 && more)
+            bw_mib = atoi(argv[++i]);
+        else if (strcmp(a, "--threads") == 0 && more) {
+            n_thr = 0;
+            for (char *p = argv[++i]; *p && n_thr < MAX_THREADS;) {
+                threads[n_thr++] = (int)strtol(p, &p, 10);
+                if (*p == ',')
+                    p++;
+                else if (*p)
+                    usage(argv[0]);
+            }
+        } else if (a[0] == '-' || dir)
+            usage(argv[0]);
+        else
+            dir = a;
+    }
+    if (!dir || reps < 1 || reps > MAX_REPS || w.prompt < 1 || w.prompt > 4096 || w.gen < 1 ||
+        bw_mib < 1 || n_thr < 1)
+        usage(argv[0]);
+    for (int t = 0; t < n_thr; t++)
+        if (threads[t] < 1 || threads[t] > MAX_THREADS)
+            usage(argv[0]);
+    if (rss_mode)
+        return rss_only(dir, bf16, threads[0], &w);
+
+    char la0[128], la1[128];
+    loadavg(la0, sizeof la0);
+    const cpu_snap snap0 = cpu_now();
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    /* Bandwidth buffer, written once so that every page is resident before timing. */
+    const size_t bw_bytes = (size_t)bw_mib << 20;
+    void *buf = NULL;
+    if (posix_memalign(&buf, 4096, bw_bytes) != 0) {
+        fprintf(stderr, "bench_decode: cannot allocate %d MiB\n", bw_mib);
+        return 1;
+    }
+    for (size_t i = 0; i < bw_bytes / 8; i++)
+        ((uint64_t *)buf)[i] = i * 0x9E3779B97F4A7C15ull;
+
+    double t_load = now();
+    tg_model_info info;
+    tg_model *m = load(dir, bf16, &info);
+    if (!m)
+        return 1;
+    t_load = now() - t_load;
+    w.n_vocab = info.n_vocab;
+    make_prompt(&w);
+    const int n_ctx = w.prompt + w.gen;
+    if (n_ctx > info.n_ctx) {
+        fprintf(stderr, "bench_decode: prompt + gen = %d exceeds the model's n_ctx %d\n", n_ctx,
+                info.n_ctx);
+        return 1;
+    }
+    tg_session *sess[MAX_THREADS];
+    double pre[MAX_THREADS][MAX_REPS], dec[MAX_THREADS][MAX_REPS], bw[3][MAX_REPS];
+    double other_rep[MAX_REPS];
+    int32_t tokens[MAX_THREADS];
+    for (int t = 0; t < n_thr; t++) {
+        if (!(sess[t] = session(m, n_ctx, threads[t])))
+            return 1;
+        double p, d; /* warm-up: primitive creation, KV pages, thread pool */
+        if (run_once(sess[t], &w, &p, &d, NULL) != 0)
+            return 1;
+    }
+    for (int r = 0; r < reps; r++) {
+        const cpu_snap rs = cpu_now();
+        bw[1][r] = bw_measure(buf, bw_bytes, 1);
+        bw[2][r] = bw_measure(buf, bw_bytes, 2);
+        /* Alternate the order so neither thread count always runs first. */
+        for (int k = 0; k < n_thr; k++) {
+            const int t = r % 2 ? n_thr - 1 - k : k;
+            if (run_once(sess[t], &w, &pre[t][r], &dec[t][r], &tokens[t]) != 0)
+                return 1;
+        }
+        other_rep[r] = cpu_others(rs, cpu_now(), NULL);
+    }
+    const cpu_snap snap1 = cpu_now();
+    double steal;
+    const double others = cpu_others(snap0, snap1, &steal);
+    const double wall = snap1.wall - snap0.wall;
+    loadavg(la1, sizeof la1);
+    const long hwm_main = status_kb("VmHWM");
+
+    /* ---- report ---- */
+    const double wb = (double)info.weight_bytes;
+    const double bw_best[3] = {0, vmax(bw[1], reps), vmax(bw[2], reps)};
+    const double bw_med[3] = {0, median(bw[1], reps), median(bw[2], reps)};
+    const double bw_top = bw_best[1] > bw_best[2] ? bw_best[1] : bw_best[2];
+    time_t tt = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", localtime(&tt));
+    printf("== libtextgen decode benchmark: %s weights (%s) ==\n", bf16 ? "bf16" : "fp32",
+           bf16 ? "TG_WEIGHTS_BF16" : "TG_WEIGHTS_F32");
+    printf("date            %s\n", date);
+    printf("model           %s\n", dir);
+    printf("shape           %d layers, n_embd %d, %d heads, vocab %d, n_positions %d; "
+           "%.2f M params\n",
+           info.n_layer, info.n_embd, info.n_head, info.n_vocab, info.n_ctx,
+           (double)info.n_params / 1e6);
+    printf("weight bytes    %.1f MB streamed per token (weight_bytes); load %.2f s\n", wb / 1e6,
+           t_load);
+    printf("session         n_ctx %d (prompt %d + %d new), n_seq 1; %d repetitions, "
+           "thread counts interleaved\n",
+           n_ctx, w.prompt, w.gen, reps);
+    printf("machine         %ld CPUs; loadavg before: %s; after: %s\n", ncpu, la0, la1);
+    printf("other load      %.2f CPUs busy with other processes on average during the run "
+           "(%.0f s), steal %.2f CPUs\n",
+           others, wall, steal);
+    printf("\nDRAM read bandwidth (sum over a %d MiB buffer), GB/s:\n", bw_mib);
+    printf("  1 thread   best %6.2f  median %6.2f  min %6.2f\n", bw_best[1], bw_med[1],
+           vmin(bw[1], reps));
+    printf("  2 threads  best %6.2f  median %6.2f  min %6.2f\n", bw_best[2], bw_med[2],
+           vmin(bw[2], reps));
+
+    printf("\n%-34s", "");
+    for (int t = 0; t < n_thr; t++)
+        printf("| %d thread%s (median [min-max])   ", threads[t], threads[t] > 1 ? "s" : " ");
+    printf("\n");
+    int best_t = 0;
+    for (int t = 1; t < n_thr; t++)
+        if (median(dec[t], reps) > median(dec[best_t], reps))
+            best_t = t;
+    char label[64];
+    snprintf(label, sizeof label, "prefill tok/s (%d-token prompt)", w.prompt);
+    printf("%-34s", label);
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.1f [%7.1f - %7.1f]     ", median(pre[t], reps), vmin(pre[t], reps),
+               vmax(pre[t], reps));
+    snprintf(label, sizeof label, "decode tok/s (%d new tokens)", w.gen);
+    printf("\n%-34s", label);
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.2f [%7.2f - %7.2f]     ", median(dec[t], reps), vmin(dec[t], reps),
+               vmax(dec[t], reps));
+    printf("\n%-34s", "decode ms/token");
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.2f [%7.2f - %7.2f]     ", 1e3 / median(dec[t], reps), 1e3 / vmax(dec[t], reps),
+               1e3 / vmin(dec[t], reps));
+    printf("\n%-34s", "decode GB/s of weights");
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.2f                       ", median(dec[t], reps) * wb / 1e9);
+    printf("\n%-34s", "efficiency vs same-thread BW");
+    for (int t = 0; t < n_thr; t++) {
+        const int bwi = threads[t] >= 2 ? 2 : 1;
+        printf("| %8.3f [%7.3f - %7.3f]     ", median(dec[t], reps) * wb / 1e9 / bw_best[bwi],
+               vmin(dec[t], reps) * wb / 1e9 / bw_best[bwi],
+               vmax(dec[t], reps) * wb / 1e9 / bw_best[bwi]);
+    }
+    printf("\n%-34s", "efficiency vs best BW overall");
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.3f                       ", median(dec[t], reps) * wb / 1e9 / bw_top);
+    printf("\n");
+    for (int t = 1; t < n_thr; t++) {
+        double rp[MAX_REPS], rd[MAX_REPS];
+        for (int r = 0; r < reps; r++) {
+            rp[r] = pre[t][r] / pre[0][r];
+            rd[r] = dec[t][r] / dec[0][r];
+        }
+        printf("\n%d vs %d threads, paired per repetition (median [min-max]): prefill x%.2f "
+               "[%.2f-%.2f], decode x%.2f [%.2f-%.2f]\n",
+               threads[t], threads[0], median(rp, reps), vmin(rp, reps), vmax(rp, reps),
+               median(rd, reps), vmin(rd, reps), vmax(rd, reps));
+    }
+    printf("\nper repetition: BW1 BW2 GB/s | decode tok/s per thread count | prefill tok/s | "
+           "CPUs used by others\n");
+    for (int r = 0; r < reps; r++) {
+        printf("  rep %2d: %6.2f %6.2f |", r, bw[1][r], bw[2][r]);
+        for (int t = 0; t < n_thr; t++)
+            printf(" %7.2f", dec[t][r]);
+        printf(" |");
+        for (int t = 0; t < n_thr; t++)
+            printf(" %7.1f", pre[t][r]);
+        printf(" | %.2f\n", other_rep[r]);
+    }
+    int same = 1;
+    for (int t = 1; t < n_thr; t++)
+        same &= tokens[t] == tokens[0];
+    printf("last greedy token per thread count %s (%d)\n", same ? "identical" : "DIFFERS",
+           tokens[0]);
+    const int bwi = threads[best_t] >= 2 ? 2 : 1;
+    const double eff = median(dec[best_t], reps) * wb / 1e9 / bw_best[bwi];
+    printf("\nGOAL %s decode efficiency >= 0.70 at the better thread count (%d): %.3f -> %s\n",
+           bf16 ? "(fp32 goal; shown for bf16)" : "fp32", threads[best_t], eff,
+           eff >= 0.7 ? "PASS" : "FAIL");
+    printf("main process peak RSS (model + %d sessions + %d MiB bandwidth buffer): %.1f MB\n",
+           n_thr, bw_mib, KB_MB(hwm_main));
+
+    for (int t = 0; t < n_thr; t++)
+        tg_session_free(sess[t]);
+    tg_model_free(m);
+    free(buf);
+
+    if (do_rss) {
+        rss_result rr = rss_child(dir, bf16, threads[best_t], &w);
+        if (!rr.ok) {
+            printf("peak RSS: the --rss-only child failed\n");
+            return 1;
+        }
+        const double budget = (double)(rr.weight_bytes + rr.kv_bytes);
+        const double hwm = rr.hwm1 * 1024.0;
+        printf("\nPeak RSS, fresh process (--rss-only), 1 session, n_ctx %d filled, %d thread%s:\n",
+               rr.n_ctx, threads[best_t], threads[best_t] > 1 ? "s" : "");
+        printf("  after tg_model_load     VmHWM %7.1f MB  VmRSS %7.1f MB\n",
+               KB_MB(rr.hwm_loaded), KB_MB(rr.rss_loaded));
+        printf("  after prompt + decode   VmHWM %7.1f MB  (RssAnon %.1f MB + RssFile %.1f MB now)\n",
+               hwm / 1e6, KB_MB(rr.anon1), KB_MB(rr.file1));
+        printf("  with a 2nd session      VmHWM %7.1f MB  (VmRSS %.1f -> %.1f MB: +%.1f MB per "
+               "extra session)\n",
+               KB_MB(rr.hwm2), KB_MB(rr.rss1), KB_MB(rr.rss2), KB_MB(rr.rss2 - rr.rss1));
+        printf("  weights %.1f MB + KV %.1f MB (2 x %d layers x n_ctx %d x %d x 4 B) = %.1f MB\n",
+               rr.weight_bytes / 1e6, rr.kv_bytes / 1e6, info.n_layer, rr.n_ctx, info.n_embd,
+               budget / 1e6);
+        printf("GOAL peak RSS <= 1.15 x (weights + KV): %.1f MB = %.3f x -> %s\n", hwm / 1e6,
+               hwm / budget, hwm <= 1.15 * budget ? "PASS" : "FAIL");
+    }
+    free(w.prompt_ids);
+    return 0;
+}

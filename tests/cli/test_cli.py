@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `textgen` command line on tests/data/models/char_tiny (and on the
+bundled model when models/shakespeare-char exists).
+
+Usage: test_cli.py TEXTGEN_BINARY SOURCE_ROOT CASE   (CASE "all" runs every case)
+
+char_tiny's vocabulary: ids 0..95 are "\\n" then ASCII 32..126, 96 is <|endoftext|>; its
+reference.json holds PyTorch's greedy continuation of its prompt. Standard library only."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unicodedata
+import xml.etree.ElementTree as ET
+
+BIN, SRC = sys.argv[1], sys.argv[2]
+MODEL = os.path.join(SRC, "tests", "data", "models", "char_tiny")
+BUNDLED = os.path.join(SRC, "models", "shakespeare-char")
+CHARS = "\n" + "".join(chr(c) for c in range(32, 127))
+SVG_NS = "{http://www.w3.org/2000/svg}"
+BUILTINS = {
+    # processor: parameters (every built-in plugin of plugins/)
+    "temperature": ["t"], "top_k": ["k"], "top_p": ["p", "min_keep"],
+    "min_p": ["p", "min_keep"], "typical": ["p", "min_keep"], "top_n_sigma": ["n"],
+    "xtc": ["probability", "threshold", "min_keep"], "mirostat_v2": ["tau", "eta"],
+    "repetition_penalty": ["penalty", "last_n", "include_prompt"],
+    "frequency_penalty": ["penalty", "last_n", "include_prompt"],
+    "presence_penalty": ["penalty", "last_n", "include_prompt"],
+    "dry": ["multiplier", "base", "allowed_length", "last_n", "breakers"],
+    "no_repeat_ngram": ["n"], "logit_bias": [], "bad_words": ["ids"],
+    "min_new_tokens": ["n"], "greedy": [], "dist": ["seed"],
+}
+
+with open(os.path.join(MODEL, "reference.json")) as f:
+    REF = json.load(f)
+PROMPT = "".join(CHARS[i] for i in REF["prompt"])
+GREEDY = "".join(CHARS[i] for i in REF["greedy"])
+
+
+def env_without_model(**extra):
+    env = dict(os.environ)
+    env.pop("TEXTGEN_MODEL", None)
+    env.update(extra)
+    return env
+
+
+def run(*args, stdin=None, env=None):
+    """Run textgen; returns (exit code, stdout text, stderr text)."""
+    p = subprocess.run([BIN, *args], input=stdin if stdin is not None else "",
+                       capture_output=True, text=True, env=env or env_without_model(),
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(*args, **kw):
+    """textgen must succeed quietly (stderr empty: no warnings, no sanitizer reports)."""
+    rc, out, err = run(*args, **kw)
+    assert rc == 0, f"textgen {args} exited {rc}: {err}"
+    assert err == "", f"textgen {args} wrote to stderr: {err}"
+    return out
+
+
+def fails(code, args, *needles, **kw):
+    """textgen must exit with `code` and print exactly one line on stderr containing needles."""
+    rc, out, err = run(*args, **kw)
+    assert rc == code, f"textgen {args}: exit {rc}, wanted {code}; stderr: {err!r}"
+    lines = err.splitlines()
+    assert len(lines) == 1, f"textgen {args}: want one line on stderr, got {lines!r}"
+    assert lines[0].startswith("textgen: "), lines[0]
+    for n in needles:
+        assert n in lines[0], f"textgen {args}: {n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def esc(text):
+    """Tokens as the explain view writes them."""
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+
+
+def width(line):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+# ---- cases ----
+
+def case_greedy():
+    """The exact PyTorch greedy continuation, from the argument, -p and stdin."""
+    assert ok("-m", MODEL, "-n", "50", "--temperature", "0", PROMPT) == GREEDY
+    assert ok("-m", MODEL, "-n", "50", "--samplers", "greedy", "-p", PROMPT) == GREEDY
+    assert ok("-m", MODEL, "-n", "50", "--samplers", "greedy", stdin=PROMPT) == GREEDY
+    assert ok("-m", MODEL, "-n", "7", "--samplers", "greedy", PROMPT) == GREEDY[:7]
+    out = ok("-m", MODEL, "-n", "5", "--samplers", "greedy", "--echo", PROMPT)
+    assert out == PROMPT + GREEDY[:5], repr(out)
+    # no prompt and stdin a terminal: start from the model's bos token, do not wait for input
+    master, slave = os.openpty()
+    try:
+        p = subprocess.run([BIN, "-m", MODEL, "-n", "3", "--samplers", "greedy", "--json"],
+                           stdin=slave, capture_output=True, text=True, env=env_without_model(),
+                           timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    r = json.loads(p.stdout)
+    assert r["prompt"] == "" and r["prompt_tokens"] == [96] and len(r["tokens"]) == 3
+    # TEXTGEN_MODEL is the default model folder
+    assert ok("-n", "5", "--samplers", "greedy", PROMPT,
+              env=env_without_model(TEXTGEN_MODEL=MODEL)) == GREEDY[:5]
+
+
+def case_json():
+    """--json: every field, and text equals the streamed stdout of the same run."""
+    for args in (["-n", "50", "--temperature", "0"],
+                 ["-n", "30", "--top-k", "10", "--temperature", "0.9", "--seed", "11"]):
+        streamed = ok("-m", MODEL, *args, PROMPT)
+        r = json.loads(ok("-m", MODEL, *args, "--json", PROMPT))
+        assert r["text"] == streamed, (r["text"], streamed)
+        assert r["prompt"] == PROMPT
+        assert r["prompt_tokens"] == REF["prompt"]
+        assert "".join(CHARS[i] for i in r["tokens"]) == r["text"]
+        assert len(r["logprobs"]) == len(r["tokens"])
+        assert all(lp is not None and lp <= 1e-6 for lp in r["logprobs"]), r["logprobs"]
+        assert r["stop_reason"] == "max_tokens"
+        assert r["model"] == MODEL
+        for k in ("load_s", "prompt_s", "generate_s", "sample_s", "prompt_tokens_per_s",
+                  "tokens_per_s"):
+            assert isinstance(r["timing"][k], (int, float)) and r["timing"][k] >= 0, k
+        assert r["timing"]["n_prompt"] == len(REF["prompt"])
+        assert r["timing"]["n_generated"] == len(r["tokens"])
+    r = json.loads(ok("-m", MODEL, "-n", "50", "--temperature", "0", "--json", PROMPT))
+    assert r["tokens"] == REF["greedy"]
+    assert r["samplers"] == "greedy"
+    r = json.loads(ok("-m", MODEL, "-n", "3", "--json", "--seed", "5", PROMPT))
+    assert r["samplers"] is None and r["seed"] == 5  # generation_config.json decides
+    # --verbose: statistics on stderr, stdout unchanged
+    rc, out, err = run("-m", MODEL, "-n", "50", "--temperature", "0", "--verbose", PROMPT)
+    assert rc == 0 and out == GREEDY, err
+    assert re.search(r"^textgen: model .*char_tiny: .* loaded in [\d.]+ ms$", err, re.M), err
+    assert re.search(r"^textgen: prompt: 20 tokens in [\d.]+ ms \([\d.]+ tokens/s\)$", err, re.M)
+    assert re.search(r"^textgen: generation: 50 tokens in [\d.]+ ms \([\d.]+ tokens/s\), "
+                     r"sampling [\d.]+% of it; stop: max_tokens$", err, re.M), err
+
+
+def case_tokenize():
+    out = ok("-m", MODEL, "--tokenize", PROMPT)
+    assert out.endswith("\n") and json.loads(out) == REF["prompt"]
+    assert json.loads(ok("-m", MODEL, "--tokenize", "ROMEO:")) == [51, 48, 46, 38, 48, 27]
+    assert json.loads(ok("-m", MODEL, "--tokenize", stdin="a\n")) == [CHARS.index("a"), 0]
+    assert json.loads(ok("-m", MODEL, "--tokenize", "")) == []
+
+
+def case_stop():
+    """Generation ends before the first stop string; the stop string is not printed."""
+    stop = GREEDY[20:23]
+    cut = GREEDY.index(stop)
+    assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--stop", stop, PROMPT) == \
+        GREEDY[:cut]
+    r = json.loads(ok("-m", MODEL, "-n", "50", "--temperature", "0", "--stop", stop, "--json",
+                      PROMPT))
+    assert r["stop_reason"] == "stop_string" and r["text"] == GREEDY[:cut]
+    # repeatable: the earliest match wins
+    other = GREEDY[5:7]
+    first = min(cut, GREEDY.index(other))
+    assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--stop", stop, "--stop", other,
+              PROMPT) == GREEDY[:first]
+    # a stop string that never appears changes nothing
+    assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--stop", "\\n\\n", PROMPT) == GREEDY
+
+
+def case_knobs():
+    """The knobs build the same chain as the equivalent --samplers spec."""
+    knobs = ["--repeat-penalty", "1.2", "--top-k", "20", "--top-p", "0.9", "--min-p", "0.02",
+             "--temperature", "0.8"]
+    spec = ("repetition_penalty(penalty=1.2) top_k(k=20) top_p(p=0.9) min_p(p=0.02) "
+            "temperature(t=0.8) dist")
+    for seed in ("1", "2", "3"):
+        a = ok("-m", MODEL, "-n", "40", "--seed", seed, *knobs, PROMPT)
+        b = ok("-m", MODEL, "-n", "40", "--seed", seed, "--samplers", spec, PROMPT)
+        assert a == b and len(a) == 40, (a, b)
+    # --samplers overrides the knobs
+    assert ok("-m", MODEL, "-n", "50", "--top-k", "3", "--temperature", "2", "--samplers",
+              "greedy", PROMPT) == GREEDY
+    # one knob alone: the rest of the chain is not the model's generation_config.json
+    a = ok("-m", MODEL, "-n", "40", "--seed", "4", "--top-k", "5", PROMPT)
+    b = ok("-m", MODEL, "-n", "40", "--seed", "4", "--samplers", "top_k(k=5) dist", PROMPT)
+    assert a == b
+
+
+def case_seed():
+    args = ["-m", MODEL, "-n", "40", "--temperature", "1.5"]
+    a = ok(*args, "--seed", "42", PROMPT)
+    assert a == ok(*args, "--seed", "42", PROMPT)
+    assert a == ok(*args, "--seed", "42", "--threads", "2", PROMPT)
+    others = {ok(*args, "--seed", s, PROMPT) for s in ("1", "2", "3")}
+    assert any(o != a for o in others)
+    # without --seed every run draws a seed, reported in --json
+    r = json.loads(ok(*args, "--json", PROMPT))
+    assert isinstance(r["seed"], int) and r["seed"] >= 0
+    assert ok(*args, "--seed", str(r["seed"]), PROMPT) == r["text"]
+
+
+def case_list_plugins():
+    out = ok("--list-plugins")
+    blocks = {}
+    for block in out.split("\n\n")[1:]:
+        head = block.splitlines()[0]
+        m = re.match(r"(\w+) \((transform|filter|selector|stop criterion|beam scorer)\): \S", head)
+        assert m, head
+        blocks[m.group(1)] = block
+    for name, params in BUILTINS.items():
+        assert name in blocks, f"{name} missing from --list-plugins"
+        b = blocks[name]
+        assert re.search(r"^    plugin \S+ \S+.*\.so$", b, re.M), b
+        for p in params:
+            m = re.search(rf"^    {p}  (float|int|bool|string|ids), (default .*|required)\n"
+                          rf"        \S", b, re.M)
+            assert m, f"{name}: parameter {p} not listed:\n{b}"
+    assert re.search(r"^    k  int, default 40, range \[0, 1000000000\]$", blocks["top_k"], re.M)
+    assert "(no parameters)" in blocks["greedy"]
+
+
+def parse_explain(out):
+    """Split --explain output into (tables, continuation)."""
+    legend = "\n✓ kept  ✗ cut by this stage  · cut earlier  final: probability at the selector\n"
+    assert legend in out, out
+    tables, rest = out.split(legend, 1)
+    assert rest.startswith("\n"), repr(rest[:20])
+    return tables, rest[1:]
+
+
+def case_explain():
+    spec = "top_k(k=8) top_p(p=0.5) temperature(t=1.3) dist"
+    args = ["-m", MODEL, "-n", "6", "--seed", "9", "--samplers", spec]
+    plain = ok(*args, PROMPT)
+    out = ok(*args, "--explain", "4", PROMPT)
+    tables, cont = parse_explain(out)
+    assert cont == plain, (cont, plain)
+    for line in out.splitlines():
+        assert width(line) <= 80, f"wider than 80 columns: {line!r}"
+    assert tables.startswith("chain: top_k(k=8) top_p(p=0.5, min_keep=1) temperature(t=1.3) "
+                             "dist(seed=-1)\n")
+    steps = re.findall(r"^step (\d+) of 4: chose '(.*)' \(log-probability (-?[\d.]+)\)$",
+                       tables, re.M)
+    assert [int(s[0]) for s in steps] == [1, 2, 3, 4], steps
+    # the explained choices are the first tokens of the continuation
+    assert "".join(s[1] for s in steps) == esc(plain[:4]), (steps, plain)
+    for step in tables.split("\nstep ")[1:]:
+        assert re.search(r"^   1 top_k\(k=8\) +97 → 8$", step, re.M), step
+        assert re.search(r"^   2 top_p\(p=0\.5, min_keep=1\) +8 → \d$", step, re.M), step
+        assert re.search(r"^   4 dist\(seed=-1\) +\d → '.*'$", step, re.M), step
+        assert "p, cum: the distribution entering stage 2, top_p" in step
+        assert re.search(r"^    #  token +p +cum  bar +1 2 3   final$", step, re.M), step
+        rows = re.findall(r"^ +(\d+)  '(.*?)' +([\d.]+)% +([\d.]+)%  \S+ +([✓✗·]) ([✓✗·]) "
+                          r"([✓✗·]) +(—|[\d.]+%)( ◀ chosen)?$", step, re.M)
+        assert len(rows) == 8, step  # top_k keeps 8, all shown
+        assert sum(1 for r in rows if r[8]) == 1, step
+        # top_p keeps rows up to the first whose cum reaches p, and cuts the rest
+        reached = False
+        for r in rows:
+            assert r[4] == "✓"  # top_k kept all eight
+            assert r[5] == ("✗" if reached else "✓"), (r, step)
+            assert r[6] == ("·" if reached else "✓")
+            assert (r[7] == "—") == reached
+            reached = reached or float(r[3]) >= 50.0
+    # a bare --explain is 3 steps and leaves the prompt alone
+    out = ok("-m", MODEL, "-n", "3", "--samplers", "greedy", "--explain", PROMPT)
+    tables, cont = parse_explain(out)
+    assert cont == GREEDY[:3] and "step 3 of 3" in tables and "step 4" not in tables
+    # without top_p the columns describe the model's distribution
+    assert "p, cum: the model's distribution (entering stage 1)" in tables
+
+
+def case_explain_svg():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "steps.svg")
+        args = ["-m", MODEL, "-n", "5", "--seed", "3", "--top-k", "15", "--top-p", "0.6"]
+        plain = ok(*args, PROMPT)
+        assert ok(*args, "--explain-svg", path, PROMPT) == plain  # stdout unchanged
+        root = ET.parse(path).getroot()
+        assert root.tag == SVG_NS + "svg"
+        texts = ["".join(t.itertext()) for t in root.iter(SVG_NS + "text")]
+        assert sum(t.startswith("Step ") for t in texts) == 3, texts
+        assert texts.count("top_p p = 0.6") == 3
+        bars = [r for r in root.iter(SVG_NS + "rect") if r.find(SVG_NS + "title") is not None]
+        colours = {r.get("fill") for r in bars}
+        assert len(bars) >= 3 * 15 and colours <= {"#2e7d32", "#e57373"}, colours
+        assert "#e57373" in colours  # top_p cut some
+        assert sum(1 for r in bars if r.get("stroke") == "#000") == 3  # one chosen per step
+        assert len(list(root.iter(SVG_NS + "polyline"))) >= 3
+        # with --json too, and with --explain N
+        r = json.loads(ok(*args, "--explain-svg", path, "--json", PROMPT))
+        assert r["text"] == plain
+        ok(*args, "--explain", "2", "--explain-svg", path, PROMPT)
+        root = ET.parse(path).getroot()
+        assert sum("".join(t.itertext()).startswith("Step ")
+                   for t in root.iter(SVG_NS + "text")) == 2
+
+
+def case_errors():
+    fails(2, ["--no-such-option"], "--no-such-option")
+    fails(2, ["-m", MODEL, "-n", "abc", "x"], "-n", "abc")
+    fails(2, ["-m", MODEL, "--top-p", "1.5", "x"], "--top-p", "1.5")
+    fails(2, ["-m", MODEL, "--temperature", "hot", "x"], "--temperature", "hot")
+    fails(2, ["-m", MODEL, "--seed", "-1", "x"], "--seed")
+    fails(2, ["-m", MODEL, "--explain", "0", "x"], "--explain")
+    fails(2, ["-m", MODEL, "two", "prompts"], "quote the prompt")
+    fails(2, ["-m", MODEL, "--json", "--explain", "x"], "--json")
+    missing = os.path.join(SRC, "tests", "data", "models", "no_such_model")
+    fails(1, ["-m", missing, "x"], "model folder", missing, "does not exist")
+    fails(1, ["-m", os.path.join(SRC, "tests", "data"), "x"], "cannot load model", "config.json")
+    line = fails(1, ["-m", MODEL, "--samplers", "top_k(k=40) top_q(p=0.9) dist", "x"],
+                 "bad sampler spec", "top_q")
+    assert re.search(r"position 13\b", line), line
+    fails(1, ["-m", MODEL, "--samplers", "top_k(k=-5) dist", "x"], "position", "out of range")
+    fails(1, ["-m", MODEL, "--samplers", "top_k(k=5)", "x"], "selector")
+    fails(1, ["-m", MODEL, "--samplers", "top_q dist", "--explain", "x"], "position")
+    fails(1, ["-m", MODEL, "--plugin-dir", "/no/such/plugins", "x"], "plugin folder",
+          "/no/such/plugins", "does not exist")
+    fails(1, ["-m", MODEL, "--plugin-dir", os.path.join(MODEL, "config.json"), "x"],
+          "is not a folder")
+    bad = os.environ.get("TG_TEST_PLUGINS")
+    if bad:  # the test-only plugins are refused, each with a reason naming the file
+        fails(1, ["-m", MODEL, "--plugin-dir", bad, "x"], "refusing plugin",
+              os.path.join(bad, "bad_abi.so"), "ABI version")
+    with tempfile.TemporaryDirectory() as tmp:  # a file that is not a plugin at all
+        junk = os.path.join(tmp, "junk.so")
+        with open(junk, "w") as f:
+            f.write("not a shared object\n")
+        fails(1, ["-m", MODEL, "--plugin-dir", tmp, "x"], "refusing plugin", junk)
+    fails(1, ["-m", MODEL, "--explain-svg", "/no/such/dir/x.svg", "x"], "/no/such/dir/x.svg")
+    # --help is not an error
+    rc, out, err = run("--help")
+    assert rc == 0 and "--max-new-tokens" in out and "--explain" in out and err == ""
+
+
+def case_default_model():
+    """Without -m and TEXTGEN_MODEL: the bundled model from the build tree."""
+    if os.path.isdir(BUNDLED):
+        out = ok("-n", "20", "--seed", "1", "ROMEO:")
+        assert len(out) > 0
+        r = json.loads(ok("-n", "5", "--seed", "1", "--json", "ROMEO:"))
+        assert os.path.realpath(r["model"]) == os.path.realpath(BUNDLED)
+        assert r["timing"]["n_generated"] > 0
+    else:
+        line = fails(1, ["x"], "no model", "shakespeare-char", "-m DIR")
+        print("skipped the bundled model (not there yet):", line)
+
+
+CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}
+
+if __name__ == "__main__":
+    wanted = sys.argv[3] if len(sys.argv) > 3 else "all"
+    names = list(CASES) if wanted == "all" else [wanted]
+    for n in names:
+        CASES[n]()
+        print("ok", n)

@@ -1,0 +1,87 @@
+/* tools/textgen/run.c — the modes that use a model: --tokenize, and generation with its
+ * companions --explain / --explain-svg (before it), --json and the statistics (after it). */
+#include "cli.h"
+
+#include <unistd.h>
+
+int cli_run_tokenize(const char *model_dir, const char *prompt)
+{
+    tg_tokenizer *tok;
+    if (tg_tokenizer_load(&tok, model_dir, NULL) != TG_OK) {
+        cli_error_tg("cannot load the tokenizer of '%s'", model_dir);
+        return CLI_EXIT_RUNTIME;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = CLI_EXIT_OK;
+    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
+        cli_error_tg("cannot tokenize the prompt");
+        rc = CLI_EXIT_RUNTIME;
+    } else {
+        cli_print_ids_json(ids, n);
+    }
+    tg_free(ids);
+    tg_tokenizer_free(tok);
+    return rc;
+}
+
+/* Check the spec against the model before anything is printed. */
+static int check_spec(const tg_model *model, const char *spec)
+{
+    tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
+    co.model = model;
+    tg_chain *chain;
+    if (tg_chain_parse(&chain, spec, &co) != TG_OK) {
+        cli_error_tg("bad sampler spec");
+        return CLI_EXIT_RUNTIME;
+    }
+    tg_chain_free(chain);
+    return CLI_EXIT_OK;
+}
+
+static int run_explain(cli_run *run, const cli_options *o)
+{
+    ex_trace t = {0};
+    int steps = o->explain ? o->explain : CLI_EXPLAIN_DEFAULT_STEPS;
+    int rc = cli_explain_run(&t, run->model, run->prompt, run->spec, o, steps);
+    if (rc == CLI_EXIT_OK && o->explain) {
+        int color = isatty(STDOUT_FILENO) && !g_getenv("NO_COLOR") &&
+                    g_strcmp0(g_getenv("TERM"), "dumb") != 0;
+        cli_explain_print(stdout, &t, 80, color);
+        fflush(stdout);
+    }
+    if (rc == CLI_EXIT_OK && o->explain_svg)
+        rc = cli_explain_svg(o->explain_svg, &t);
+    cli_explain_free(&t);
+    return rc;
+}
+
+int cli_run_model(const cli_options *o, const char *model_dir, const char *prompt)
+{
+    char *spec = cli_spec_from_options(o);
+    double t0 = cli_now();
+    tg_model *model = NULL;
+    int rc = CLI_EXIT_OK;
+    if (tg_model_load(&model, model_dir, NULL) != TG_OK) {
+        cli_error_tg("cannot load model '%s'", model_dir);
+        rc = CLI_EXIT_RUNTIME;
+    }
+    cli_run run = {o, model, prompt, spec, cli_now() - t0, NULL};
+    if (rc == CLI_EXIT_OK && spec)
+        rc = check_spec(model, spec);
+    if (rc == CLI_EXIT_OK && (o->explain || o->explain_svg)) {
+        rc = run_explain(&run, o);
+        if (rc == CLI_EXIT_OK && o->explain && !o->json)
+            fputs("\n", stdout);
+    }
+    if (rc == CLI_EXIT_OK)
+        rc = cli_generate(&run);
+    if (rc == CLI_EXIT_OK && o->json)
+        rc = cli_print_json(&run);
+    if (rc == CLI_EXIT_OK)
+        cli_print_stats(&run);
+    tg_result_free(run.result);
+    tg_model_free(model);
+    g_free(spec);
+    return rc;
+}
