@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — the project's one entry point on a fresh Debian 12 machine.
 #
-#   scripts/setup.sh run        install what is missing, build, and run the example on a model
+#   scripts/setup.sh run        install what is missing, build, and let the bundled model talk
 #   scripts/setup.sh test       install what is missing, build, and run the whole test suite
 #   scripts/setup.sh sanitize   the same tests in a separate build with ASan + UBSan
 #   scripts/setup.sh deps       only install the Debian packages
@@ -12,18 +12,20 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
-# Every Debian package the build and the tests need. (python3-torch is needed only to
-# regenerate reference files or train models: see tests/reference/README.md.)
+# Every Debian package the build needs (it configures the tests too, hence criterion and
+# python3); running the tests needs the second list as well (python3-torch runs the nanoGPT
+# converter test; it also regenerates references and trains the bundled model).
 packages=(
-  build-essential meson ninja-build pkg-config
+  build-essential meson ninja-build pkg-config binutils python3
   libdnnl-dev libglib2.0-dev libjson-glib-dev libcriterion-dev
-  abigail-tools binutils clang libclang-rt-14-dev clang-format
-  python3
+)
+test_packages=(
+  abigail-tools clang libclang-rt-14-dev clang-format python3-torch libopenblas0-pthread
 )
 
-install_deps() {
+install_deps() { # install_deps PACKAGE...
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -47,24 +49,24 @@ configure() { # configure DIR [meson options...]
 }
 
 cmd=${1:-test}
+build=${TG_BUILD_DIR:-build} # the README test builds a second copy elsewhere
 case "$cmd" in
 deps)
-  install_deps
+  install_deps "${packages[@]}" "${test_packages[@]}"
   ;;
 run)
-  install_deps
-  configure build
-  model=${TEXTGEN_MODEL:-tests/data/models/hf_tanh_bias}
-  echo "setup: greedy continuation of a 5-token prompt from $model:" >&2
-  ./build/examples/greedy "$model" 20 82 61 56 0 1
+  install_deps "${packages[@]}"
+  configure "$build"
+  echo "setup: the bundled model (models/shakespeare-char) continues \"ROMEO:\":" >&2
+  "$build/tools/textgen/textgen" -n 300 "ROMEO:"
   ;;
 test)
-  install_deps
-  configure build
-  meson test -C build --print-errorlogs --num-processes 2
+  install_deps "${packages[@]}" "${test_packages[@]}"
+  configure "$build"
+  meson test -C "$build" --print-errorlogs --num-processes 2
   ;;
 sanitize)
-  install_deps
+  install_deps "${packages[@]}" "${test_packages[@]}"
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2
