@@ -20,7 +20,7 @@ typedef struct tg_model tg_model;
 
 /** Weight precision used for computation (tg_model_options.weight_type). */
 enum {
-    TG_WEIGHTS_AUTO = 0, /**< F32 files compute in f32; F16/BF16 files in bf16 */
+    TG_WEIGHTS_AUTO = 0, /**< BF16 files compute in bf16; F32 and F16 files in f32 (exact) */
     TG_WEIGHTS_F32 = 1,  /**< convert everything to f32 (most exact) */
     TG_WEIGHTS_BF16 = 2  /**< matrices in bf16 (half the memory traffic) */
 };

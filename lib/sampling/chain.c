@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "model/model_internal.h"
 #include "sampling_internal.h"
+#include <textgen/tokenizer.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ typedef struct stage {
 
 struct tg_chain {
     int32_t n_vocab;
+    int32_t n_live; /* ids >= n_live (a padded vocabulary beyond the tokenizer) never compete */
     int32_t *eos;
     size_t n_eos;
     const void *tokenizer;
@@ -105,6 +107,10 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
     c->n_vocab = n_vocab;
+    c->n_live = n_vocab;
+    if (opts->model && opts->model->tokenizer &&
+        tg_tokenizer_n_vocab(opts->model->tokenizer) < n_vocab)
+        c->n_live = tg_tokenizer_n_vocab(opts->model->tokenizer);
     c->n_eos = n_eos;
     c->tokenizer = tokenizer;
     c->seed = opts->seed;
@@ -420,7 +426,7 @@ tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c,
     memcpy(cand->logits, logits, (size_t)c->n_vocab * sizeof *logits);
     for (int32_t i = 0; i < c->n_vocab; i++)
         cand->ids[i] = i;
-    cand->size = (size_t)c->n_vocab;
+    cand->size = (size_t)c->n_live;
     cand->sorted = 0;
     cand->probs_valid = 0;
     cand->selected = -1;
@@ -578,6 +584,7 @@ tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
     if (st != TG_OK)
         return st;
     d->tokenizer = c->tokenizer;
+    d->n_live = c->n_live;
     d->sequence = c->sequence;
     d->trace_fn = c->trace_fn;
     d->trace_user = c->trace_user;

@@ -391,3 +391,45 @@ Test(generate, errors_are_named)
     g_free(dir);
     cr_assert_str_eq(tg_stop_reason_str(TG_STOP_STRING), "stop_string");
 }
+
+/* A model whose vocabulary is padded beyond its tokenizer (nanoGPT pads 50257 to 50304): the
+ * padding ids can never be chosen, even when a processor favours them. */
+Test(generate, padded_vocabulary_ids_are_never_sampled)
+{
+    char *src = tu_data_path("models/char_tiny");
+    char *dir = tu_copy_model(src);
+    char *tokp = g_build_filename(src, "tokenizer.json", NULL);
+    JsonParser *p = tu_json_load(tokp);
+    JsonObject *root = tu_json_root_object(p);
+    json_object_set_array_member(root, "added_tokens", json_array_new());
+    JsonObject *vocab = json_object_get_object_member(json_object_get_object_member(root, "model"),
+                                                      "vocab");
+    json_object_remove_member(vocab, "<|endoftext|>");
+    JsonGenerator *gen = json_generator_new();
+    json_generator_set_root(gen, json_parser_get_root(p));
+    gsize len;
+    gchar *text = json_generator_to_data(gen, &len);
+    tu_write_file(dir, "tokenizer.json", text, len);
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(tg_tokenizer_n_vocab(tg_model_tokenizer(m)), 96);
+    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
+    o.samplers = "logit_bias(bias=\"96:100\") greedy";
+    o.max_new_tokens = 5;
+    tg_result *r;
+    cr_assert_eq(tg_generate(&r, m, "hello", &o), TG_OK, "%s", tg_error_last());
+    size_t n;
+    const int32_t *t = tg_result_tokens(r, &n);
+    cr_assert_eq(n, 5);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_lt(t[i], 96, "token %zu = %d is padding", i, t[i]);
+    tg_result_free(r);
+    tg_model_free(m);
+    g_free(text);
+    g_object_unref(gen);
+    g_object_unref(p);
+    g_free(tokp);
+    tu_rmtree(dir);
+    g_free(dir);
+    g_free(src);
+}
