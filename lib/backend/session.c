@@ -3,6 +3,8 @@
 #include "backend.h"
 #include "core/error.h"
 
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,28 @@ struct tg_session {
     size_t *row_out;   /* per row of the last decode: index into logits, or SIZE_MAX */
     size_t n_rows_last;
 };
+
+/* The default thread count: $OMP_NUM_THREADS when set, else the CPUs this process may use
+ * minus the ones other work keeps busy (1-minute load average), at least 1. Measured on a
+ * 2-vCPU machine (docs/performance.md): a second thread nearly doubles decode speed when the
+ * other CPU is idle, but an OpenMP thread on a busy CPU makes every barrier wait (10x slower). */
+static int32_t default_threads(void)
+{
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env);
+    cpu_set_t set;
+    int n_cpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 0;
+        fclose(f);
+    }
+    int free_cpus = (int)((double)n_cpu - load + 0.5);
+    return free_cpus < 1 ? 1 : free_cpus > n_cpu ? n_cpu : free_cpus;
+}
 
 tg_status tg_session_options_default(tg_session_options *out)
 {
@@ -65,9 +89,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     if (o.n_threads < 0 || o.n_threads > 1024)
         return tg__error(TG_ERANGE, "tg_session_options.n_threads = %d is out of range [0, 1024]",
                          (int)o.n_threads);
-    /* Default: one thread. Decode is bound by memory bandwidth, and a second OpenMP thread on a
-     * busy core makes every barrier wait (measured 10x slower); see docs/performance.md. */
-    int32_t threads = o.n_threads ? o.n_threads : 1;
+    int32_t threads = o.n_threads ? o.n_threads : default_threads();
     tg_session *s = calloc(1, sizeof *s);
     if (!s)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
