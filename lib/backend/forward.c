@@ -286,8 +286,12 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const struct tg_model *m,
         return tg__error(TG_ENOMEM, "out of memory creating a session (n_seq %d, n_ctx %d)",
                          (int)n_seq, (int)n_ctx);
     }
+    /* oneDNN fixes a primitive's thread count when it is created: create with the session's. */
+    const int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(n_threads);
     dnnl_status_t s = dnnl_stream_create(&c->stream, c->bm->engine, dnnl_stream_default_flags);
     tg_status st = s == dnnl_success ? att_create(c) : tg__dnnl_check(s, "stream creation");
+    omp_set_num_threads(saved_threads);
     if (st != TG_OK) {
         tg__backend_ctx_free(c);
         return st;
@@ -446,13 +450,24 @@ static tg_status block(tg_backend_ctx *c, shape_prims *sp, int32_t l, const tg_b
     return TG_OK;
 }
 
+static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
+                        float *logits_out);
+
 tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
                               float *logits_out)
 {
+    /* The session's thread count for this call only: the caller's OpenMP setting is restored. */
+    const int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(c->n_threads);
+    tg_status st = forward(c, rows, M, logits_out);
+    omp_set_num_threads(saved_threads);
+    return st;
+}
+
+static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, float *logits_out)
+{
     const struct tg_model *m = c->model;
     const size_t C = (size_t)m->hp.n_embd;
-    if (c->n_threads > 0)
-        omp_set_num_threads(c->n_threads);
     /* Embeddings: token row + position row, read from the mapped file. */
     for (size_t i = 0; i < M; i++) {
         float *x = c->x + i * C, *tmp = c->h + i * C;
