@@ -32,5 +32,5 @@ log=$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt
         echo
         "$build/bench/bench_decode" "$model" --bf16 --reps "$reps" "$@"
     fi
-} 2>&1 | tee "$log"
+} | tee "$log" # progress lines on stderr go to the terminal only
 echo "(saved to $log)"
