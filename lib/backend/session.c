@@ -3,8 +3,6 @@
 #include "backend.h"
 #include "core/error.h"
 
-#include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,26 +16,16 @@ struct tg_session {
     size_t n_rows_last;
 };
 
-/* The default thread count: $OMP_NUM_THREADS when set, else the CPUs this process may use
- * minus the ones other work keeps busy (1-minute load average), at least 1. Measured on a
- * 2-vCPU machine (docs/performance.md): a second thread nearly doubles decode speed when the
- * other CPU is idle, but an OpenMP thread on a busy CPU makes every barrier wait (10x slower). */
+/* The default thread count: $OMP_NUM_THREADS when set, else 1. Measured on this 2-vCPU machine
+ * (docs/performance.md): a second thread makes decode 1.84x faster when the other vCPU is idle,
+ * but 7-9x slower when it is busy (OpenMP barriers wait on a descheduled thread), and no cheap
+ * signal (load average lags by a minute and counts our own threads) tells the two apart in
+ * advance; the cost of guessing wrong is far larger one way, so the default is the safe one. */
 static int32_t default_threads(void)
 {
     const char *env = getenv("OMP_NUM_THREADS");
-    if (env && atoi(env) > 0)
-        return atoi(env);
-    cpu_set_t set;
-    int n_cpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    double load = 0;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1)
-            load = 0;
-        fclose(f);
-    }
-    int free_cpus = (int)((double)n_cpu - load + 0.5);
-    return free_cpus < 1 ? 1 : free_cpus > n_cpu ? n_cpu : free_cpus;
+    int n = env ? atoi(env) : 0;
+    return n > 0 && n <= 1024 ? n : 1;
 }
 
 tg_status tg_session_options_default(tg_session_options *out)
