@@ -149,8 +149,8 @@ int main(int argc, char **argv)
     make_logits(peaked, 1, 5);
     make_logits(flat, 0, 6);
     double decode = model ? time_decode(model, reps) : -1;
-    printf("chain time per token at n_vocab %d (median of %d reps x %d steps, 1 thread)\n",
-           N_VOCAB, reps, steps);
+    printf("chain time per token at n_vocab %d (median of %d reps x %d steps, 1 thread)\n", N_VOCAB,
+           reps, steps);
     if (decode > 0)
         printf("fp32 decode step, GPT-2 124M bench model, 1 thread: %.0f us\n", decode);
     printf("%-55s %12s %12s %10s\n", "chain", "peaked (us)", "flat (us)", "% of step");

@@ -35,7 +35,7 @@
 
 #define MAX_THREADS 8
 #define MAX_REPS 64
-#define KB_MB(kb) ((double)(kb) * 1024.0 / 1e6) /* kB (KiB) to MB */
+#define KB_MB(kb) ((double)(kb)*1024.0 / 1e6) /* kB (KiB) to MB */
 
 static double now(void)
 {
@@ -106,24 +106,24 @@ typedef struct {
 /* Sums n vectors read as `streams` concurrent sequential streams (1 to 8), two loads per stream
  * per step; the result is kept so the loads stay. Several streams engage more hardware
  * prefetchers, which is how a blocked weight matrix is read, and reach more of the bandwidth. */
-#define BW_READ_BODY                                                                            \
-    bw_job *j = arg;                                                                            \
-    const int ns = j->streams;                                                                  \
-    const size_t per = j->n / (size_t)ns;                                                      \
-    v8u64 acc[8] = {{0}};                                                                       \
-    const v8u64 *b[8];                                                                          \
-    for (int s = 0; s < ns; s++)                                                                \
-        b[s] = j->p + (size_t)s * per;                                                          \
-    for (size_t i = 0; i + 2 <= per; i += 2)                                                    \
-        for (int s = 0; s < ns; s++)                                                            \
-            acc[s] += b[s][i] + b[s][i + 1];                                                    \
-    v8u64 a = {0};                                                                              \
-    for (int s = 0; s < 8; s++)                                                                 \
-        a += acc[s];                                                                            \
-    uint64_t sum = 0;                                                                           \
-    for (int k = 0; k < 8; k++)                                                                 \
-        sum += a[k];                                                                            \
-    j->sum = sum;                                                                               \
+#define BW_READ_BODY                                                                               \
+    bw_job *j = arg;                                                                               \
+    const int ns = j->streams;                                                                     \
+    const size_t per = j->n / (size_t)ns;                                                          \
+    v8u64 acc[8] = {{0}};                                                                          \
+    const v8u64 *b[8];                                                                             \
+    for (int s = 0; s < ns; s++)                                                                   \
+        b[s] = j->p + (size_t)s * per;                                                             \
+    for (size_t i = 0; i + 2 <= per; i += 2)                                                       \
+        for (int s = 0; s < ns; s++)                                                               \
+            acc[s] += b[s][i] + b[s][i + 1];                                                       \
+    v8u64 a = {0};                                                                                 \
+    for (int s = 0; s < 8; s++)                                                                    \
+        a += acc[s];                                                                               \
+    uint64_t sum = 0;                                                                              \
+    for (int k = 0; k < 8; k++)                                                                    \
+        sum += a[k];                                                                               \
+    j->sum = sum;                                                                                  \
     return NULL;
 
 static void *bw_read_generic(void *arg)
@@ -308,11 +308,11 @@ static int rss_only(const char *dir, int bf16, int nt, workload *w)
     long hwm2 = status_kb("VmHWM"), rss2 = status_kb("VmRSS");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("RSS weight_bytes=%llu kv_bytes=%llu n_ctx=%d hwm_loaded_kb=%ld rss_loaded_kb=%ld "
-           "hwm1_kb=%ld anon1_kb=%ld file1_kb=%ld hwm2_kb=%ld rss1_kb=%ld rss2_kb=%ld maxrss_kb=%ld\n",
-           (unsigned long long)info.weight_bytes,
-           (unsigned long long)kv_bytes_for(&info, n_ctx), n_ctx, hwm_loaded, rss_loaded, hwm1,
-           anon1, file1, hwm2, rss1, rss2, ru.ru_maxrss);
+    printf(
+        "RSS weight_bytes=%llu kv_bytes=%llu n_ctx=%d hwm_loaded_kb=%ld rss_loaded_kb=%ld "
+        "hwm1_kb=%ld anon1_kb=%ld file1_kb=%ld hwm2_kb=%ld rss1_kb=%ld rss2_kb=%ld maxrss_kb=%ld\n",
+        (unsigned long long)info.weight_bytes, (unsigned long long)kv_bytes_for(&info, n_ctx),
+        n_ctx, hwm_loaded, rss_loaded, hwm1, anon1, file1, hwm2, rss1, rss2, ru.ru_maxrss);
     tg_session_free(s2);
     tg_session_free(s);
     tg_model_free(m);
@@ -342,8 +342,9 @@ static rss_result rss_child(const char *dir, int bf16, int nt, const workload *w
         snprintf(nts, sizeof nts, "%d", nt);
         snprintf(ps, sizeof ps, "%d", w->prompt);
         snprintf(gs, sizeof gs, "%d", w->gen);
-        char *args[] = {"bench_decode", (char *)dir, "--rss-only", "--threads", nts,
-                        "--prompt", ps, "--gen", gs, bf16 ? "--bf16" : NULL, NULL};
+        char *args[] = {
+            "bench_decode", (char *)dir, "--rss-only",           "--threads", nts, "--prompt", ps,
+            "--gen",        gs,          bf16 ? "--bf16" : NULL, NULL};
         execv("/proc/self/exe", args);
         _exit(127);
     }
@@ -662,10 +663,11 @@ int main(int argc, char **argv)
         const double hwm = rr.hwm1 * 1024.0;
         printf("\nPeak RSS, fresh process (--rss-only), 1 session, n_ctx %d filled, %d thread%s:\n",
                rr.n_ctx, threads[best_t], threads[best_t] > 1 ? "s" : "");
-        printf("  after tg_model_load     VmHWM %7.1f MB  VmRSS %7.1f MB\n",
-               KB_MB(rr.hwm_loaded), KB_MB(rr.rss_loaded));
-        printf("  after prompt + decode   VmHWM %7.1f MB  (RssAnon %.1f MB + RssFile %.1f MB now)\n",
-               hwm / 1e6, KB_MB(rr.anon1), KB_MB(rr.file1));
+        printf("  after tg_model_load     VmHWM %7.1f MB  VmRSS %7.1f MB\n", KB_MB(rr.hwm_loaded),
+               KB_MB(rr.rss_loaded));
+        printf(
+            "  after prompt + decode   VmHWM %7.1f MB  (RssAnon %.1f MB + RssFile %.1f MB now)\n",
+            hwm / 1e6, KB_MB(rr.anon1), KB_MB(rr.file1));
         printf("  with a 2nd session      VmHWM %7.1f MB  (VmRSS %.1f -> %.1f MB: +%.1f MB per "
                "extra session)\n",
                KB_MB(rr.hwm2), KB_MB(rr.rss1), KB_MB(rr.rss2), KB_MB(rr.rss2 - rr.rss1));

@@ -123,22 +123,22 @@ int main(int argc, char **argv)
     if (!ts)
         return 1;
     size_t k = 0;
-#define T1(nm, n, in)                                                                            \
-    do {                                                                                         \
-        tensor *t_ = &ts[k++];                                                                   \
-        snprintf(t_->name, sizeof t_->name, "%s", nm);                                           \
-        t_->ndim = 1;                                                                            \
-        t_->shape[0] = (n);                                                                      \
-        t_->init = (in);                                                                         \
+#define T1(nm, n, in)                                                                              \
+    do {                                                                                           \
+        tensor *t_ = &ts[k++];                                                                     \
+        snprintf(t_->name, sizeof t_->name, "%s", nm);                                             \
+        t_->ndim = 1;                                                                              \
+        t_->shape[0] = (n);                                                                        \
+        t_->init = (in);                                                                           \
     } while (0)
-#define T2(nm, r, c)                                                                             \
-    do {                                                                                         \
-        tensor *t_ = &ts[k++];                                                                   \
-        snprintf(t_->name, sizeof t_->name, "%s", nm);                                           \
-        t_->ndim = 2;                                                                            \
-        t_->shape[0] = (r);                                                                      \
-        t_->shape[1] = (c);                                                                      \
-        t_->init = INIT_NORMAL;                                                                  \
+#define T2(nm, r, c)                                                                               \
+    do {                                                                                           \
+        tensor *t_ = &ts[k++];                                                                     \
+        snprintf(t_->name, sizeof t_->name, "%s", nm);                                             \
+        t_->ndim = 2;                                                                              \
+        t_->shape[0] = (r);                                                                        \
+        t_->shape[1] = (c);                                                                        \
+        t_->init = INIT_NORMAL;                                                                    \
     } while (0)
     T2("wte.weight", vocab, embd);
     T2("wpe.weight", ctx, embd);
@@ -173,8 +173,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_t; i++) {
         const tensor *t = &ts[i];
         const uint64_t nb = (uint64_t)numel(t) * esz;
-        len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name,
-                                bf16 ? "BF16" : "F32");
+        len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                                t->name, bf16 ? "BF16" : "F32");
         if (t->ndim == 1)
             len += (size_t)snprintf(hdr + len, cap - len, "%lld", (long long)t->shape[0]);
         else
@@ -271,8 +271,7 @@ int main(int argc, char **argv)
     if (rename(tmp, path) != 0)
         die("cannot rename to", path);
     printf("wrote %s: %zu tensors, %llu parameters, %s, %.1f MB\n", path, n_t,
-           (unsigned long long)n_params, bf16 ? "BF16" : "F32",
-           (double)(8 + len + off) / 1e6);
+           (unsigned long long)n_params, bf16 ? "BF16" : "F32", (double)(8 + len + off) / 1e6);
     free(buf);
     free(buf16);
     free(hdr);

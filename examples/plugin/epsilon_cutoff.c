@@ -20,7 +20,7 @@ static tg_status eps_create(void **state_out, const tg_param_value *values,
     eps_state *s = malloc(sizeof *s);
     if (!s)
         return tg_plugin_set_error(TG_ENOMEM, "epsilon_cutoff: out of memory");
-    s->epsilon = values[0].number;      /* parameters arrive parsed and range-checked, */
+    s->epsilon = values[0].number;           /* parameters arrive parsed and range-checked, */
     s->min_keep = (size_t)values[1].integer; /* in the order of the schema below */
     *state_out = s;
     return TG_OK;
@@ -80,5 +80,4 @@ static const tg_processor_vtable epsilon_cutoff = {
     {0},
 };
 
-TG_PLUGIN_DEFINE("epsilon-cutoff", "1.0", "MIT", "epsilon sampling for libtextgen",
-                 &epsilon_cutoff)
+TG_PLUGIN_DEFINE("epsilon-cutoff", "1.0", "MIT", "epsilon sampling for libtextgen", &epsilon_cutoff)

@@ -46,22 +46,22 @@ TG_BEGIN_DECLS
 typedef int32_t tg_status;
 
 enum {
-    TG_OK = 0,                /**< success */
-    TG_ERROR = -1,            /**< unspecified failure */
-    TG_EINVAL = -2,           /**< an argument is invalid (NULL, out of range, ...) */
-    TG_ENOMEM = -3,           /**< out of memory */
-    TG_EIO = -4,              /**< a file could not be opened, read or mapped */
-    TG_EFORMAT = -5,          /**< a file's content is malformed */
-    TG_EUNSUPPORTED = -6,     /**< valid but not supported (dtype, architecture, ...) */
-    TG_ENOTFOUND = -7,        /**< a named thing (file, tensor, processor) does not exist */
-    TG_ERANGE = -8,           /**< a value is outside its allowed range */
-    TG_EBACKEND = -9,         /**< the compute backend (oneDNN) failed */
-    TG_ESTATE = -10,          /**< the object is not in a state that allows the call */
-    TG_EPLUGIN = -11,         /**< a plugin was refused or failed */
-    TG_EEXISTS = -12,         /**< a name is already registered */
-    TG_ECANCELLED = -13,      /**< stopped by a user callback */
-    TG_EUSER = -14,           /**< reserved for user callbacks; never produced by libtextgen */
-    TG_ESPEC = -15            /**< a sampler-chain specification cannot be parsed */
+    TG_OK = 0,            /**< success */
+    TG_ERROR = -1,        /**< unspecified failure */
+    TG_EINVAL = -2,       /**< an argument is invalid (NULL, out of range, ...) */
+    TG_ENOMEM = -3,       /**< out of memory */
+    TG_EIO = -4,          /**< a file could not be opened, read or mapped */
+    TG_EFORMAT = -5,      /**< a file's content is malformed */
+    TG_EUNSUPPORTED = -6, /**< valid but not supported (dtype, architecture, ...) */
+    TG_ENOTFOUND = -7,    /**< a named thing (file, tensor, processor) does not exist */
+    TG_ERANGE = -8,       /**< a value is outside its allowed range */
+    TG_EBACKEND = -9,     /**< the compute backend (oneDNN) failed */
+    TG_ESTATE = -10,      /**< the object is not in a state that allows the call */
+    TG_EPLUGIN = -11,     /**< a plugin was refused or failed */
+    TG_EEXISTS = -12,     /**< a name is already registered */
+    TG_ECANCELLED = -13,  /**< stopped by a user callback */
+    TG_EUSER = -14,       /**< reserved for user callbacks; never produced by libtextgen */
+    TG_ESPEC = -15        /**< a sampler-chain specification cannot be parsed */
 };
 
 /**

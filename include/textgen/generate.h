@@ -52,31 +52,33 @@ typedef int32_t (*tg_stream_fn)(const char *text, size_t len, const int32_t *ids
 
 /** Flags of tg_generate_options. */
 enum {
-    TG_GEN_IGNORE_EOS = 1u << 0,     /**< do not stop on the model's eos ids */
-    TG_GEN_ALLOW_SPECIAL = 1u << 1,  /**< special tokens written in the prompt are special */
-    TG_GEN_NO_CONFIG = 1u << 2       /**< ignore generation_config.json */
+    TG_GEN_IGNORE_EOS = 1u << 0,    /**< do not stop on the model's eos ids */
+    TG_GEN_ALLOW_SPECIAL = 1u << 1, /**< special tokens written in the prompt are special */
+    TG_GEN_NO_CONFIG = 1u << 2      /**< ignore generation_config.json */
 };
 
 /** Options of tg_generate() and tg_generator_create(). */
 typedef struct tg_generate_options {
-    uint32_t struct_size;             /**< sizeof(tg_generate_options) */
-    const char *samplers;             /**< chain spec; NULL: generation_config.json or greedy */
-    int32_t max_new_tokens;           /**< 0: generation_config.json's, else 128; -1: no limit
-                                           but the context */
-    const char *const *stop_strings;  /**< texts that end generation (copied) */
+    uint32_t struct_size;            /**< sizeof(tg_generate_options) */
+    const char *samplers;            /**< chain spec; NULL: generation_config.json or greedy */
+    int32_t max_new_tokens;          /**< 0: generation_config.json's, else 128; -1: no limit
+                                          but the context */
+    const char *const *stop_strings; /**< texts that end generation (copied) */
     size_t n_stop_strings;
-    const int32_t *stop_tokens;       /**< extra token ids that end generation (copied) */
+    const int32_t *stop_tokens; /**< extra token ids that end generation (copied) */
     size_t n_stop_tokens;
-    double max_time_s;                /**< wall-clock limit; 0 = none */
-    uint64_t seed;                    /**< randomness key of the chain */
-    int32_t n_threads;                /**< compute threads; 0 = library default */
-    uint32_t flags;                   /**< TG_GEN_* */
-    tg_stream_fn on_text;             /**< stream callback or NULL */
-    void *user_data;                  /**< passed to on_text */
+    double max_time_s;    /**< wall-clock limit; 0 = none */
+    uint64_t seed;        /**< randomness key of the chain */
+    int32_t n_threads;    /**< compute threads; 0 = library default */
+    uint32_t flags;       /**< TG_GEN_* */
+    tg_stream_fn on_text; /**< stream callback or NULL */
+    void *user_data;      /**< passed to on_text */
 } tg_generate_options;
 
 #define TG_GENERATE_OPTIONS_INIT                                                                   \
-    {(uint32_t)sizeof(tg_generate_options), 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0}
+    {                                                                                              \
+        (uint32_t)sizeof(tg_generate_options), 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0                \
+    }
 
 /** @brief Fill `out` with the defaults (same as TG_GENERATE_OPTIONS_INIT). */
 TG_API tg_status tg_generate_options_default(tg_generate_options *out);
@@ -110,15 +112,18 @@ TG_API int32_t tg_result_stop_reason(const tg_result *result);
 
 /** Timing of a generation. */
 typedef struct tg_timing {
-    uint32_t struct_size;   /**< set by the caller */
-    double prompt_s;        /**< time to process the prompt (first logits) */
-    double generate_s;      /**< time from the first logits to the end */
-    double sample_s;        /**< part of generate_s spent in the chain */
-    int32_t n_prompt;       /**< prompt tokens */
-    int32_t n_generated;    /**< generated tokens */
+    uint32_t struct_size; /**< set by the caller */
+    double prompt_s;      /**< time to process the prompt (first logits) */
+    double generate_s;    /**< time from the first logits to the end */
+    double sample_s;      /**< part of generate_s spent in the chain */
+    int32_t n_prompt;     /**< prompt tokens */
+    int32_t n_generated;  /**< generated tokens */
 } tg_timing;
 
-#define TG_TIMING_INIT {(uint32_t)sizeof(tg_timing), 0.0, 0.0, 0.0, 0, 0}
+#define TG_TIMING_INIT                                                                             \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_timing), 0.0, 0.0, 0.0, 0, 0                                           \
+    }
 
 /** @brief Timing of the generation that produced `result`. */
 TG_API tg_status tg_result_timing(tg_timing *out, const tg_result *result);
@@ -131,8 +136,8 @@ TG_API void tg_result_free(tg_result *result);
 typedef struct tg_generator tg_generator;
 
 /** @brief Tokenize `prompt`, build the chain and run the prompt through the model. */
-TG_API tg_status tg_generator_create(tg_generator **out, const tg_model *model,
-                                     const char *prompt, const tg_generate_options *opts);
+TG_API tg_status tg_generator_create(tg_generator **out, const tg_model *model, const char *prompt,
+                                     const tg_generate_options *opts);
 
 /**
  * @brief Produce the next token.

@@ -31,7 +31,10 @@ typedef struct tg_model_options {
     uint32_t weight_type; /**< TG_WEIGHTS_* (default TG_WEIGHTS_AUTO) */
 } tg_model_options;
 
-#define TG_MODEL_OPTIONS_INIT {(uint32_t)sizeof(tg_model_options), 0}
+#define TG_MODEL_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_model_options), 0                                                      \
+    }
 
 /** @brief Fill `out` with the defaults (same as TG_MODEL_OPTIONS_INIT). */
 TG_API tg_status tg_model_options_default(tg_model_options *out);
@@ -65,7 +68,10 @@ typedef struct tg_model_info {
     uint64_t weight_bytes; /**< bytes of matrices streamed per decoded token */
 } tg_model_info;
 
-#define TG_MODEL_INFO_INIT {(uint32_t)sizeof(tg_model_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TG_MODEL_INFO_INIT                                                                         \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_model_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                           \
+    }
 
 /**
  * @brief Describe a model.

@@ -131,13 +131,13 @@ typedef struct tg_param_spec {
 
 /** A parsed parameter value given to `create`, parallel to the schema. */
 typedef struct tg_param_value {
-    double number;       /**< FLOAT, INT and BOOL (0 or 1) */
-    int64_t integer;     /**< INT and BOOL */
-    const char *string;  /**< STRING: the text; IDS: the text as written (borrowed) */
-    const int32_t *ids;  /**< IDS: all ids, sequences concatenated (borrowed) */
-    size_t n_ids;        /**< IDS: number of ids */
+    double number;          /**< FLOAT, INT and BOOL (0 or 1) */
+    int64_t integer;        /**< INT and BOOL */
+    const char *string;     /**< STRING: the text; IDS: the text as written (borrowed) */
+    const int32_t *ids;     /**< IDS: all ids, sequences concatenated (borrowed) */
+    size_t n_ids;           /**< IDS: number of ids */
     const size_t *seq_ends; /**< IDS: end offset in `ids` of each ';'-separated sequence */
-    size_t n_seqs;       /**< IDS: number of sequences */
+    size_t n_seqs;          /**< IDS: number of sequences */
 } tg_param_value;
 
 /* ---- what a processor sees ---- */
@@ -145,30 +145,30 @@ typedef struct tg_param_value {
 /** Facts fixed for the life of a processor state (given to `create`). */
 typedef struct tg_proc_context {
     uint32_t struct_size;
-    int32_t n_vocab;         /**< vocabulary size */
-    const int32_t *eos_ids;  /**< end-of-sequence ids of the model (may be empty) */
+    int32_t n_vocab;        /**< vocabulary size */
+    const int32_t *eos_ids; /**< end-of-sequence ids of the model (may be empty) */
     size_t n_eos;
-    const void *tokenizer;   /**< a `const tg_tokenizer *` or NULL (see <textgen/tokenizer.h>) */
+    const void *tokenizer; /**< a `const tg_tokenizer *` or NULL (see <textgen/tokenizer.h>) */
 } tg_proc_context;
 
 /** The step being decided (given to `apply`, `accept`, `check_stop`). */
 typedef struct tg_step_info {
     uint32_t struct_size;
-    uint64_t seed;          /**< the chain's seed, for tg_rng_uniform() */
-    int32_t sequence;       /**< which sequence of a batch or beam */
-    int32_t step;           /**< tokens generated so far in this sequence (0 at the first) */
-    const int32_t *tokens;  /**< history: prompt then generated tokens */
-    size_t n_tokens;        /**< length of history */
-    size_t n_prompt;        /**< how many of `tokens` are the prompt */
+    uint64_t seed;         /**< the chain's seed, for tg_rng_uniform() */
+    int32_t sequence;      /**< which sequence of a batch or beam */
+    int32_t step;          /**< tokens generated so far in this sequence (0 at the first) */
+    const int32_t *tokens; /**< history: prompt then generated tokens */
+    size_t n_tokens;       /**< length of history */
+    size_t n_prompt;       /**< how many of `tokens` are the prompt */
 } tg_step_info;
 
 /** Kinds of processors; a chain is transforms and filters in any order, then one selector. */
 enum {
-    TG_PROC_TRANSFORM = 1,   /**< rewrites logits (penalties, temperature, bias) */
-    TG_PROC_FILTER = 2,      /**< removes candidates (top_k, top_p, ...) */
-    TG_PROC_SELECTOR = 3,    /**< picks the token (greedy, dist); exactly one, last */
-    TG_PROC_STOP = 4,        /**< decides after each token whether generation ends */
-    TG_PROC_BEAM_SCORER = 5  /**< ranks beam hypotheses (reserved for beam search) */
+    TG_PROC_TRANSFORM = 1,  /**< rewrites logits (penalties, temperature, bias) */
+    TG_PROC_FILTER = 2,     /**< removes candidates (top_k, top_p, ...) */
+    TG_PROC_SELECTOR = 3,   /**< picks the token (greedy, dist); exactly one, last */
+    TG_PROC_STOP = 4,       /**< decides after each token whether generation ends */
+    TG_PROC_BEAM_SCORER = 5 /**< ranks beam hypotheses (reserved for beam search) */
 };
 
 /**
@@ -188,8 +188,7 @@ typedef struct tg_processor_vtable {
     const tg_param_spec *params;
     size_t n_params;
     /** Make a state from parsed parameters. `*state_out` may stay NULL for stateless ones. */
-    tg_status (*create)(void **state_out, const tg_param_value *values,
-                        const tg_proc_context *ctx);
+    tg_status (*create)(void **state_out, const tg_param_value *values, const tg_proc_context *ctx);
     /** Transform, filter or select. */
     tg_status (*apply)(void *state, tg_candidates *cands, const tg_step_info *step);
     /** A token was chosen (`step` still describes the step that chose it). */
@@ -216,12 +215,12 @@ typedef struct tg_processor_vtable {
 
 /** The plugin descriptor returned by `tg_plugin_get_desc`. */
 typedef struct tg_plugin_desc {
-    uint32_t abi_version;   /**< TG_PLUGIN_ABI_VERSION */
-    uint32_t struct_size;   /**< sizeof(tg_plugin_desc) */
-    const char *name;       /**< plugin name */
-    const char *version;    /**< plugin version text */
-    const char *license;    /**< SPDX id */
-    const char *description;/**< one line */
+    uint32_t abi_version;    /**< TG_PLUGIN_ABI_VERSION */
+    uint32_t struct_size;    /**< sizeof(tg_plugin_desc) */
+    const char *name;        /**< plugin name */
+    const char *version;     /**< plugin version text */
+    const char *license;     /**< SPDX id */
+    const char *description; /**< one line */
     const tg_processor_vtable *const *processors;
     size_t n_processors;
     void *reserved[4];
@@ -234,18 +233,18 @@ typedef const tg_plugin_desc *(*tg_plugin_get_desc_fn)(void);
 
 /** Define the plugin's descriptor and entry point; the trailing arguments are
  * `const tg_processor_vtable *` pointers. */
-#define TG_PLUGIN_DEFINE(name_, version_, license_, description_, ...)                            \
+#define TG_PLUGIN_DEFINE(name_, version_, license_, description_, ...)                             \
     static const tg_processor_vtable *const tg_plugin_procs_[] = {__VA_ARGS__};                    \
-    static const tg_plugin_desc tg_plugin_desc_ = {                                                \
-        TG_PLUGIN_ABI_VERSION,                                                                     \
-        (uint32_t)sizeof(tg_plugin_desc),                                                          \
-        name_,                                                                                     \
-        version_,                                                                                  \
-        license_,                                                                                  \
-        description_,                                                                              \
-        tg_plugin_procs_,                                                                          \
-        sizeof tg_plugin_procs_ / sizeof tg_plugin_procs_[0],                                      \
-        {0, 0, 0, 0}};                                                                             \
+    static const tg_plugin_desc tg_plugin_desc_ = {TG_PLUGIN_ABI_VERSION,                          \
+                                                   (uint32_t)sizeof(tg_plugin_desc),               \
+                                                   name_,                                          \
+                                                   version_,                                       \
+                                                   license_,                                       \
+                                                   description_,                                   \
+                                                   tg_plugin_procs_,                               \
+                                                   sizeof tg_plugin_procs_ /                       \
+                                                       sizeof tg_plugin_procs_[0],                 \
+                                                   {0, 0, 0, 0}};                                  \
     TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void);                               \
     TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void)                                \
     {                                                                                              \

@@ -51,13 +51,16 @@ TG_API size_t tg_processor_count(void);
 
 /** What the registry knows about one processor (borrowed; valid for the process). */
 typedef struct tg_processor_info {
-    uint32_t struct_size;               /**< set by the caller */
-    const tg_processor_vtable *vtable;  /**< name, kind, doc, parameter schema */
-    const tg_plugin_desc *plugin;       /**< the plugin that provides it */
-    const char *path;                   /**< file it was loaded from */
+    uint32_t struct_size;              /**< set by the caller */
+    const tg_processor_vtable *vtable; /**< name, kind, doc, parameter schema */
+    const tg_plugin_desc *plugin;      /**< the plugin that provides it */
+    const char *path;                  /**< file it was loaded from */
 } tg_processor_info;
 
-#define TG_PROCESSOR_INFO_INIT {(uint32_t)sizeof(tg_processor_info), 0, 0, 0}
+#define TG_PROCESSOR_INFO_INIT                                                                     \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_processor_info), 0, 0, 0                                               \
+    }
 
 /** @brief Describe registered processor number `index` (0 <= index < tg_processor_count()),
  * in name order. */
@@ -73,15 +76,18 @@ typedef struct tg_chain tg_chain;
 
 /** Options for tg_chain_create(). */
 typedef struct tg_chain_options {
-    uint32_t struct_size;    /**< sizeof(tg_chain_options) */
-    int32_t n_vocab;         /**< vocabulary size (required unless `model` is set) */
-    const tg_model *model;   /**< when set: n_vocab, eos ids and tokenizer come from it */
-    const int32_t *eos_ids;  /**< end ids (copied); used when model is NULL */
+    uint32_t struct_size;   /**< sizeof(tg_chain_options) */
+    int32_t n_vocab;        /**< vocabulary size (required unless `model` is set) */
+    const tg_model *model;  /**< when set: n_vocab, eos ids and tokenizer come from it */
+    const int32_t *eos_ids; /**< end ids (copied); used when model is NULL */
     size_t n_eos;
-    uint64_t seed;           /**< randomness key for tg_rng_uniform() */
+    uint64_t seed; /**< randomness key for tg_rng_uniform() */
 } tg_chain_options;
 
-#define TG_CHAIN_OPTIONS_INIT {(uint32_t)sizeof(tg_chain_options), 0, 0, 0, 0, 0}
+#define TG_CHAIN_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_chain_options), 0, 0, 0, 0, 0                                          \
+    }
 
 /** @brief Fill `out` with the defaults (same as TG_CHAIN_OPTIONS_INIT). */
 TG_API tg_status tg_chain_options_default(tg_chain_options *out);
@@ -184,14 +190,14 @@ typedef struct tg_trace_entry {
 /** What one stage did at one step (all pointers borrowed for the callback's duration). */
 typedef struct tg_trace_stage {
     uint32_t struct_size;
-    const char *name;             /**< processor name */
-    uint32_t kind;                /**< TG_PROC_* */
+    const char *name; /**< processor name */
+    uint32_t kind;    /**< TG_PROC_* */
     size_t size_before, size_after;
     const tg_trace_entry *before; /**< top candidates before the stage, most likely first */
     size_t n_before;
-    const tg_trace_entry *after;  /**< top candidates after the stage */
+    const tg_trace_entry *after; /**< top candidates after the stage */
     size_t n_after;
-    uint64_t time_ns;             /**< time the stage took */
+    uint64_t time_ns; /**< time the stage took */
 } tg_trace_stage;
 
 /** Called after every tg_chain_sample() with one record per stage. */
@@ -200,8 +206,7 @@ typedef void (*tg_trace_fn)(const tg_trace_stage *stages, size_t n_stages, int32
 
 /** @brief Trace each step's `top_n` candidates per stage (fn NULL: stop tracing). Tracing
  * costs a partial sort per stage; leave it off when not needed. */
-TG_API tg_status tg_chain_set_trace(tg_chain *chain, tg_trace_fn fn, size_t top_n,
-                                    void *user_data);
+TG_API tg_status tg_chain_set_trace(tg_chain *chain, tg_trace_fn fn, size_t top_n, void *user_data);
 
 TG_END_DECLS
 

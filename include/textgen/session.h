@@ -29,7 +29,10 @@ typedef struct tg_session_options {
     uint32_t n_batch;     /**< most rows one decode call takes; 0 = n_ctx */
 } tg_session_options;
 
-#define TG_SESSION_OPTIONS_INIT {(uint32_t)sizeof(tg_session_options), 1, 0, 0, 0}
+#define TG_SESSION_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        (uint32_t)sizeof(tg_session_options), 1, 0, 0, 0                                           \
+    }
 
 /** @brief Fill `out` with the defaults (same as TG_SESSION_OPTIONS_INIT). */
 TG_API tg_status tg_session_options_default(tg_session_options *out);

@@ -25,7 +25,7 @@ typedef struct tg_blayer {
 
 struct tg_backend_model {
     dnnl_engine_t engine;
-    dnnl_data_type_t wdt; /* dnnl_f32 or dnnl_bf16 */
+    dnnl_data_type_t wdt;                                        /* dnnl_f32 or dnnl_bf16 */
     dnnl_memory_desc_t md_qkv, md_aproj, md_fc, md_mproj, md_lm; /* weight layouts */
     tg_blayer *layers;
     int32_t n_layer;

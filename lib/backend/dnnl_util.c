@@ -10,7 +10,7 @@ tg_status tg__dnnl_check(dnnl_status_t s, const char *what)
 {
     if (s == dnnl_out_of_memory)
         return tg__error(TG_ENOMEM, "oneDNN: out of memory in %s", what);
-    const char *why = s == dnnl_unimplemented    ? "no implementation for this configuration"
+    const char *why = s == dnnl_unimplemented       ? "no implementation for this configuration"
                       : s == dnnl_invalid_arguments ? "invalid arguments"
                                                     : "runtime error";
     return tg__error(TG_EBACKEND, "oneDNN: %s failed (status %d: %s)", what, (int)s, why);
@@ -85,9 +85,10 @@ tg_status tg__matmul_create(tg_prim *out, dnnl_engine_t eng, int64_t M, int64_t 
             if (epi == TG_EPI_SUM)
                 s = dnnl_post_ops_append_sum(po, 1.0f);
             else
-                s = dnnl_post_ops_append_eltwise(
-                    po, 1.0f, epi == TG_EPI_GELU_TANH ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf,
-                    0.0f, 0.0f);
+                s = dnnl_post_ops_append_eltwise(po, 1.0f,
+                                                 epi == TG_EPI_GELU_TANH ? dnnl_eltwise_gelu_tanh
+                                                                         : dnnl_eltwise_gelu_erf,
+                                                 0.0f, 0.0f);
         }
         if (s == dnnl_success)
             s = dnnl_primitive_attr_set_post_ops(attr, po);

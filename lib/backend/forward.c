@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ATT_CHUNK 64    /* most query rows per attention matmul: bounds the scores buffer */
-#define PRIM_CACHE 6    /* row counts whose primitives are kept */
+#define ATT_CHUNK 64 /* most query rows per attention matmul: bounds the scores buffer */
+#define PRIM_CACHE 6 /* row counts whose primitives are kept */
 
 typedef struct shape_prims {
     int64_t M; /* 0 = empty slot */
@@ -177,25 +177,24 @@ static tg_status shape_get(shape_prims **out, tg_backend_ctx *c, int64_t M, int 
                                                      has_shift, "layer_norm")) != TG_OK)
         goto fail;
     if (!for_output && !slot->ready_block) {
-        const tg_epilogue gelu =
-            hp->act == TG_ACT_GELU_ERF ? TG_EPI_GELU_ERF : TG_EPI_GELU_TANH;
-        if ((st = tg__matmul_create(&slot->qkv, bm->engine, M, C, 3 * C, in, &bm->md_qkv, bias,
-                                    F32, TG_EPI_NONE, "attn.c_attn")) ||
-            (st = tg__matmul_create(&slot->aproj, bm->engine, M, C, C, in, &bm->md_aproj, bias,
-                                    F32, TG_EPI_SUM, "attn.c_proj")) ||
+        const tg_epilogue gelu = hp->act == TG_ACT_GELU_ERF ? TG_EPI_GELU_ERF : TG_EPI_GELU_TANH;
+        if ((st = tg__matmul_create(&slot->qkv, bm->engine, M, C, 3 * C, in, &bm->md_qkv, bias, F32,
+                                    TG_EPI_NONE, "attn.c_attn")) ||
+            (st = tg__matmul_create(&slot->aproj, bm->engine, M, C, C, in, &bm->md_aproj, bias, F32,
+                                    TG_EPI_SUM, "attn.c_proj")) ||
             (st = tg__matmul_create(&slot->fc, bm->engine, M, C, I, in, &bm->md_fc, bias, in, gelu,
                                     "mlp.c_fc")) ||
-            (st = tg__matmul_create(&slot->mproj, bm->engine, M, I, C, in, &bm->md_mproj, bias,
-                                    F32, TG_EPI_SUM, "mlp.c_proj")))
+            (st = tg__matmul_create(&slot->mproj, bm->engine, M, I, C, in, &bm->md_mproj, bias, F32,
+                                    TG_EPI_SUM, "mlp.c_proj")))
             goto fail;
         slot->ready_block = 1;
     }
     if (for_output && !slot->lm.prim &&
-        (st = tg__matmul_create(&slot->lm, bm->engine, M, C, V, in, &bm->md_lm, 0, F32,
-                                TG_EPI_NONE, "lm_head")) != TG_OK)
+        (st = tg__matmul_create(&slot->lm, bm->engine, M, C, V, in, &bm->md_lm, 0, F32, TG_EPI_NONE,
+                                "lm_head")) != TG_OK)
         goto fail;
-    const tg_prim *all[] = {&slot->ln, &slot->qkv, &slot->aproj, &slot->fc, &slot->mproj,
-                            &slot->lm};
+    const tg_prim *all[] = {&slot->ln, &slot->qkv,   &slot->aproj,
+                            &slot->fc, &slot->mproj, &slot->lm};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if ((st = grow_scratch(c, all[i])) != TG_OK)
             goto fail;
@@ -245,8 +244,8 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const struct tg_model *m,
 {
     *out = NULL;
     const tg_hparams *hp = &m->hp;
-    const size_t C = (size_t)hp->n_embd, I = (size_t)hp->n_inner, H = (size_t)hp->n_head,
-                 D = C / H, L = (size_t)hp->n_layer, B = (size_t)n_batch;
+    const size_t C = (size_t)hp->n_embd, I = (size_t)hp->n_inner, H = (size_t)hp->n_head, D = C / H,
+                 L = (size_t)hp->n_layer, B = (size_t)n_batch;
     tg_backend_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
@@ -280,8 +279,8 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const struct tg_model *m,
         c->ff16 = malloc(B * I * 2);
         c->att16 = malloc(B * C * 2);
     }
-    if (!c->kv || !c->x || !c->h || !c->qkv || !c->att || !c->ff || !c->q || !c->o ||
-        !c->scores || (bf16 && (!c->h16 || !c->ff16 || !c->att16))) {
+    if (!c->kv || !c->x || !c->h || !c->qkv || !c->att || !c->ff || !c->q || !c->o || !c->scores ||
+        (bf16 && (!c->h16 || !c->ff16 || !c->att16))) {
         tg__backend_ctx_free(c);
         return tg__error(TG_ENOMEM, "out of memory creating a session (n_seq %d, n_ctx %d)",
                          (int)n_seq, (int)n_ctx);
@@ -421,8 +420,8 @@ static tg_status block(tg_backend_ctx *c, shape_prims *sp, int32_t l, const tg_b
         return st;
     if (bf16)
         to_bf16(c->h16, c->h, M * C);
-    if ((st = matmul(c, &sp->qkv, &L->qkv, bf16 ? (void *)c->h16 : c->h, c->qkv,
-                     "attn.c_attn")) != TG_OK)
+    if ((st = matmul(c, &sp->qkv, &L->qkv, bf16 ? (void *)c->h16 : c->h, c->qkv, "attn.c_attn")) !=
+        TG_OK)
         return st;
     for (size_t i0 = 0; i0 < M;) {
         size_t i1 = i0 + 1;
@@ -443,15 +442,13 @@ static tg_status block(tg_backend_ctx *c, shape_prims *sp, int32_t l, const tg_b
         to_bf16(c->h16, c->h, M * C);
     void *ff = bf16 ? (void *)c->ff16 : c->ff;
     (void)I;
-    if ((st = matmul(c, &sp->fc, &L->fc, bf16 ? (void *)c->h16 : c->h, ff, "mlp.c_fc")) !=
-            TG_OK ||
+    if ((st = matmul(c, &sp->fc, &L->fc, bf16 ? (void *)c->h16 : c->h, ff, "mlp.c_fc")) != TG_OK ||
         (st = matmul(c, &sp->mproj, &L->mproj, ff, c->x, "mlp.c_proj")) != TG_OK)
         return st;
     return TG_OK;
 }
 
-static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
-                        float *logits_out);
+static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, float *logits_out);
 
 tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
                               float *logits_out)

@@ -11,8 +11,8 @@ struct tg_session {
     tg_backend_ctx *ctx;
     int32_t n_seq, n_ctx, n_batch;
     int32_t *seq_len;
-    float *logits;     /* n_out x n_vocab of the last decode */
-    size_t *row_out;   /* per row of the last decode: index into logits, or SIZE_MAX */
+    float *logits;   /* n_out x n_vocab of the last decode */
+    size_t *row_out; /* per row of the last decode: index into logits, or SIZE_MAX */
     size_t n_rows_last;
 };
 
@@ -174,8 +174,9 @@ tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
     *out = NULL;
     TG_CHECK_ARG(s, "session");
     if (row >= s->n_rows_last)
-        return tg__error(TG_EINVAL, "tg_session_logits: row %zu is not a row of the last decode "
-                                    "(%zu rows)",
+        return tg__error(TG_EINVAL,
+                         "tg_session_logits: row %zu is not a row of the last decode "
+                         "(%zu rows)",
                          row, s->n_rows_last);
     if (s->row_out[row] == SIZE_MAX)
         return tg__error(TG_EINVAL, "tg_session_logits: row %zu did not ask for logits", row);

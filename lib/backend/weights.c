@@ -31,8 +31,7 @@ static tg_status f32_copy(float **out, const tg_st_tensor *t)
     return TG_OK;
 }
 
-static tg_status vec_mem(dnnl_memory_t *out, dnnl_engine_t eng, float *data, int64_t n,
-                         int as_row)
+static tg_status vec_mem(dnnl_memory_t *out, dnnl_engine_t eng, float *data, int64_t n, int as_row)
 {
     dnnl_memory_desc_t md;
     dnnl_dims_t d1 = {n}, d2 = {1, n};
@@ -45,13 +44,14 @@ static tg_status vec_mem(dnnl_memory_t *out, dnnl_engine_t eng, float *data, int
 
 /* Reorder matrix `t` (K x N; transposed = stored as [N, K]) into `dst_md`. */
 static tg_status load_matrix(tg_bmat *m, dnnl_engine_t eng, dnnl_stream_t stream,
-                             const tg_st_tensor *t, const tg_st_tensor *bias, int64_t K,
-                             int64_t N, int transposed, const dnnl_memory_desc_t *dst_md)
+                             const tg_st_tensor *t, const tg_st_tensor *bias, int64_t K, int64_t N,
+                             int transposed, const dnnl_memory_desc_t *dst_md)
 {
     dnnl_memory_desc_t src_md;
     dnnl_dims_t dims = {K, N};
-    TG_DNNL(dnnl_memory_desc_init_by_tag(&src_md, 2, dims, dnnl_f32, transposed ? dnnl_ba : dnnl_ab),
-            t->name);
+    TG_DNNL(
+        dnnl_memory_desc_init_by_tag(&src_md, 2, dims, dnnl_f32, transposed ? dnnl_ba : dnnl_ab),
+        t->name);
     float *tmp = NULL;
     const void *src = t->data;
     if (t->dtype != TG_DT_F32 || t->misaligned) {

@@ -33,23 +33,40 @@ void tg_error_clear(void)
 const char *tg_status_str(tg_status status)
 {
     switch (status) {
-    case TG_OK: return "TG_OK: success";
-    case TG_ERROR: return "TG_ERROR: failure";
-    case TG_EINVAL: return "TG_EINVAL: invalid argument";
-    case TG_ENOMEM: return "TG_ENOMEM: out of memory";
-    case TG_EIO: return "TG_EIO: input/output error";
-    case TG_EFORMAT: return "TG_EFORMAT: malformed file";
-    case TG_EUNSUPPORTED: return "TG_EUNSUPPORTED: not supported";
-    case TG_ENOTFOUND: return "TG_ENOTFOUND: not found";
-    case TG_ERANGE: return "TG_ERANGE: out of range";
-    case TG_EBACKEND: return "TG_EBACKEND: compute backend failure";
-    case TG_ESTATE: return "TG_ESTATE: invalid state";
-    case TG_EPLUGIN: return "TG_EPLUGIN: plugin refused or failed";
-    case TG_EEXISTS: return "TG_EEXISTS: already exists";
-    case TG_ECANCELLED: return "TG_ECANCELLED: cancelled";
-    case TG_EUSER: return "TG_EUSER: user callback error";
-    case TG_ESPEC: return "TG_ESPEC: invalid sampler specification";
-    default: return "unknown status";
+    case TG_OK:
+        return "TG_OK: success";
+    case TG_ERROR:
+        return "TG_ERROR: failure";
+    case TG_EINVAL:
+        return "TG_EINVAL: invalid argument";
+    case TG_ENOMEM:
+        return "TG_ENOMEM: out of memory";
+    case TG_EIO:
+        return "TG_EIO: input/output error";
+    case TG_EFORMAT:
+        return "TG_EFORMAT: malformed file";
+    case TG_EUNSUPPORTED:
+        return "TG_EUNSUPPORTED: not supported";
+    case TG_ENOTFOUND:
+        return "TG_ENOTFOUND: not found";
+    case TG_ERANGE:
+        return "TG_ERANGE: out of range";
+    case TG_EBACKEND:
+        return "TG_EBACKEND: compute backend failure";
+    case TG_ESTATE:
+        return "TG_ESTATE: invalid state";
+    case TG_EPLUGIN:
+        return "TG_EPLUGIN: plugin refused or failed";
+    case TG_EEXISTS:
+        return "TG_EEXISTS: already exists";
+    case TG_ECANCELLED:
+        return "TG_ECANCELLED: cancelled";
+    case TG_EUSER:
+        return "TG_EUSER: user callback error";
+    case TG_ESPEC:
+        return "TG_ESPEC: invalid sampler specification";
+    default:
+        return "unknown status";
     }
 }
 

@@ -49,8 +49,8 @@ tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const c
         st = tg__error(TG_EFORMAT, "%s: malformed JSON: %s", what, err ? err->message : "?");
         g_clear_error(&err);
     } else if (dc.duplicate) {
-        st = tg__error(TG_EFORMAT, "%s: key \"%s\" appears twice in one object", what,
-                       dc.duplicate);
+        st =
+            tg__error(TG_EFORMAT, "%s: key \"%s\" appears twice in one object", what, dc.duplicate);
     } else if (!json_parser_get_root(parser)) {
         st = tg__error(TG_EFORMAT, "%s: empty JSON document", what);
     }
@@ -117,8 +117,7 @@ tg_status tg__json_get_double(double *out, JsonObject *obj, const char *key, con
     return tg__error(TG_EFORMAT, "%s: field \"%s\" must be a number", what, key);
 }
 
-tg_status tg__json_get_string(const char **out, JsonObject *obj, const char *key,
-                              const char *what)
+tg_status tg__json_get_string(const char **out, JsonObject *obj, const char *key, const char *what)
 {
     JsonNode *n;
     tg_status st = get_value(&n, obj, key, what);

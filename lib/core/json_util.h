@@ -15,8 +15,7 @@ tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const c
  * missing. */
 tg_status tg__json_get_int(int64_t *out, JsonObject *obj, const char *key, const char *what);
 tg_status tg__json_get_double(double *out, JsonObject *obj, const char *key, const char *what);
-tg_status tg__json_get_string(const char **out, JsonObject *obj, const char *key,
-                              const char *what);
+tg_status tg__json_get_string(const char **out, JsonObject *obj, const char *key, const char *what);
 
 /* 1 if `key` is present and not null. */
 int tg__json_has(JsonObject *obj, const char *key);

@@ -6,9 +6,9 @@
 #include <textgen/common.h>
 
 typedef struct tg_gen_defaults {
-    char *spec;              /* chain spec; NULL when the file is absent */
-    int32_t max_new_tokens;  /* 0 when not given */
-    int32_t *eos_ids;        /* extra end ids from the file */
+    char *spec;             /* chain spec; NULL when the file is absent */
+    int32_t max_new_tokens; /* 0 when not given */
+    int32_t *eos_ids;       /* extra end ids from the file */
     size_t n_eos;
 } tg_gen_defaults;
 

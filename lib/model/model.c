@@ -46,7 +46,8 @@ static tg_status shape_error(const loader *ld, const tg_st_tensor *t, int64_t d0
         p += snprintf(p, (size_t)(have + sizeof have - p), "%s%lld", i ? ", " : "",
                       (long long)t->shape[i]);
     if (nd == 1)
-        return tg__error(TG_EFORMAT, "%s: tensor '%s' has shape [%s] but config.json implies [%lld] (%s)",
+        return tg__error(TG_EFORMAT,
+                         "%s: tensor '%s' has shape [%s] but config.json implies [%lld] (%s)",
                          ld->file, t->name, have, (long long)d0, why);
     return tg__error(TG_EFORMAT,
                      "%s: tensor '%s' has shape [%s] but config.json implies [%lld, %lld] (%s)",
@@ -165,8 +166,8 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     TG_CHECK_ARG(dir, "dir");
     tg_model_options o = TG_MODEL_OPTIONS_INIT;
     if (opts) {
-        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_model_options),
-                                             "tg_model_options");
+        tg_status st =
+            tg__check_struct_size(opts->struct_size, sizeof(tg_model_options), "tg_model_options");
         if (st != TG_OK)
             return st;
         o = *opts;
@@ -175,10 +176,9 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
         return tg__error(TG_EINVAL, "tg_model_options.weight_type %u is not one of TG_WEIGHTS_*",
                          o.weight_type);
     if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
-        return tg__error(g_file_test(dir, G_FILE_TEST_EXISTS) ? TG_EINVAL : TG_ENOTFOUND,
-                         "model folder '%s' %s", dir,
-                         g_file_test(dir, G_FILE_TEST_EXISTS) ? "is not a directory"
-                                                              : "does not exist");
+        return tg__error(
+            g_file_test(dir, G_FILE_TEST_EXISTS) ? TG_EINVAL : TG_ENOTFOUND, "model folder '%s' %s",
+            dir, g_file_test(dir, G_FILE_TEST_EXISTS) ? "is not a directory" : "does not exist");
     struct tg_model *m = calloc(1, sizeof *m);
     if (!m)
         return tg__error(TG_ENOMEM, "out of memory");
@@ -228,8 +228,8 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 {
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(model, "model");
-    tg_status st = tg__check_struct_size(out->struct_size, offsetof(tg_model_info, n_params),
-                                         "tg_model_info");
+    tg_status st =
+        tg__check_struct_size(out->struct_size, offsetof(tg_model_info, n_params), "tg_model_info");
     if (st != TG_OK)
         return st;
     tg_model_info full = {

@@ -30,7 +30,7 @@ struct tg_model {
     tg_model_src src;
     struct tg_backend_model *backend;
     struct tg_tokenizer *tokenizer; /* NULL when the folder has none */
-    uint32_t weight_type; /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
+    uint32_t weight_type;           /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
     uint64_t n_params;
     tg_gen_defaults gen; /* generation_config.json */
 };

@@ -18,9 +18,12 @@ size_t tg__dtype_size(tg_dtype dt)
 const char *tg__dtype_name(tg_dtype dt)
 {
     switch (dt) {
-    case TG_DT_F32: return "F32";
-    case TG_DT_F16: return "F16";
-    case TG_DT_BF16: return "BF16";
+    case TG_DT_F32:
+        return "F32";
+    case TG_DT_F16:
+        return "F16";
+    case TG_DT_BF16:
+        return "BF16";
     }
     return "?";
 }
@@ -59,8 +62,8 @@ static tg_status read_offsets(uint64_t *b, uint64_t *e, JsonObject *info, const 
 {
     JsonNode *n = json_object_get_member(info, "data_offsets");
     if (!n || !JSON_NODE_HOLDS_ARRAY(n) || json_array_get_length(json_node_get_array(n)) != 2)
-        return tg__error(TG_EFORMAT, "%s: tensor '%s': \"data_offsets\" must be [begin, end]",
-                         path, name);
+        return tg__error(TG_EFORMAT, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", path,
+                         name);
     JsonArray *a = json_node_get_array(n);
     for (int i = 0; i < 2; i++) {
         JsonNode *v = json_array_get_element(a, (guint)i);
@@ -94,8 +97,9 @@ static tg_status read_shape(tg_st_tensor *t, int64_t *numel, JsonObject *info, c
         JsonNode *v = json_array_get_element(a, i);
         if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_INT64 ||
             json_node_get_int(v) < 0)
-            return tg__error(TG_EFORMAT, "%s: tensor '%s': shape entries must be non-negative "
-                                         "integers",
+            return tg__error(TG_EFORMAT,
+                             "%s: tensor '%s': shape entries must be non-negative "
+                             "integers",
                              path, name);
         int64_t d = json_node_get_int(v);
         if (d != 0 && count > INT64_MAX / 16 / d)
@@ -131,8 +135,7 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
             continue;
         JsonNode *node = json_object_get_member(root, name);
         if (!JSON_NODE_HOLDS_OBJECT(node)) {
-            rc = tg__error(TG_EFORMAT, "%s: tensor '%s': entry must be a JSON object", path,
-                           name);
+            rc = tg__error(TG_EFORMAT, "%s: tensor '%s': entry must be a JSON object", path, name);
             break;
         }
         JsonObject *info = json_node_get_object(node);
@@ -229,8 +232,9 @@ tg_status tg__safetensors_open(tg_safetensors *st, const char *path)
     const unsigned char *d = st->file.data;
     size_t size = st->file.size;
     if (size < 8) {
-        rc = tg__error(TG_EFORMAT, "%s: truncated file (%zu bytes; a safetensors file starts "
-                                   "with an 8-byte header length)",
+        rc = tg__error(TG_EFORMAT,
+                       "%s: truncated file (%zu bytes; a safetensors file starts "
+                       "with an 8-byte header length)",
                        path, size);
         goto fail;
     }

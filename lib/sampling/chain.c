@@ -101,8 +101,8 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
         return tg__error(TG_EINVAL, "tg_chain_options: n_eos = %zu but eos_ids is NULL", n_eos);
     for (size_t i = 0; i < n_eos; i++)
         if (eos[i] < 0 || eos[i] >= n_vocab)
-            return tg__error(TG_ERANGE, "tg_chain_options.eos_ids[%zu] = %d is outside [0, %d)",
-                             i, (int)eos[i], (int)n_vocab);
+            return tg__error(TG_ERANGE, "tg_chain_options.eos_ids[%zu] = %d is outside [0, %d)", i,
+                             (int)eos[i], (int)n_vocab);
     tg_chain *c = calloc(1, sizeof *c);
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
@@ -141,14 +141,12 @@ static tg_proc_context context_of(const tg_chain *c)
 
 static tg_step_info step_of(const tg_chain *c)
 {
-    tg_step_info s = {sizeof s,   c->seed,    c->sequence, c->step,
-                      c->history, c->n_hist, c->n_prompt};
+    tg_step_info s = {sizeof s, c->seed, c->sequence, c->step, c->history, c->n_hist, c->n_prompt};
     return s;
 }
 
 /* Where may a stage of `kind` go, given the stages already there? */
-static tg_status check_position(const tg_chain *c, const tg_processor_vtable *vt,
-                                const char *where)
+static tg_status check_position(const tg_chain *c, const tg_processor_vtable *vt, const char *where)
 {
     if (vt->kind == TG_PROC_BEAM_SCORER)
         return tg__error(TG_ESPEC,
@@ -191,9 +189,8 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
     char *known = NULL;
     const tg_processor_vtable *vt = tg__registry_lookup(name, &known);
     if (!vt) {
-        tg_status st =
-            tg__error(TG_ESPEC, "%s: unknown processor '%s'; known processors: %s", where, name,
-                      known);
+        tg_status st = tg__error(TG_ESPEC, "%s: unknown processor '%s'; known processors: %s",
+                                 where, name, known);
         g_free(known);
         return st;
     }
@@ -214,8 +211,8 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
                            where, name, kvs[k].key, l->str);
             g_string_free(l, TRUE);
         } else if (s.slots[i].text) {
-            st = tg__error(TG_ESPEC, "%s: parameter '%s' of '%s' is given twice", where,
-                           kvs[k].key, name);
+            st = tg__error(TG_ESPEC, "%s: parameter '%s' of '%s' is given twice", where, kvs[k].key,
+                           name);
         } else if (tg__param_parse(&s.slots[i], &vt->params[i], kvs[k].value, why, sizeof why) !=
                    TG_OK) {
             st = tg__error(TG_ESPEC, "%s: %s(%s=...): %s — %s", where, name, kvs[k].key, why,
@@ -230,8 +227,8 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
                            vt->params[i].name, vt->params[i].doc);
         else if (tg__param_parse(&s.slots[i], &vt->params[i], vt->params[i].default_value, why,
                                  sizeof why) != TG_OK)
-            st = tg__error(TG_EPLUGIN, "%s: default of %s(%s): %s", where, name,
-                           vt->params[i].name, why);
+            st = tg__error(TG_EPLUGIN, "%s: default of %s(%s): %s", where, name, vt->params[i].name,
+                           why);
     }
     if (st == TG_OK) {
         for (size_t i = 0; i < vt->n_params; i++)
@@ -404,8 +401,7 @@ static size_t trace_top(tg_trace_entry *out, size_t n, const tg_candidates *c, t
     return k;
 }
 
-tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c,
-                          const float *logits)
+tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, const float *logits)
 {
     TG_CHECK_ARG(token_out, "token_out");
     *token_out = -1;
@@ -475,8 +471,9 @@ tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c,
                            s->vt->name, cand->size, before);
         } else if (s->vt->kind == TG_PROC_SELECTOR &&
                    (cand->selected < 0 || (size_t)cand->selected >= cand->size)) {
-            st = tg__error(TG_EPLUGIN, "selector '%s' selected no valid candidate (index %d of %zu)",
-                           s->vt->name, (int)cand->selected, cand->size);
+            st =
+                tg__error(TG_EPLUGIN, "selector '%s' selected no valid candidate (index %d of %zu)",
+                          s->vt->name, (int)cand->selected, cand->size);
         }
         if (t) {
             t->size_after = cand->size;
@@ -553,9 +550,8 @@ tg_status tg_chain_check_stop(int32_t *stop_out, tg_chain *c)
         tg_error_clear();
         tg_status st = s->vt->check_stop(s->state, &step, &stop);
         if (st != TG_OK)
-            return tg_error_last()[0]
-                       ? tg__error_prefix("stop criterion '%s' failed", s->vt->name)
-                       : tg__error(st, "stop criterion '%s' failed", s->vt->name);
+            return tg_error_last()[0] ? tg__error_prefix("stop criterion '%s' failed", s->vt->name)
+                                      : tg__error(st, "stop criterion '%s' failed", s->vt->name);
         if (stop) {
             *stop_out = 1;
             return TG_OK;
@@ -681,8 +677,8 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
             }
         } else if (is_stateful(s->vt)) {
             st = tg__error(TG_EUNSUPPORTED,
-                           "stage %u '%s' keeps state but cannot save it (no save callback)",
-                           i + 1, s->vt->name);
+                           "stage %u '%s' keeps state but cannot save it (no save callback)", i + 1,
+                           s->vt->name);
         }
         put(b, &sl, sizeof sl);
         if (st == TG_OK && sl)
@@ -732,8 +728,8 @@ tg_status tg_chain_restore(tg_chain *c, const void *buf, size_t len)
         return tg__error(TG_EFORMAT, "tg_chain_restore: not a chain snapshot");
     if (head[1] != c->stages->len)
         return tg__error(TG_EINVAL,
-                         "tg_chain_restore: the snapshot has %u stages, this chain has %u",
-                         head[1], c->stages->len);
+                         "tg_chain_restore: the snapshot has %u stages, this chain has %u", head[1],
+                         c->stages->len);
     if (!take(&r, nums, sizeof nums) || nums[1] > nums[2] || nums[2] > r.left / sizeof(int32_t))
         return tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
     /* Validate everything before changing the chain. */

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 tg_status tg_chain_load_file(tg_chain *chain, const char *path)
 {
     TG_CHECK_ARG(chain, "chain");

@@ -12,11 +12,16 @@
 const char *tg__param_type_name(uint32_t type)
 {
     switch (type) {
-    case TG_PARAM_FLOAT: return "float";
-    case TG_PARAM_INT: return "int";
-    case TG_PARAM_BOOL: return "bool";
-    case TG_PARAM_STRING: return "string";
-    case TG_PARAM_IDS: return "token ids";
+    case TG_PARAM_FLOAT:
+        return "float";
+    case TG_PARAM_INT:
+        return "int";
+    case TG_PARAM_BOOL:
+        return "bool";
+    case TG_PARAM_STRING:
+        return "string";
+    case TG_PARAM_IDS:
+        return "token ids";
     }
     return "?";
 }
@@ -24,11 +29,16 @@ const char *tg__param_type_name(uint32_t type)
 const char *tg__proc_kind_name(uint32_t kind)
 {
     switch (kind) {
-    case TG_PROC_TRANSFORM: return "transform";
-    case TG_PROC_FILTER: return "filter";
-    case TG_PROC_SELECTOR: return "selector";
-    case TG_PROC_STOP: return "stop criterion";
-    case TG_PROC_BEAM_SCORER: return "beam scorer";
+    case TG_PROC_TRANSFORM:
+        return "transform";
+    case TG_PROC_FILTER:
+        return "filter";
+    case TG_PROC_SELECTOR:
+        return "selector";
+    case TG_PROC_STOP:
+        return "stop criterion";
+    case TG_PROC_BEAM_SCORER:
+        return "beam scorer";
     }
     return "?";
 }

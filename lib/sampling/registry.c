@@ -29,11 +29,11 @@ typedef struct reg_proc {
 } reg_proc;
 
 static GMutex lock;
-static GPtrArray *plugins;     /* reg_plugin* */
-static GHashTable *by_name;    /* name -> reg_proc* */
-static GPtrArray *sorted;      /* reg_proc* in name order */
-static GHashTable *loaded;     /* real path -> reg_plugin* */
-static GPtrArray *extra_dirs;  /* char*, most recent first */
+static GPtrArray *plugins;    /* reg_plugin* */
+static GHashTable *by_name;   /* name -> reg_proc* */
+static GPtrArray *sorted;     /* reg_proc* in name order */
+static GHashTable *loaded;    /* real path -> reg_plugin* */
+static GPtrArray *extra_dirs; /* char*, most recent first */
 static int scanned;
 
 static void ensure_init(void)
@@ -80,8 +80,7 @@ static tg_status check_param(const char *path, const tg_processor_vtable *vt,
         return refuse(path, "%s ('%s') has no doc line", what, p->name);
     for (size_t j = 0; j < index; j++)
         if (strcmp(vt->params[j].name, p->name) == 0)
-            return refuse(path, "processor '%s' declares parameter '%s' twice", vt->name,
-                          p->name);
+            return refuse(path, "processor '%s' declares parameter '%s' twice", vt->name, p->name);
     if (p->default_value) {
         tg_param_slot slot;
         memset(&slot, 0, sizeof slot);
@@ -140,8 +139,7 @@ static tg_status check_desc(const char *path, const tg_plugin_desc *d)
         snprintf(why, sizeof why,
                  "it was built for plugin ABI version %u, this libtextgen speaks version %u",
                  d->abi_version, TG_PLUGIN_ABI_VERSION);
-        return refuse(path, "%s; rebuild it against this version's <textgen/plugin.h>", why,
-                      NULL);
+        return refuse(path, "%s; rebuild it against this version's <textgen/plugin.h>", why, NULL);
     }
     if (d->struct_size < TG_PLUGIN_DESC_MIN_SIZE) {
         char why[160];
@@ -159,8 +157,7 @@ static tg_status check_desc(const char *path, const tg_plugin_desc *d)
             return st;
         for (size_t j = 0; j < i; j++)
             if (strcmp(d->processors[j]->name, d->processors[i]->name) == 0)
-                return refuse(path, "it lists processor '%s' twice", d->processors[i]->name,
-                              NULL);
+                return refuse(path, "it lists processor '%s' twice", d->processors[i]->name, NULL);
     }
     return TG_OK;
 }
@@ -196,8 +193,8 @@ static tg_status load_locked(const char *path)
     gpointer sym = NULL;
     if (!g_module_symbol(module, "tg_plugin_get_desc", &sym) || !sym) {
         g_module_close(module);
-        return refuse(path, "not a libtextgen plugin: it has no symbol tg_plugin_get_desc",
-                      NULL, NULL);
+        return refuse(path, "not a libtextgen plugin: it has no symbol tg_plugin_get_desc", NULL,
+                      NULL);
     }
     const tg_plugin_desc *desc = ((tg_plugin_get_desc_fn)sym)();
     tg_status st = check_desc(path, desc);
@@ -316,8 +313,8 @@ size_t tg_processor_count(void)
 
 static tg_status fill_info(tg_processor_info *out, const reg_proc *rp)
 {
-    tg_status st = tg__check_struct_size(out->struct_size, sizeof(tg_processor_info),
-                                         "tg_processor_info");
+    tg_status st =
+        tg__check_struct_size(out->struct_size, sizeof(tg_processor_info), "tg_processor_info");
     if (st != TG_OK)
         return st;
     out->vtable = rp->vt;

@@ -62,15 +62,24 @@ static double now_s(void)
 const char *tg_stop_reason_str(int32_t reason)
 {
     switch (reason) {
-    case TG_STOP_NONE: return "none";
-    case TG_STOP_MAX_TOKENS: return "max_tokens";
-    case TG_STOP_EOS: return "eos";
-    case TG_STOP_TOKEN: return "stop_token";
-    case TG_STOP_STRING: return "stop_string";
-    case TG_STOP_TIME: return "time_limit";
-    case TG_STOP_CALLBACK: return "callback";
-    case TG_STOP_CONTEXT: return "context_full";
-    case TG_STOP_CRITERION: return "stop_criterion";
+    case TG_STOP_NONE:
+        return "none";
+    case TG_STOP_MAX_TOKENS:
+        return "max_tokens";
+    case TG_STOP_EOS:
+        return "eos";
+    case TG_STOP_TOKEN:
+        return "stop_token";
+    case TG_STOP_STRING:
+        return "stop_string";
+    case TG_STOP_TIME:
+        return "time_limit";
+    case TG_STOP_CALLBACK:
+        return "callback";
+    case TG_STOP_CONTEXT:
+        return "context_full";
+    case TG_STOP_CRITERION:
+        return "stop_criterion";
     }
     return "unknown";
 }

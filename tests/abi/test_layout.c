@@ -71,18 +71,25 @@ struct member_row {
     int type_matches;                  /* the member's type is exactly `type` */
 };
 
-#define STRUCT(T, size, align) {#T, (size), (align), sizeof(T), _Alignof(T)}
+#define STRUCT(T, size, align)                                                                     \
+    {                                                                                              \
+#T, (size), (align), sizeof(T), _Alignof(T)                                                \
+    }
 
 /* Member `m` of struct T has type MT at `offset`. */
-#define MEMBER(T, m, MT, offset)                                                                \
-    {#T, #m, #MT, (offset), sizeof(MT), offsetof(T, m), sizeof(((T *)0)->m),                     \
-     _Generic(((T *)0)->m, MT: 1, default: 0)}
+#define MEMBER(T, m, MT, offset)                                                                   \
+    {                                                                                              \
+#T, #m, #MT, (offset), sizeof(MT), offsetof(T, m), sizeof(((T *)0)->m),                    \
+            _Generic(((T *)0)->m, MT : 1, default : 0)                                             \
+    }
 
 /* Member `m` of struct T is an array of N elements of type ET at `offset`. */
-#define MEMBER_ARRAY(T, m, ET, N, offset)                                                       \
-    {#T, #m, #ET "[" #N "]", (offset), sizeof(ET) * (N), offsetof(T, m), sizeof(((T *)0)->m),     \
-     _Generic(((T *)0)->m[0], ET: 1, default: 0) &&                                             \
-         sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]) == (N)}
+#define MEMBER_ARRAY(T, m, ET, N, offset)                                                          \
+    {                                                                                              \
+#T, #m, #ET "[" #N "]", (offset), sizeof(ET) * (N), offsetof(T, m), sizeof(((T *)0)->m),   \
+            _Generic(((T *)0)->m[0], ET : 1, default : 0) &&                                       \
+                sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]) == (N)                                \
+    }
 
 /* ------------------------------------------------------------------------------------------ */
 /* The table (x86_64). Rows of a struct in declaration order.                                 */
@@ -206,16 +213,16 @@ static const struct member_row members[] = {
     MEMBER(tg_processor_vtable, n_params, size_t, 40),
     MEMBER(tg_processor_vtable, create,
            tg_status (*)(void **, const tg_param_value *, const tg_proc_context *), 48),
-    MEMBER(tg_processor_vtable, apply,
-           tg_status (*)(void *, tg_candidates *, const tg_step_info *), 56),
+    MEMBER(tg_processor_vtable, apply, tg_status (*)(void *, tg_candidates *, const tg_step_info *),
+           56),
     MEMBER(tg_processor_vtable, accept, tg_status (*)(void *, int32_t, const tg_step_info *), 64),
     MEMBER(tg_processor_vtable, reset, void (*)(void *), 72),
     MEMBER(tg_processor_vtable, clone, tg_status (*)(void **, const void *), 80),
     MEMBER(tg_processor_vtable, destroy, void (*)(void *), 88),
     MEMBER(tg_processor_vtable, save, tg_status (*)(const void *, void *, size_t *), 96),
     MEMBER(tg_processor_vtable, load, tg_status (*)(void *, const void *, size_t), 104),
-    MEMBER(tg_processor_vtable, check_stop,
-           tg_status (*)(void *, const tg_step_info *, int32_t *), 112),
+    MEMBER(tg_processor_vtable, check_stop, tg_status (*)(void *, const tg_step_info *, int32_t *),
+           112),
     MEMBER_ARRAY(tg_processor_vtable, reserved, void *, 4, 120),
 
     MEMBER(tg_plugin_desc, abi_version, uint32_t, 0),
@@ -293,9 +300,11 @@ struct versioned_row {
     uint32_t init_struct_size; /* struct_size as set by the _INIT macro */
 };
 
-#define VERSIONED(T, INIT)                                                                      \
-    {#T, sizeof(T), offsetof(T, struct_size),                                                   \
-     _Generic(((T *)0)->struct_size, uint32_t: 1, default: 0), ((T)INIT).struct_size}
+#define VERSIONED(T, INIT)                                                                         \
+    {                                                                                              \
+#T, sizeof(T), offsetof(T, struct_size),                                                   \
+            _Generic(((T *)0)->struct_size, uint32_t : 1, default : 0), ((T)INIT).struct_size      \
+    }
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -312,8 +321,8 @@ Test(abi_layout, struct_sizes)
         const struct struct_row *r = &structs[i];
         cr_expect_eq(r->actual_size, r->size, "sizeof(%s) is %zu, the table says %zu", r->name,
                      r->actual_size, r->size);
-        cr_expect_eq(r->actual_align, r->align, "_Alignof(%s) is %zu, the table says %zu",
-                     r->name, r->actual_align, r->align);
+        cr_expect_eq(r->actual_align, r->align, "_Alignof(%s) is %zu, the table says %zu", r->name,
+                     r->actual_align, r->align);
     }
 }
 
@@ -402,17 +411,17 @@ static void expect_same_members(const char *name, const void *got, const void *w
 
 /* tg_x_options_default() fills exactly what TG_X_OPTIONS_INIT gives (the headers promise it),
  * every member included: the output starts as garbage. */
-#define CHECK_DEFAULT_EQUALS_INIT(T, INIT, fn)                                                  \
-    do {                                                                                        \
-        const T init = INIT;                                                                    \
-        T got;                                                                                  \
-        memset(&got, 0xA5, sizeof got);                                                         \
-        if (!fn) {                                                                              \
-            cr_log_info(#fn "() is not exported by the library yet (see abi-symbols)");         \
-            break;                                                                              \
-        }                                                                                       \
-        cr_expect_eq(fn(&got), TG_OK, #fn "() failed");                                          \
-        expect_same_members(#T, &got, &init, #fn "() vs " #INIT);                               \
+#define CHECK_DEFAULT_EQUALS_INIT(T, INIT, fn)                                                     \
+    do {                                                                                           \
+        const T init = INIT;                                                                       \
+        T got;                                                                                     \
+        memset(&got, 0xA5, sizeof got);                                                            \
+        if (!fn) {                                                                                 \
+            cr_log_info(#fn "() is not exported by the library yet (see abi-symbols)");            \
+            break;                                                                                 \
+        }                                                                                          \
+        cr_expect_eq(fn(&got), TG_OK, #fn "() failed");                                            \
+        expect_same_members(#T, &got, &init, #fn "() vs " #INIT);                                  \
     } while (0)
 
 Test(abi_layout, options_default_equals_init)

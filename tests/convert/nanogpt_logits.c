@@ -3,9 +3,9 @@
  *   nanogpt_logits DIR logits IDS OUT.bin   run the comma-separated token ids IDS from position 0
  *                                           (f32 weights) and write T x n_vocab float32 logits
  *                                           (host byte order) to OUT.bin; prints "T n_vocab".
- *   nanogpt_logits DIR encode TEXT          print the ids of TEXT (model tokenizer), comma-separated.
- *   nanogpt_logits DIR decode IDS           print the text of the comma-separated ids.
- * Exit status 1 with the library's message on any failure. */
+ *   nanogpt_logits DIR encode TEXT          print the ids of TEXT (model tokenizer),
+ * comma-separated. nanogpt_logits DIR decode IDS           print the text of the comma-separated
+ * ids. Exit status 1 with the library's message on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

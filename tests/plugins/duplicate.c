@@ -14,7 +14,20 @@ static tg_status apply(void *s, tg_candidates *c, const tg_step_info *st)
     (void)st;
     return TG_OK;
 }
-static const tg_processor_vtable dup = {TG_PROCESSOR_VTABLE_SIZE, "test_scale", TG_PROC_TRANSFORM,
-                                        "same name as good.so", NULL, 0, create, apply, NULL,
-                                        NULL, NULL, NULL, NULL, NULL, NULL, {0}};
+static const tg_processor_vtable dup = {TG_PROCESSOR_VTABLE_SIZE,
+                                        "test_scale",
+                                        TG_PROC_TRANSFORM,
+                                        "same name as good.so",
+                                        NULL,
+                                        0,
+                                        create,
+                                        apply,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        {0}};
 TG_PLUGIN_DEFINE("test-duplicate", "1.0", "MIT", "duplicate name", &dup)

@@ -26,10 +26,22 @@ static tg_status scale_apply(void *state, tg_candidates *c, const tg_step_info *
 }
 static const tg_param_spec scale_params[] = {
     {"factor", TG_PARAM_FLOAT, "2.0", -100, 100, "multiply every logit"}};
-static const tg_processor_vtable scale = {TG_PROCESSOR_VTABLE_SIZE, "test_scale",
-                                          TG_PROC_TRANSFORM, "multiply logits", scale_params, 1,
-                                          scale_create, scale_apply, NULL, NULL, NULL, free, NULL,
-                                          NULL, NULL, {0}};
+static const tg_processor_vtable scale = {TG_PROCESSOR_VTABLE_SIZE,
+                                          "test_scale",
+                                          TG_PROC_TRANSFORM,
+                                          "multiply logits",
+                                          scale_params,
+                                          1,
+                                          scale_create,
+                                          scale_apply,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          free,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          {0}};
 
 /* test_top(n): keep the n largest */
 static tg_status top_create(void **out, const tg_param_value *v, const tg_proc_context *ctx)
@@ -52,9 +64,22 @@ static const tg_param_spec top_params[] = {
     {"note", TG_PARAM_STRING, "hello, world", 0, 0, "free text that is printed back"},
     {"ids", TG_PARAM_IDS, "", 0, 0, "token id sequences (unused)"},
     {"flag", TG_PARAM_BOOL, "false", 0, 1, "a boolean (unused)"}};
-static const tg_processor_vtable top = {TG_PROCESSOR_VTABLE_SIZE, "test_top", TG_PROC_FILTER,
-                                        "keep the n best", top_params, 4, top_create, top_apply,
-                                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, {0}};
+static const tg_processor_vtable top = {TG_PROCESSOR_VTABLE_SIZE,
+                                        "test_top",
+                                        TG_PROC_FILTER,
+                                        "keep the n best",
+                                        top_params,
+                                        4,
+                                        top_create,
+                                        top_apply,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        {0}};
 
 /* test_first: select the first live candidate */
 static tg_status first_create(void **out, const tg_param_value *v, const tg_proc_context *ctx)
@@ -72,9 +97,21 @@ static tg_status first_apply(void *state, tg_candidates *c, const tg_step_info *
     c->selected = 0;
     return TG_OK;
 }
-static const tg_processor_vtable first = {TG_PROCESSOR_VTABLE_SIZE, "test_first",
-                                          TG_PROC_SELECTOR, "pick the best", NULL, 0, first_create,
-                                          first_apply, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+static const tg_processor_vtable first = {TG_PROCESSOR_VTABLE_SIZE,
+                                          "test_first",
+                                          TG_PROC_SELECTOR,
+                                          "pick the best",
+                                          NULL,
+                                          0,
+                                          first_create,
+                                          first_apply,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          NULL,
+                                          NULL,
                                           {0}};
 
 /* test_fail: always fails with a message */
@@ -85,9 +122,22 @@ static tg_status fail_apply(void *state, tg_candidates *c, const tg_step_info *s
     (void)step;
     return tg_plugin_set_error(TG_EUSER, "test_fail: the plugin refused this step on purpose");
 }
-static const tg_processor_vtable fail = {TG_PROCESSOR_VTABLE_SIZE, "test_fail", TG_PROC_TRANSFORM,
-                                         "always fails", NULL, 0, first_create, fail_apply, NULL,
-                                         NULL, NULL, NULL, NULL, NULL, NULL, {0}};
+static const tg_processor_vtable fail = {TG_PROCESSOR_VTABLE_SIZE,
+                                         "test_fail",
+                                         TG_PROC_TRANSFORM,
+                                         "always fails",
+                                         NULL,
+                                         0,
+                                         first_create,
+                                         fail_apply,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         {0}};
 
 /* test_count: stateful; bans every token it has accepted (a tiny "no repeat") and counts */
 typedef struct count_state {
@@ -146,10 +196,22 @@ static tg_status count_load(void *state, const void *buf, size_t len)
     memcpy(state, buf, len);
     return TG_OK;
 }
-static const tg_processor_vtable count = {
-    TG_PROCESSOR_VTABLE_SIZE, "test_count", TG_PROC_TRANSFORM, "ban accepted tokens", NULL, 0,
-    count_create, count_apply, count_accept, count_reset, count_clone, free, count_save,
-    count_load, NULL, {0}};
+static const tg_processor_vtable count = {TG_PROCESSOR_VTABLE_SIZE,
+                                          "test_count",
+                                          TG_PROC_TRANSFORM,
+                                          "ban accepted tokens",
+                                          NULL,
+                                          0,
+                                          count_create,
+                                          count_apply,
+                                          count_accept,
+                                          count_reset,
+                                          count_clone,
+                                          free,
+                                          count_save,
+                                          count_load,
+                                          NULL,
+                                          {0}};
 
 /* test_stop_after(n): stop once n tokens were generated */
 static tg_status stop_check(void *state, const tg_step_info *step, int32_t *stop)
@@ -158,9 +220,22 @@ static tg_status stop_check(void *state, const tg_step_info *step, int32_t *stop
     return TG_OK;
 }
 static const tg_param_spec stop_params[] = {{"n", TG_PARAM_INT, "3", 0, 1000, "tokens"}};
-static const tg_processor_vtable stop = {TG_PROCESSOR_VTABLE_SIZE, "test_stop_after", TG_PROC_STOP,
-                                         "stop after n tokens", stop_params, 1, top_create, NULL,
-                                         NULL, NULL, NULL, NULL, NULL, NULL, stop_check, {0}};
+static const tg_processor_vtable stop = {TG_PROCESSOR_VTABLE_SIZE,
+                                         "test_stop_after",
+                                         TG_PROC_STOP,
+                                         "stop after n tokens",
+                                         stop_params,
+                                         1,
+                                         top_create,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         NULL,
+                                         stop_check,
+                                         {0}};
 
 TG_PLUGIN_DEFINE("test-good", "1.0", "MIT", "test-only processors", &scale, &top, &first, &fail,
                  &count, &stop)

@@ -7,6 +7,20 @@ static tg_status create(void **out, const tg_param_value *v, const tg_proc_conte
     *out = 0;
     return TG_OK;
 }
-static const tg_processor_vtable p = {16, "test_short_vtable", TG_PROC_FILTER, "short", NULL, 0,
-                                      create, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {0}};
+static const tg_processor_vtable p = {16,
+                                      "test_short_vtable",
+                                      TG_PROC_FILTER,
+                                      "short",
+                                      NULL,
+                                      0,
+                                      create,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      NULL,
+                                      {0}};
 TG_PLUGIN_DEFINE("test-short-vtable", "1.0", "MIT", "short vtable", &p)

@@ -157,8 +157,8 @@ Test(bundled_model, generates_printable_text_with_the_folder_defaults)
     cr_assert_eq(tg_result_stop_reason(r), TG_STOP_MAX_TOKENS);
     cr_assert_eq(len, 100, "one ASCII character per token");
     for (size_t i = 0; i < len; i++)
-        cr_assert(text[i] == '\n' || (text[i] >= ' ' && text[i] <= '~'),
-                  "byte %zu is 0x%02x", i, (unsigned char)text[i]);
+        cr_assert(text[i] == '\n' || (text[i] >= ' ' && text[i] <= '~'), "byte %zu is 0x%02x", i,
+                  (unsigned char)text[i]);
     cr_log_info("sample (seed 42):\nROMEO:\n%s", text);
 
     /* Same seed, same text; the defaults are the folder's generation_config.json. */

@@ -56,8 +56,8 @@ static void expect_spec_error(const char *spec, const char *needle)
     tg_status st = tg_chain_parse(&c, spec, &o);
     cr_assert_eq(st, TG_ESPEC, "%s: status %d: %s", spec, st, tg_error_last());
     cr_assert_null(c);
-    cr_assert(strstr(tg_error_last(), needle) != NULL, "%s: message lacks \"%s\": %s", spec,
-              needle, tg_error_last());
+    cr_assert(strstr(tg_error_last(), needle) != NULL, "%s: message lacks \"%s\": %s", spec, needle,
+              tg_error_last());
 }
 
 /* ---- loader ---- */
@@ -503,7 +503,8 @@ Test(candidates, partial_sort_gives_the_true_top_k_in_order)
 {
     enum { N = 5000 };
     int32_t *ids = malloc(N * sizeof *ids);
-    float *lg = malloc(N * sizeof *lg), *pr = malloc(N * sizeof *pr), *ref = malloc(N * sizeof *ref);
+    float *lg = malloc(N * sizeof *lg), *pr = malloc(N * sizeof *pr),
+          *ref = malloc(N * sizeof *ref);
     const size_t ks[] = {1, 2, 7, 64, 1000, N - 1, N};
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         for (int i = 0; i < N; i++) {

@@ -14,10 +14,10 @@ Test(core, version_macros_agree_with_library)
 
 Test(core, status_strings_are_distinct_and_named)
 {
-    const tg_status all[] = {TG_OK,         TG_ERROR,  TG_EINVAL, TG_ENOMEM,   TG_EIO,
-                             TG_EFORMAT,    TG_EUNSUPPORTED, TG_ENOTFOUND, TG_ERANGE,
-                             TG_EBACKEND,   TG_ESTATE, TG_EPLUGIN, TG_EEXISTS, TG_ECANCELLED,
-                             TG_EUSER,      TG_ESPEC};
+    const tg_status all[] = {TG_OK,      TG_ERROR,      TG_EINVAL,       TG_ENOMEM,
+                             TG_EIO,     TG_EFORMAT,    TG_EUNSUPPORTED, TG_ENOTFOUND,
+                             TG_ERANGE,  TG_EBACKEND,   TG_ESTATE,       TG_EPLUGIN,
+                             TG_EEXISTS, TG_ECANCELLED, TG_EUSER,        TG_ESPEC};
     size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(all[i], -(tg_status)i, "codes are fixed: index %zu", i);

@@ -21,9 +21,9 @@ typedef struct ref_case {
  * 8 significant bits (relative error <= 2^-9); on these logits (|x| up to ~6, 2-3 layers) that
  * gives up to 0.02 (measured), so 0.05 is the tolerance that rounding implies. */
 static ref_case cases[] = {
-    {"hf_tanh_bias", TG_WEIGHTS_AUTO, F32_TOL},      {"hf_prefix_erf", TG_WEIGHTS_AUTO, F32_TOL},
-    {"nobias", TG_WEIGHTS_AUTO, F32_TOL},            {"gelu_pytorch_tanh", TG_WEIGHTS_AUTO, F32_TOL},
-    {"hf_f16", TG_WEIGHTS_AUTO, F32_TOL},            {"hf_bf16", TG_WEIGHTS_AUTO, 0.05},
+    {"hf_tanh_bias", TG_WEIGHTS_AUTO, F32_TOL}, {"hf_prefix_erf", TG_WEIGHTS_AUTO, F32_TOL},
+    {"nobias", TG_WEIGHTS_AUTO, F32_TOL},       {"gelu_pytorch_tanh", TG_WEIGHTS_AUTO, F32_TOL},
+    {"hf_f16", TG_WEIGHTS_AUTO, F32_TOL},       {"hf_bf16", TG_WEIGHTS_AUTO, 0.05},
     {"hf_tanh_bias", TG_WEIGHTS_BF16, 0.05},
 };
 
@@ -221,8 +221,8 @@ ParameterizedTest(ref_case *c, forward, four_sequences_in_one_batch_equal_separa
         decode_prompt(alone, ids[q], lens[q], 0, 0);
         const float *al;
         cr_assert_eq(tg_session_logits(&al, alone, lens[q] - 1), TG_OK);
-        cr_assert_leq(tu_max_abs_diff(lg, al, V), c->tol / 4,
-                      "%s: sequence %d batched vs alone", c->name, q);
+        cr_assert_leq(tu_max_abs_diff(lg, al, V), c->tol / 4, "%s: sequence %d batched vs alone",
+                      c->name, q);
         /* One more step for all four at once, one row each, against the lone session. */
         tg_batch_row r = {(int32_t)(q + 1), (int32_t)lens[q], 0, 1};
         cr_assert_eq(tg_session_decode(alone, &r, 1), TG_OK);

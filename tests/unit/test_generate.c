@@ -357,13 +357,14 @@ Test(generate, errors_are_named)
     o.samplers = "greedy";
     char *long_prompt = g_strnfill(200, 'a');
     cr_assert_eq(tg_generate(&r, model, long_prompt, &o), TG_ERANGE);
-    cr_assert(strstr(tg_error_last(), "the prompt has 200 tokens but the model's context holds 96") !=
-                  NULL,
+    cr_assert(strstr(tg_error_last(),
+                     "the prompt has 200 tokens but the model's context holds 96") != NULL,
               "%s", tg_error_last());
     g_free(long_prompt);
     cr_assert_eq(tg_generate(&r, model, "caf\xc3", &o), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "not valid UTF-8") != NULL);
-    cr_assert_eq(tg_generate(&r, model, "\xc3\xa9t\xc3\xa9", &o), TG_EINVAL, "not in the vocabulary");
+    cr_assert_eq(tg_generate(&r, model, "\xc3\xa9t\xc3\xa9", &o), TG_EINVAL,
+                 "not in the vocabulary");
     const char *stops[1] = {""};
     o.stop_strings = stops;
     o.n_stop_strings = 1;
@@ -402,8 +403,8 @@ Test(generate, padded_vocabulary_ids_are_never_sampled)
     JsonParser *p = tu_json_load(tokp);
     JsonObject *root = tu_json_root_object(p);
     json_object_set_array_member(root, "added_tokens", json_array_new());
-    JsonObject *vocab = json_object_get_object_member(json_object_get_object_member(root, "model"),
-                                                      "vocab");
+    JsonObject *vocab =
+        json_object_get_object_member(json_object_get_object_member(root, "model"), "vocab");
     json_object_remove_member(vocab, "<|endoftext|>");
     JsonGenerator *gen = json_generator_new();
     json_generator_set_root(gen, json_parser_get_root(p));

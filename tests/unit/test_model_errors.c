@@ -144,7 +144,8 @@ Test(model_errors, header_is_not_an_object)
 Test(model_errors, tensor_offsets_out_of_range)
 {
     write_header_edit("\"data_offsets\":[0,36864]", "\"data_offsets\":[0,36864000]");
-    EXPECT(TG_EFORMAT, "h.0.attn.bias", "data_offsets span 36864000 bytes but shape and dtype need 36864");
+    EXPECT(TG_EFORMAT, "h.0.attn.bias",
+           "data_offsets span 36864000 bytes but shape and dtype need 36864");
 }
 
 Test(model_errors, tensor_end_past_the_data)
@@ -270,8 +271,7 @@ Test(model_errors, unsupported_architecture)
 
 Test(model_errors, unsupported_activation)
 {
-    write_config_edit("\"activation_function\": \"gelu_new\"",
-                      "\"activation_function\": \"relu\"");
+    write_config_edit("\"activation_function\": \"gelu_new\"", "\"activation_function\": \"relu\"");
     EXPECT(TG_EUNSUPPORTED, "activation_function \"relu\"");
 }
 

@@ -67,7 +67,8 @@ Test(session, model_info_reports_the_config)
      * 192*48+48) + ln_f 2*48 (tied output layer counted once, buffers excluded) */
     uint64_t per_layer = 4 * 48 + 48 * 144 + 144 + 48 * 48 + 48 + 48 * 192 + 192 + 192 * 48 + 48;
     cr_assert_eq(info.n_params, 97 * 48 + 96 * 48 + 2 * per_layer + 2 * 48);
-    cr_assert_geq(info.weight_bytes, (uint64_t)(2 * (48 * 144 + 48 * 48 + 2 * 48 * 192) + 48 * 97) * 4);
+    cr_assert_geq(info.weight_bytes,
+                  (uint64_t)(2 * (48 * 144 + 48 * 48 + 2 * 48 * 192) + 48 * 97) * 4);
     cr_assert_str_neq(tg_model_path(model), "");
 }
 
