@@ -71,14 +71,15 @@ static inline void tgp_renormalize(tg_candidates *c)
 }
 
 /* Stable compaction: keep the entries whose flag keep[i] is non-zero (keep is indexed by the
- * positions before compaction), lower `size`, keep `sorted` truthful and renormalize probs.
- * Entries are swapped, never overwritten, so the arrays stay a permutation of what the host
- * filled. The caller guarantees at least one entry is kept. */
-static inline void tgp_compact(tg_candidates *c, const unsigned char *keep)
+ * positions before compaction) or, with keep NULL, whose logit is >= threshold; lower `size`,
+ * keep `sorted` truthful and renormalize probs. Entries are swapped, never overwritten, so the
+ * arrays stay a permutation of what the host filled. The caller guarantees at least one entry
+ * is kept. */
+static inline void tgp_compact_if(tg_candidates *c, const unsigned char *keep, double threshold)
 {
     size_t w = 0, sorted_kept = 0;
     for (size_t i = 0; i < c->size; i++) {
-        if (!keep[i])
+        if (keep ? !keep[i] : !((double)c->logits[i] >= threshold))
             continue;
         if (i < c->sorted)
             sorted_kept++;
@@ -91,6 +92,20 @@ static inline void tgp_compact(tg_candidates *c, const unsigned char *keep)
     c->sorted = sorted_kept;
     c->size = w;
     tgp_renormalize(c);
+}
+
+static inline void tgp_compact(tg_candidates *c, const unsigned char *keep)
+{
+    tgp_compact_if(c, keep, 0.0);
+}
+
+/* Number of live entries whose logit is >= threshold. */
+static inline size_t tgp_count_at_least(const tg_candidates *c, double threshold)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->size; i++)
+        n += (double)c->logits[i] >= threshold;
+    return n;
 }
 
 /* Keep the `n` largest logits (1 <= n); n >= size keeps everything. */

@@ -11,34 +11,18 @@
 typedef struct {
     double p;
     int64_t min_keep;
-    unsigned char *keep; /* n_vocab flags */
-    size_t cap;
 } min_p_state;
 
 static tg_status create(void **state_out, const tg_param_value *values, const tg_proc_context *ctx)
 {
-    min_p_state *s = calloc(1, sizeof *s);
+    (void)ctx;
+    min_p_state *s = malloc(sizeof *s);
     if (!s)
         return tgp_fail(TG_ENOMEM, "out of memory");
     s->p = values[0].number;
     s->min_keep = values[1].integer < 1 ? 1 : values[1].integer;
-    s->cap = ctx && ctx->n_vocab > 0 ? (size_t)ctx->n_vocab : 0;
-    s->keep = malloc(s->cap ? s->cap : 1);
-    if (!s->keep) {
-        free(s);
-        return tgp_fail(TG_ENOMEM, "out of memory");
-    }
     *state_out = s;
     return TG_OK;
-}
-
-static void destroy(void *state)
-{
-    min_p_state *s = state;
-    if (!s)
-        return;
-    free(s->keep);
-    free(s);
 }
 
 static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
@@ -49,39 +33,30 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
         return tgp_fail(TG_ESTATE, "no candidates");
     if (s->p <= 0 || c->size == 1)
         return TG_OK;
-    if (c->size > s->cap) {
-        unsigned char *k = realloc(s->keep, c->size);
-        if (!k)
-            return tgp_fail(TG_ENOMEM, "out of memory");
-        s->keep = k;
-        s->cap = c->size;
-    }
     float mx = c->logits[0];
     for (size_t i = 1; i < c->size; i++)
         mx = c->logits[i] > mx ? c->logits[i] : mx;
     if (isinf(mx) && mx < 0)
         return tgp_fail(TG_ESTATE, "every candidate has logit -inf");
     const double threshold = (double)mx + log(s->p);
-    size_t n_keep = 0;
-    for (size_t i = 0; i < c->size; i++) {
-        s->keep[i] = (double)c->logits[i] >= threshold;
-        n_keep += s->keep[i];
-    }
+    const size_t n_keep = tgp_count_at_least(c, threshold);
     const size_t min_keep = (uint64_t)s->min_keep < c->size ? (size_t)s->min_keep : c->size;
     if (n_keep < min_keep)
         return tgp_keep_top(c, min_keep);
     if (n_keep == c->size)
         return TG_OK;
-    tgp_compact(c, s->keep);
+    tgp_compact_if(c, NULL, threshold);
     return TG_OK;
 }
 
 static tg_status clone(void **state_out, const void *state)
 {
-    const min_p_state *src = state;
-    tg_param_value v[2] = {{.number = src->p}, {.integer = src->min_keep}};
-    tg_proc_context ctx = {sizeof ctx, (int32_t)src->cap, NULL, 0, NULL};
-    return create(state_out, v, &ctx);
+    min_p_state *s = malloc(sizeof *s);
+    if (!s)
+        return tgp_fail(TG_ENOMEM, "out of memory");
+    *s = *(const min_p_state *)state;
+    *state_out = s;
+    return TG_OK;
 }
 
 static const tg_param_spec params[] = {
@@ -100,7 +75,7 @@ static const tg_processor_vtable vtable = {
     .create = create,
     .apply = apply,
     .clone = clone,
-    .destroy = destroy,
+    .destroy = free,
 };
 
 TG_PLUGIN_DEFINE("min_p", "0.1.0", "MIT", "built-in min-p filter", &vtable)

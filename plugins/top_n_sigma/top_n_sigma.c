@@ -11,33 +11,17 @@
 
 typedef struct {
     double n;
-    unsigned char *keep;
-    size_t cap;
 } top_n_sigma_state;
 
 static tg_status create(void **state_out, const tg_param_value *values, const tg_proc_context *ctx)
 {
-    top_n_sigma_state *s = calloc(1, sizeof *s);
+    (void)ctx;
+    top_n_sigma_state *s = malloc(sizeof *s);
     if (!s)
         return tgp_fail(TG_ENOMEM, "out of memory");
     s->n = values[0].number;
-    s->cap = ctx && ctx->n_vocab > 0 ? (size_t)ctx->n_vocab : 1;
-    s->keep = malloc(s->cap);
-    if (!s->keep) {
-        free(s);
-        return tgp_fail(TG_ENOMEM, "out of memory");
-    }
     *state_out = s;
     return TG_OK;
-}
-
-static void destroy(void *state)
-{
-    top_n_sigma_state *s = state;
-    if (!s)
-        return;
-    free(s->keep);
-    free(s);
 }
 
 static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
@@ -48,13 +32,6 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
         return tgp_fail(TG_ESTATE, "no candidates");
     if (s->n <= 0 || c->size == 1)
         return TG_OK;
-    if (c->size > s->cap) {
-        unsigned char *k = realloc(s->keep, c->size);
-        if (!k)
-            return tgp_fail(TG_ENOMEM, "out of memory");
-        s->keep = k;
-        s->cap = c->size;
-    }
     double mx = -INFINITY, sum = 0;
     size_t n_finite = 0;
     for (size_t i = 0; i < c->size; i++) {
@@ -76,22 +53,19 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
     }
     const double sigma = sqrt(acc / (double)n_finite);
     const double threshold = mx - s->n * sigma;
-    size_t n_keep = 0;
-    for (size_t i = 0; i < c->size; i++) {
-        s->keep[i] = (double)c->logits[i] >= threshold;
-        n_keep += s->keep[i];
-    }
-    if (n_keep < c->size)
-        tgp_compact(c, s->keep); /* the max always passes: n_keep >= 1 */
+    if (tgp_count_at_least(c, threshold) < c->size)
+        tgp_compact_if(c, NULL, threshold); /* the max always passes: one is kept */
     return TG_OK;
 }
 
 static tg_status clone(void **state_out, const void *state)
 {
-    const top_n_sigma_state *src = state;
-    tg_param_value v[1] = {{.number = src->n}};
-    tg_proc_context ctx = {sizeof ctx, (int32_t)src->cap, NULL, 0, NULL};
-    return create(state_out, v, &ctx);
+    top_n_sigma_state *s = malloc(sizeof *s);
+    if (!s)
+        return tgp_fail(TG_ENOMEM, "out of memory");
+    *s = *(const top_n_sigma_state *)state;
+    *state_out = s;
+    return TG_OK;
 }
 
 static const tg_param_spec params[] = {
@@ -109,7 +83,7 @@ static const tg_processor_vtable vtable = {
     .create = create,
     .apply = apply,
     .clone = clone,
-    .destroy = destroy,
+    .destroy = free,
 };
 
 TG_PLUGIN_DEFINE("top_n_sigma", "0.1.0", "MIT", "built-in top-n-sigma filter", &vtable)
