@@ -523,7 +523,7 @@ Test(processors, top_p_thresholds)
 }
 
 /* A large vocabulary: the result equals a brute-force nucleus computed by full sort, both when
- * the nucleus is inside the first 64 and when the sorted prefix has to grow (4x steps). */
+ * the nucleus is inside the first 64 and when it is larger (found by mass, without a sort). */
 static int desc_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -597,8 +597,10 @@ Test(processors, top_p_large_vocabulary_matches_brute_force)
      * max, about 50257 * 2.3 / spread of them */
     top_p_large(3000.0, 0.9, &kept); /* peaked: ~40 tokens, inside the first 64 sorted */
     cr_assert_lt(kept, 64);
-    top_p_large(200.0, 0.9, &kept); /* flatter: ~580 tokens, the sorted prefix grows to 1024 */
+    top_p_large(200.0, 0.9, &kept); /* flatter: ~580 tokens, beyond the first 64 */
     cr_assert_gt(kept, 256);
+    top_p_large(5.0, 0.9, &kept); /* nearly flat: a nucleus of most of the vocabulary */
+    cr_assert_gt(kept, 10000);
 }
 
 /* ---- min_p ---- */
