@@ -108,6 +108,17 @@ static inline size_t tgp_count_at_least(const tg_candidates *c, double threshold
     return n;
 }
 
+/* Clone of a state that is a plain struct (no pointers): a copy of its bytes. */
+static inline tg_status tgp_dup(void **state_out, const void *state, size_t size)
+{
+    void *s = malloc(size);
+    if (!s)
+        return tgp_fail(TG_ENOMEM, "out of memory");
+    memcpy(s, state, size);
+    *state_out = s;
+    return TG_OK;
+}
+
 /* Keep the `n` largest logits (1 <= n); n >= size keeps everything. */
 static inline tg_status tgp_keep_top(tg_candidates *c, size_t n)
 {

@@ -51,12 +51,7 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
 
 static tg_status clone(void **state_out, const void *state)
 {
-    min_p_state *s = malloc(sizeof *s);
-    if (!s)
-        return tgp_fail(TG_ENOMEM, "out of memory");
-    *s = *(const min_p_state *)state;
-    *state_out = s;
-    return TG_OK;
+    return tgp_dup(state_out, state, sizeof(min_p_state));
 }
 
 static const tg_param_spec params[] = {

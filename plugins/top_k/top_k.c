@@ -31,12 +31,7 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
 
 static tg_status clone(void **state_out, const void *state)
 {
-    top_k_state *s = malloc(sizeof *s);
-    if (!s)
-        return tgp_fail(TG_ENOMEM, "out of memory");
-    *s = *(const top_k_state *)state;
-    *state_out = s;
-    return TG_OK;
+    return tgp_dup(state_out, state, sizeof(top_k_state));
 }
 
 static const tg_param_spec params[] = {
