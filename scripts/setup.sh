@@ -24,6 +24,7 @@ test_packages=(
 )
 
 install_deps() { # install_deps PACKAGE...
+  step="installing Debian packages"
   local missing=()
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,14 +38,42 @@ install_deps() { # install_deps PACKAGE...
   fi
 }
 
+# Say what failed and what to do as the last lines on the terminal, whatever the step.
+step="starting"
+on_error() {
+  local rc=$?
+  echo "setup: FAILED while $step (exit $rc)." >&2
+  echo "setup: the lines above say why; fix that and run scripts/setup.sh ${cmd:-} again." >&2
+  exit "$rc"
+}
+trap on_error ERR
+
 configure() { # configure DIR [meson options...]
   local dir=$1
   shift
-  if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" "$@" >/dev/null
-  else
-    meson setup "$dir" "$@" >/dev/null
+  # A set-up that failed half-way leaves a folder meson can neither reconfigure nor reuse.
+  if [ -d "$dir/meson-private" ] && [ ! -f "$dir/build.ninja" ]; then
+    rm -rf "$dir"
   fi
+  step="configuring the build with meson in $dir"
+  local log="${TMPDIR:-/tmp}/textgen-meson-setup.$$.log"
+  local rc=0
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || rc=$?
+  else
+    meson setup "$dir" "$@" >"$log" 2>&1 || rc=$?
+  fi
+  if [ "$rc" -ne 0 ]; then
+    # meson prints its errors on standard output: show them, not a silent exit.
+    tail -n 25 "$log" >&2
+    echo "setup: meson's full log: $dir/meson-logs/meson-log.txt" >&2
+    rm -f "$log"
+    echo "setup: FAILED while $step (exit $rc)." >&2
+    echo "setup: a missing package? run scripts/setup.sh deps, then this command again." >&2
+    exit "$rc"
+  fi
+  rm -f "$log"
+  step="compiling in $dir (ninja)"
   ninja -C "$dir" >&2
 }
 
@@ -58,16 +87,19 @@ run)
   install_deps "${packages[@]}"
   configure "$build"
   echo "setup: the bundled model (models/shakespeare-char) continues \"ROMEO:\":" >&2
+  step="running the textgen command line"
   "$build/tools/textgen/textgen" -n 300 "ROMEO:"
   ;;
 test)
   install_deps "${packages[@]}" "${test_packages[@]}"
   configure "$build"
+  step="running the tests (meson test -C $build)"
   meson test -C "$build" --print-errorlogs --num-processes 2
   ;;
 sanitize)
   install_deps "${packages[@]}" "${test_packages[@]}"
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  step="running the tests under ASan and UBSan"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2
   ;;
