@@ -9,6 +9,7 @@ reference.json holds PyTorch's greedy continuation of its prompt. Standard libra
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -346,6 +347,110 @@ def case_default_model():
     else:
         line = fails(1, ["x"], "no model", "shakespeare-char", "-m DIR")
         print("skipped the bundled model (not there yet):", line)
+
+
+def run_bytes(*args, stdin=b"", env=None):
+    """Like run(), with arguments and stdin given as bytes (any bytes, valid UTF-8 or not)."""
+    p = subprocess.run([BIN.encode(), *args], input=stdin, capture_output=True,
+                       env=env or env_without_model(), timeout=300)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def byte_level_model(tmp):
+    """A tiny random GPT-2 with the real GPT-2 byte-level tokenizer (50257 ids), so any text
+    tokenizes. Made with bench/make_gpt2_model (milliseconds, ~7 MB)."""
+    maker = os.path.join(os.environ["TG_BUILD_ROOT"], "bench", "make_gpt2_model")
+    d = os.path.join(tmp, "gpt2-tiny")
+    subprocess.run([maker, d, "--layers", "1", "--embd", "32", "--heads", "2", "--ctx", "64",
+                    "--seed", "3"], check=True, capture_output=True)
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(SRC, "tests", "data", "tokenizer", "gpt2", f), d)
+    return d
+
+
+UNICODE_TEXTS = ["café crème brûlée", "Привет, мир", "日本語のテキストと中文", "emoji 😀 👍🏽 🇫🇷",
+                 "e\u0301 a\u0308 combining", "mixed: naïve Ωμέγα 한국어 ✓"]
+LOCALES = [{"LANG": "C"}, {"LANG": "C.UTF-8"}, {}]  # {}: LANG unset
+
+
+def locale_env(loc):
+    env = env_without_model()
+    for k in ("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE"):
+        env.pop(k, None)
+    env.update(loc)
+    return env
+
+
+def case_unicode():
+    """Arguments are the bytes the user typed, in every locale: non-ASCII prompts through the
+    argument and -p equal the same text on stdin; non-ASCII stop strings; invalid UTF-8 and NUL
+    bytes refused with the argument and the byte offset named."""
+    with tempfile.TemporaryDirectory() as tmp:
+        m = byte_level_model(tmp)
+        for loc in LOCALES:
+            env = locale_env(loc)
+            for text in UNICODE_TEXTS:
+                b = text.encode()
+                outs = []
+                for args, stdin in (([b], b""), ([b"-p", b], b""), ([], b)):
+                    rc, out, err = run_bytes(b"-m", m.encode(), b"--tokenize", *args,
+                                             stdin=stdin, env=env)
+                    assert rc == 0 and err == "", (loc, text, args, err)
+                    outs.append(json.loads(out))
+                assert outs[0] == outs[1] == outs[2] and len(outs[0]) >= 2, (loc, text, outs)
+                gen = []
+                for args, stdin in (([b], b""), ([b"-p", b], b""), ([], b)):
+                    rc, out, err = run_bytes(b"-m", m.encode(), b"--json", b"-n", b"4",
+                                             b"--temperature", b"0", *args, stdin=stdin, env=env)
+                    assert rc == 0 and err == "", (loc, text, args, err)
+                    r = json.loads(out)
+                    assert r["prompt"] == text, (r["prompt"], text)
+                    assert r["prompt_tokens"] == outs[0]
+                    gen.append((r["tokens"], r["text"]))
+                assert gen[0] == gen[1] == gen[2], (loc, text, gen)
+        # non-ASCII stop strings: force the token of "é" with logit_bias, then stop on it
+        ids = json.loads(ok("-m", m, "--tokenize", "é"))
+        assert len(ids) == 1, ids
+        spec = 'logit_bias(bias="%d:1000") greedy' % ids[0]
+        for loc in LOCALES:
+            env = locale_env(loc)
+            r = json.loads(ok("-m", m, "--json", "-n", "3", "--samplers", spec, "x", env=env))
+            assert r["text"] == "ééé" and r["stop_reason"] == "max_tokens", r
+            r = json.loads(ok("-m", m, "--json", "-n", "3", "--samplers", spec, "--stop", "é",
+                              "x", env=env))
+            assert r["text"] == "" and r["stop_reason"] == "stop_string", r
+            r = json.loads(ok("-m", m, "--json", "-n", "2", "--samplers", spec, "--stop", "éé。",
+                              "x", env=env))
+            assert r["text"] == "éé" and r["stop_reason"] == "max_tokens", r
+            assert ok("-m", m, "-n", "3", "--samplers", spec, "--stop", "。", "x",
+                      env=env) == "ééé"
+    # invalid UTF-8: the argument and the byte offset are named; usage error
+    for loc in LOCALES:
+        env = locale_env(loc)
+        for args, what in (([b"RO\xffMEO"], "the prompt argument"),
+                           ([b"-p", b"caf\xc3"], "the prompt (-p)"),
+                           ([b"--stop", b"\xe3\x80", b"x"], "--stop #1"),
+                           ([b"--stop", b"a", b"--stop", b"b\xc0\xafc", b"x"], "--stop #2"),
+                           ([b"--samplers", b"top_k(k=4) dist\xfe", b"x"], "--samplers")):
+            rc, out, err = run_bytes(b"-m", MODEL.encode(), *args, env=env)
+            assert rc == 2 and out == b"", (args, rc, err)
+            assert err.count("\n") == 1 and err.startswith("textgen: " + what), err
+            assert "not valid UTF-8" in err and "byte offset" in err, err
+        rc, out, err = run_bytes(b"-m", MODEL.encode(), b"--json", stdin=b"RO\xffMEO", env=env)
+        assert rc == 2 and "the prompt read from stdin is not valid UTF-8: byte 0xFF at byte " \
+            "offset 2" in err, err
+        # a NUL byte on stdin is refused, never a silently shorter prompt
+        rc, out, err = run_bytes(b"-m", MODEL.encode(), b"--json", b"-n", b"3",
+                                 stdin=b"RO\0MEO:", env=env)
+        assert rc == 2 and out == b"" and "NUL byte at offset 2" in err, (rc, err)
+    # a character the char vocabulary does not know: one message and exit 1 on every path
+    want = "textgen: cannot tokenize the prompt: "
+    for args in (["é"], ["--tokenize", "é"], ["--json", "é"], ["--explain", "1", "é"],
+                 ["--explain-svg", "/dev/null", "é"], ["-p", "é"]):
+        line = fails(1, ["-m", MODEL, *args], "U+00E9", "byte offset 0")
+        assert line.startswith(want), line
+    line = fails(1, ["-m", MODEL, "--tokenize"], "U+00E9", stdin="é")
+    assert line.startswith(want), line
 
 
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}

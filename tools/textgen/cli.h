@@ -50,6 +50,11 @@ void cli_options_clear(cli_options *o);
 
 /* ---- run.c ---- */
 
+/* Encode `prompt` as generation does; on failure prints "cannot tokenize the prompt: <why>" and
+ * returns CLI_EXIT_RUNTIME. Every mode reports an untokenizable prompt through this. `ids_out`
+ * (tg_free() it) and `n_out` may be NULL. */
+int cli_encode_prompt(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok,
+                      const char *prompt);
 /* --tokenize: the prompt's ids as a JSON array (loads the tokenizer only). */
 int cli_run_tokenize(const char *model_dir, const char *prompt);
 /* Load the model and generate (with --explain, --explain-svg, --json as asked). */
@@ -61,6 +66,9 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
 void cli_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Same, with ": <tg_error_last()>" appended. */
 void cli_error_tg(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* 0 if `text` is valid UTF-8; else prints "<what> is not valid UTF-8: byte 0xHH at byte offset
+ * N" and returns -1. */
+int cli_check_utf8(const char *what, const char *text);
 /* A token's bytes as printable, escaped text (\n, \t, \\, \xHH for control or invalid bytes),
  * without quotes. g_free() it. */
 char *cli_escape_bytes(const char *bytes, size_t len);

@@ -72,10 +72,9 @@ static int encode_prompt(int32_t **ids, size_t *n, const tg_model *model, const 
         return CLI_EXIT_RUNTIME;
     }
     int32_t *enc = NULL;
-    if (tg_tokenizer_encode(&enc, n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
-        cli_error_tg("cannot tokenize the prompt");
-        return CLI_EXIT_RUNTIME;
-    }
+    int rc = cli_encode_prompt(&enc, n, tok, prompt);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     *ids = g_memdup2(enc, *n * sizeof *enc);
     tg_free(enc);
     if (*n == 0) {

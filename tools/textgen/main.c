@@ -164,14 +164,35 @@ static char **normalize_argv(int argc, char **argv)
     return out;
 }
 
-static char *read_stdin(void)
+/* The prompt from stdin, byte for byte. A prompt is NUL-terminated text for the library, so a
+ * NUL byte inside it is refused rather than silently cutting the prompt short. */
+static int read_stdin(char **out)
 {
     GString *s = g_string_new(NULL);
     char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
         g_string_append_len(s, buf, (gssize)n);
-    return g_string_free(s, FALSE);
+    *out = NULL;
+    if (ferror(stdin)) {
+        cli_error("cannot read the prompt from stdin: %s", g_strerror(errno));
+        g_string_free(s, TRUE);
+        return CLI_EXIT_RUNTIME;
+    }
+    const char *nul = memchr(s->str, '\0', s->len);
+    if (nul) {
+        cli_error("the prompt read from stdin holds a NUL byte at offset %zu; a prompt is text "
+                  "without NUL bytes",
+                  (size_t)(nul - s->str));
+        g_string_free(s, TRUE);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_check_utf8("the prompt read from stdin", s->str) != 0) {
+        g_string_free(s, TRUE);
+        return CLI_EXIT_USAGE;
+    }
+    *out = g_string_free(s, FALSE);
+    return CLI_EXIT_OK;
 }
 
 static const char *summary =
@@ -202,28 +223,29 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
     const GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model_dir,
          "Model folder (default: $TEXTGEN_MODEL, else the bundled shakespeare-char)", "DIR"},
-        {"prompt", 'p', 0, G_OPTION_ARG_STRING, &o->prompt, "The prompt", "TEXT"},
-        {"max-new-tokens", 'n', 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &o->prompt, "The prompt", "TEXT"},
+        {"max-new-tokens", 'n', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Tokens to generate (-1: until the context is full; default: the model's)", "N"},
-        {"temperature", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"temperature", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Divide logits by T (0 = greedy)", "T"},
-        {"top-k", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number, "Keep the K most likely tokens",
-         "K"},
-        {"top-p", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"top-k", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Keep the K most likely tokens", "K"},
+        {"top-p", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Keep the most likely tokens up to cumulative probability P", "P"},
-        {"min-p", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"min-p", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Keep tokens at least P times as likely as the best", "P"},
-        {"repeat-penalty", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"repeat-penalty", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Penalize tokens seen in the last 64 (1 = off)", "R"},
-        {"seed", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_seed,
+        {"seed", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_seed,
          "Randomness seed (default: a random one)", "S"},
-        {"samplers", 0, 0, G_OPTION_ARG_STRING, &o->samplers,
+        {"samplers", 0, 0, G_OPTION_ARG_FILENAME, &o->samplers,
          "Sampler chain spec, e.g. \"top_k(k=40) temperature(t=0.8) dist\" (overrides the "
          "knobs)",
          "SPEC"},
-        {"stop", 0, 0, G_OPTION_ARG_STRING_ARRAY, &stops,
+        {"stop", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &stops,
          "Stop when STR appears (repeatable; \\n and other C escapes work)", "STR"},
-        {"threads", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number, "Compute threads", "N"},
+        {"threads", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Compute threads", "N"},
         {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->plugin_dirs,
          "Load the plugins of DIR too (repeatable)", "DIR"},
         {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &list_plugins,
@@ -232,14 +254,14 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object with the result", NULL},
         {"tokenize", 0, 0, G_OPTION_ARG_NONE, &tokenize,
          "Print the prompt's token ids as a JSON array and exit", NULL},
-        {"explain", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (void *)on_explain,
-         "Show the candidate table of the first N steps (default 3)", "[N]"},
+        {"explain", 0, G_OPTION_FLAG_OPTIONAL_ARG | G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+         (void *)on_explain, "Show the candidate table of the first N steps (default 3)", "[N]"},
         {"explain-svg", 0, 0, G_OPTION_ARG_FILENAME, &o->explain_svg,
          "Draw the explained steps as an SVG picture", "FILE"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Statistics and library messages", NULL},
         {"version", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (void *)on_version,
          "Print the version and exit", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx = g_option_context_new("[PROMPT]");
@@ -284,6 +306,19 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
         rc = CLI_EXIT_USAGE;
     } else if (rc < 0 && n_rest == 1) {
         o->prompt = g_strdup(rest[0]);
+    }
+    /* Arguments arrive as the bytes the user typed, whatever the locale (GOption's FILENAME
+     * types do not convert them); text ones must be UTF-8. */
+    if (rc < 0 && o->prompt &&
+        cli_check_utf8(n_rest == 1 ? "the prompt argument" : "the prompt (-p)", o->prompt) != 0)
+        rc = CLI_EXIT_USAGE;
+    if (rc < 0 && o->samplers && cli_check_utf8("--samplers", o->samplers) != 0)
+        rc = CLI_EXIT_USAGE;
+    for (guint i = 0; rc < 0 && o->stops && o->stops[i]; i++) {
+        char *what = g_strdup_printf("--stop #%u", i + 1);
+        if (cli_check_utf8(what, o->stops[i]) != 0)
+            rc = CLI_EXIT_USAGE;
+        g_free(what);
     }
     if (rc < 0 && o->json && o->explain) {
         cli_error("--explain prints tables, --json an object: use one, or --explain-svg with "
@@ -341,8 +376,12 @@ int main(int argc, char **argv)
     char *model_dir = rc == CLI_EXIT_OK ? cli_model_dir(&o) : NULL;
     if (!model_dir)
         rc = CLI_EXIT_RUNTIME;
-    if (rc == CLI_EXIT_OK && !o.prompt)
-        o.prompt = isatty(STDIN_FILENO) ? g_strdup("") : read_stdin();
+    if (rc == CLI_EXIT_OK && !o.prompt) {
+        if (isatty(STDIN_FILENO))
+            o.prompt = g_strdup("");
+        else
+            rc = read_stdin(&o.prompt);
+    }
     if (rc == CLI_EXIT_OK && o.tokenize)
         rc = cli_run_tokenize(model_dir, o.prompt);
     else if (rc == CLI_EXIT_OK)

@@ -4,6 +4,23 @@
 
 #include <unistd.h>
 
+int cli_encode_prompt(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok, const char *prompt)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
+        cli_error_tg("cannot tokenize the prompt");
+        return CLI_EXIT_RUNTIME;
+    }
+    if (ids_out)
+        *ids_out = ids;
+    else
+        tg_free(ids);
+    if (n_out)
+        *n_out = n;
+    return CLI_EXIT_OK;
+}
+
 int cli_run_tokenize(const char *model_dir, const char *prompt)
 {
     tg_tokenizer *tok;
@@ -13,13 +30,9 @@ int cli_run_tokenize(const char *model_dir, const char *prompt)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = CLI_EXIT_OK;
-    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
-        cli_error_tg("cannot tokenize the prompt");
-        rc = CLI_EXIT_RUNTIME;
-    } else {
+    int rc = cli_encode_prompt(&ids, &n, tok, prompt);
+    if (rc == CLI_EXIT_OK)
         cli_print_ids_json(ids, n);
-    }
     tg_free(ids);
     tg_tokenizer_free(tok);
     return rc;
@@ -67,6 +80,10 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
         rc = CLI_EXIT_RUNTIME;
     }
     cli_run run = {o, model, prompt, spec, cli_now() - t0, NULL};
+    /* A prompt the tokenizer cannot take fails here, with the same message and exit code as
+     * --tokenize, before --explain or the generation start. */
+    if (rc == CLI_EXIT_OK && tg_model_tokenizer(model))
+        rc = cli_encode_prompt(NULL, NULL, tg_model_tokenizer(model), prompt);
     if (rc == CLI_EXIT_OK && spec)
         rc = check_spec(model, spec);
     if (rc == CLI_EXIT_OK && (o->explain || o->explain_svg)) {
