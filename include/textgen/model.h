@@ -96,6 +96,25 @@ TG_API const struct tg_tokenizer *tg_model_tokenizer(const tg_model *model);
  */
 TG_API const char *tg_model_default_samplers(const tg_model *model);
 
+/** Flags of tg_model_end_ids(). */
+enum {
+    TG_END_IDS_NO_GENERATION_CONFIG = 1u << 0 /**< leave out generation_config.json's ids */
+};
+
+/**
+ * @brief The token ids that end a sequence — the one answer every part of libtextgen uses (the
+ * generation loop, the sampler chain's stages such as min_new_tokens, beam search).
+ *
+ * In order, each id once: config.json's `eos_token_id`, the tokenizer's eos token, then
+ * generation_config.json's `eos_token_id` (one id or a list), unless `flags` has
+ * TG_END_IDS_NO_GENERATION_CONFIG.
+ * @param[out] ids_out  borrowed array, valid as long as the model (NULL when *n_out is 0).
+ * @param[out] n_out    number of ids.
+ * @param flags         TG_END_IDS_* bits.
+ */
+TG_API tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
+                                  uint32_t flags);
+
 /** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
 TG_API const char *tg_model_path(const tg_model *model);
 

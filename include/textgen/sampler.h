@@ -78,8 +78,9 @@ typedef struct tg_chain tg_chain;
 typedef struct tg_chain_options {
     uint32_t struct_size;   /**< sizeof(tg_chain_options) */
     int32_t n_vocab;        /**< vocabulary size (required unless `model` is set) */
-    const tg_model *model;  /**< when set: n_vocab, eos ids and tokenizer come from it */
-    const int32_t *eos_ids; /**< end ids (copied); used when model is NULL */
+    const tg_model *model;  /**< when set: n_vocab and tokenizer come from it, and the end ids
+                                 too (tg_model_end_ids()) unless eos_ids is given */
+    const int32_t *eos_ids; /**< end ids (copied); NULL with n_eos 0: the model's, or none */
     size_t n_eos;
     uint64_t seed; /**< randomness key for tg_rng_uniform() */
 } tg_chain_options;

@@ -141,10 +141,51 @@ static tg_status index_names(loader *ld, const tg_safetensors *st)
     return TG_OK;
 }
 
+static void add_end_id(struct tg_model *m, int32_t id)
+{
+    if (id < 0)
+        return;
+    for (size_t i = 0; i < m->n_end_all; i++)
+        if (m->end_ids[i] == id)
+            return;
+    m->end_ids[m->n_end_all++] = id;
+}
+
+/* The one place that decides which ids end a sequence (see tg_model_end_ids). */
+static tg_status collect_end_ids(struct tg_model *m)
+{
+    m->end_ids = malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
+    if (!m->end_ids)
+        return tg__error(TG_ENOMEM, "out of memory");
+    add_end_id(m, m->hp.eos_id);
+    add_end_id(m, m->tokenizer ? tg_tokenizer_eos(m->tokenizer) : -1);
+    m->n_end_base = m->n_end_all;
+    for (size_t i = 0; i < m->gen.n_eos; i++)
+        add_end_id(m, m->gen.eos_ids[i]);
+    return TG_OK;
+}
+
+tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
+                           uint32_t flags)
+{
+    TG_CHECK_ARG(ids_out, "ids_out");
+    TG_CHECK_ARG(n_out, "n_out");
+    *ids_out = NULL;
+    *n_out = 0;
+    TG_CHECK_ARG(model, "model");
+    if (flags & ~(uint32_t)TG_END_IDS_NO_GENERATION_CONFIG)
+        return tg__error(TG_EINVAL, "tg_model_end_ids: unknown flags 0x%x", (unsigned)flags);
+    size_t n = (flags & TG_END_IDS_NO_GENERATION_CONFIG) ? model->n_end_base : model->n_end_all;
+    *ids_out = n ? model->end_ids : NULL;
+    *n_out = n;
+    return TG_OK;
+}
+
 void tg_model_free(tg_model *model)
 {
     if (!model)
         return;
+    free(model->end_ids);
     tg__backend_model_free(model->backend);
     tg_tokenizer_free(model->tokenizer);
     tg__gen_defaults_clear(&model->gen);
@@ -203,6 +244,8 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
                            "%s: the tokenizer has %d tokens but the model only %d (vocab_size)",
                            dir, (int)tg_tokenizer_n_vocab(m->tokenizer), (int)m->hp.n_vocab);
     }
+    if (st == TG_OK)
+        st = collect_end_ids(m);
     if (st == TG_OK) {
         int bf16 = o.weight_type == TG_WEIGHTS_BF16 ||
                    (o.weight_type == TG_WEIGHTS_AUTO && file_dtype_is_bf16(m));

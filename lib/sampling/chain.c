@@ -83,13 +83,12 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     int32_t n_vocab = opts->n_vocab;
     const int32_t *eos = opts->eos_ids;
     size_t n_eos = opts->n_eos;
-    int32_t model_eos;
     const void *tokenizer = NULL;
     if (opts->model) {
         n_vocab = opts->model->hp.n_vocab;
-        model_eos = opts->model->hp.eos_id;
-        eos = model_eos >= 0 ? &model_eos : NULL;
-        n_eos = model_eos >= 0 ? 1 : 0;
+        if (!eos && !n_eos &&
+            (st = tg_model_end_ids(&eos, &n_eos, opts->model, 0)) != TG_OK) /* the one policy */
+            return st;
         tokenizer = opts->model->tokenizer;
     }
     if (n_vocab < 1 || n_vocab > (1 << 24))

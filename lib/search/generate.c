@@ -187,15 +187,14 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     if (o->n_stop_tokens)
         memcpy(g->stop_ids, o->stop_tokens, o->n_stop_tokens * sizeof(int32_t));
     g->n_stop_ids = o->n_stop_tokens;
-    g->end_ids = g_new0(int32_t, m->gen.n_eos + 2);
-    if (m->hp.eos_id >= 0)
-        g->end_ids[g->n_end++] = m->hp.eos_id;
-    int32_t tok_eos = tg_tokenizer_eos(g->tok);
-    if (tok_eos >= 0 && !contains(g->end_ids, g->n_end, tok_eos))
-        g->end_ids[g->n_end++] = tok_eos;
-    for (size_t i = 0; use_config && i < m->gen.n_eos; i++)
-        if (!contains(g->end_ids, g->n_end, m->gen.eos_ids[i]))
-            g->end_ids[g->n_end++] = m->gen.eos_ids[i];
+    /* Which ids end a sequence: one policy, shared with the chain (min_new_tokens, ...). */
+    const int32_t *ends;
+    if ((st = tg_model_end_ids(&ends, &g->n_end, m,
+                               use_config ? 0 : TG_END_IDS_NO_GENERATION_CONFIG)) != TG_OK)
+        return st;
+    g->end_ids = g_new0(int32_t, g->n_end + 1);
+    if (g->n_end)
+        memcpy(g->end_ids, ends, g->n_end * sizeof *ends);
     /* chain */
     const char *spec = o->samplers;
     if (!spec)
@@ -203,6 +202,8 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
     co.model = m;
     co.seed = o->seed;
+    co.eos_ids = g->end_ids; /* the same end ids as the loop's */
+    co.n_eos = g->n_end;
     if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK ||
         (st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK)
         return st;

@@ -271,6 +271,77 @@ Test(generate, generation_config_json_gives_the_defaults)
     tg_result_free(r);
 }
 
+/* char_tiny with a generation_config.json whose eos_token_id lists 96 (config.json's) and 5. */
+static tg_model *load_with_extra_eos(char **dir_out)
+{
+    char *src = tu_data_path("models/char_tiny");
+    char *dir = tu_copy_model(src);
+    char *tok = g_build_filename(src, "tokenizer.json", NULL);
+    size_t len;
+    void *data = tu_read_file(tok, &len);
+    tu_write_file(dir, "tokenizer.json", data, len);
+    const char *gen = "{\"eos_token_id\": [96, 5], \"do_sample\": false}";
+    tu_write_file(dir, "generation_config.json", gen, strlen(gen));
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    g_free(data);
+    g_free(tok);
+    g_free(src);
+    *dir_out = dir;
+    return m;
+}
+
+Test(generate, one_set_of_end_ids_for_the_loop_and_the_chain)
+{
+    char *dir;
+    tg_model *m = load_with_extra_eos(&dir);
+    const int32_t *ids;
+    size_t n;
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, 0), TG_OK);
+    cr_assert_eq(n, 2);
+    cr_assert(ids[0] == 96 && ids[1] == 5, "%d %d", ids[0], ids[1]);
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, TG_END_IDS_NO_GENERATION_CONFIG), TG_OK);
+    cr_assert(n == 1 && ids[0] == 96);
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, 0x10), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "unknown flags"), "%s", tg_error_last());
+    /* min_new_tokens bans id 5 too, because generation_config.json says it ends a sequence:
+     * 10 tokens, then the biased 5, which ends generation as eos. */
+    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
+    o.samplers = "logit_bias(bias=\"5:100\") min_new_tokens(n=10) greedy";
+    o.max_new_tokens = 50;
+    tg_result *r;
+    cr_assert_eq(tg_generate(&r, m, "ROMEO:", &o), TG_OK, "%s", tg_error_last());
+    const int32_t *t = tg_result_tokens(r, &n);
+    cr_assert_eq(n, 11, "n = %zu, stop %s", n, tg_stop_reason_str(tg_result_stop_reason(r)));
+    for (size_t i = 0; i < 10; i++)
+        cr_assert(t[i] != 5 && t[i] != 96, "token %zu is an end id (%d)", i, t[i]);
+    cr_assert_eq(t[10], 5);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_EOS);
+    tg_result_free(r);
+    /* ignoring generation_config.json: 5 is an ordinary token for the loop and the chain */
+    o.flags = TG_GEN_NO_CONFIG;
+    o.max_new_tokens = 3;
+    cr_assert_eq(tg_generate(&r, m, "ROMEO:", &o), TG_OK, "%s", tg_error_last());
+    t = tg_result_tokens(r, &n);
+    cr_assert(n == 3 && t[0] == 5 && t[1] == 5 && t[2] == 5);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_MAX_TOKENS);
+    tg_result_free(r);
+    /* a chain made for the model alone knows the same end ids */
+    tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
+    co.model = m;
+    tg_chain *c;
+    cr_assert_eq(tg_chain_parse(&c, "min_new_tokens(n=2) greedy", &co), TG_OK);
+    float logits[97] = {0};
+    logits[5] = 10.0f;
+    int32_t tok;
+    cr_assert_eq(tg_chain_sample(&tok, NULL, c, logits), TG_OK);
+    cr_assert(tok != 5 && tok != 96, "tok %d", tok);
+    tg_chain_free(c);
+    tg_model_free(m);
+    tu_rmtree(dir);
+    g_free(dir);
+}
+
 static char *sample_text(uint64_t seed, int32_t threads)
 {
     tg_generate_options o = TG_GENERATE_OPTIONS_INIT;

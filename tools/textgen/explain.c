@@ -103,7 +103,12 @@ static int run_steps(capture *cap, tg_chain *chain, const tg_model *model, const
                   (int)info.n_ctx);
         return CLI_EXIT_RUNTIME;
     }
-    int32_t ends[2] = {info.eos_id, tg_tokenizer_eos(tg_model_tokenizer(model))};
+    const int32_t *ends = NULL; /* the same end ids as tg_generate() */
+    size_t n_ends = 0;
+    if (tg_model_end_ids(&ends, &n_ends, model, 0) != TG_OK) {
+        cli_error_tg("cannot read the model's end ids");
+        return CLI_EXIT_RUNTIME;
+    }
     tg_session_options so = TG_SESSION_OPTIONS_INIT;
     so.n_threads = o->threads.set ? (int32_t)o->threads.value : 0;
     tg_session *session = NULL;
@@ -125,7 +130,7 @@ static int run_steps(capture *cap, tg_chain *chain, const tg_model *model, const
             break;
         if (cap->steps->len)
             g_array_index(cap->steps, ex_step, cap->steps->len - 1).logprob = lp;
-        if (contains(ends, 2, token) || pos + 1 >= (size_t)info.n_ctx || step + 1 == n_steps)
+        if (contains(ends, n_ends, token) || pos + 1 >= (size_t)info.n_ctx || step + 1 == n_steps)
             break;
         tg_batch_row r = {token, (int32_t)pos++, 0, 1};
         st = tg_session_decode(session, &r, 1);
