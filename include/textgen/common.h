@@ -9,7 +9,8 @@
  * - Constructors (`_load`, `_create`) hand the caller an owned object that is released with the
  *   matching `_free`; every `_free(NULL)` is a no-op.
  * - Option structs are passed by const pointer and begin with `uint32_t struct_size`; set it
- *   with the `TG_X_OPTIONS_INIT` initializer or `tg_x_options_default()`. A NULL options
+ *   with the `TG_X_OPTIONS_INIT` initializer or `tg_x_options_init(&opts, sizeof opts)`. Structs
+ *   grow only at the end and older, smaller layouts keep working (docs/abi.md). A NULL options
  *   pointer means "all defaults".
  * - Strings allocated by the library are released with tg_free().
  * - The library never aborts and never prints; diagnostics go to the log callback.

@@ -80,8 +80,13 @@ typedef struct tg_generate_options {
         (uint32_t)sizeof(tg_generate_options), 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0                \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_GENERATE_OPTIONS_INIT). */
-TG_API tg_status tg_generate_options_default(tg_generate_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what
+ * TG_GENERATE_OPTIONS_INIT gives) and set opts->struct_size; never writes past `struct_size`. Pass
+ * sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_generate_options_init(tg_generate_options *opts, uint32_t struct_size);
 
 /** The outcome of a generation (opaque). */
 typedef struct tg_result tg_result;
@@ -112,7 +117,7 @@ TG_API int32_t tg_result_stop_reason(const tg_result *result);
 
 /** Timing of a generation. */
 typedef struct tg_timing {
-    uint32_t struct_size; /**< set by the caller */
+    uint32_t struct_size; /**< set by the caller; on return, the bytes filled (docs/abi.md) */
     double prompt_s;      /**< time to process the prompt (first logits) */
     double generate_s;    /**< time from the first logits to the end */
     double sample_s;      /**< part of generate_s spent in the chain */

@@ -36,8 +36,12 @@ typedef struct tg_model_options {
         (uint32_t)sizeof(tg_model_options), 0                                                      \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_MODEL_OPTIONS_INIT). */
-TG_API tg_status tg_model_options_default(tg_model_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what TG_MODEL_OPTIONS_INIT
+ * gives) and set opts->struct_size; never writes past `struct_size`. Pass sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size);
 
 /**
  * @brief Load a model folder.
@@ -54,7 +58,8 @@ TG_API void tg_model_free(tg_model *model);
 
 /** Facts about a loaded model (tg_model_get_info()). */
 typedef struct tg_model_info {
-    uint32_t struct_size;  /**< set by the caller to sizeof(tg_model_info) */
+    uint32_t struct_size;  /**< set by the caller to sizeof(tg_model_info); on return, the bytes
+                                filled (docs/abi.md) */
     int32_t n_vocab;       /**< vocabulary size (rows of the output layer) */
     int32_t n_ctx;         /**< maximum positions (n_positions) */
     int32_t n_layer;       /**< transformer blocks */
@@ -75,8 +80,8 @@ typedef struct tg_model_info {
 
 /**
  * @brief Describe a model.
- * @param[out] out  caller-owned struct whose struct_size is set; fields past that size are not
- *                  written.
+ * @param[out] out  caller-owned struct whose struct_size is set; nothing past that size is
+ *                  written, and fields this library does not know are zeroed.
  */
 TG_API tg_status tg_model_get_info(tg_model_info *out, const tg_model *model);
 

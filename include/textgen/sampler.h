@@ -51,7 +51,7 @@ TG_API size_t tg_processor_count(void);
 
 /** What the registry knows about one processor (borrowed; valid for the process). */
 typedef struct tg_processor_info {
-    uint32_t struct_size;              /**< set by the caller */
+    uint32_t struct_size;              /**< set by the caller; on return, the bytes filled */
     const tg_processor_vtable *vtable; /**< name, kind, doc, parameter schema */
     const tg_plugin_desc *plugin;      /**< the plugin that provides it */
     const char *path;                  /**< file it was loaded from */
@@ -90,8 +90,12 @@ typedef struct tg_chain_options {
         (uint32_t)sizeof(tg_chain_options), 0, 0, 0, 0, 0                                          \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_CHAIN_OPTIONS_INIT). */
-TG_API tg_status tg_chain_options_default(tg_chain_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what TG_CHAIN_OPTIONS_INIT
+ * gives) and set opts->struct_size; never writes past `struct_size`. Pass sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_chain_options_init(tg_chain_options *opts, uint32_t struct_size);
 
 /** @brief An empty chain (transfer full; release with tg_chain_free()). */
 TG_API tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts);

@@ -34,8 +34,13 @@ typedef struct tg_session_options {
         (uint32_t)sizeof(tg_session_options), 1, 0, 0, 0                                           \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_SESSION_OPTIONS_INIT). */
-TG_API tg_status tg_session_options_default(tg_session_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what
+ * TG_SESSION_OPTIONS_INIT gives) and set opts->struct_size; never writes past `struct_size`. Pass
+ * sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size);
 
 /**
  * @brief Create a session on `model`.

@@ -2,6 +2,7 @@
  * logits buffer; the computation itself is in forward.c. */
 #include "backend.h"
 #include "core/error.h"
+#include "core/versioned.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,11 @@ static int32_t default_threads(void)
     return n > 0 && n <= 1024 ? n : 1;
 }
 
-tg_status tg_session_options_default(tg_session_options *out)
+tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_session_options)TG_SESSION_OPTIONS_INIT;
-    return TG_OK;
+    const tg_session_options d = TG_SESSION_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_SESSION_OPTIONS_V1_SIZE,
+                           "tg_session_options");
 }
 
 void tg_session_free(tg_session *s)
@@ -53,11 +54,10 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     TG_CHECK_ARG(model, "model");
     tg_session_options o = TG_SESSION_OPTIONS_INIT;
     if (opts) {
-        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_session_options),
-                                             "tg_session_options");
+        tg_status st =
+            tg__struct_read(&o, sizeof o, opts, TG_SESSION_OPTIONS_V1_SIZE, "tg_session_options");
         if (st != TG_OK)
             return st;
-        o = *opts;
     }
     const int32_t model_ctx = model->hp.n_ctx;
     if (o.n_seq < 1 || o.n_seq > 4096)

@@ -126,13 +126,3 @@ void tg__log(int32_t level, const char *fmt, ...)
     va_end(ap);
     log_fn(level, line, log_user);
 }
-
-tg_status tg__check_struct_size(uint32_t struct_size, size_t min_size, const char *what)
-{
-    if (struct_size < min_size)
-        return tg__error(TG_EINVAL,
-                         "%s: struct_size %u is smaller than the oldest supported layout (%zu); "
-                         "initialise it with its _INIT macro or _default() function",
-                         what, struct_size, min_size);
-    return TG_OK;
-}

@@ -3,17 +3,18 @@
 #include "model_internal.h"
 #include "backend/backend.h"
 #include "core/error.h"
+#include "core/versioned.h"
 #include "tokenizer/tokenizer_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-tg_status tg_model_options_default(tg_model_options *out)
+tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_model_options)TG_MODEL_OPTIONS_INIT;
-    return TG_OK;
+    const tg_model_options d = TG_MODEL_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_MODEL_OPTIONS_V1_SIZE,
+                           "tg_model_options");
 }
 
 /* Canonical name: strip "_orig_mod." and "transformer." prefixes. */
@@ -208,10 +209,9 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     tg_model_options o = TG_MODEL_OPTIONS_INIT;
     if (opts) {
         tg_status st =
-            tg__check_struct_size(opts->struct_size, sizeof(tg_model_options), "tg_model_options");
+            tg__struct_read(&o, sizeof o, opts, TG_MODEL_OPTIONS_V1_SIZE, "tg_model_options");
         if (st != TG_OK)
             return st;
-        o = *opts;
     }
     if (o.weight_type > TG_WEIGHTS_BF16)
         return tg__error(TG_EINVAL, "tg_model_options.weight_type %u is not one of TG_WEIGHTS_*",
@@ -271,12 +271,8 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 {
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(model, "model");
-    tg_status st =
-        tg__check_struct_size(out->struct_size, offsetof(tg_model_info, n_params), "tg_model_info");
-    if (st != TG_OK)
-        return st;
     tg_model_info full = {
-        .struct_size = out->struct_size,
+        .struct_size = sizeof full,
         .n_vocab = model->hp.n_vocab,
         .n_ctx = model->hp.n_ctx,
         .n_layer = model->hp.n_layer,
@@ -289,9 +285,7 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
         .n_params = model->n_params,
         .weight_bytes = tg__backend_model_weight_bytes(model->backend),
     };
-    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
-    memcpy(out, &full, n);
-    return TG_OK;
+    return tg__struct_write(out, &full, sizeof full, TG_MODEL_INFO_V1_SIZE, "tg_model_info");
 }
 
 const tg_tokenizer *tg_model_tokenizer(const tg_model *model)

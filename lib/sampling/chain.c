@@ -1,6 +1,7 @@
 /* sampling/chain.c — an ordered list of processor instances and the per-sequence state they run
  * on: history, step counter, candidates buffer (allocated once per chain), trace. */
 #include "core/error.h"
+#include "core/versioned.h"
 #include "model/model_internal.h"
 #include "sampling_internal.h"
 #include <textgen/tokenizer.h>
@@ -37,11 +38,11 @@ struct tg_chain {
     size_t trace_top;
 };
 
-tg_status tg_chain_options_default(tg_chain_options *out)
+tg_status tg_chain_options_init(tg_chain_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_chain_options)TG_CHAIN_OPTIONS_INIT;
-    return TG_OK;
+    const tg_chain_options d = TG_CHAIN_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_CHAIN_OPTIONS_V1_SIZE,
+                           "tg_chain_options");
 }
 
 static void stage_clear(stage *s)
@@ -76,10 +77,12 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(opts, "opts");
+    tg_chain_options copy = TG_CHAIN_OPTIONS_INIT;
     tg_status st =
-        tg__check_struct_size(opts->struct_size, sizeof(tg_chain_options), "tg_chain_options");
+        tg__struct_read(&copy, sizeof copy, opts, TG_CHAIN_OPTIONS_V1_SIZE, "tg_chain_options");
     if (st != TG_OK)
         return st;
+    opts = &copy; /* from here on, the library's layout with defaults for what the caller lacks */
     int32_t n_vocab = opts->n_vocab;
     const int32_t *eos = opts->eos_ids;
     size_t n_eos = opts->n_eos;

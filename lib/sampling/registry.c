@@ -3,6 +3,7 @@
  * resident. Search path: tg_plugin_add_dir() dirs, $TEXTGEN_PLUGIN_PATH, the installed
  * pluginsdir (skipped when $TEXTGEN_PLUGIN_NO_DEFAULT is set, as the tests do). */
 #include "core/error.h"
+#include "core/versioned.h"
 #include "sampling_internal.h"
 
 #include <errno.h>
@@ -313,14 +314,9 @@ size_t tg_processor_count(void)
 
 static tg_status fill_info(tg_processor_info *out, const reg_proc *rp)
 {
-    tg_status st =
-        tg__check_struct_size(out->struct_size, sizeof(tg_processor_info), "tg_processor_info");
-    if (st != TG_OK)
-        return st;
-    out->vtable = rp->vt;
-    out->plugin = rp->plugin->desc;
-    out->path = rp->plugin->path;
-    return TG_OK;
+    const tg_processor_info info = {sizeof info, rp->vt, rp->plugin->desc, rp->plugin->path};
+    return tg__struct_write(out, &info, sizeof info, TG_PROCESSOR_INFO_V1_SIZE,
+                            "tg_processor_info");
 }
 
 tg_status tg_processor_at(tg_processor_info *out, size_t index)

@@ -2,6 +2,7 @@
  * one token at a time, streaming text that is always valid UTF-8 and never the start of a stop
  * string that might still complete. */
 #include "core/error.h"
+#include "core/versioned.h"
 #include "model/model_internal.h"
 #include <textgen/generate.h>
 #include <textgen/sampler.h>
@@ -84,11 +85,20 @@ const char *tg_stop_reason_str(int32_t reason)
     return "unknown";
 }
 
-tg_status tg_generate_options_default(tg_generate_options *out)
+tg_status tg_generate_options_init(tg_generate_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
-    return TG_OK;
+    const tg_generate_options d = TG_GENERATE_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_GENERATE_OPTIONS_V1_SIZE,
+                           "tg_generate_options");
+}
+
+/* The caller's options in the library's layout (defaults for what an older caller lacks). */
+static tg_status read_options(tg_generate_options *o, const tg_generate_options *opts)
+{
+    *o = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
+    if (!opts)
+        return TG_OK;
+    return tg__struct_read(o, sizeof *o, opts, TG_GENERATE_OPTIONS_V1_SIZE, "tg_generate_options");
 }
 
 void tg_generator_free(tg_generator *g)
@@ -233,14 +243,10 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
     *out = NULL;
     TG_CHECK_ARG(model, "model");
     TG_CHECK_ARG(prompt, "prompt");
-    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
-    if (opts) {
-        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_generate_options),
-                                             "tg_generate_options");
-        if (st != TG_OK)
-            return st;
-        o = *opts;
-    }
+    tg_generate_options o;
+    tg_status st = read_options(&o, opts);
+    if (st != TG_OK)
+        return st;
     if (!model->tokenizer)
         return tg__error(TG_ESTATE,
                          "model folder '%s' has no tokenizer (tokenizer.json or vocab.json + "
@@ -260,7 +266,7 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
     g->text = g_string_new(NULL);
     g->pending = g_string_new(NULL);
     g->chunk = g_string_new(NULL);
-    tg_status st = setup(g, prompt, &o);
+    st = setup(g, prompt, &o);
     if (st != TG_OK) {
         tg_generator_free(g);
         return st;
@@ -430,12 +436,15 @@ tg_status tg_generate(tg_result **out, const tg_model *model, const char *prompt
 {
     TG_CHECK_ARG(out, "out");
     *out = NULL;
-    tg_generator *g;
-    tg_status st = tg_generator_create(&g, model, prompt, opts);
+    tg_generate_options o;
+    tg_status st = read_options(&o, opts);
     if (st != TG_OK)
         return st;
-    tg_stream_fn cb = opts ? opts->on_text : NULL;
-    void *user = opts ? opts->user_data : NULL;
+    tg_generator *g;
+    if ((st = tg_generator_create(&g, model, prompt, &o)) != TG_OK)
+        return st;
+    tg_stream_fn cb = o.on_text;
+    void *user = o.user_data;
     size_t reported = 0;
     for (;;) {
         int32_t tok, stop;
@@ -501,13 +510,7 @@ tg_status tg_result_timing(tg_timing *out, const tg_result *r)
 {
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(r, "result");
-    tg_status st = tg__check_struct_size(out->struct_size, sizeof(tg_timing), "tg_timing");
-    if (st != TG_OK)
-        return st;
-    uint32_t size = out->struct_size;
-    *out = r->timing;
-    out->struct_size = size;
-    return TG_OK;
+    return tg__struct_write(out, &r->timing, sizeof r->timing, TG_TIMING_V1_SIZE, "tg_timing");
 }
 
 void tg_result_free(tg_result *r)

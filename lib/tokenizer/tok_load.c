@@ -2,6 +2,7 @@
  * tokenizer_config.json; building the immutable tg_tokenizer. */
 #include "tokenizer_internal.h"
 #include "core/error.h"
+#include "core/versioned.h"
 #include "core/fileutil.h"
 #include "core/json_util.h"
 
@@ -705,8 +706,10 @@ static tg_status check_opts(const tg_tokenizer_options *opts)
 {
     if (!opts)
         return TG_OK;
-    return tg__check_struct_size(opts->struct_size, sizeof(tg_tokenizer_options),
-                                 "tg_tokenizer_options");
+    /* Every field is of the first layout, so once checked the caller's struct is read as is. */
+    tg_tokenizer_options o = TG_TOKENIZER_OPTIONS_INIT;
+    return tg__struct_read(&o, sizeof o, opts, TG_TOKENIZER_OPTIONS_V1_SIZE,
+                           "tg_tokenizer_options");
 }
 
 /* Load from an HF tokenizer.json (merges_path NULL) or a vocab.json + merges.txt pair. */
@@ -751,12 +754,11 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
     return TG_OK;
 }
 
-tg_status tg_tokenizer_options_default(tg_tokenizer_options *out)
+tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
-    *out = d;
-    return TG_OK;
+    const tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_TOKENIZER_OPTIONS_V1_SIZE,
+                           "tg_tokenizer_options");
 }
 
 tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_path,

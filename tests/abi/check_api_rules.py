@@ -6,7 +6,7 @@ Read from every *.h under include/textgen/ (source and build tree, found at test
   - ABI struct members: no bool/_Bool, enum or bitfield, no plain int/long/short/unsigned
     (fixed-width integers only);
   - every `*_options` struct begins with `uint32_t struct_size`, has a TG_X_OPTIONS_INIT macro
-    and a TG_API `tg_x_options_default()`;
+    and a TG_API `tg_x_options_init(opts, struct_size)`;
 and the explicit table of tests/abi/test_layout.c is complete and current:
   - every public struct has a STRUCT() row and MEMBER() rows for exactly its members, in
     declaration order, with the declared types; no row names a struct or member that is gone;
@@ -118,10 +118,10 @@ def main():
             macro = s.name.upper() + '_INIT'
             if macro not in init_macros:
                 problems.append('%s (%s) has no %s macro' % (s.name, s.header, macro))
-            fn = s.name + '_default'
+            fn = s.name + '_init'
             if fn not in functions:
-                problems.append('%s (%s) has no `TG_API tg_status %s(%s *out);`'
-                                % (s.name, s.header, fn, s.name))
+                problems.append('%s (%s) has no `TG_API tg_status %s(%s *opts, '
+                                'uint32_t struct_size);`' % (s.name, s.header, fn, s.name))
 
     # --- test_layout.c covers every struct, member and _INIT macro ---
     with open(args.layout_test, encoding='utf-8') as fh:

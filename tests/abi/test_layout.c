@@ -42,20 +42,20 @@
 #endif
 #endif
 
-/* The _default() functions are referenced weakly: one that a header declares but the library
+/* The _init() functions are referenced weakly: one that a header declares but the library
  * does not export yet is reported by abi-symbols, and only skipped here. (Weak references alone
- * do not keep libtextgen in DT_NEEDED under --as-needed: options_default_equals_init also makes
+ * do not keep libtextgen in DT_NEEDED under --as-needed: options_init_equals_init_macro also makes
  * a strong call.) */
-#pragma weak tg_model_options_default
-#pragma weak tg_session_options_default
+#pragma weak tg_model_options_init
+#pragma weak tg_session_options_init
 #if HAVE_TOKENIZER_H
-#pragma weak tg_tokenizer_options_default
+#pragma weak tg_tokenizer_options_init
 #endif
 #if HAVE_SAMPLER_H
-#pragma weak tg_chain_options_default
+#pragma weak tg_chain_options_init
 #endif
 #if HAVE_GENERATE_H
-#pragma weak tg_generate_options_default
+#pragma weak tg_generate_options_init
 #endif
 
 struct struct_row {
@@ -409,8 +409,8 @@ static void expect_same_members(const char *name, const void *got, const void *w
     cr_expect_gt(n, 0, "struct %s has no MEMBER rows", name);
 }
 
-/* tg_x_options_default() fills exactly what TG_X_OPTIONS_INIT gives (the headers promise it),
- * every member included: the output starts as garbage. */
+/* tg_x_options_init(opts, sizeof *opts) fills exactly what TG_X_OPTIONS_INIT gives (the headers
+ * promise it), every member included: the output starts as garbage. */
 #define CHECK_DEFAULT_EQUALS_INIT(T, INIT, fn)                                                     \
     do {                                                                                           \
         const T init = INIT;                                                                       \
@@ -420,25 +420,24 @@ static void expect_same_members(const char *name, const void *got, const void *w
             cr_log_info(#fn "() is not exported by the library yet (see abi-symbols)");            \
             break;                                                                                 \
         }                                                                                          \
-        cr_expect_eq(fn(&got), TG_OK, #fn "() failed");                                            \
+        cr_expect_eq(fn(&got, (uint32_t)sizeof got), TG_OK, #fn "() failed");                      \
         expect_same_members(#T, &got, &init, #fn "() vs " #INIT);                                  \
     } while (0)
 
-Test(abi_layout, options_default_equals_init)
+Test(abi_layout, options_init_equals_init_macro)
 {
     tg_error_clear(); /* strong reference: links libtextgen (see the #pragma weak above) */
-    CHECK_DEFAULT_EQUALS_INIT(tg_model_options, TG_MODEL_OPTIONS_INIT, tg_model_options_default);
-    CHECK_DEFAULT_EQUALS_INIT(tg_session_options, TG_SESSION_OPTIONS_INIT,
-                              tg_session_options_default);
+    CHECK_DEFAULT_EQUALS_INIT(tg_model_options, TG_MODEL_OPTIONS_INIT, tg_model_options_init);
+    CHECK_DEFAULT_EQUALS_INIT(tg_session_options, TG_SESSION_OPTIONS_INIT, tg_session_options_init);
 #if HAVE_TOKENIZER_H
     CHECK_DEFAULT_EQUALS_INIT(tg_tokenizer_options, TG_TOKENIZER_OPTIONS_INIT,
-                              tg_tokenizer_options_default);
+                              tg_tokenizer_options_init);
 #endif
 #if HAVE_SAMPLER_H
-    CHECK_DEFAULT_EQUALS_INIT(tg_chain_options, TG_CHAIN_OPTIONS_INIT, tg_chain_options_default);
+    CHECK_DEFAULT_EQUALS_INIT(tg_chain_options, TG_CHAIN_OPTIONS_INIT, tg_chain_options_init);
 #endif
 #if HAVE_GENERATE_H
     CHECK_DEFAULT_EQUALS_INIT(tg_generate_options, TG_GENERATE_OPTIONS_INIT,
-                              tg_generate_options_default);
+                              tg_generate_options_init);
 #endif
 }

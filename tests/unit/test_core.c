@@ -81,13 +81,13 @@ Test(core, log_callback_receives_messages_and_can_be_removed)
 Test(core, option_defaults_match_initializers)
 {
     tg_model_options mo;
-    cr_assert_eq(tg_model_options_default(&mo), TG_OK);
+    cr_assert_eq(tg_model_options_init(&mo, sizeof mo), TG_OK);
     cr_assert_eq(mo.struct_size, sizeof mo);
     tg_session_options so;
-    cr_assert_eq(tg_session_options_default(&so), TG_OK);
+    cr_assert_eq(tg_session_options_init(&so, sizeof so), TG_OK);
     cr_assert_eq(so.struct_size, sizeof so);
     cr_assert_eq(so.n_seq, 1);
-    cr_assert_eq(tg_session_options_default(NULL), TG_EINVAL);
+    cr_assert_eq(tg_session_options_init(NULL, sizeof so), TG_EINVAL);
     tg_free(NULL);
     tg_model_free(NULL);
     tg_session_free(NULL);
