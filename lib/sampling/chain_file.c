@@ -14,6 +14,7 @@
  * Groups are stages in file order; "[stage NAME #2]" repeats a processor (the part after '#' is
  * ignored). Keys are the processor's parameters, values as in a spec but unquoted. */
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "sampling_internal.h"
 
 #include <stdlib.h>
@@ -23,11 +24,18 @@ tg_status tg_chain_load_file(tg_chain *chain, const char *path)
 {
     TG_CHECK_ARG(chain, "chain");
     TG_CHECK_ARG(path, "path");
+    /* Read with the library's file reader (refuses FIFOs and devices instead of blocking). */
+    char *text;
+    size_t len;
+    tg_status rst = tg__file_read(&text, &len, path);
+    if (rst != TG_OK)
+        return tg__error_prefix("chain file");
     GKeyFile *kf = g_key_file_new();
     GError *err = NULL;
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
-        tg_status st = tg__error(err->domain == G_FILE_ERROR ? TG_EIO : TG_EFORMAT,
-                                 "%s: cannot read chain file: %s", path, err->message);
+    gboolean loaded = g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &err);
+    free(text);
+    if (!loaded) {
+        tg_status st = tg__error(TG_EFORMAT, "%s: cannot read chain file: %s", path, err->message);
         g_error_free(err);
         g_key_file_free(kf);
         return st;

@@ -774,10 +774,12 @@ tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_p
     return load_files(out, vocab_path, merges_path, opts);
 }
 
+/* 1 if dir/name exists (whatever it is: a FIFO or a folder there is an error for the reader to
+ * report, not a reason to load the model without its tokenizer). */
 static int is_file(const char *dir, const char *name, char **path_out)
 {
     char *p = g_build_filename(dir, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_REGULAR)) {
+    if (g_file_test(p, G_FILE_TEST_EXISTS)) {
         *path_out = p;
         return 1;
     }

@@ -331,7 +331,17 @@ Test(spec, chain_from_a_key_file)
     cr_assert(strstr(tg_error_last(), "bad.ini [stage test_top]: processor 'test_top' has no "
                                       "parameter 'k'") != NULL,
               "%s", tg_error_last());
-    cr_assert_eq(tg_chain_load_file(c, "/nonexistent.ini"), TG_EIO);
+    cr_assert_eq(tg_chain_load_file(c, "/nonexistent.ini"), TG_ENOTFOUND);
+    cr_assert(strstr(tg_error_last(), "chain file: cannot open '/nonexistent.ini'"), "%s",
+              tg_error_last());
+    /* a FIFO (or any special file) is refused at once instead of blocking the read */
+    char *fifo = g_build_filename(dir, "chain.fifo", NULL);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(tg_chain_load_file(c, fifo), TG_EIO);
+    cr_assert(strstr(tg_error_last(), "not a regular file (a FIFO)"), "%s", tg_error_last());
+    cr_assert_eq(tg_chain_load_file(c, "/dev/zero"), TG_EIO);
+    cr_assert(strstr(tg_error_last(), "a character device"), "%s", tg_error_last());
+    g_free(fifo);
     tg_chain_free(c);
     g_free(p);
     g_free(pb);
