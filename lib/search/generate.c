@@ -214,8 +214,14 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     co.seed = o->seed;
     co.eos_ids = g->end_ids; /* the same end ids as the loop's */
     co.n_eos = g->n_end;
-    if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK ||
-        (st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK)
+    if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK) {
+        if (!o->samplers && spec == m->gen.spec) /* name the file, not a spec nobody wrote */
+            return tg__error_prefix("the sampler chain that %s/generation_config.json implies "
+                                    "(\"%s\") cannot be built",
+                                    m->path, spec);
+        return st;
+    }
+    if ((st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK)
         return st;
     if ((st = tg_detokenizer_create(&g->detok, g->tok, 0)) != TG_OK)
         return st;

@@ -113,3 +113,50 @@ Test(hostile_files, special_files_are_refused_without_blocking)
         g_free(dir);
     }
 }
+
+/* generation_config.json numbers are checked against the ranges of the processors they become,
+ * and refused naming the file and the key (never "spec position 1" of a spec nobody wrote,
+ * never a silent cast or drop). */
+Test(hostile_files, generation_config_numbers_are_checked_by_key)
+{
+    static const struct {
+        const char *json;
+        tg_status st;
+        const char *needle;
+    } cases[] = {
+        {"{\"do_sample\": true, \"top_k\": 3e9}", TG_ERANGE,
+         "\"top_k\" is 3000000000 but must be an integer in [0, 1000000000]"},
+        {"{\"no_repeat_ngram_size\": 3e9}", TG_ERANGE, "\"no_repeat_ngram_size\" is 3000000000"},
+        {"{\"do_sample\": true, \"top_p\": 2}", TG_ERANGE, "\"top_p\" is 2 but must be"},
+        {"{\"do_sample\": true, \"top_p\": 0}", TG_ERANGE, "\"top_p\" is 0 but must be"},
+        {"{\"do_sample\": true, \"top_k\": -5}", TG_ERANGE, "\"top_k\" is -5 but must be"},
+        {"{\"do_sample\": true, \"top_k\": 2.7}", TG_EFORMAT,
+         "\"top_k\" is 2.7000000000000002 but must be an integer"},
+        {"{\"max_new_tokens\": 2.5}", TG_EFORMAT, "\"max_new_tokens\" is 2.5"},
+        {"{\"max_new_tokens\": 0}", TG_ERANGE, "\"max_new_tokens\" is 0"},
+        {"{\"temperature\": \"hot\"}", TG_EFORMAT, "\"temperature\" must be a number in [0, 100]"},
+        {"{\"temperature\": 1e308, \"do_sample\": true}", TG_ERANGE, "\"temperature\" is"},
+        {"{\"repetition_penalty\": 0}", TG_ERANGE, "\"repetition_penalty\" is 0"},
+        {"{\"min_p\": -0.1}", TG_ERANGE, "\"min_p\" is -0.10000000000000001"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *dir = copy_char_tiny();
+        tu_write_file(dir, "generation_config.json", cases[i].json, strlen(cases[i].json));
+        expect_load_fails(dir, cases[i].st, "generation_config.json: ", cases[i].needle);
+        tu_rmtree(dir);
+        g_free(dir);
+    }
+    /* in range: the chain says exactly what the file says */
+    char *dir = copy_char_tiny();
+    const char *ok = "{\"do_sample\": true, \"top_k\": 1000000000, \"top_p\": 1, \"temperature\": "
+                     "0.5, \"no_repeat_ngram_size\": 64, \"repetition_penalty\": 1.5}";
+    tu_write_file(dir, "generation_config.json", ok, strlen(ok));
+    tg_model *m = NULL;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    cr_assert_str_eq(tg_model_default_samplers(m),
+                     "repetition_penalty(penalty=1.5, last_n=-1) no_repeat_ngram(n=64) "
+                     "temperature(t=0.5) top_k(k=1000000000) dist");
+    tg_model_free(m);
+    tu_rmtree(dir);
+    g_free(dir);
+}

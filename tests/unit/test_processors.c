@@ -422,6 +422,31 @@ Test(processors, temperature_one_changes_nothing)
         cr_assert_float_eq(s.logits[i], l[i], 0);
 }
 
+Test(processors, temperature_far_below_one_stays_a_distribution)
+{
+    /* 1 / 1e-40 overflows a float: the logits are shifted by their maximum instead, so the
+     * softmax is exact (the most likely token alone) and nothing is NaN. */
+    const char *ts[] = {"t=1e-40", "t=1e-30", "t=1e-7"};
+    for (size_t k = 0; k < 3; k++) {
+        small_cands s;
+        const float l[] = {2, 1, -1, -INFINITY, 2 - 1e-3f};
+        fill_logits(&s, l, 5);
+        run("temperature", ts[k], &s.c, NULL);
+        for (size_t i = 0; i < s.c.size; i++)
+            cr_assert(!isnan(s.c.logits[i]) && !(isinf(s.c.logits[i]) && s.c.logits[i] > 0),
+                      "%s: logit %zu = %g", ts[k], i, s.c.logits[i]);
+        cr_assert_eq(tg_candidates_softmax(&s.c), TG_OK, "%s", ts[k]);
+        cr_assert_float_eq(prob_of(&s.c, 0), 1.0, 1e-6, "%s", ts[k]);
+        cr_assert_float_eq(prob_of(&s.c, 3), 0.0, 0, "%s", ts[k]);
+    }
+    /* an ordinary t is still a plain division (no shift) */
+    small_cands s;
+    const float l[] = {2, 1};
+    fill_logits(&s, l, 2);
+    run("temperature", "t=0.5", &s.c, NULL);
+    cr_assert_float_eq(logit_of(&s.c, 0), 4.0, EPS);
+}
+
 /* ---- top_k ---- */
 
 Test(processors, top_k_keeps_the_k_largest)
@@ -760,6 +785,20 @@ Test(processors, xtc_no_ops)
     run("xtc", "probability=1; threshold=0", &s.c, &st);
     cr_assert_eq(s.c.size, 1);
     cr_assert(s.c.ids[0] == 3 || s.c.ids[0] == 4);
+}
+
+Test(processors, xtc_never_keeps_a_banned_token_alone)
+{
+    /* threshold 0 after a -inf ban: the banned token is not a "top choice"; the least likely
+     * of the possible tokens stays, and the ban keeps probability 0. */
+    small_cands s;
+    const float l[] = {3, 2, -INFINITY, 1};
+    fill_logits(&s, l, 4);
+    tg_step_info st = step_info(NULL, 0, 0, 0);
+    run("xtc", "probability=1; threshold=0", &s.c, &st);
+    cr_assert_eq(tg_candidates_softmax(&s.c), TG_OK);
+    cr_assert_float_eq(prob_of(&s.c, 3), 1.0, EPS);
+    cr_assert(index_of(&s.c, 0) < 0 && index_of(&s.c, 1) < 0);
 }
 
 Test(processors, xtc_coin_uses_the_documented_counter)
