@@ -637,10 +637,11 @@ tg_status tg_chain_set_trace(tg_chain *c, tg_trace_fn fn, size_t top_n, void *us
     return TG_OK;
 }
 
-/* ---- snapshots: "TGCS" v1 | n_stages | step | n_prompt | n_hist | history |
- *      per stage: name length, name, state length, state ---- */
+/* ---- snapshots: "TGC2" | n_stages | step | n_prompt | n_hist | history |
+ *      per stage: name length, name, state length, state | FNV-1a 64 of everything before ----
+ * The checksum makes a damaged snapshot an error instead of a quietly different state. */
 
-#define SNAP_MAGIC 0x53434754u /* "TGCS" little-endian */
+#define SNAP_MAGIC 0x32434754u /* "TGC2" little-endian */
 
 static int is_stateful(const tg_processor_vtable *vt)
 {
@@ -650,6 +651,16 @@ static int is_stateful(const tg_processor_vtable *vt)
 static void put(GByteArray *b, const void *p, size_t n)
 {
     g_byte_array_append(b, p, (guint)n);
+}
+
+static uint64_t fnv1a64(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
 }
 
 tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
@@ -691,6 +702,8 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
         g_byte_array_free(b, TRUE);
         return st;
     }
+    uint64_t sum = fnv1a64(b->data, b->len);
+    put(b, &sum, sizeof sum);
     void *out = malloc(b->len);
     if (!out) {
         g_byte_array_free(b, TRUE);
@@ -719,60 +732,131 @@ static int take(reader *r, void *dst, size_t n)
     return 1;
 }
 
+/* A fresh state for stage `s` equal to its current one (clone, or create from its parameters),
+ * to load a snapshot into without touching the live state. */
+static tg_status spare_state(void **out, const tg_chain *c, const stage *s)
+{
+    *out = NULL;
+    if (s->vt->clone)
+        return s->state ? s->vt->clone(out, s->state) : TG_OK;
+    tg_proc_context ctx = context_of(c);
+    return s->vt->create(out, s->values, &ctx);
+}
+
 tg_status tg_chain_restore(tg_chain *c, const void *buf, size_t len)
 {
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(buf, "buf");
-    reader r = {buf, len};
+    uint64_t sum;
+    if (len < 2 * sizeof(uint32_t) + 3 * sizeof(uint64_t) + sizeof sum)
+        return tg__error(TG_EFORMAT, "tg_chain_restore: not a chain snapshot (%zu bytes)", len);
+    memcpy(&sum, (const unsigned char *)buf + len - sizeof sum, sizeof sum);
+    reader r = {buf, len - sizeof sum};
     uint32_t head[2];
     uint64_t nums[3];
     if (!take(&r, head, sizeof head) || head[0] != SNAP_MAGIC)
-        return tg__error(TG_EFORMAT, "tg_chain_restore: not a chain snapshot");
+        return tg__error(TG_EFORMAT, "tg_chain_restore: not a chain snapshot (or one written by "
+                                     "another version of libtextgen)");
+    if (fnv1a64(buf, len - sizeof sum) != sum)
+        return tg__error(TG_EFORMAT,
+                         "tg_chain_restore: the snapshot is damaged (its checksum does not match)");
     if (head[1] != c->stages->len)
         return tg__error(TG_EINVAL,
                          "tg_chain_restore: the snapshot has %u stages, this chain has %u", head[1],
                          c->stages->len);
     if (!take(&r, nums, sizeof nums) || nums[1] > nums[2] || nums[2] > r.left / sizeof(int32_t))
         return tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
-    /* Validate everything before changing the chain. */
+    if (nums[0] > (uint64_t)INT32_MAX)
+        return tg__error(TG_EFORMAT, "tg_chain_restore: step %llu is out of range",
+                         (unsigned long long)nums[0]);
+    /* Validate everything, and load every stage's state into a spare one, before changing the
+     * chain: a failed restore leaves it as it was. */
     const unsigned char *hist = r.p;
+    for (uint64_t i = 0; i < nums[2]; i++) {
+        int32_t id;
+        memcpy(&id, hist + i * sizeof id, sizeof id);
+        if (id < 0 || id >= c->n_vocab)
+            return tg__error(TG_EFORMAT,
+                             "tg_chain_restore: history token %llu is %d, outside the "
+                             "vocabulary [0, %d)",
+                             (unsigned long long)i, (int)id, (int)c->n_vocab);
+    }
     take(&r, NULL, nums[2] * sizeof(int32_t));
-    reader scan = r;
-    for (guint i = 0; i < c->stages->len; i++) {
+    const guint n_stages = c->stages->len;
+    void **spare = g_new0(void *, n_stages + 1);
+    int *loaded = g_new0(int, n_stages + 1);
+    tg_status st = TG_OK;
+    for (guint i = 0; i < n_stages && st == TG_OK; i++) {
         const stage *s = &g_array_index(c->stages, stage, i);
         uint64_t nl, sl;
         char name[128];
-        if (!take(&scan, &nl, sizeof nl) || nl >= sizeof name || !take(&scan, name, nl))
-            return tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
+        if (!take(&r, &nl, sizeof nl) || nl >= sizeof name || !take(&r, name, nl)) {
+            st = tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
+            break;
+        }
         name[nl] = '\0';
-        if (strcmp(name, s->vt->name) != 0)
-            return tg__error(TG_EINVAL,
-                             "tg_chain_restore: stage %u is '%s' in the snapshot but '%s' here",
-                             i + 1, name, s->vt->name);
-        if (!take(&scan, &sl, sizeof sl) || !take(&scan, NULL, sl))
-            return tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
-        if (sl && !s->vt->load)
-            return tg__error(TG_EUNSUPPORTED, "stage %u '%s' cannot load a saved state", i + 1,
-                             s->vt->name);
+        if (strcmp(name, s->vt->name) != 0) {
+            st = tg__is_identifier(name)
+                     ? tg__error(TG_EINVAL,
+                                 "tg_chain_restore: stage %u is '%s' in the snapshot but '%s' "
+                                 "here",
+                                 i + 1, name, s->vt->name)
+                     : tg__error(TG_EFORMAT,
+                                 "tg_chain_restore: stage %u of the snapshot has no valid "
+                                 "processor name (this chain's is '%s')",
+                                 i + 1, s->vt->name);
+            break;
+        }
+        if (!take(&r, &sl, sizeof sl) || sl > r.left) {
+            st = tg__error(TG_EFORMAT, "tg_chain_restore: truncated snapshot");
+            break;
+        }
+        if (sl && !s->vt->load) {
+            st = tg__error(TG_EUNSUPPORTED, "stage %u '%s' cannot load a saved state", i + 1,
+                           s->vt->name);
+            break;
+        }
+        if (sl) {
+            tg_error_clear();
+            if ((st = spare_state(&spare[i], c, s)) == TG_OK)
+                st = s->vt->load(spare[i], r.p, sl);
+            if (st != TG_OK)
+                st = tg_error_last()[0]
+                         ? tg__error_prefix("tg_chain_restore: stage %u '%s'", i + 1, s->vt->name)
+                         : tg__error(st,
+                                     "tg_chain_restore: stage %u '%s' failed to "
+                                     "load its state",
+                                     i + 1, s->vt->name);
+            else
+                loaded[i] = 1;
+        }
+        take(&r, NULL, sl);
     }
-    tg_status st = reserve_history(c, nums[2]);
+    if (st == TG_OK && r.left)
+        st = tg__error(TG_EFORMAT, "tg_chain_restore: %zu unexpected bytes after the last stage",
+                       r.left);
+    if (st == TG_OK)
+        st = reserve_history(c, nums[2]);
+    for (guint i = 0; i < n_stages; i++) {
+        stage *s = &g_array_index(c->stages, stage, i);
+        if (!spare[i])
+            continue;
+        if (st == TG_OK && loaded[i]) { /* commit: the loaded spare becomes the state */
+            void *old = s->state;
+            s->state = spare[i];
+            spare[i] = old;
+        }
+        if (spare[i] && s->vt->destroy)
+            s->vt->destroy(spare[i]);
+    }
+    g_free(spare);
+    g_free(loaded);
     if (st != TG_OK)
         return st;
-    memcpy(c->history, hist, nums[2] * sizeof(int32_t));
+    if (nums[2])
+        memcpy(c->history, hist, nums[2] * sizeof(int32_t));
     c->n_hist = nums[2];
     c->n_prompt = nums[1];
     c->step = (int32_t)nums[0];
-    for (guint i = 0; i < c->stages->len; i++) {
-        stage *s = &g_array_index(c->stages, stage, i);
-        uint64_t nl = 0, sl = 0;
-        take(&r, &nl, sizeof nl);
-        take(&r, NULL, nl);
-        take(&r, &sl, sizeof sl);
-        if (sl && (st = s->vt->load(s->state, r.p, sl)) != TG_OK)
-            return tg_error_last()[0] ? tg__error_prefix("stage %u '%s'", i + 1, s->vt->name)
-                                      : tg__error(st, "stage %u '%s' failed to load its state",
-                                                  i + 1, s->vt->name);
-        take(&r, NULL, sl);
-    }
     return TG_OK;
 }

@@ -1733,3 +1733,99 @@ Test(processors_chain, every_builtin_prints_and_parses_back)
         tg_chain_free(d);
     }
 }
+
+/* FNV-1a 64, as the chain snapshot's trailer (lib/sampling/chain.c): lets a test forge a
+ * snapshot whose checksum is right but whose content is not. */
+static uint64_t snap_fnv(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void snap_reseal(unsigned char *buf, size_t len)
+{
+    uint64_t sum = snap_fnv(buf, len - 8);
+    memcpy(buf + len - 8, &sum, 8);
+}
+
+/* A snapshot of `c` must be byte-identical to `want`. */
+static void assert_snapshot_is(tg_chain *c, const void *want, size_t want_len)
+{
+    void *buf;
+    size_t len;
+    cr_assert_eq(tg_chain_save(&buf, &len, c), TG_OK, "%s", tg_error_last());
+    cr_assert(len == want_len && memcmp(buf, want, len) == 0, "the chain changed");
+    tg_free(buf);
+}
+
+Test(processors_chain, damaged_snapshots_are_refused_and_leave_the_chain_as_it_was)
+{
+    const double p[] = {0.4, 0.3, 0.2, 0.1};
+    float l[4];
+    logits_of(l, p, 4);
+    const char *spec = "frequency_penalty(penalty=0.1) mirostat_v2(tau=1, eta=0.1)";
+    tg_chain *c = chain(spec, 4, 9);
+    for (int i = 0; i < 5; i++) {
+        int32_t tok;
+        cr_assert_eq(tg_chain_sample(&tok, NULL, c, l), TG_OK);
+        cr_assert_eq(tg_chain_accept(c, tok), TG_OK);
+    }
+    unsigned char *snap;
+    size_t len;
+    cr_assert_eq(tg_chain_save((void **)&snap, &len, c), TG_OK, "%s", tg_error_last());
+    tg_chain *d = chain(spec, 4, 9);
+    cr_assert_eq(tg_chain_accept(d, 2), TG_OK);
+    void *before;
+    size_t before_len;
+    cr_assert_eq(tg_chain_save(&before, &before_len, d), TG_OK);
+    unsigned char *bad = g_memdup2(snap, len);
+    /* every single flipped byte is caught by the checksum */
+    for (size_t i = 0; i < len; i++) {
+        bad[i] ^= 0x20;
+        tg_status st = tg_chain_restore(d, bad, len);
+        cr_assert_eq(st, TG_EFORMAT, "byte %zu flipped: %s", i, tg_error_last());
+        bad[i] ^= 0x20;
+    }
+    cr_assert(strstr(tg_error_last(), "damaged") || strstr(tg_error_last(), "not a chain"), "%s",
+              tg_error_last());
+    assert_snapshot_is(d, before, before_len);
+    /* a forged mu (checksum right) is refused by the plugin, named, and nothing changes */
+    const size_t mu_at = len - 8 - sizeof(double);
+    double mu = 1e300;
+    memcpy(bad + mu_at, &mu, sizeof mu);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "stage 2 'mirostat_v2': snapshot holds mu = 1e+300"), "%s",
+              tg_error_last());
+    assert_snapshot_is(d, before, before_len);
+    /* a forged history id outside the vocabulary */
+    memcpy(bad, snap, len);
+    int32_t id = 7;
+    memcpy(bad + 8 + 24, &id, sizeof id);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "history token 0 is 7, outside the vocabulary [0, 4)"), "%s",
+              tg_error_last());
+    /* a stage name of raw bytes is not echoed */
+    memcpy(bad, snap, len);
+    const size_t name_at = 8 + 24 + 5 * 4 + 8; /* first stage's name */
+    memcpy(bad + name_at, "\xff\xfe\x01", 3);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "stage 1 of the snapshot has no valid processor name"), "%s",
+              tg_error_last());
+    cr_assert(g_utf8_validate(tg_error_last(), -1, NULL));
+    assert_snapshot_is(d, before, before_len);
+    /* the intact snapshot still restores */
+    cr_assert_eq(tg_chain_restore(d, snap, len), TG_OK, "%s", tg_error_last());
+    assert_snapshot_is(d, snap, len);
+    g_free(bad);
+    tg_free(before);
+    tg_free(snap);
+    tg_chain_free(c);
+    tg_chain_free(d);
+}
