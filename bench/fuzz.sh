@@ -42,14 +42,13 @@ configure() {
   ninja -C "$build" build.ninja >&2 # regenerate first, so the target list below is current
   # The fuzz targets and every plugin module (the chain targets load them); not the whole tree.
   local outputs
-  outputs=$(meson introspect --targets "$build" | /usr/bin/python3 -c '
+  mapfile -t outputs < <(meson introspect --targets "$build" | /usr/bin/python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
     if t["name"].startswith("fuzz_") and not t["name"].startswith("fuzz_replay_") \
             or (t["type"] == "shared module" and "/plugins/" in t["filename"][0] and "/tests/" not in t["filename"][0]):
         print(t["filename"][0])')
-  # shellcheck disable=SC2086 # one path per word
-  ninja -C "$build" -j "${TG_FUZZ_JOBS:-2}" $(echo "$outputs" | sed "s|^$PWD/$build/||") >&2
+  ninja -C "$build" -j "${TG_FUZZ_JOBS:-2}" "${outputs[@]#"$PWD/$build/"}" >&2
 }
 
 valid_target() {
