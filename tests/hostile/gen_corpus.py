@@ -200,6 +200,15 @@ def safetensors_cases():
             "TG_EFORMAT", ["header must be a JSON object starting with '{'"], BASE_HEADER, length=0)
     case("st-short-file", "model", "a 5-byte model.safetensors", "TG_EFORMAT",
          ["model.safetensors: truncated file (5 bytes"], files={"model.safetensors": b"\x10\x00\x00\x00\x00"})
+    case("st-fifo", "model", "a FIFO in place of model.safetensors (must not block)", "TG_EIO",
+         ["model.safetensors", "not a regular file (a FIFO)"],
+         setup=[{"op": "fifo", "file": "model.safetensors"}])
+    case("st-dev-zero", "model", "model.safetensors -> /dev/zero (endless zeros)", "TG_EIO",
+         ["model.safetensors", "a character device"],
+         setup=[{"op": "symlink", "file": "model.safetensors", "target": "/dev/zero"}])
+    case("st-symlink-loop", "model", "model.safetensors -> itself", "TG_EIO",
+         ["model.safetensors", "Too many levels of symbolic links"],
+         setup=[{"op": "symlink", "file": "model.safetensors", "target": "model.safetensors"}])
     case("st-empty-file", "model", "an empty model.safetensors", "TG_EFORMAT",
          ["truncated file (0 bytes"], files={"model.safetensors": b""})
     st_case("st-header-array", "the header is a JSON array", "TG_EFORMAT",
