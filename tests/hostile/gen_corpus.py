@@ -755,6 +755,9 @@ def snapshot_cases():
          ["8 unexpected bytes after the last stage"], "grow:0000000000000000")
     snap("snap-stage-name", "a stage name changed (checksum recomputed)", "TG_EINVAL",
          ["stage 1 is"], "set:64:787878:sum")
+    snap("snap-stage-name-binary", "a stage name of raw bytes 0xff 0xfe (checksum recomputed): the "
+         "message must not echo them", "TG_EFORMAT", ["stage 1 of the snapshot has no valid processor name"],
+         "set:64:fffe:sum")
     snap("snap-mirostat-nan", "mirostat_v2's mu overwritten with NaN (checksum recomputed)",
          "TG_EFORMAT", ["stage 3 'mirostat_v2'", "mu = nan"], "set:-16:000000000000f87f:sum")
     snap("snap-mirostat-magic", "mirostat_v2's own magic damaged (checksum recomputed)",
