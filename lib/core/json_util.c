@@ -35,7 +35,8 @@ static void on_object_member(JsonParser *parser, JsonObject *object, const char 
 
 /* json-glib's parser recurses once per nesting level, so a file of a few hundred kilobytes of '['
  * overflows the stack. Scan the text first (strings skipped) and refuse deep nesting; no JSON
- * file of a model folder comes anywhere near this depth. */
+ * file of a model folder comes anywhere near this depth. json-glib also stops after the first
+ * value, so text after the top-level object would be ignored silently: refuse that too. */
 static tg_status check_depth(const char *data, size_t len, const char *what)
 {
     size_t depth = 0;
@@ -55,7 +56,14 @@ static tg_status check_depth(const char *data, size_t len, const char *what)
                                  "%s: JSON nested more than %d levels deep (at byte %zu)", what,
                                  TG_JSON_MAX_DEPTH, i);
         } else if ((c == ']' || c == '}') && depth) {
-            depth--;
+            if (--depth == 0) { /* the top-level object or array ends: only blanks may follow */
+                for (size_t j = i + 1; j < len; j++)
+                    if (!g_ascii_isspace(data[j]))
+                        return tg__error(TG_EFORMAT,
+                                         "%s: unexpected text after the JSON value (at byte %zu)",
+                                         what, j);
+                return TG_OK;
+            }
         }
     }
     return TG_OK;
