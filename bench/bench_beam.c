@@ -275,8 +275,7 @@ static int parse_args(config *c, int argc, char **argv)
         }
     }
     if (!c->dir || !c->text_file || c->prompt < 1 || c->gen < 1 ||
-        c->beams < (c->kv_only ? 1 : 2) || c->reps < 1 ||
-        c->n_threads < 1) {
+        c->beams < (c->kv_only ? 1 : 2) || c->reps < 1 || c->n_threads < 1) {
         fprintf(stderr, "usage: bench_beam MODEL_DIR --text FILE [--prompt N] [--gen N] [--beams "
                         "B>1] [--reps N] [--threads A,B]\n");
         return 1;
