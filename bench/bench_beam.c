@@ -338,6 +338,7 @@ int main(int argc, char **argv)
         printf("  %7d  %6.2f [%6.2f - %6.2f]     %6.2f [%6.2f - %6.2f]     %5.2fx %s\n",
                c.threads[t], median(gs, c.reps), gmin, gmax, median(bs, c.reps), bmin, bmax, rm,
                rm <= 1.3 ? "GOAL MET" : "GOAL MISSED");
+        fflush(stdout); /* each line as soon as it is measured (the output is often piped) */
         free(gs);
         free(bs);
         free(ratio);
