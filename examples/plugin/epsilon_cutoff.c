@@ -78,6 +78,7 @@ static const tg_processor_vtable epsilon_cutoff = {
     NULL, /* load */
     NULL, /* check_stop: only for TG_PROC_STOP */
     {0},
+    NULL, /* scorer: only for TG_PROC_BEAM_SCORER */
 };
 
 TG_PLUGIN_DEFINE("epsilon-cutoff", "1.0", "MIT", "epsilon sampling for libtextgen", &epsilon_cutoff)

@@ -168,17 +168,80 @@ enum {
     TG_PROC_FILTER = 2,     /**< removes candidates (top_k, top_p, ...) */
     TG_PROC_SELECTOR = 3,   /**< picks the token (greedy, dist); exactly one, last */
     TG_PROC_STOP = 4,       /**< decides after each token whether generation ends */
-    TG_PROC_BEAM_SCORER = 5 /**< ranks beam hypotheses (reserved for beam search) */
+    TG_PROC_BEAM_SCORER = 5 /**< ranks beam hypotheses (see ::tg_beam_scorer) */
 };
+
+/* ---- beam scorers: what beam search asks of a TG_PROC_BEAM_SCORER ---- */
+
+/**
+ * One group of beams at one step of beam search, as a scorer's `adjust` sees it.
+ *
+ * Row b, column t of `scores` is the score beam b would have after token t: the beam's running
+ * score plus t's log-probability after the chain's processors, or -inf where a processor removed
+ * t. The scorer may rewrite any entry; beam search then ranks the (beam, token) candidates by
+ * these values, and a candidate's value becomes its running score.
+ */
+typedef struct tg_beam_step {
+    uint32_t struct_size;         /**< sizeof(tg_beam_step) as the host knows it */
+    int32_t step;                 /**< tokens each live beam has generated (0 at the first step) */
+    int32_t group;                /**< the group being expanded, 0 <= group < n_groups */
+    int32_t n_groups;             /**< groups of this search (1 unless a scorer asked for more) */
+    int32_t n_beams;              /**< live beams of this group: the rows of `scores` */
+    int32_t n_vocab;              /**< the columns of `scores` */
+    float *scores;                /**< n_beams x n_vocab, row-major (see above) */
+    const double *running;        /**< per beam: its running score before this step */
+    const int32_t *const *tokens; /**< per beam: its `step` generated tokens */
+    const int32_t *chosen;        /**< the tokens earlier groups chose at this step for their beams
+                                       that go on (none for group 0) */
+    size_t n_chosen;
+} tg_beam_step;
+
+/** A hypothesis to score (given to `score`). */
+typedef struct tg_beam_hypothesis {
+    uint32_t struct_size;  /**< sizeof(tg_beam_hypothesis) as the host knows it */
+    int32_t length;        /**< generated tokens, the one that ended it (end id, stop) included */
+    double sum;            /**< its running score: the sum of its tokens' step scores */
+    int32_t max_length;    /**< == length for a finished hypothesis. For a live beam (early
+                                stopping asks how good it could still get) the longest it may
+                                grow to: score the best it could reach at any length in
+                                [length, max_length], assuming its sum does not improve */
+    int32_t group;         /**< its group */
+    const int32_t *tokens; /**< its `length` generated tokens */
+} tg_beam_hypothesis;
+
+/**
+ * The callbacks of a beam scorer (static data of the plugin), pointed to by the `scorer` member of
+ * its ::tg_processor_vtable. Grows only at the end; the host reads only what `struct_size` covers.
+ * Every callback is optional, but a scorer has at least one. `state` is what `create` made.
+ *
+ * Beam search runs the scorers of its scorer spec (e.g. "diverse_groups(groups=2, penalty=0.5)
+ * length_penalty(alpha=1.2)"): at most one may ask for groups; every `adjust` runs, in spec
+ * order; the last scorer with a `score` gives the final scores (length_penalty when none has).
+ */
+typedef struct tg_beam_scorer {
+    uint32_t struct_size; /**< TG_BEAM_SCORER_SIZE */
+    /** Split the search's `n_beams` beams into `*n_groups_out` groups of n_beams / n_groups
+     *  beams that search side by side, each keeping its own finished hypotheses; groups expand
+     *  in order at every step. Fail (tg_plugin_set_error) when n_beams does not suit. */
+    tg_status (*groups)(void *state, int32_t n_beams, int32_t *n_groups_out);
+    /** Rewrite the candidate scores of one group at one step (diversity, constraints, ...). */
+    tg_status (*adjust)(void *state, tg_beam_step *step);
+    /** The final score of a hypothesis; finished hypotheses are ranked by it. */
+    tg_status (*score)(void *state, const tg_beam_hypothesis *hyp, double *score_out);
+} tg_beam_scorer;
+
+/** Size of the first scorer layout the host accepts. */
+#define TG_BEAM_SCORER_MIN_SIZE ((uint32_t)sizeof(tg_beam_scorer))
+#define TG_BEAM_SCORER_SIZE ((uint32_t)sizeof(tg_beam_scorer))
 
 /**
  * A processor's vtable (static data of the plugin). Grows only at the end; the host reads
  * only the members that `struct_size` covers.
  *
- * Required: struct_size, name, kind, doc, create, and `apply` (or `check_stop` for
- * TG_PROC_STOP). Optional (may be NULL): accept, reset, clone (NULL: the host creates a fresh
- * state from the same parameters and calls nothing else, so stateful processors should
- * provide it), destroy, save/load (state snapshots; NULL for stateless processors).
+ * Required: struct_size, name, kind, doc, create, and `apply` (`check_stop` for TG_PROC_STOP,
+ * `scorer` for TG_PROC_BEAM_SCORER). Optional (may be NULL): accept, reset, clone (NULL: the host
+ * creates a fresh state from the same parameters and calls nothing else, so stateful processors
+ * should provide it), destroy, save/load (state snapshots; NULL for stateless processors).
  */
 typedef struct tg_processor_vtable {
     uint32_t struct_size; /**< TG_PROCESSOR_VTABLE_SIZE */
@@ -207,6 +270,8 @@ typedef struct tg_processor_vtable {
     /** TG_PROC_STOP only: set *stop non-zero to end generation after the accepted token. */
     tg_status (*check_stop)(void *state, const tg_step_info *step, int32_t *stop);
     void *reserved[4];
+    /** TG_PROC_BEAM_SCORER only (required for that kind, which needs no `apply`). */
+    const tg_beam_scorer *scorer;
 } tg_processor_vtable;
 
 /** Size of the first vtable layout the host accepts. */

@@ -32,6 +32,8 @@ struct tg_chain {
     size_t n_hist, cap_hist, n_prompt;
     int32_t step;
     tg_candidates cand;
+    int32_t scorers_only; /* a beam-scorer set (tg__chain_parse_scorers), not a sampler chain */
+    float last_logprob;   /* of the last tg_chain_sample() (read by trace callbacks) */
     /* trace */
     tg_trace_fn trace_fn;
     void *trace_user;
@@ -150,10 +152,18 @@ static tg_step_info step_of(const tg_chain *c)
 /* Where may a stage of `kind` go, given the stages already there? */
 static tg_status check_position(const tg_chain *c, const tg_processor_vtable *vt, const char *where)
 {
+    if (c->scorers_only)
+        return vt->kind == TG_PROC_BEAM_SCORER
+                   ? TG_OK
+                   : tg__error(TG_ESPEC,
+                               "%s: '%s' is a %s, not a beam scorer; the beam scorer spec takes "
+                               "only beam scorers (length_penalty, diverse_groups, ...)",
+                               where, vt->name, tg__proc_kind_name(vt->kind));
     if (vt->kind == TG_PROC_BEAM_SCORER)
         return tg__error(TG_ESPEC,
                          "%s: '%s' is a beam scorer; beam scorers belong to beam search, not to a "
-                         "sampler chain",
+                         "sampler chain: give it in the beam scorer spec "
+                         "(tg_generate_options.beam_scorers, textgen --beam-scorers)",
                          where, vt->name);
     if (vt->kind == TG_PROC_STOP)
         return TG_OK;
@@ -403,31 +413,56 @@ static size_t trace_top(tg_trace_entry *out, size_t n, const tg_candidates *c, t
     return k;
 }
 
-tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, const float *logits)
+/* Fill the candidates with `values` (n_vocab logits or log-probabilities) in id order; the
+ * padding ids beyond the tokenizer are left out. */
+static tg_status load_candidates(tg_chain *c, const float *values)
 {
-    TG_CHECK_ARG(token_out, "token_out");
-    *token_out = -1;
-    TG_CHECK_ARG(c, "chain");
-    TG_CHECK_ARG(logits, "logits");
-    tg_status st = tg_chain_validate(c);
-    if (st != TG_OK)
-        return st;
     tg_candidates *cand = &c->cand;
     /* Plain loops the compiler vectorizes: this runs over the whole vocabulary every step. */
     int any_nan = 0;
     for (int32_t i = 0; i < c->n_vocab; i++)
-        any_nan |= logits[i] != logits[i];
+        any_nan |= values[i] != values[i];
     if (any_nan)
         for (int32_t i = 0; i < c->n_vocab; i++)
-            if (isnan(logits[i]))
+            if (isnan(values[i]))
                 return tg__error(TG_ERANGE, "logit of token %d is NaN", (int)i);
-    memcpy(cand->logits, logits, (size_t)c->n_vocab * sizeof *logits);
+    memcpy(cand->logits, values, (size_t)c->n_vocab * sizeof *values);
     for (int32_t i = 0; i < c->n_vocab; i++)
         cand->ids[i] = i;
     cand->size = (size_t)c->n_live;
     cand->sorted = 0;
     cand->probs_valid = 0;
     cand->selected = -1;
+    return TG_OK;
+}
+
+/* Run one stage on `cand`, naming it in errors; checks what every stage must leave. */
+static tg_status run_stage(stage *s, guint index, tg_candidates *cand, const tg_step_info *step)
+{
+    const size_t before = cand->size;
+    tg_error_clear();
+    tg_status st = s->vt->apply(s->state, cand, step);
+    if (st != TG_OK) {
+        if (tg_error_last()[0])
+            return tg__error_prefix("stage %u '%s' failed", index + 1, s->vt->name);
+        return tg__error(st, "stage %u '%s' failed with status %d", index + 1, s->vt->name,
+                         (int)st);
+    }
+    if (cand->size == 0 || cand->size > before)
+        return tg__error(TG_EPLUGIN, "stage %u '%s' left %zu candidates (had %zu)", index + 1,
+                         s->vt->name, cand->size, before);
+    if (s->vt->kind == TG_PROC_SELECTOR &&
+        (cand->selected < 0 || (size_t)cand->selected >= cand->size))
+        return tg__error(TG_EPLUGIN, "selector '%s' selected no valid candidate (index %d of %zu)",
+                         s->vt->name, (int)cand->selected, cand->size);
+    return TG_OK;
+}
+
+/* Run the stages in order (all but stop criteria; the selector only when `with_selector`),
+ * tracing them when a trace is set. */
+static tg_status run_stages(tg_chain *c, int with_selector)
+{
+    tg_candidates *cand = &c->cand;
     const tg_step_info step = step_of(c);
     const guint n_stages = c->stages->len;
     tg_trace_stage *tr = NULL;
@@ -444,60 +479,41 @@ tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, c
         tmp.struct_size = sizeof tmp;
     }
     guint n_traced = 0;
+    tg_status st = TG_OK;
     for (guint i = 0; i < n_stages && st == TG_OK; i++) {
         stage *s = &g_array_index(c->stages, stage, i);
-        if (s->vt->kind == TG_PROC_STOP)
+        if (s->vt->kind == TG_PROC_STOP || (!with_selector && s->vt->kind == TG_PROC_SELECTOR))
             continue;
-        const size_t before = cand->size;
         tg_trace_stage *t = tr ? &tr[n_traced++] : NULL;
         if (t) {
             t->struct_size = sizeof *t;
             t->name = s->vt->name;
             t->kind = s->vt->kind;
-            t->size_before = before;
+            t->size_before = cand->size;
             t->before = entries + 2 * (t - tr) * c->trace_top;
             t->n_before = trace_top((tg_trace_entry *)t->before, c->trace_top, cand, &tmp);
         }
         uint64_t t0 = t ? now_ns() : 0;
-        tg_error_clear();
-        st = s->vt->apply(s->state, cand, &step);
-        if (t)
-            t->time_ns = now_ns() - t0;
-        if (st != TG_OK) {
-            if (tg_error_last()[0])
-                tg__error_prefix("stage %u '%s' failed", i + 1, s->vt->name);
-            else
-                tg__error(st, "stage %u '%s' failed with status %d", i + 1, s->vt->name, (int)st);
-        } else if (cand->size == 0 || cand->size > before) {
-            st = tg__error(TG_EPLUGIN, "stage %u '%s' left %zu candidates (had %zu)", i + 1,
-                           s->vt->name, cand->size, before);
-        } else if (s->vt->kind == TG_PROC_SELECTOR &&
-                   (cand->selected < 0 || (size_t)cand->selected >= cand->size)) {
-            st =
-                tg__error(TG_EPLUGIN, "selector '%s' selected no valid candidate (index %d of %zu)",
-                          s->vt->name, (int)cand->selected, cand->size);
-        }
+        st = run_stage(s, i, cand, &step);
         if (t) {
+            t->time_ns = now_ns() - t0;
             t->size_after = cand->size;
             t->after = entries + (2 * (t - tr) + 1) * c->trace_top;
             t->n_after = trace_top((tg_trace_entry *)t->after, c->trace_top, cand, &tmp);
         }
     }
-    if (st == TG_OK) {
+    if (st == TG_OK && with_selector) {
         const size_t sel = (size_t)cand->selected;
-        *token_out = cand->ids[sel];
-        if (logprob_out) {
-            /* log-softmax of the chosen logit over the candidates the selector saw */
-            float mx = cand->logits[0];
-            for (size_t i = 1; i < cand->size; i++)
-                mx = cand->logits[i] > mx ? cand->logits[i] : mx;
-            double sum = 0;
-            for (size_t i = 0; i < cand->size; i++)
-                sum += exp((double)cand->logits[i] - mx);
-            *logprob_out = (float)((double)cand->logits[sel] - mx - log(sum));
-        }
+        /* log-softmax of the chosen logit over the candidates the selector saw */
+        float mx = cand->logits[0];
+        for (size_t i = 1; i < cand->size; i++)
+            mx = cand->logits[i] > mx ? cand->logits[i] : mx;
+        double sum = 0;
+        for (size_t i = 0; i < cand->size; i++)
+            sum += exp((double)cand->logits[i] - mx);
+        c->last_logprob = (float)((double)cand->logits[sel] - mx - log(sum));
         if (c->trace_fn)
-            c->trace_fn(tr, n_traced, *token_out, c->step, c->trace_user);
+            c->trace_fn(tr, n_traced, cand->ids[sel], c->step, c->trace_user);
     }
     if (tr) {
         g_free(tr);
@@ -507,6 +523,162 @@ tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, c
         g_free(tmp.probs);
     }
     return st;
+}
+
+tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, const float *logits)
+{
+    TG_CHECK_ARG(token_out, "token_out");
+    *token_out = -1;
+    TG_CHECK_ARG(c, "chain");
+    TG_CHECK_ARG(logits, "logits");
+    tg_status st = tg_chain_validate(c);
+    if (st == TG_OK)
+        st = load_candidates(c, logits);
+    if (st == TG_OK)
+        st = run_stages(c, 1);
+    if (st != TG_OK)
+        return st;
+    *token_out = c->cand.ids[c->cand.selected];
+    if (logprob_out)
+        *logprob_out = c->last_logprob;
+    return TG_OK;
+}
+
+/* ---- what beam search needs (sampling_internal.h) ---- */
+
+tg_status tg__chain_process(const tg_candidates **out, tg_chain *c, const float *logprobs)
+{
+    *out = NULL;
+    tg_status st = load_candidates(c, logprobs);
+    if (st == TG_OK)
+        st = run_stages(c, 0);
+    if (st == TG_OK)
+        *out = &c->cand;
+    return st;
+}
+
+static const stage *find_selector(const tg_chain *c)
+{
+    for (guint i = 0; i < c->stages->len; i++)
+        if (g_array_index(c->stages, stage, i).vt->kind == TG_PROC_SELECTOR)
+            return &g_array_index(c->stages, stage, i);
+    return NULL;
+}
+
+static void swap_entries(tg_candidates *c, size_t i, size_t j)
+{
+    int32_t id = c->ids[i];
+    c->ids[i] = c->ids[j];
+    c->ids[j] = id;
+    float l = c->logits[i];
+    c->logits[i] = c->logits[j];
+    c->logits[j] = l;
+}
+
+tg_status tg__chain_select_k(size_t *n_picked, tg_chain *c, tg_candidates *cands, size_t k,
+                             int32_t step)
+{
+    *n_picked = 0;
+    const stage *sel = find_selector(c);
+    if (!sel)
+        return tg__error(TG_ESPEC,
+                         "the chain has no selector; end it with one, e.g. 'greedy' or 'dist'");
+    if (sel->vt->accept)
+        return tg__error(TG_EUNSUPPORTED,
+                         "beam search: the selector '%s' learns from each chosen token, so it "
+                         "cannot draw the candidates of several beams at once; use 'greedy' or "
+                         "'dist'",
+                         sel->vt->name);
+    const guint index = (guint)(sel - &g_array_index(c->stages, stage, 0));
+    size_t picked = 0;
+    for (size_t j = 0; j < k && picked < cands->size; j++) {
+        /* the entries not picked yet, at the back of the arrays */
+        tg_candidates rest = *cands;
+        rest.ids += picked;
+        rest.logits += picked;
+        rest.probs += picked;
+        rest.size -= picked;
+        rest.capacity -= picked;
+        rest.sorted = 0;
+        rest.probs_valid = 0;
+        rest.selected = -1;
+        tg_step_info si = step_of(c);
+        si.sequence = (int32_t)j; /* draw j: its own randomness key */
+        si.step = step;
+        tg_status st = run_stage((stage *)sel, index, &rest, &si);
+        if (st != TG_OK)
+            return st;
+        swap_entries(cands, picked, picked + (size_t)rest.selected);
+        picked++;
+    }
+    cands->sorted = 0;
+    cands->probs_valid = 0;
+    *n_picked = picked;
+    return TG_OK;
+}
+
+/* A stage whose state changes as tokens are accepted (its state is not just its parameters). */
+static int is_stateful(const tg_processor_vtable *vt);
+
+tg_status tg__chain_copy_state(tg_chain *dst, const tg_chain *src)
+{
+    if (dst == src)
+        return TG_OK;
+    if (dst->stages->len != src->stages->len)
+        return tg__error(TG_EINVAL, "copying a chain's state: %u stages vs %u", dst->stages->len,
+                         src->stages->len);
+    tg_status st = reserve_history(dst, src->n_hist);
+    if (st != TG_OK)
+        return st;
+    if (src->n_hist)
+        memcpy(dst->history, src->history, src->n_hist * sizeof *src->history);
+    dst->n_hist = src->n_hist;
+    dst->n_prompt = src->n_prompt;
+    dst->step = src->step;
+    for (guint i = 0; i < src->stages->len; i++) {
+        const stage *s = &g_array_index(src->stages, stage, i);
+        stage *d = &g_array_index(dst->stages, stage, i);
+        if (d->vt != s->vt)
+            return tg__error(TG_EINVAL, "copying a chain's state: stage %u differs", i + 1);
+        if (!is_stateful(s->vt))
+            continue; /* its state is its parameters, the same in both chains */
+        void *state = NULL;
+        if (s->vt->clone) {
+            st = s->state ? s->vt->clone(&state, s->state) : TG_OK;
+        } else {
+            tg_proc_context ctx = context_of(dst);
+            st = s->vt->create(&state, d->values, &ctx);
+        }
+        if (st != TG_OK)
+            return tg_error_last()[0] ? tg__error_prefix("copying stage '%s'", s->vt->name)
+                                      : tg__error(st, "copying stage '%s' failed", s->vt->name);
+        if (d->state && d->vt->destroy)
+            d->vt->destroy(d->state);
+        d->state = state;
+    }
+    return TG_OK;
+}
+
+float tg__chain_last_logprob(const tg_chain *c)
+{
+    return c->last_logprob;
+}
+
+size_t tg__chain_n_stages(const tg_chain *c)
+{
+    return c->stages->len;
+}
+
+void tg__chain_stage_at(const tg_processor_vtable **vt, void **state, const tg_chain *c, size_t i)
+{
+    const stage *s = &g_array_index(c->stages, stage, i);
+    *vt = s->vt;
+    *state = s->state;
+}
+
+void tg__chain_set_scorers_only(tg_chain *c)
+{
+    c->scorers_only = 1;
 }
 
 tg_status tg_chain_accept(tg_chain *c, int32_t token)

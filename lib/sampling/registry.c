@@ -96,6 +96,35 @@ static tg_status check_param(const char *path, const tg_processor_vtable *vt,
     return TG_OK;
 }
 
+/* A beam scorer: a vtable that reaches `scorer`, and a scorer table of a known size with at
+ * least one callback. */
+static tg_status check_scorer(const char *path, const tg_processor_vtable *vt)
+{
+    char why[256];
+    const size_t need = offsetof(tg_processor_vtable, scorer) + sizeof vt->scorer;
+    if (vt->struct_size < need) {
+        snprintf(why, sizeof why,
+                 "processor '%s' is a beam scorer, but its vtable (struct_size %u) ends before "
+                 "the member 'scorer' (%zu bytes needed)",
+                 vt->name, vt->struct_size, need);
+        return refuse(path, "%s: rebuild it against this libtextgen's <textgen/plugin.h>", why,
+                      NULL);
+    }
+    if (!vt->scorer)
+        return refuse(path, "processor '%s' is a beam scorer but lacks the required member '%s'",
+                      vt->name, "scorer");
+    const tg_beam_scorer *sc = vt->scorer;
+    if (sc->struct_size < TG_BEAM_SCORER_MIN_SIZE) {
+        snprintf(why, sizeof why, "processor '%s': beam scorer struct_size %u is smaller than %u",
+                 vt->name, sc->struct_size, (unsigned)TG_BEAM_SCORER_MIN_SIZE);
+        return refuse(path, "%s (built against an incompatible <textgen/plugin.h>?)", why, NULL);
+    }
+    if (!sc->groups && !sc->adjust && !sc->score)
+        return refuse(path, "processor '%s' is a beam scorer without a callback (%s)", vt->name,
+                      "groups, adjust or score");
+    return TG_OK;
+}
+
 static tg_status check_vtable(const char *path, const tg_processor_vtable *vt, size_t index)
 {
     char idx[32];
@@ -118,9 +147,14 @@ static tg_status check_vtable(const char *path, const tg_processor_vtable *vt, s
     if (!vt->create)
         return refuse(path, "processor '%s' lacks the required member 'create'", vt->name, NULL);
     int has_stop = vt->struct_size > offsetof(tg_processor_vtable, check_stop) && vt->check_stop;
-    if (vt->kind == TG_PROC_STOP ? !has_stop : !vt->apply)
+    if (vt->kind == TG_PROC_BEAM_SCORER) {
+        tg_status st = check_scorer(path, vt);
+        if (st != TG_OK)
+            return st;
+    } else if (vt->kind == TG_PROC_STOP ? !has_stop : !vt->apply) {
         return refuse(path, "processor '%s' lacks the required member '%s'", vt->name,
                       vt->kind == TG_PROC_STOP ? "check_stop" : "apply");
+    }
     if (vt->n_params && !vt->params)
         return refuse(path, "processor '%s' has n_params > 0 but params is NULL", vt->name, NULL);
     for (size_t i = 0; i < vt->n_params; i++) {

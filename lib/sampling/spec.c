@@ -200,3 +200,19 @@ tg_status tg_chain_parse(tg_chain **out, const char *spec, const tg_chain_option
     *out = c;
     return TG_OK;
 }
+
+tg_status tg__chain_parse_scorers(tg_chain **out, const char *spec, const tg_chain_options *opts)
+{
+    *out = NULL;
+    tg_chain *c;
+    tg_status st = tg_chain_create(&c, opts);
+    if (st != TG_OK)
+        return st;
+    tg__chain_set_scorers_only(c);
+    if ((st = parse_into(c, spec)) != TG_OK) {
+        tg_chain_free(c);
+        return st;
+    }
+    *out = c;
+    return TG_OK;
+}

@@ -111,7 +111,10 @@ static const struct struct_row structs[] = {
     STRUCT(tg_param_value, 56, 8),
     STRUCT(tg_proc_context, 32, 8),
     STRUCT(tg_step_info, 48, 8),
-    STRUCT(tg_processor_vtable, 152, 8),
+    STRUCT(tg_beam_step, 64, 8),
+    STRUCT(tg_beam_hypothesis, 32, 8),
+    STRUCT(tg_beam_scorer, 32, 8),
+    STRUCT(tg_processor_vtable, 160, 8),
     STRUCT(tg_plugin_desc, 88, 8),
 #endif
 #if HAVE_SAMPLER_H
@@ -121,7 +124,8 @@ static const struct struct_row structs[] = {
     STRUCT(tg_trace_stage, 80, 8),
 #endif
 #if HAVE_GENERATE_H
-    STRUCT(tg_generate_options, 96, 8),
+    STRUCT(tg_step_trace, 40, 8),
+    STRUCT(tg_generate_options, 144, 8),
     STRUCT(tg_timing, 40, 8),
 #endif
 };
@@ -205,6 +209,30 @@ static const struct member_row members[] = {
     MEMBER(tg_step_info, n_tokens, size_t, 32),
     MEMBER(tg_step_info, n_prompt, size_t, 40),
 
+    MEMBER(tg_beam_step, struct_size, uint32_t, 0),
+    MEMBER(tg_beam_step, step, int32_t, 4),
+    MEMBER(tg_beam_step, group, int32_t, 8),
+    MEMBER(tg_beam_step, n_groups, int32_t, 12),
+    MEMBER(tg_beam_step, n_beams, int32_t, 16),
+    MEMBER(tg_beam_step, n_vocab, int32_t, 20),
+    MEMBER(tg_beam_step, scores, float *, 24),
+    MEMBER(tg_beam_step, running, const double *, 32),
+    MEMBER(tg_beam_step, tokens, const int32_t *const *, 40),
+    MEMBER(tg_beam_step, chosen, const int32_t *, 48),
+    MEMBER(tg_beam_step, n_chosen, size_t, 56),
+
+    MEMBER(tg_beam_hypothesis, struct_size, uint32_t, 0),
+    MEMBER(tg_beam_hypothesis, length, int32_t, 4),
+    MEMBER(tg_beam_hypothesis, sum, double, 8),
+    MEMBER(tg_beam_hypothesis, max_length, int32_t, 16),
+    MEMBER(tg_beam_hypothesis, group, int32_t, 20),
+    MEMBER(tg_beam_hypothesis, tokens, const int32_t *, 24),
+
+    MEMBER(tg_beam_scorer, struct_size, uint32_t, 0),
+    MEMBER(tg_beam_scorer, groups, tg_status (*)(void *, int32_t, int32_t *), 8),
+    MEMBER(tg_beam_scorer, adjust, tg_status (*)(void *, tg_beam_step *), 16),
+    MEMBER(tg_beam_scorer, score, tg_status (*)(void *, const tg_beam_hypothesis *, double *), 24),
+
     MEMBER(tg_processor_vtable, struct_size, uint32_t, 0),
     MEMBER(tg_processor_vtable, name, const char *, 8),
     MEMBER(tg_processor_vtable, kind, uint32_t, 16),
@@ -224,6 +252,7 @@ static const struct member_row members[] = {
     MEMBER(tg_processor_vtable, check_stop, tg_status (*)(void *, const tg_step_info *, int32_t *),
            112),
     MEMBER_ARRAY(tg_processor_vtable, reserved, void *, 4, 120),
+    MEMBER(tg_processor_vtable, scorer, const tg_beam_scorer *, 152),
 
     MEMBER(tg_plugin_desc, abi_version, uint32_t, 0),
     MEMBER(tg_plugin_desc, struct_size, uint32_t, 4),
@@ -281,6 +310,22 @@ static const struct member_row members[] = {
     MEMBER(tg_generate_options, flags, uint32_t, 76),
     MEMBER(tg_generate_options, on_text, tg_stream_fn, 80),
     MEMBER(tg_generate_options, user_data, void *, 88),
+    MEMBER(tg_generate_options, num_beams, int32_t, 96),
+    MEMBER(tg_generate_options, num_return_sequences, int32_t, 100),
+    MEMBER(tg_generate_options, early_stopping, int32_t, 104),
+    MEMBER(tg_generate_options, trace_top_n, uint32_t, 108),
+    MEMBER(tg_generate_options, beam_scorers, const char *, 112),
+    MEMBER(tg_generate_options, on_trace, tg_step_trace_fn, 120),
+    MEMBER(tg_generate_options, trace_user_data, void *, 128),
+    MEMBER(tg_generate_options, trace_steps, int32_t, 136),
+
+    MEMBER(tg_step_trace, struct_size, uint32_t, 0),
+    MEMBER(tg_step_trace, step, int32_t, 4),
+    MEMBER(tg_step_trace, token, int32_t, 8),
+    MEMBER(tg_step_trace, logprob, float, 12),
+    MEMBER(tg_step_trace, samplers, const char *, 16),
+    MEMBER(tg_step_trace, stages, const tg_trace_stage *, 24),
+    MEMBER(tg_step_trace, n_stages, size_t, 32),
 
     MEMBER(tg_timing, struct_size, uint32_t, 0),
     MEMBER(tg_timing, prompt_s, double, 8),

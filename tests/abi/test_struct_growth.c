@@ -9,8 +9,12 @@
  *   bytes zeroed.
  * - tg_x_options_init(opts, size) for every size from the first layout to beyond the library's:
  *   defaults within the size, not one byte past it. */
+#include "core/error.h"
+#include "core/versioned.h"
+
 #include <criterion/criterion.h>
 #include <glib.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,16 +126,25 @@ Test(struct_growth, an_old_caller_generates_like_a_current_one)
     old_generate_options old;
     memset(&old, 0, sizeof old);
     old.struct_size = sizeof old;
-    old.samplers = "greedy";
+    old.samplers = "top_k(k=20) dist";
     old.max_new_tokens = 12;
+    old.seed = 3;
     tg_result *a, *b;
     cr_assert_eq(tg_generate(&a, model, "ROMEO:", (const tg_generate_options *)&old), TG_OK, "%s",
                  tg_error_last());
     tg_generate_options cur = TG_GENERATE_OPTIONS_INIT;
-    cur.samplers = "greedy";
+    cur.samplers = "top_k(k=20) dist";
     cur.max_new_tokens = 12;
+    cur.seed = 3;
     cr_assert_eq(tg_generate(&b, model, "ROMEO:", &cur), TG_OK);
     cr_assert_str_eq(tg_result_text(a, NULL), tg_result_text(b, NULL));
+    /* exactly as before: one sequence (no beams), the same tokens and log-probabilities */
+    cr_assert_eq(tg_result_n_sequences(a), 1);
+    size_t na, nb;
+    const int32_t *ta = tg_result_tokens(a, &na), *tb = tg_result_tokens(b, &nb);
+    cr_assert(na == 12 && nb == 12 && memcmp(ta, tb, na * sizeof *ta) == 0);
+    const float *la = tg_result_logprobs(a, &na), *lb = tg_result_logprobs(b, &nb);
+    cr_assert_eq(memcmp(la, lb, na * sizeof *la), 0);
     /* the old caller's timing struct: filled up to its size, nothing past it */
     struct {
         old_timing t;
@@ -286,6 +299,84 @@ Test(struct_growth, a_newer_callers_info_struct_gets_the_unknown_fields_zeroed)
                  "struct_size says what was filled");
     cr_assert(bytes_are(&mi.info, sizeof(tg_model_info), sizeof mi.info, 0), "tail not zeroed");
     cr_assert(bytes_are(mi.after, 0, sizeof mi.after, CANARY), "written past the struct");
+}
+
+/* ---- a newer caller on an older library: the zero-tail rule for the beam search fields ----
+ *
+ * A program built with beam search's headers may run on a 0.1 library, which knows only the
+ * first layout of tg_generate_options. That library reads the caller's struct with
+ * tg__struct_read() and its own (first-layout) size; lib/core/versioned.c is compiled into this
+ * test to be that reader, with the first layout's size. Its errors go through tg__error(),
+ * defined here (the library's own is internal to the library). */
+
+static char older_error[1024];
+
+tg_status tg__error(tg_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(older_error, sizeof older_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* The 0.1 library reading a current caller's options. */
+static tg_status read_as_0_1(const tg_generate_options *cur)
+{
+    old_generate_options lib;
+    memset(&lib, 0, sizeof lib);
+    older_error[0] = '\0';
+    return tg__struct_read(&lib, sizeof lib, cur, TG_GENERATE_OPTIONS_V1_SIZE,
+                           "tg_generate_options");
+}
+
+Test(struct_growth, the_beam_fields_default_to_zero_so_older_libraries_serve_them)
+{
+    cr_assert_eq(TG_GENERATE_OPTIONS_V1_SIZE, sizeof(old_generate_options));
+    const tg_generate_options cur = TG_GENERATE_OPTIONS_INIT;
+    cr_assert(bytes_are(&cur, sizeof(old_generate_options), sizeof cur, 0),
+              "a field added after 0.1 has a non-zero default: older libraries would refuse "
+              "every caller");
+    cr_assert_eq(read_as_0_1(&cur), TG_OK, "%s", older_error);
+}
+
+#define EXPECT_REFUSED_BY_0_1(field, value)                                                        \
+    do {                                                                                           \
+        tg_generate_options cur = TG_GENERATE_OPTIONS_INIT;                                        \
+        cur.field = value;                                                                         \
+        cr_assert_eq(read_as_0_1(&cur), TG_EUNSUPPORTED, #field);                                  \
+        char want[64];                                                                             \
+        snprintf(want, sizeof want, "(byte %zu is not zero)",                                      \
+                 offsetof(tg_generate_options, field));                                            \
+        cr_assert(strstr(older_error, want), #field ": %s", older_error);                          \
+        cr_assert(strstr(older_error, "built against newer headers"), "%s", older_error);          \
+    } while (0)
+
+static void on_trace(const tg_step_trace *t, void *user)
+{
+    (void)t;
+    (void)user;
+}
+
+Test(struct_growth, a_beam_request_is_refused_by_a_0_1_library_not_run_as_greedy)
+{
+    EXPECT_REFUSED_BY_0_1(num_beams, 4);
+    EXPECT_REFUSED_BY_0_1(num_return_sequences, 2);
+    EXPECT_REFUSED_BY_0_1(early_stopping, TG_EARLY_STOP_NEVER);
+    EXPECT_REFUSED_BY_0_1(beam_scorers, "length_penalty(alpha=2)");
+    EXPECT_REFUSED_BY_0_1(on_trace, on_trace);
+    EXPECT_REFUSED_BY_0_1(trace_top_n, 5);
+    EXPECT_REFUSED_BY_0_1(trace_steps, 3);
+    /* and this library serves the same request */
+    tg_generate_options cur = TG_GENERATE_OPTIONS_INIT;
+    cur.samplers = "greedy";
+    cur.max_new_tokens = 5;
+    cur.num_beams = 4;
+    cur.num_return_sequences = 2;
+    tg_result *r;
+    cr_assert_eq(tg_generate(&r, model, "ROMEO:", &cur), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(tg_result_n_sequences(r), 2);
+    tg_result_free(r);
 }
 
 /* ---- tg_x_options_init(opts, size) ---- */

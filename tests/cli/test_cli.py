@@ -32,6 +32,7 @@ BUILTINS = {
     "dry": ["multiplier", "base", "allowed_length", "last_n", "breakers"],
     "no_repeat_ngram": ["n"], "logit_bias": [], "bad_words": ["ids"],
     "min_new_tokens": ["n"], "greedy": [], "dist": ["seed"],
+    "length_penalty": ["alpha"], "diverse_groups": ["groups", "penalty"],  # beam scorers
 }
 
 with open(os.path.join(MODEL, "reference.json")) as f:
@@ -334,6 +335,83 @@ def case_errors():
     # --help is not an error
     rc, out, err = run("--help")
     assert rc == 0 and "--max-new-tokens" in out and "--explain" in out and err == ""
+
+
+GOLDENS = os.path.join(SRC, "tests", "reference", "beam", "goldens.json")
+
+
+def golden(name):
+    with open(GOLDENS) as f:
+        return next(c for c in json.load(f)["cases"] if c["name"] == name)
+
+
+def beam_args(g):
+    """The command line asking for a golden case of the PyTorch beam search reference."""
+    lp = re.search(r"length_penalty\(alpha=([^)]*)\)", g["beam_scorers"]).group(1)
+    args = ["-m", os.path.join(SRC, "tests", "data", "models", g["model"]),
+            "-n", str(g["max_new_tokens"]), "--samplers", g["samplers"],
+            "--beams", str(g["num_beams"]), "--num-return", str(g["num_return_sequences"]),
+            "--length-penalty", lp, "--early-stopping", g["early_stopping"]]
+    extra = g["beam_scorers"].replace("length_penalty(alpha=%s)" % lp, "").strip()
+    if extra:
+        args += ["--beam-scorers", extra]
+    for stop in g["stop_strings"]:
+        args += ["--stop", stop]
+    return args + [g["prompt"]]
+
+
+def case_beams():
+    """--beams and friends: the reference's sequences, streamed best text, the JSON shape."""
+    for name in ("tiny_b3", "eos_b3_lp1_never", "eos_b4_lp0_true", "stop_string",
+                 "diverse_groups"):
+        g = golden(name)
+        args = beam_args(g)
+        streamed = ok(*args)
+        assert streamed == g["sequences"][0]["text"], (name, streamed)
+        r = json.loads(ok(*args[:-1], "--json", args[-1]))
+        assert r["text"] == streamed and r["num_beams"] == g["num_beams"]
+        assert r["tokens"] == g["sequences"][0]["tokens"]
+        assert len(r["sequences"]) == len(g["sequences"]), name
+        for got, want in zip(r["sequences"], g["sequences"]):
+            assert sorted(got) == ["score", "stop_reason", "text", "tokens"], sorted(got)
+            assert got["tokens"] == want["tokens"] and got["text"] == want["text"], (name, got)
+            assert got["stop_reason"] == want["stop_reason"], (name, got)
+            assert abs(got["score"] - want["score"]) < 1e-4, (name, got["score"], want["score"])
+        # the others and their scores on stderr under --verbose; stdout unchanged
+        rc, out, err = run(*args[:-1], "--verbose", args[-1])
+        assert rc == 0 and out == streamed, err
+        lines = re.findall(r"^textgen: sequence (\d+) of (\d+)( \(stdout\))?: score (-?[\d.]+), "
+                           r"(\w+): '(.*)'$", err, re.M)
+        assert len(lines) == len(g["sequences"]), err
+        for (i, n, best, score, why, text), want in zip(lines, g["sequences"]):
+            assert (best != "") == (i == "1") and int(n) == len(g["sequences"])
+            assert abs(float(score) - want["score"]) < 1e-5 and why == want["stop_reason"]
+            assert text == esc(want["text"]), (text, want["text"])
+        assert re.search(r"^textgen: beam search: %d beams, %d steps in [\d.]+ ms" %
+                         (g["num_beams"], g["steps"]), err, re.M), err
+    # --beams 1 is the generation of before
+    assert ok("-m", MODEL, "-n", "50", "--samplers", "greedy", "--beams", "1", PROMPT) == GREEDY
+    r = json.loads(ok("-m", MODEL, "-n", "5", "--samplers", "greedy", "--json", PROMPT))
+    assert len(r["sequences"]) == 1 and r["sequences"][0]["text"] == GREEDY[:5]
+    assert r["num_beams"] == 1
+    # usage errors (2) before anything runs; runtime errors (1) name the cause
+    fails(2, ["-m", MODEL, "--num-return", "2", "x"], "--num-return needs beam search")
+    fails(2, ["-m", MODEL, "--length-penalty", "2", "x"], "--length-penalty needs beam search")
+    fails(2, ["-m", MODEL, "--beams", "2", "--num-return", "3", "x"],
+          "--num-return 3 is more than --beams 2")
+    fails(2, ["-m", MODEL, "--beams", "2", "--early-stopping", "maybe", "x"],
+          "--early-stopping wants true, false or never, not 'maybe'")
+    fails(2, ["-m", MODEL, "--beams", "2", "--length-penalty", "nan", "x"], "--length-penalty",
+          "nan")
+    fails(2, ["-m", MODEL, "--beams", "0", "x"], "--beams", "'0'")
+    fails(2, ["-m", MODEL, "--beams", "2", "--explain", "x"], "--explain", "--beams")
+    fails(1, ["-m", MODEL, "--beams", "4", "--beam-scorers", "diverse_groups(groups=3)", "x"],
+          "groups = 3 does not divide num_beams = 4")
+    fails(1, ["-m", MODEL, "--beams", "5000", "x"], "num_beams = 5000", "out of range")
+    fails(1, ["-m", MODEL, "--beams", "2", "--beam-scorers", "top_k(k=2)", "x"],
+          "'top_k' is a filter, not a beam scorer")
+    fails(1, ["-m", MODEL, "--beams", "2", "--samplers", "mirostat_v2", "x"],
+          "selector 'mirostat_v2'")
 
 
 def case_default_model():

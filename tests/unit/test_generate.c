@@ -90,17 +90,32 @@ typedef struct stream_log {
     GArray *ids;
     int calls, stop_after;
     int valid;
+    int null_ids;    /* calls whose ids was NULL (the contract: never) */
+    int asked_stop;  /* the call that returned non-zero, 0 if none */
+    int calls_after; /* calls after that one */
+    size_t last_len; /* text length and ids of the last call */
+    size_t last_n_ids;
 } stream_log;
 
 static int32_t on_text(const char *text, size_t len, const int32_t *ids, size_t n, void *user)
 {
     stream_log *s = user;
     s->calls++;
+    if (s->asked_stop)
+        s->calls_after++;
+    if (!ids)
+        s->null_ids++;
     if (!g_utf8_validate(text, (gssize)len, NULL))
         s->valid = 0;
     g_string_append_len(s->text, text, (gssize)len);
-    g_array_append_vals(s->ids, ids, (guint)n);
-    return s->stop_after && (int)s->ids->len >= s->stop_after;
+    if (ids)
+        g_array_append_vals(s->ids, ids, (guint)n);
+    s->last_len = len;
+    s->last_n_ids = n;
+    int32_t stop = s->stop_after && (int)s->ids->len >= s->stop_after;
+    if (stop && !s->asked_stop)
+        s->asked_stop = s->calls;
+    return stop;
 }
 
 static tg_result *run_streamed(stream_log *s, const char *const *stops, size_t n_stops,
@@ -192,6 +207,59 @@ Test(generate, the_callback_can_stop_generation)
     size_t n;
     tg_result_tokens(r, &n);
     cr_assert_eq(n, 5);
+    /* nothing was held back: the stopping call was the last */
+    cr_assert_eq(s.asked_stop, 5);
+    cr_assert_eq(s.calls_after, 0);
+    cr_assert_eq(s.null_ids, 0);
+    cr_assert_str_eq(s.text->str, tg_result_text(r, NULL));
+    stream_free(&s);
+    tg_result_free(r);
+}
+
+/* The stream callback contract (generate.h): ids is never NULL; after a stop request, one final
+ * call delivers the held-back text (ids empty, not NULL) and nothing is delivered twice. */
+Test(generate, after_a_stop_request_one_final_call_delivers_the_held_back_text)
+{
+    char *full = ids_to_text(greedy_ref, n_greedy);
+    /* a doubled character "cc" of the greedy text, and a stop string "c\x02\x01" that never
+     * completes: the call of the second c releases the first and holds the second back */
+    size_t i = 0;
+    while (i + 1 < n_greedy && full[i] != full[i + 1])
+        i++;
+    cr_assert_lt(i + 1, n_greedy, "the greedy text has a doubled character");
+    char near[4] = {full[i], '\x02', '\x01', '\0'};
+    const char *stops[1] = {near};
+    stream_log s = {0};
+    tg_result *r = run_streamed(&s, stops, 1, 50, (int)i + 2);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_CALLBACK);
+    cr_assert_eq(s.calls_after, 1, "one final call (%d)", s.calls_after);
+    cr_assert_eq(s.last_n_ids, 0);
+    cr_assert_eq(s.last_len, 1, "the held-back character, once");
+    cr_assert_eq(s.null_ids, 0, "ids is never NULL");
+    cr_assert_str_eq(s.text->str, tg_result_text(r, NULL), "every byte once");
+    cr_assert_eq(strlen(s.text->str), i + 2);
+    cr_assert_eq(strncmp(s.text->str, full, i + 2), 0);
+    size_t n;
+    const int32_t *t = tg_result_tokens(r, &n);
+    cr_assert_eq(s.ids->len, n);
+    cr_assert_eq(memcmp(s.ids->data, t, n * sizeof *t), 0);
+    g_free(full);
+    stream_free(&s);
+    tg_result_free(r);
+}
+
+Test(generate, ids_point_at_an_empty_array_when_only_text_is_released)
+{
+    /* every call of a run with hold-back: some release text without new ids */
+    char *full = ids_to_text(greedy_ref, n_greedy);
+    char near[4] = {full[3], full[4], '\x01', '\0'};
+    const char *stops[1] = {near};
+    stream_log s = {0};
+    tg_result *r = run_streamed(&s, stops, 1, 50, 0);
+    cr_assert_eq(s.null_ids, 0);
+    cr_assert_eq(s.asked_stop, 0);
+    cr_assert_str_eq(s.text->str, full);
+    g_free(full);
     stream_free(&s);
     tg_result_free(r);
 }

@@ -31,6 +31,11 @@ typedef struct cli_options {
     cli_num min_p;       /* --min-p */
     cli_num repeat;      /* --repeat-penalty */
     cli_num threads;     /* --threads */
+    cli_num beams;       /* --beams */
+    cli_num num_return;  /* --num-return */
+    cli_num length_pen;  /* --length-penalty */
+    int32_t early_stop;  /* --early-stopping: TG_EARLY_STOP_* (0: not given) */
+    char *beam_scorers;  /* --beam-scorers */
     uint64_t seed;       /* --seed, else random */
     int seed_set;
     char *samplers;     /* --samplers */
@@ -93,6 +98,9 @@ int cli_setup_plugins(const cli_options *o);
 /* The spec the options ask for: --samplers, else one built from the sampling knobs, else NULL
  * (the model's generation_config.json applies). g_free() it. */
 char *cli_spec_from_options(const cli_options *o);
+/* The beam scorer spec: --beam-scorers, then length_penalty(alpha=X) for --length-penalty; NULL
+ * when neither is given (the library's default, length_penalty with alpha 1). g_free() it. */
+char *cli_scorers_from_options(const cli_options *o);
 
 /* One stage of a printed spec: "top_p" and "p=0.95, min_keep=1". */
 typedef struct cli_spec_stage {
@@ -108,17 +116,24 @@ char *cli_spec_param(const char *params, const char *key);
 
 /* ---- stream.c: generation with streamed output and statistics ---- */
 
+typedef struct ex_trace ex_trace;
+
 typedef struct cli_run {
     const cli_options *opts;
     const tg_model *model;
     const char *prompt;
-    const char *spec;  /* NULL: generation_config.json */
-    double load_s;     /* model load time */
-    tg_result *result; /* filled by cli_generate() */
+    const char *spec;    /* NULL: generation_config.json */
+    const char *scorers; /* beam scorer spec; NULL: the library's default */
+    double load_s;       /* model load time */
+    tg_result *result;   /* filled by cli_generate() */
+    ex_trace *explain;   /* --explain / --explain-svg: the steps to record, else NULL */
+    int explain_steps;   /* how many */
 } cli_run;
 
-/* Generate; unless --json, stream the continuation to stdout as it is produced. Returns an exit
- * code. */
+/* Generate; unless --json, stream the continuation to stdout as it is produced. With
+ * run->explain, record the first explain_steps steps through the generation's trace hook; with
+ * --explain, print their tables first (the continuation is held back until they are printed).
+ * Returns an exit code. */
 int cli_generate(cli_run *run);
 /* Statistics on stderr (when it is a terminal or --verbose). */
 void cli_print_stats(const cli_run *run);
@@ -135,7 +150,7 @@ void cli_print_ids_json(const int32_t *ids, size_t n);
 /* --list-plugins: every registered processor with its parameters and docs. */
 int cli_list_plugins(void);
 
-/* ---- explain.c: drive the chain step by step with a trace ---- */
+/* ---- explain.c: what the chain did at each step, from the generation's trace hook ---- */
 
 /* What one stage did at one step (copied out of the trace callback). */
 typedef struct ex_stage {
@@ -154,17 +169,15 @@ typedef struct ex_step {
     size_t n_stages;
 } ex_step;
 
-typedef struct ex_trace {
+struct ex_trace {
     char *spec; /* the chain as tg_chain_print() writes it */
     ex_step *steps;
     size_t n_steps;
     const tg_tokenizer *tok;
-} ex_trace;
+};
 
-/* Run the first `n_steps` steps of generation with the chain `spec` (NULL: the model's
- * defaults), recording every stage. Returns an exit code. */
-int cli_explain_run(ex_trace *out, const tg_model *model, const char *prompt, const char *spec,
-                    const cli_options *o, int n_steps);
+/* Record one traced step (the tg_generate_options.on_trace hook's data). */
+void cli_explain_record(ex_trace *t, const tg_step_trace *step);
 void cli_explain_free(ex_trace *t);
 
 /* ---- explain_view.c: the rows both renderers draw ---- */

@@ -36,6 +36,9 @@ static const num_opt num_opts[] = {
     NUM_OPT("min-p", 0, min_p, 0, 0, 1, 0, "a number in [0, 1]"),
     NUM_OPT("repeat-penalty", 0, repeat, 0, 0, 10, 1, "a number in (0, 10] (1 = off)"),
     NUM_OPT("threads", 0, threads, 1, 0, 1024, 0, "an integer in [0, 1024] (0 = default)"),
+    NUM_OPT("beams", 0, beams, 1, 1, 1e6, 0, "an integer >= 1 (1 = no beam search)"),
+    NUM_OPT("num-return", 0, num_return, 1, 1, 1e6, 0, "an integer >= 1"),
+    NUM_OPT("length-penalty", 0, length_pen, 0, -100, 100, 0, "a number in [-100, 100]"),
 };
 
 static const num_opt *find_num_opt(const char *option_name)
@@ -129,6 +132,24 @@ static gboolean on_explain(const gchar *option_name, const gchar *value, gpointe
     return TRUE;
 }
 
+static gboolean on_early_stopping(const gchar *option_name, const gchar *value, gpointer data,
+                                  GError **error)
+{
+    cli_options *o = data;
+    if (g_strcmp0(value, "false") == 0)
+        o->early_stop = TG_EARLY_STOP_FALSE;
+    else if (g_strcmp0(value, "true") == 0)
+        o->early_stop = TG_EARLY_STOP_TRUE;
+    else if (g_strcmp0(value, "never") == 0)
+        o->early_stop = TG_EARLY_STOP_NEVER;
+    else {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s wants true, false or never, not '%s'", option_name, value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean on_version(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
@@ -208,12 +229,45 @@ static const char *description =
     "  textgen \"ROMEO:\"\n"
     "  textgen -n 200 --temperature 0.8 --top-k 40 \"To be, or not\"\n"
     "  textgen --samplers \"top_p(p=0.9) temperature(t=0.7) dist\" --seed 7 \"KING:\"\n"
+    "  textgen --beams 4 --num-return 2 --length-penalty 1.5 \"ROMEO:\"\n"
     "  textgen --explain 3 --explain-svg steps.svg \"ROMEO:\"\n"
     "  textgen --list-plugins\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
     "Environment: TEXTGEN_MODEL (default model folder), TEXTGEN_PLUGIN_PATH.\n"
     "Docs: docs/cli.md";
+
+/* The beam search options go together: they need --beams B > 1, and R <= B. */
+static int check_beam_options(const cli_options *o)
+{
+    const int beams = o->beams.set ? (int)o->beams.value : 1;
+    const char *needs = o->num_return.set && o->num_return.value > 1 ? "--num-return"
+                        : o->length_pen.set                          ? "--length-penalty"
+                        : o->early_stop                              ? "--early-stopping"
+                        : o->beam_scorers                            ? "--beam-scorers"
+                                                                     : NULL;
+    if (beams == 1 && needs) {
+        cli_error("%s needs beam search: add --beams B with B > 1 (see textgen --help)", needs);
+        return CLI_EXIT_USAGE;
+    }
+    if (o->num_return.set && o->num_return.value > beams) {
+        cli_error("--num-return %d is more than --beams %d: the search keeps only B hypotheses "
+                  "(see textgen --help)",
+                  (int)o->num_return.value, beams);
+        return CLI_EXIT_USAGE;
+    }
+    if (beams > 1 && o->explain) {
+        cli_error("--explain follows one sequence's sampler chain; it does not work with --beams "
+                  "(see textgen --help)");
+        return CLI_EXIT_USAGE;
+    }
+    if (beams > 1 && o->explain_svg) {
+        cli_error("--explain-svg follows one sequence's sampler chain; it does not work with "
+                  "--beams (see textgen --help)");
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
 
 int cli_parse_options(cli_options *o, int argc, char **argv)
 {
@@ -246,6 +300,19 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
          "Stop when STR appears (repeatable; \\n and other C escapes work)", "STR"},
         {"threads", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Compute threads", "N"},
+        {"beams", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Beam search with B beams (the sampler chain's selector draws the candidates)", "B"},
+        {"num-return", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Sequences to return with --beams, best first (<= B; the others go to --json and "
+         "--verbose)",
+         "R"},
+        {"length-penalty", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Beam score = sum of log-probabilities / length^X (default 1)", "X"},
+        {"early-stopping", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+         (void *)on_early_stopping,
+         "When beam search stops: true, false (default) or never (Hugging Face's)", "WHEN"},
+        {"beam-scorers", 0, 0, G_OPTION_ARG_FILENAME, &o->beam_scorers,
+         "Beam scorer spec, e.g. \"diverse_groups(groups=2, penalty=0.5)\"", "SPEC"},
         {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->plugin_dirs,
          "Load the plugins of DIR too (repeatable)", "DIR"},
         {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &list_plugins,
@@ -325,6 +392,9 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
                   "--json (see textgen --help)");
         rc = CLI_EXIT_USAGE;
     }
+    if (rc < 0 && o->beam_scorers && cli_check_utf8("--beam-scorers", o->beam_scorers) != 0)
+        rc = CLI_EXIT_USAGE;
+    rc = rc < 0 ? check_beam_options(o) : rc;
     if (rc < 0 && o->samplers && !*o->samplers) {
         cli_error("--samplers wants a chain spec such as \"top_k(k=40) dist\" (see textgen "
                   "--help)");
@@ -341,6 +411,7 @@ void cli_options_clear(cli_options *o)
     g_free(o->model_dir);
     g_free(o->prompt);
     g_free(o->samplers);
+    g_free(o->beam_scorers);
     g_strfreev(o->stops);
     g_strfreev(o->plugin_dirs);
     g_free(o->explain_svg);

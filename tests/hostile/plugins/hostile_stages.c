@@ -133,7 +133,8 @@ static tg_status fail_weird_apply(void *s, tg_candidates *c, const tg_step_info 
                                             NULL,                                                  \
                                             NULL,                                                  \
                                             NULL,                                                  \
-                                            {0}};
+                                            {0},                                                   \
+                                            NULL};
 
 STAGE(nan_logits, "hostile_nan", TG_PROC_TRANSFORM, nan_apply, "writes a NaN logit")
 STAGE(inf_logits, "hostile_inf", TG_PROC_TRANSFORM, inf_apply, "writes a +inf logit")

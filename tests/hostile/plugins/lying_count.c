@@ -32,7 +32,8 @@ static const tg_processor_vtable one = {TG_PROCESSOR_VTABLE_SIZE,
                                         NULL,
                                         NULL,
                                         NULL,
-                                        {0}};
+                                        {0},
+                                        NULL};
 /* The array holds one pointer, followed in memory by whatever the linker put there. */
 static const tg_processor_vtable *const procs[] = {&one};
 static const tg_plugin_desc desc = {TG_PLUGIN_ABI_VERSION,

@@ -32,5 +32,6 @@ static const tg_processor_vtable lying = {TG_PROCESSOR_VTABLE_SIZE,
                                           NULL,
                                           NULL,
                                           NULL,
-                                          {0}};
+                                          {0},
+                                          NULL};
 TG_PLUGIN_DEFINE("lying-params", "1.0", "MIT", "n_params larger than its array", &lying)
