@@ -436,13 +436,103 @@ static tg_status load_candidates(tg_chain *c, const float *values)
     return TG_OK;
 }
 
-/* Run one stage on `cand`, naming it in errors; checks what every stage must leave. */
+/* The first thing wrong with what a stage left in `c` (docs/reliability.md, "Plugins"): ids
+ * outside the vocabulary, NaN or +inf logits (-inf is a ban and fine), a `sorted` claim that is
+ * false, or probabilities marked valid that are not a distribution. 0 and *why empty when all is
+ * well. One fused pass over the live entries that the compiler vectorizes, plus passes over the
+ * sorted prefix and the probabilities only when a stage claims them. */
+static int check_output(char *why, size_t why_len, const tg_candidates *c)
+{
+    const size_t n = c->size;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad |= (uint32_t)c->ids[i] >= (uint32_t)c->n_vocab;
+        bad |= !(c->logits[i] < INFINITY); /* NaN or +inf */
+    }
+    if (bad) {
+        for (size_t i = 0; i < n; i++) {
+            if ((uint32_t)c->ids[i] >= (uint32_t)c->n_vocab) {
+                snprintf(why, why_len, "candidate %zu has id %d, outside the vocabulary [0, %d)", i,
+                         (int)c->ids[i], (int)c->n_vocab);
+                return 1;
+            }
+            if (!(c->logits[i] < INFINITY)) {
+                snprintf(why, why_len, "the logit of token %d is %s", (int)c->ids[i],
+                         isnan(c->logits[i]) ? "NaN" : "+inf");
+                return 1;
+            }
+        }
+    }
+    if (c->sorted > n) {
+        snprintf(why, why_len, "it claims %zu sorted candidates of %zu", c->sorted, n);
+        return 1;
+    }
+    if (c->sorted) {
+        for (size_t i = 1; i < c->sorted; i++)
+            if (c->logits[i] > c->logits[i - 1]) {
+                snprintf(why, why_len,
+                         "it claims the first %zu candidates are sorted, but candidate %zu (%g) "
+                         "is above candidate %zu (%g)",
+                         c->sorted, i, (double)c->logits[i], i - 1, (double)c->logits[i - 1]);
+                return 1;
+            }
+        const float floor_of_sorted = c->logits[c->sorted - 1];
+        float rest_max = -INFINITY;
+        for (size_t i = c->sorted; i < n; i++)
+            rest_max = c->logits[i] > rest_max ? c->logits[i] : rest_max;
+        if (rest_max > floor_of_sorted) {
+            snprintf(why, why_len,
+                     "it claims the first %zu candidates are the largest, but a later one has "
+                     "logit %g above %g",
+                     c->sorted, (double)rest_max, (double)floor_of_sorted);
+            return 1;
+        }
+    }
+    if (c->probs_valid) {
+        double sum = 0;
+        int bad_p = 0;
+        for (size_t i = 0; i < n; i++) {
+            bad_p |= !(c->probs[i] >= 0.0f && c->probs[i] <= 1.0f); /* NaN fails both */
+            sum += c->probs[i];
+        }
+        if (bad_p || !(fabs(sum - 1.0) <= 1e-3)) {
+            for (size_t i = 0; bad_p && i < n; i++)
+                if (!(c->probs[i] >= 0.0f && c->probs[i] <= 1.0f)) {
+                    snprintf(why, why_len,
+                             "it marks the probabilities valid, but token %d has probability %g",
+                             (int)c->ids[i], (double)c->probs[i]);
+                    return 1;
+                }
+            snprintf(why, why_len, "it marks the probabilities valid, but they sum to %.9g", sum);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if `st` is one of the status codes <textgen/common.h> defines. */
+static int is_tg_status(tg_status st)
+{
+    return st <= TG_OK && st >= TG_ESPEC;
+}
+
+/* Run one stage on `cand`, naming it in errors; checks what every stage must leave. A plugin is
+ * code in the process, so nothing stops it from corrupting memory, but what it hands back is
+ * checked: a status that is no tg_status, an empty or grown set, or any output check_output()
+ * refuses fails the step with TG_EPLUGIN naming the stage. */
 static tg_status run_stage(stage *s, guint index, tg_candidates *cand, const tg_step_info *step)
 {
     const size_t before = cand->size;
     tg_error_clear();
     tg_status st = s->vt->apply(s->state, cand, step);
     if (st != TG_OK) {
+        if (!is_tg_status(st)) {
+            char said[512]; /* copied: tg__error writes the buffer tg_error_last() points to */
+            g_strlcpy(said, tg_error_last(), sizeof said);
+            return tg__error(TG_EPLUGIN,
+                             "stage %u '%s' failed with %d, which is not a tg_status code%s%s",
+                             index + 1, s->vt->name, (int)st, said[0] ? ": " : "", said);
+        }
         if (tg_error_last()[0])
             return tg__error_prefix("stage %u '%s' failed", index + 1, s->vt->name);
         return tg__error(st, "stage %u '%s' failed with status %d", index + 1, s->vt->name,
@@ -451,6 +541,10 @@ static tg_status run_stage(stage *s, guint index, tg_candidates *cand, const tg_
     if (cand->size == 0 || cand->size > before)
         return tg__error(TG_EPLUGIN, "stage %u '%s' left %zu candidates (had %zu)", index + 1,
                          s->vt->name, cand->size, before);
+    char why[256];
+    if (check_output(why, sizeof why, cand))
+        return tg__error(TG_EPLUGIN, "stage %u '%s' left invalid candidates: %s", index + 1,
+                         s->vt->name, why);
     if (s->vt->kind == TG_PROC_SELECTOR &&
         (cand->selected < 0 || (size_t)cand->selected >= cand->size))
         return tg__error(TG_EPLUGIN, "selector '%s' selected no valid candidate (index %d of %zu)",

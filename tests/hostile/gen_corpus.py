@@ -620,26 +620,32 @@ def spec_cases():
     # stages that break the contract (tests/hostile/plugins/hostile_stages.c)
     want_stage = "the host checks every stage's output and names the stage (issue 11, item 5)"
     spec("plug-nan-greedy", "a stage writes a NaN logit, greedy selects", "TG_EPLUGIN",
-         ["hostile_nan"], "hostile_nan greedy", steps=1, plugin="hostile_stages",
-         xfail="NaN logits pass unchecked: " + want_stage)
+         ["hostile_nan"], "hostile_nan greedy", steps=1, plugin="hostile_stages")
     spec("plug-nan-dist", "a stage writes a NaN logit, dist selects", "TG_EPLUGIN",
-         ["hostile_nan"], "hostile_nan dist", steps=1, plugin="hostile_stages",
-         xfail="dist fails, but without naming the stage at fault: " + want_stage)
+         ["hostile_nan"], "hostile_nan dist", steps=1, plugin="hostile_stages")
     spec("plug-nan-mirostat", "a stage writes a NaN logit, mirostat_v2 selects", "TG_EPLUGIN",
-         ["hostile_nan"], "hostile_nan mirostat_v2", steps=1, plugin="hostile_stages",
-         xfail="NaN logits pass unchecked: " + want_stage)
+         ["hostile_nan"], "hostile_nan mirostat_v2", steps=1, plugin="hostile_stages")
     spec("plug-inf-greedy", "a stage writes +inf, greedy selects", "TG_EPLUGIN",
-         ["hostile_inf"], "hostile_inf greedy", steps=1, plugin="hostile_stages",
-         xfail="+inf logits pass unchecked: " + want_stage)
+         ["hostile_inf"], "hostile_inf greedy", steps=1, plugin="hostile_stages")
     spec("plug-inf-dist", "a stage writes +inf, dist selects", "TG_EPLUGIN",
-         ["hostile_inf"], "hostile_inf dist", steps=1, plugin="hostile_stages",
-         xfail="+inf logits are not caught where they appear: " + want_stage)
+         ["hostile_inf"], "hostile_inf dist", steps=1, plugin="hostile_stages")
     spec("plug-sorted-lie", "a stage claims the set is sorted; top_k trusts it", "TG_EPLUGIN",
-         ["hostile_sorted_lie"], "hostile_sorted_lie top_k(k=2) greedy", steps=1, plugin="hostile_stages",
-         xfail="a 'sorted' larger than the set is trusted: top_k keeps the wrong tokens; " + want_stage)
+         ["hostile_sorted_lie"], "hostile_sorted_lie top_k(k=2) greedy", steps=1, plugin="hostile_stages")
     spec("plug-probs-lie", "a stage claims valid probabilities, all negative", "TG_EPLUGIN",
-         ["hostile_probs_lie"], "hostile_probs_lie dist", steps=1, plugin="hostile_stages",
-         xfail="negative probabilities marked valid are accepted: " + want_stage)
+         ["hostile_probs_lie"], "hostile_probs_lie dist", steps=1, plugin="hostile_stages")
+    spec("plug-sorted-upside", "a stage claims an ascending pair is sorted", "TG_EPLUGIN",
+         ["hostile_sorted_upside", "claims the first 2 candidates are sorted, but candidate 1 (2)"
+          " is above candidate 0 (1)"], "hostile_sorted_upside top_k(k=2) greedy", steps=1,
+         plugin="hostile_stages")
+    spec("plug-sorted-not-top", "a stage claims a sorted prefix that is not the largest",
+         "TG_EPLUGIN", ["hostile_sorted_not_top", "a later one has logit 5 above 1"],
+         "hostile_sorted_not_top greedy", steps=1, plugin="hostile_stages")
+    spec("plug-probs-half", "a stage claims valid probabilities that sum to 0.5", "TG_EPLUGIN",
+         ["hostile_probs_half", "they sum to 0.5"], "hostile_probs_half dist", steps=1,
+         plugin="hostile_stages")
+    spec("plug-bad-id", "a stage writes an id outside the vocabulary", "TG_EPLUGIN",
+         ["hostile_bad_id", "candidate 1 has id 19, outside the vocabulary [0, 12)"],
+         "hostile_bad_id greedy", steps=1, plugin="hostile_stages")
     spec("plug-empty", "a stage leaves no candidate", "TG_EPLUGIN", ["hostile_empty"],
          "hostile_empty greedy", steps=1, plugin="hostile_stages")
     spec("plug-grow", "a stage sets size past capacity", "TG_EPLUGIN", ["hostile_grow"],
@@ -653,10 +659,7 @@ def spec_cases():
     spec("plug-fail-loud", "a stage fails with its own message", "TG_ERANGE",
          ["the moon is in the wrong phase"], "hostile_fail_loud greedy", steps=1, plugin="hostile_stages")
     spec("plug-fail-weird", "a stage returns 12345, which is no tg_status", "TG_EPLUGIN",
-         ["hostile_fail_weird", "12345"], "hostile_fail_weird greedy", steps=1, plugin="hostile_stages",
-         xfail="tg_chain_sample returns 12345 to the caller: a positive value no tg_status has, "
-               "which a caller testing `st < 0` takes for success; the host should map a status "
-               "it does not know to TG_EPLUGIN")
+         ["hostile_fail_weird", "12345"], "hostile_fail_weird greedy", steps=1, plugin="hostile_stages")
 
 
 def plugin_cases():

@@ -55,6 +55,48 @@ static tg_status probs_lie_apply(void *s, tg_candidates *c, const tg_step_info *
     return TG_OK;
 }
 
+/* Claims the first two are sorted, in ascending order. */
+static tg_status sorted_upside_apply(void *s, tg_candidates *c, const tg_step_info *step)
+{
+    (void)s;
+    (void)step;
+    c->logits[0] = 1.0f;
+    c->logits[1] = 2.0f;
+    c->sorted = 2;
+    return TG_OK;
+}
+
+/* Claims the first one is the largest; a later one is larger. */
+static tg_status sorted_not_top_apply(void *s, tg_candidates *c, const tg_step_info *step)
+{
+    (void)s;
+    (void)step;
+    c->logits[0] = 1.0f;
+    c->logits[c->size - 1] = 5.0f;
+    c->sorted = 1;
+    return TG_OK;
+}
+
+/* Claims valid probabilities that sum to one half. */
+static tg_status probs_half_apply(void *s, tg_candidates *c, const tg_step_info *step)
+{
+    (void)s;
+    (void)step;
+    for (size_t i = 0; i < c->size; i++)
+        c->probs[i] = 0.5f / (float)c->size;
+    c->probs_valid = 1;
+    return TG_OK;
+}
+
+/* Writes an id outside the vocabulary. */
+static tg_status bad_id_apply(void *s, tg_candidates *c, const tg_step_info *step)
+{
+    (void)s;
+    (void)step;
+    c->ids[1] = c->n_vocab + 7;
+    return TG_OK;
+}
+
 /* Leaves no candidate. */
 static tg_status empty_apply(void *s, tg_candidates *c, const tg_step_info *step)
 {
@@ -140,6 +182,13 @@ STAGE(nan_logits, "hostile_nan", TG_PROC_TRANSFORM, nan_apply, "writes a NaN log
 STAGE(inf_logits, "hostile_inf", TG_PROC_TRANSFORM, inf_apply, "writes a +inf logit")
 STAGE(sorted_lie, "hostile_sorted_lie", TG_PROC_FILTER, sorted_lie_apply, "claims a false order")
 STAGE(probs_lie, "hostile_probs_lie", TG_PROC_FILTER, probs_lie_apply, "negative probabilities")
+STAGE(sorted_upside, "hostile_sorted_upside", TG_PROC_FILTER, sorted_upside_apply,
+      "claims an ascending pair is sorted")
+STAGE(sorted_not_top, "hostile_sorted_not_top", TG_PROC_FILTER, sorted_not_top_apply,
+      "claims a sorted prefix that is not the largest")
+STAGE(probs_half, "hostile_probs_half", TG_PROC_FILTER, probs_half_apply,
+      "probabilities sum to 0.5")
+STAGE(bad_id, "hostile_bad_id", TG_PROC_FILTER, bad_id_apply, "an id outside the vocabulary")
 STAGE(empty, "hostile_empty", TG_PROC_FILTER, empty_apply, "leaves no candidate")
 STAGE(grow, "hostile_grow", TG_PROC_FILTER, grow_apply, "size past capacity")
 STAGE(select_out, "hostile_select_out", TG_PROC_SELECTOR, select_out_apply, "selects past the end")
@@ -150,4 +199,5 @@ STAGE(fail_weird, "hostile_fail_weird", TG_PROC_TRANSFORM, fail_weird_apply, "re
 
 TG_PLUGIN_DEFINE("hostile-stages", "1.0", "MIT", "stages that break the candidates contract",
                  &nan_logits, &inf_logits, &sorted_lie, &probs_lie, &empty, &grow, &select_out,
-                 &select_none, &fail_silent, &fail_loud, &fail_weird)
+                 &select_none, &fail_silent, &fail_loud, &fail_weird, &sorted_upside,
+                 &sorted_not_top, &probs_half, &bad_id)
