@@ -16,6 +16,7 @@ any number of threads; a :class:`Chain` or a stream belongs to one thread at a t
 
 from __future__ import annotations
 
+import array
 import ctypes
 import threading
 from ctypes import POINTER, byref, c_char_p, c_float, c_int32, c_size_t, c_uint8, c_void_p
@@ -363,11 +364,23 @@ class Chain(_Handle):
         finally:
             lib.tg_free(s)
 
-    def sample(self, logits: Sequence[float]) -> int:
+    def sample(self, logits: Union[Sequence[float], "array.array", memoryview]) -> int:
+        """Run every stage on n_vocab logits and pick a token (not accepted yet). A float32
+        buffer (array.array('f'), a numpy float32 array, a ctypes c_float array) is passed
+        without converting each number."""
         if len(logits) != self.n_vocab:
             raise ValueError("sample: %d logits for a vocabulary of %d" % (len(logits),
                                                                            self.n_vocab))
-        arr = (c_float * len(logits))(*logits)
+        if isinstance(logits, ctypes.Array):
+            arr = logits
+        else:
+            try:
+                view = memoryview(logits)
+                if view.format != "f" or view.itemsize != 4:
+                    raise TypeError
+                arr = (c_float * len(logits)).from_buffer_copy(view)
+            except TypeError:
+                arr = (c_float * len(logits))(*logits)
         tok = c_int32()
         _check(lib.tg_chain_sample(byref(tok), None, self._get(), arr))
         return tok.value
