@@ -38,6 +38,7 @@ const (
 	EUSER       = -14
 	ESPEC       = -15
 	EUNSUPPORTD = -6
+	ESTATE      = -10
 )
 
 // Generation flags (TG_GEN_*).
@@ -111,8 +112,9 @@ func LiveHandles() map[string]int {
 
 // Model is a loaded model: immutable, safe for concurrent use.
 type Model struct {
-	mu sync.RWMutex // Close waits for calls in flight
-	p  *C.tg_model
+	mu   sync.RWMutex // Close waits for calls in flight
+	p    *C.tg_model
+	deps int64 // open chains and generators made from it
 }
 
 func newModel(p *C.tg_model) *Model {
@@ -144,10 +146,14 @@ func LoadDefault() (*Model, error) {
 	return newModel(p), nil
 }
 
-// Close releases the model; calling it again does nothing. Nothing made from it may be in use.
+// Close releases the model; calling it again does nothing. It refuses (ESTATE) while chains or
+// generators made from it are open: close them first.
 func (m *Model) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if n := atomic.LoadInt64(&m.deps); n > 0 && m.p != nil {
+		return &Error{Status: ESTATE, Message: fmt.Sprintf("the model still has %d open chains or generators: close them first", n)}
+	}
 	if m.p != nil {
 		C.tg_model_free(m.p)
 		m.p = nil
@@ -399,6 +405,7 @@ func (m *Model) NewGenerator(prompt string, o *Options) (*Generator, error) {
 		return nil, err
 	}
 	gen := &Generator{p: g, model: m}
+	atomic.AddInt64(&m.deps, 1)
 	track("generator", 1)
 	runtime.SetFinalizer(gen, (*Generator).Close)
 	return gen, nil
@@ -437,6 +444,7 @@ func (g *Generator) Close() error {
 	if g.p != nil {
 		C.tg_generator_free(g.p)
 		g.p = nil
+		atomic.AddInt64(&g.model.deps, -1)
 		track("generator", -1)
 		runtime.SetFinalizer(g, nil)
 	}
@@ -449,10 +457,14 @@ func (g *Generator) Close() error {
 type Chain struct {
 	p      *C.tg_chain
 	nVocab int
+	model  *Model // nil for a bare vocabulary
 }
 
-func newChain(p *C.tg_chain, nVocab int) *Chain {
-	c := &Chain{p: p, nVocab: nVocab}
+func newChain(p *C.tg_chain, nVocab int, m *Model) *Chain {
+	c := &Chain{p: p, nVocab: nVocab, model: m}
+	if m != nil {
+		atomic.AddInt64(&m.deps, 1)
+	}
 	track("chain", 1)
 	runtime.SetFinalizer(c, (*Chain).Close)
 	return c
@@ -483,7 +495,7 @@ func ParseChain(spec string, m *Model, nVocab int, seed uint64) (*Chain, error) 
 	if err := errOf(C.tgo_chain_parse(&c, cspec, mp, C.int32_t(nVocab), C.uint64_t(seed), &msg), msg); err != nil {
 		return nil, err
 	}
-	return newChain(c, nVocab), nil
+	return newChain(c, nVocab, m), nil
 }
 
 // Spec prints the chain with every parameter written out.
@@ -520,7 +532,7 @@ func (c *Chain) Clone() (*Chain, error) {
 	if err := errOf(C.tgo_chain_clone(&d, c.p, &msg), msg); err != nil {
 		return nil, err
 	}
-	return newChain(d, c.nVocab), nil
+	return newChain(d, c.nVocab, c.model), nil
 }
 
 // Close releases the chain; calling it again does nothing.
@@ -528,6 +540,9 @@ func (c *Chain) Close() error {
 	if c.p != nil {
 		C.tg_chain_free(c.p)
 		c.p = nil
+		if c.model != nil {
+			atomic.AddInt64(&c.model.deps, -1)
+		}
 		track("chain", -1)
 		runtime.SetFinalizer(c, nil)
 	}

@@ -281,10 +281,17 @@ func TestEveryHandleIsReleased(t *testing.T) {
 	}
 	c, _ := ParseChain("greedy", m, 0, 0)
 	g, _ := m.NewGenerator(prompt, &Options{Samplers: "greedy", MaxNewTokens: 2})
+	var e *Error
+	if err := m.Close(); !errors.As(err, &e) || e.Status != ESTATE ||
+		!strings.Contains(e.Message, "2 open chains or generators") {
+		t.Fatalf("closing a model in use: %v", err)
+	}
 	c.Close()
 	g.Close()
 	g.Close()
-	m.Close()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// other tests run before, not alongside (no t.Parallel): nothing of theirs is left either
 	if live := LiveHandles(); len(live) != 0 {
 		t.Fatalf("still held: %v", live)

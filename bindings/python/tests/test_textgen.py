@@ -40,6 +40,18 @@ class BindingTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             m.info  # closed
 
+    def test_closing_a_model_closes_what_was_made_from_it(self):
+        m = textgen.Model()
+        s = m.stream(PROMPT, samplers="greedy", max_new_tokens=5)
+        c = textgen.Chain("greedy", model=m)
+        self.assertEqual(textgen.live_handles(), {"model": 1, "generator": 1, "chain": 1})
+        m.close()
+        self.assertEqual(textgen.live_handles(), {})
+        with self.assertRaises(ValueError):
+            c.sample([0.0] * 65)
+        with self.assertRaises(ValueError):
+            list(s)
+
     def test_tokenizer_round_trip(self):
         with textgen.Model() as m:
             tok = m.tokenizer

@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import ctypes
 import threading
+import weakref
 from ctypes import POINTER, byref, c_char_p, c_float, c_int32, c_size_t, c_uint8, c_void_p
 from dataclasses import dataclass, field
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Union)
@@ -236,6 +237,7 @@ class Model(_Handle):
     _free = lib.tg_model_free
 
     def __init__(self, path: Optional[str] = None, weight_type: int = 0) -> None:
+        self._dependents: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
         opts = _lib.init_struct(lib.tg_model_options_init, _lib.ModelOptions)
         opts.weight_type = weight_type
         ptr = c_void_p()
@@ -244,6 +246,12 @@ class Model(_Handle):
         else:
             _check(lib.tg_model_load(byref(ptr), str(path).encode("utf-8"), byref(opts)))
         super().__init__(ptr.value)
+
+    def close(self) -> None:
+        """Free the model, after the streams and chains made from it (they need it)."""
+        for dep in list(getattr(self, "_dependents", ())):
+            dep.close()
+        super().close()
 
     @property
     def path(self) -> str:
@@ -319,6 +327,7 @@ class Stream(_Handle):
         self._model = model
         self.result: Optional[Result] = None
         super().__init__(ptr.value)
+        model._dependents.add(self)
 
     def __iter__(self) -> Iterator[str]:
         token, text, n, stop = c_int32(), c_void_p(), c_size_t(), c_int32()
@@ -354,6 +363,8 @@ class Chain(_Handle):
         _check(lib.tg_chain_parse(byref(ptr), spec.encode("utf-8"), byref(o)))
         self.n_vocab = model.info["n_vocab"] if model is not None else n_vocab
         super().__init__(ptr.value)
+        if model is not None:
+            model._dependents.add(self)
 
     @property
     def spec(self) -> str:

@@ -267,6 +267,11 @@ fn model_options() -> Result<sys::tg_model_options> {
 }
 
 /// A model's tokenizer: immutable, usable from any thread while the model lives.
+///
+/// ```compile_fail
+/// let tok = textgen::Model::load_default().unwrap().tokenizer().unwrap(); // the model is dropped
+/// tok.encode("x");
+/// ```
 #[derive(Clone, Copy)]
 pub struct Tokenizer<'m> {
     ptr: NonNull<sys::tg_tokenizer>,
@@ -478,24 +483,35 @@ impl Drop for Stream<'_> {
 
 // ---- chains -----------------------------------------------------------------------------------
 
-/// A sampler chain and the state of one sequence. `Send`, not `Sync`.
-pub struct Chain {
+/// A sampler chain and the state of one sequence. `Send`, not `Sync`. A chain made for a model
+/// borrows it (its stages may hold the model's tokenizer), so it cannot outlive the model:
+///
+/// ```compile_fail
+/// let chain = {
+///     let model = textgen::Model::load_default().unwrap();
+///     textgen::Chain::parse("greedy", &model, 0).unwrap()
+/// }; // error: `model` does not live long enough
+/// ```
+pub struct Chain<'m> {
     ptr: NonNull<sys::tg_chain>,
     n_vocab: usize,
+    _model: PhantomData<&'m Model>,
 }
 
-unsafe impl Send for Chain {}
+unsafe impl Send for Chain<'_> {}
 
-impl Chain {
+impl Chain<'static> {
+    /// A chain for a bare vocabulary of `n_vocab` ids.
+    pub fn parse_vocab(spec: &str, n_vocab: i32, seed: u64) -> Result<Chain<'static>> {
+        Chain::parse_with(spec, ptr::null(), n_vocab, seed, n_vocab.max(0) as usize)
+    }
+}
+
+impl<'m> Chain<'m> {
     /// A chain for `model`'s vocabulary, end ids and tokenizer.
-    pub fn parse(spec: &str, model: &Model, seed: u64) -> Result<Chain> {
+    pub fn parse(spec: &str, model: &'m Model, seed: u64) -> Result<Chain<'m>> {
         let n_vocab = model.info()?.n_vocab as usize;
         Chain::parse_with(spec, model.as_ptr(), 0, seed, n_vocab)
-    }
-
-    /// A chain for a bare vocabulary of `n_vocab` ids.
-    pub fn parse_vocab(spec: &str, n_vocab: i32, seed: u64) -> Result<Chain> {
-        Chain::parse_with(spec, ptr::null(), n_vocab, seed, n_vocab.max(0) as usize)
     }
 
     fn parse_with(
@@ -504,7 +520,7 @@ impl Chain {
         n_vocab: i32,
         seed: u64,
         n: usize,
-    ) -> Result<Chain> {
+    ) -> Result<Chain<'m>> {
         let spec = c_string(spec, "the chain spec")?;
         let mut o: sys::tg_chain_options = unsafe { std::mem::zeroed() };
         check(unsafe {
@@ -515,7 +531,11 @@ impl Chain {
         o.seed = seed;
         let mut c = ptr::null_mut();
         check(unsafe { sys::tg_chain_parse(&mut c, spec.as_ptr(), &o) })?;
-        Ok(Chain { ptr: NonNull::new(c).expect("tg_chain_parse gave NULL with TG_OK"), n_vocab: n })
+        Ok(Chain {
+            ptr: NonNull::new(c).expect("tg_chain_parse gave NULL with TG_OK"),
+            n_vocab: n,
+            _model: PhantomData,
+        })
     }
 
     /// The chain as a spec with every parameter written out.
@@ -546,17 +566,18 @@ impl Chain {
         check(unsafe { sys::tg_chain_accept(self.ptr.as_ptr(), token) })
     }
 
-    pub fn try_clone(&self) -> Result<Chain> {
+    pub fn try_clone(&self) -> Result<Chain<'m>> {
         let mut c = ptr::null_mut();
         check(unsafe { sys::tg_chain_clone(&mut c, self.ptr.as_ptr()) })?;
         Ok(Chain {
             ptr: NonNull::new(c).expect("tg_chain_clone gave NULL with TG_OK"),
             n_vocab: self.n_vocab,
+            _model: PhantomData,
         })
     }
 }
 
-impl Drop for Chain {
+impl Drop for Chain<'_> {
     fn drop(&mut self) {
         unsafe { sys::tg_chain_free(self.ptr.as_ptr()) }
     }
