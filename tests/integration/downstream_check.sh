@@ -25,6 +25,7 @@ step "install into a scratch prefix"
 meson install -C "$build" --destdir "$tmp/dest" --quiet >/dev/null
 pc=$(find "$tmp/dest" -name textgen.pc | head -1)
 [ -n "$pc" ] || { echo "textgen.pc was not installed"; exit 1; }
+grep -q '^prefix=${pcfiledir}' "$pc" || { echo "textgen.pc is not relocatable (this build dir was configured before pkgconfig.relocatable became the default): run meson configure $build -Dpkgconfig.relocatable=true"; exit 1; }
 # Only the prefix: no build tree, no environment of the test harness.
 unset TEXTGEN_PLUGIN_PATH TEXTGEN_PLUGIN_NO_DEFAULT TEXTGEN_MODEL LD_LIBRARY_PATH TEXTGEN_LIBRARY
 export PKG_CONFIG_PATH=$(dirname "$pc")

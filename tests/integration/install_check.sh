@@ -14,6 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --quiet >/dev/null
 pcdir=$(dirname "$(find "$tmp" -name textgen.pc | head -1)")
 [ -n "$pcdir" ] || { echo "textgen.pc was not installed"; exit 1; }
+grep -q '^prefix=${pcfiledir}' "$pcdir/textgen.pc" || { echo "textgen.pc is not relocatable (this build dir was configured before pkgconfig.relocatable became the default): run meson configure $build -Dpkgconfig.relocatable=true"; exit 1; }
 # textgen.pc is relocatable (prefix=${pcfiledir}/...): no sysroot is needed to use the DESTDIR.
 export PKG_CONFIG_PATH=$pcdir
 for h in textgen.h common.h model.h session.h version.h; do

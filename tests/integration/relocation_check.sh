@@ -43,6 +43,7 @@ print("cli: %s -> %r" % (r["model"], r["text"]))' "$moved"
 
 echo "== a C program built against the moved prefix"
 pc=$(find "$moved" -name textgen.pc | head -1)
+grep -q '^prefix=${pcfiledir}' "$pc" || { echo "textgen.pc is not relocatable (this build dir was configured before pkgconfig.relocatable became the default): run meson configure $build -Dpkgconfig.relocatable=true"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc")
 cc -std=c99 -Wall -Wextra -Werror -o "$tmp/relocated" "$src/tests/integration/relocated.c" \
   $(pkg-config --cflags --libs textgen)
