@@ -15,13 +15,15 @@ cd "$here"
 
 # Every Debian package the build needs (it configures the tests too, hence criterion and
 # python3); running the tests needs the second list as well (python3-torch runs the nanoGPT
-# converter test; it also regenerates references and trains the bundled model).
+# converter test; it also regenerates references and trains the bundled model; cargo, rustc and
+# golang-go build and test the Rust and Go bindings, offline).
 packages=(
   build-essential meson ninja-build pkg-config binutils python3
   libdnnl-dev libglib2.0-dev libjson-glib-dev libcriterion-dev
 )
 test_packages=(
   abigail-tools clang libclang-rt-14-dev clang-format python3-torch libopenblas0-pthread
+  cargo rustc golang-go
 )
 
 install_deps() { # install_deps PACKAGE...

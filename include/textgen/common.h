@@ -41,6 +41,23 @@
 #define TG_END_DECLS
 #endif
 
+/* Spelled so that the initializer macros (TG_X_OPTIONS_INIT, TG_PLUGIN_DEFINE, ...) compile
+ * cleanly as C99 and as C++ under -Wzero-as-null-pointer-constant -Wold-style-cast. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define TG_NULL nullptr
+#elif defined(__cplusplus)
+#define TG_NULL 0
+#else
+#define TG_NULL ((void *)0)
+#endif
+#ifdef __cplusplus
+#define TG_U32(x) static_cast<uint32_t>(x)
+#define TG_SIZE(x) static_cast<size_t>(x)
+#else
+#define TG_U32(x) ((uint32_t)(x))
+#define TG_SIZE(x) ((size_t)(x))
+#endif
+
 TG_BEGIN_DECLS
 
 /** Result of every fallible call. Values are fixed forever and never reused. */

@@ -135,8 +135,8 @@ typedef struct tg_generate_options {
 
 #define TG_GENERATE_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        (uint32_t)sizeof(tg_generate_options), 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   \
-            0, 0, 0, 0                                                                             \
+        TG_U32(sizeof(tg_generate_options)), TG_NULL, 0, TG_NULL, 0, TG_NULL, 0, 0.0, 0, 0, 0,     \
+            TG_NULL, TG_NULL, 0, 0, 0, 0, TG_NULL, TG_NULL, TG_NULL, 0                             \
     }
 
 /**
@@ -219,7 +219,7 @@ typedef struct tg_timing {
 
 #define TG_TIMING_INIT                                                                             \
     {                                                                                              \
-        (uint32_t)sizeof(tg_timing), 0.0, 0.0, 0.0, 0, 0                                           \
+        TG_U32(sizeof(tg_timing)), 0.0, 0.0, 0.0, 0, 0                                             \
     }
 
 /** @brief Timing of the generation that produced `result`. */

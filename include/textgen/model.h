@@ -33,7 +33,7 @@ typedef struct tg_model_options {
 
 #define TG_MODEL_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        (uint32_t)sizeof(tg_model_options), 0                                                      \
+        TG_U32(sizeof(tg_model_options)), 0                                                        \
     }
 
 /**
@@ -75,7 +75,7 @@ typedef struct tg_model_info {
 
 #define TG_MODEL_INFO_INIT                                                                         \
     {                                                                                              \
-        (uint32_t)sizeof(tg_model_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                           \
+        TG_U32(sizeof(tg_model_info)), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                             \
     }
 
 /**
@@ -122,6 +122,26 @@ TG_API tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const 
 
 /** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
 TG_API const char *tg_model_path(const tg_model *model);
+
+/**
+ * @brief The bundled model installed with libtextgen (`<datadir>/textgen/models/...`), found
+ * relative to the loaded library itself, so a moved or unpacked prefix still finds it.
+ * @param[out] dir_out  borrowed, valid for the process; set even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND (naming the folder) when it is not there, e.g. in a build tree.
+ */
+TG_API tg_status tg_bundled_model_dir(const char **dir_out);
+
+/**
+ * @brief The model folder used when the caller names none: `$TEXTGEN_MODEL` when it is set and
+ * not empty, else tg_bundled_model_dir().
+ * @param[out] dir_out  borrowed (the environment's string, or as tg_bundled_model_dir()); set
+ *                      even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND naming the folder and where it came from.
+ */
+TG_API tg_status tg_default_model_dir(const char **dir_out);
+
+/** @brief tg_model_load() of tg_default_model_dir(). */
+TG_API tg_status tg_model_load_default(tg_model **out, const tg_model_options *opts);
 
 TG_END_DECLS
 

@@ -88,6 +88,25 @@ TG_API tg_status tg_candidates_softmax(tg_candidates *c);
 /** @brief Keep the first `n` entries (1 <= n <= size); keeps `sorted` and renormalizes probs. */
 TG_API tg_status tg_candidates_truncate(tg_candidates *c, size_t n);
 
+/** A question about live entry `index` of `c` (its id, logit and prob are at that index). */
+typedef int32_t (*tg_candidate_pred)(const tg_candidates *c, size_t index, void *user_data);
+
+/**
+ * @brief Filter helpers: keep the live entries for which `keep` returns non-zero (keep_if), or
+ * drop those for which `remove` does (remove_if), or keep those whose byte `keep[i]` is non-zero
+ * (tg_candidates_keep; `keep` has `size` bytes, indexed by position before the call).
+ *
+ * The predicate is called once per live entry, in increasing index order, before that entry
+ * moves. Survivors keep their relative order, `sorted` stays truthful (the kept part of the
+ * sorted prefix) and probs are renormalized when valid; the arrays stay a permutation of what
+ * they held. Keeping nothing is refused with TG_ERANGE and leaves `c` unchanged (a step never
+ * runs out of candidates).
+ */
+TG_API tg_status tg_candidates_keep_if(tg_candidates *c, tg_candidate_pred keep, void *user_data);
+TG_API tg_status tg_candidates_remove_if(tg_candidates *c, tg_candidate_pred remove,
+                                         void *user_data);
+TG_API tg_status tg_candidates_keep(tg_candidates *c, const uint8_t *keep);
+
 /* ---- randomness from the host ---- */
 
 /**
@@ -142,13 +161,22 @@ typedef struct tg_param_value {
 
 /* ---- what a processor sees ---- */
 
-/** Facts fixed for the life of a processor state (given to `create`). */
+struct tg_tokenizer;
+
+/**
+ * Facts fixed for the life of a processor state (given to `create`). It grows at the end:
+ * code built against newer headers reads a member only when `struct_size` covers it.
+ */
 typedef struct tg_proc_context {
     uint32_t struct_size;
     int32_t n_vocab;        /**< vocabulary size */
     const int32_t *eos_ids; /**< end-of-sequence ids of the model (may be empty) */
     size_t n_eos;
-    const void *tokenizer; /**< a `const tg_tokenizer *` or NULL (see <textgen/tokenizer.h>) */
+    /** The model's tokenizer, or NULL (use it with <textgen/tokenizer.h>; immutable, shared). */
+    const struct tg_tokenizer *tokenizer;
+    /** The user data the processor's plugin was registered with (tg_plugin_register()); NULL
+     *  for plugin files. Shared by every state of the plugin's processors, on any thread. */
+    void *user_data;
 } tg_proc_context;
 
 /** The step being decided (given to `apply`, `accept`, `check_stop`). */
@@ -275,8 +303,8 @@ typedef struct tg_processor_vtable {
 } tg_processor_vtable;
 
 /** Size of the first vtable layout the host accepts. */
-#define TG_PROCESSOR_VTABLE_MIN_SIZE ((uint32_t)(offsetof(tg_processor_vtable, check_stop)))
-#define TG_PROCESSOR_VTABLE_SIZE ((uint32_t)sizeof(tg_processor_vtable))
+#define TG_PROCESSOR_VTABLE_MIN_SIZE TG_U32(offsetof(tg_processor_vtable, check_stop))
+#define TG_PROCESSOR_VTABLE_SIZE (TG_U32(sizeof(tg_processor_vtable)))
 
 /** The plugin descriptor returned by `tg_plugin_get_desc`. */
 typedef struct tg_plugin_desc {
@@ -291,17 +319,23 @@ typedef struct tg_plugin_desc {
     void *reserved[4];
 } tg_plugin_desc;
 
-#define TG_PLUGIN_DESC_MIN_SIZE ((uint32_t)(offsetof(tg_plugin_desc, reserved)))
+#define TG_PLUGIN_DESC_MIN_SIZE TG_U32(offsetof(tg_plugin_desc, reserved))
 
 /** Signature of the entry symbol `tg_plugin_get_desc`. */
 typedef const tg_plugin_desc *(*tg_plugin_get_desc_fn)(void);
 
+#ifdef __cplusplus
+#define TG_PLUGIN_EXTERN_C extern "C"
+#else
+#define TG_PLUGIN_EXTERN_C
+#endif
+
 /** Define the plugin's descriptor and entry point; the trailing arguments are
- * `const tg_processor_vtable *` pointers. */
+ * `const tg_processor_vtable *` pointers. Works in C and C++ (the entry point has C linkage). */
 #define TG_PLUGIN_DEFINE(name_, version_, license_, description_, ...)                             \
     static const tg_processor_vtable *const tg_plugin_procs_[] = {__VA_ARGS__};                    \
     static const tg_plugin_desc tg_plugin_desc_ = {TG_PLUGIN_ABI_VERSION,                          \
-                                                   (uint32_t)sizeof(tg_plugin_desc),               \
+                                                   TG_U32(sizeof(tg_plugin_desc)),                 \
                                                    name_,                                          \
                                                    version_,                                       \
                                                    license_,                                       \
@@ -309,9 +343,9 @@ typedef const tg_plugin_desc *(*tg_plugin_get_desc_fn)(void);
                                                    tg_plugin_procs_,                               \
                                                    sizeof tg_plugin_procs_ /                       \
                                                        sizeof tg_plugin_procs_[0],                 \
-                                                   {0, 0, 0, 0}};                                  \
-    TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void);                               \
-    TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void)                                \
+                                                   {TG_NULL, TG_NULL, TG_NULL, TG_NULL}};          \
+    TG_PLUGIN_EXTERN_C TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void);            \
+    TG_PLUGIN_EXTERN_C TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void)             \
     {                                                                                              \
         return &tg_plugin_desc_;                                                                   \
     }

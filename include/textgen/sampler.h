@@ -5,8 +5,8 @@
  * Every logit processor — built-in or third-party — lives in a plugin (see <textgen/plugin.h>).
  * Plugins are found on the search path: directories added with tg_plugin_add_dir(), then the
  * directories of the `TEXTGEN_PLUGIN_PATH` environment variable (':'-separated), then the
- * installed `pluginsdir` (pkg-config variable). The registry is process-wide and thread-safe;
- * a registered plugin stays loaded until the process exits.
+ * installed `pluginsdir` (pkg-config variable; tg_plugins_dir()). The registry is process-wide and
+ * thread-safe; a registered plugin stays loaded until the process exits.
  *
  * A chain is an ordered list of processor instances, written as a spec a person can read:
  *
@@ -27,6 +27,15 @@ TG_BEGIN_DECLS
 
 /* ---- registry ---- */
 
+/**
+ * @brief The installed plugin folder (`pluginsdir`: `<libdir>/textgen-0/plugins`), found
+ * relative to the loaded library itself, so a moved or unpacked prefix still finds its plugins.
+ * It is the last folder of the search path (unless `$TEXTGEN_PLUGIN_NO_DEFAULT` is set).
+ * @param[out] dir_out  borrowed, valid for the process; set even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND (naming the folder) when it is not there, e.g. in a build tree.
+ */
+TG_API tg_status tg_plugins_dir(const char **dir_out);
+
 /** @brief Put `dir` first on the plugin search path (it is scanned at the next lookup). */
 TG_API tg_status tg_plugin_add_dir(const char *dir);
 
@@ -38,6 +47,22 @@ TG_API tg_status tg_plugin_add_dir(const char *dir);
  *         Loading a file that is already registered is a no-op.
  */
 TG_API tg_status tg_plugin_load(const char *path);
+
+/**
+ * @brief Register a plugin from memory: no file, no module. This is how a processor written in
+ * the host program's language (C++, Rust, Go, Python through their bindings) joins chains next
+ * to the built-in ones.
+ *
+ * `desc` is checked exactly like a plugin file's descriptor (ABI version, struct sizes, required
+ * members, parameter schemas, unique names) and then copied deeply — descriptor, vtables, names,
+ * docs and schemas — so the caller's structs and strings may be freed once this returns. The
+ * callbacks and `user_data` must stay valid for the life of the process: like plugin files, a
+ * registered plugin is never unloaded. Every `create` of its processors gets `user_data` in
+ * tg_proc_context.user_data; callbacks may run on any thread that uses a chain.
+ * @return TG_OK; TG_EPLUGIN (refused, the message names `memory:<plugin name>` and the reason);
+ *         TG_EEXISTS when a processor name is already registered; TG_EINVAL.
+ */
+TG_API tg_status tg_plugin_register(const tg_plugin_desc *desc, void *user_data);
 
 /**
  * @brief Load every plugin (`*.so`) on the search path that is not loaded yet. Files that are
@@ -59,7 +84,7 @@ typedef struct tg_processor_info {
 
 #define TG_PROCESSOR_INFO_INIT                                                                     \
     {                                                                                              \
-        (uint32_t)sizeof(tg_processor_info), 0, 0, 0                                               \
+        TG_U32(sizeof(tg_processor_info)), TG_NULL, TG_NULL, TG_NULL                               \
     }
 
 /** @brief Describe registered processor number `index` (0 <= index < tg_processor_count()),
@@ -87,7 +112,7 @@ typedef struct tg_chain_options {
 
 #define TG_CHAIN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        (uint32_t)sizeof(tg_chain_options), 0, 0, 0, 0, 0                                          \
+        TG_U32(sizeof(tg_chain_options)), 0, TG_NULL, TG_NULL, 0, 0                                \
     }
 
 /**

@@ -31,7 +31,7 @@ typedef struct tg_session_options {
 
 #define TG_SESSION_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        (uint32_t)sizeof(tg_session_options), 1, 0, 0, 0                                           \
+        TG_U32(sizeof(tg_session_options)), 1, 0, 0, 0                                             \
     }
 
 /**

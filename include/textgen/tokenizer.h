@@ -45,7 +45,7 @@ typedef struct tg_tokenizer_options {
 
 #define TG_TOKENIZER_OPTIONS_INIT                                                                  \
     {                                                                                              \
-        (uint32_t)sizeof(tg_tokenizer_options), TG_TOKEN_AUTO, TG_TOKEN_AUTO                       \
+        TG_U32(sizeof(tg_tokenizer_options)), TG_TOKEN_AUTO, TG_TOKEN_AUTO                         \
     }
 
 /**
@@ -126,7 +126,7 @@ enum {
 };
 
 /** Pass as `len` to mean "`text` is NUL-terminated". */
-#define TG_NUL_TERMINATED ((size_t)-1)
+#define TG_NUL_TERMINATED TG_SIZE(-1)
 
 /**
  * @brief Encode text into token ids.

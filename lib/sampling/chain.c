@@ -14,6 +14,7 @@
 
 typedef struct stage {
     const tg_processor_vtable *vt;
+    void *user_data; /* what the processor's plugin was registered with */
     void *state;
     tg_param_slot *slots; /* parallel to vt->params */
     tg_param_value *values;
@@ -24,7 +25,7 @@ struct tg_chain {
     int32_t n_live; /* ids >= n_live (a padded vocabulary beyond the tokenizer) never compete */
     int32_t *eos;
     size_t n_eos;
-    const void *tokenizer;
+    const tg_tokenizer *tokenizer;
     uint64_t seed;
     int32_t sequence;
     GArray *stages; /* stage */
@@ -88,7 +89,7 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     int32_t n_vocab = opts->n_vocab;
     const int32_t *eos = opts->eos_ids;
     size_t n_eos = opts->n_eos;
-    const void *tokenizer = NULL;
+    const tg_tokenizer *tokenizer = NULL;
     if (opts->model) {
         n_vocab = opts->model->hp.n_vocab;
         if (!eos && !n_eos &&
@@ -137,10 +138,25 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     return TG_OK;
 }
 
-static tg_proc_context context_of(const tg_chain *c)
+static tg_proc_context context_of(const tg_chain *c, void *user_data)
 {
-    tg_proc_context ctx = {sizeof ctx, c->n_vocab, c->eos, c->n_eos, c->tokenizer};
+    tg_proc_context ctx = {sizeof ctx, c->n_vocab, c->eos, c->n_eos, c->tokenizer, user_data};
     return ctx;
+}
+
+/* A plugin's message about its own failure often starts with its name ("ban: ..."), and the
+ * host names the stage too; say the name once. Prefixes the thread's error with `prefix` and
+ * `name`, dropping a leading "<name>: " from the plugin's message. */
+static tg_status plugin_error_prefix(const char *prefix, const char *name)
+{
+    const char *msg = tg_error_last();
+    const size_t n = strlen(name);
+    if (strncmp(msg, name, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') {
+        char rest[1024];
+        g_strlcpy(rest, msg + n + 2, sizeof rest);
+        tg__error(tg_error_last_status(), "%s", rest);
+    }
+    return tg__error_prefix("%s", prefix);
 }
 
 static tg_step_info step_of(const tg_chain *c)
@@ -178,8 +194,8 @@ static tg_status check_position(const tg_chain *c, const tg_processor_vtable *vt
                              where, o->name, vt->name);
         return tg__error(TG_ESPEC,
                          "%s: '%s' comes after the selector '%s'; the selector must be the last "
-                         "stage — move '%s' before it",
-                         where, vt->name, o->name, o->name);
+                         "stage — move '%s' before '%s'",
+                         where, vt->name, o->name, vt->name, o->name);
     }
     return TG_OK;
 }
@@ -199,7 +215,8 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
                            const char *where)
 {
     char *known = NULL;
-    const tg_processor_vtable *vt = tg__registry_lookup(name, &known);
+    void *user_data = NULL;
+    const tg_processor_vtable *vt = tg__registry_lookup(name, &user_data, &known);
     if (!vt) {
         tg_status st = tg__error(TG_ESPEC, "%s: unknown processor '%s'; known processors: %s",
                                  where, name, known);
@@ -209,7 +226,7 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
     tg_status st = check_position(c, vt, where);
     if (st != TG_OK)
         return st;
-    stage s = {vt, NULL, g_new0(tg_param_slot, vt->n_params + 1),
+    stage s = {vt, user_data, NULL, g_new0(tg_param_slot, vt->n_params + 1),
                g_new0(tg_param_value, vt->n_params + 1)};
     char why[512];
     for (size_t k = 0; k < n_kvs && st == TG_OK; k++) {
@@ -245,12 +262,14 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
     if (st == TG_OK) {
         for (size_t i = 0; i < vt->n_params; i++)
             s.values[i] = s.slots[i].value;
-        tg_proc_context ctx = context_of(c);
+        tg_proc_context ctx = context_of(c, user_data);
         tg_error_clear();
         st = vt->create(&s.state, s.values, &ctx);
         if (st != TG_OK) {
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "%s: %s", where, name);
             if (tg_error_last()[0])
-                tg__error_prefix("%s: %s", where, name);
+                plugin_error_prefix(prefix, name);
             else
                 tg__error(st, "%s: processor '%s' failed to start (status %d)", where, name,
                           (int)st);
@@ -533,8 +552,11 @@ static tg_status run_stage(stage *s, guint index, tg_candidates *cand, const tg_
                              "stage %u '%s' failed with %d, which is not a tg_status code%s%s",
                              index + 1, s->vt->name, (int)st, said[0] ? ": " : "", said);
         }
-        if (tg_error_last()[0])
-            return tg__error_prefix("stage %u '%s' failed", index + 1, s->vt->name);
+        if (tg_error_last()[0]) {
+            char prefix[160];
+            snprintf(prefix, sizeof prefix, "stage %u '%s' failed", index + 1, s->vt->name);
+            return plugin_error_prefix(prefix, s->vt->name);
+        }
         return tg__error(st, "stage %u '%s' failed with status %d", index + 1, s->vt->name,
                          (int)st);
     }
@@ -740,7 +762,7 @@ tg_status tg__chain_copy_state(tg_chain *dst, const tg_chain *src)
         if (s->vt->clone) {
             st = s->state ? s->vt->clone(&state, s->state) : TG_OK;
         } else {
-            tg_proc_context ctx = context_of(dst);
+            tg_proc_context ctx = context_of(dst, d->user_data);
             st = s->vt->create(&state, d->values, &ctx);
         }
         if (st != TG_OK)
@@ -792,9 +814,11 @@ tg_status tg_chain_accept(tg_chain *c, int32_t token)
         tg_error_clear();
         st = s->vt->accept(s->state, token, &step);
         if (st != TG_OK) {
+            char prefix[160];
+            snprintf(prefix, sizeof prefix, "stage %u '%s' failed to accept token %d", i + 1,
+                     s->vt->name, (int)token);
             if (tg_error_last()[0])
-                return tg__error_prefix("stage %u '%s' failed to accept token %d", i + 1,
-                                        s->vt->name, (int)token);
+                return plugin_error_prefix(prefix, s->vt->name);
             return tg__error(st, "stage %u '%s' failed to accept token %d", i + 1, s->vt->name,
                              (int)token);
         }
@@ -817,9 +841,12 @@ tg_status tg_chain_check_stop(int32_t *stop_out, tg_chain *c)
         int32_t stop = 0;
         tg_error_clear();
         tg_status st = s->vt->check_stop(s->state, &step, &stop);
-        if (st != TG_OK)
-            return tg_error_last()[0] ? tg__error_prefix("stop criterion '%s' failed", s->vt->name)
-                                      : tg__error(st, "stop criterion '%s' failed", s->vt->name);
+        if (st != TG_OK) {
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "stop criterion '%s' failed", s->vt->name);
+            return tg_error_last()[0] ? plugin_error_prefix(prefix, s->vt->name)
+                                      : tg__error(st, "%s", prefix);
+        }
         if (stop) {
             *stop_out = 1;
             return TG_OK;
@@ -864,7 +891,7 @@ tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
     d->step = c->step;
     for (guint i = 0; i < c->stages->len && st == TG_OK; i++) {
         const stage *s = &g_array_index(c->stages, stage, i);
-        stage n = {s->vt, NULL, g_new0(tg_param_slot, s->vt->n_params + 1),
+        stage n = {s->vt, s->user_data, NULL, g_new0(tg_param_slot, s->vt->n_params + 1),
                    g_new0(tg_param_value, s->vt->n_params + 1)};
         for (size_t k = 0; k < s->vt->n_params; k++) {
             tg__param_copy(&n.slots[k], &s->slots[k]);
@@ -873,7 +900,7 @@ tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
         if (s->vt->clone) {
             st = s->state ? s->vt->clone(&n.state, s->state) : TG_OK;
         } else {
-            tg_proc_context ctx = context_of(d);
+            tg_proc_context ctx = context_of(d, s->user_data);
             st = s->vt->create(&n.state, n.values, &ctx);
         }
         if (st != TG_OK) {
@@ -1005,7 +1032,7 @@ static tg_status spare_state(void **out, const tg_chain *c, const stage *s)
     *out = NULL;
     if (s->vt->clone)
         return s->state ? s->vt->clone(out, s->state) : TG_OK;
-    tg_proc_context ctx = context_of(c);
+    tg_proc_context ctx = context_of(c, s->user_data);
     return s->vt->create(out, s->values, &ctx);
 }
 
@@ -1086,13 +1113,14 @@ tg_status tg_chain_restore(tg_chain *c, const void *buf, size_t len)
             tg_error_clear();
             if ((st = spare_state(&spare[i], c, s)) == TG_OK)
                 st = s->vt->load(spare[i], r.p, sl);
+            char prefix[160];
+            snprintf(prefix, sizeof prefix, "tg_chain_restore: stage %u '%s'", i + 1, s->vt->name);
             if (st != TG_OK)
-                st = tg_error_last()[0]
-                         ? tg__error_prefix("tg_chain_restore: stage %u '%s'", i + 1, s->vt->name)
-                         : tg__error(st,
-                                     "tg_chain_restore: stage %u '%s' failed to "
-                                     "load its state",
-                                     i + 1, s->vt->name);
+                st = tg_error_last()[0] ? plugin_error_prefix(prefix, s->vt->name)
+                                        : tg__error(st,
+                                                    "tg_chain_restore: stage %u '%s' failed to "
+                                                    "load its state",
+                                                    i + 1, s->vt->name);
             else
                 loaded[i] = 1;
         }

@@ -10,8 +10,10 @@
 
 /* Find a processor by name, scanning the search path first if it is not known yet. Returns
  * NULL when unknown; then *known (if non-NULL) gets a newly allocated ", "-joined list of the
- * known names (g_free). */
-const tg_processor_vtable *tg__registry_lookup(const char *name, char **known);
+ * known names (g_free). *user_data_out (if non-NULL) gets the user data its plugin was
+ * registered with (NULL for plugin files). */
+const tg_processor_vtable *tg__registry_lookup(const char *name, void **user_data_out,
+                                               char **known);
 
 /* ---- parameters ---- */
 

@@ -304,7 +304,9 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
                                    g->chain,   &g->rules,   g->session,        g->n_prompt - 1};
         return tg__beam_create(&g->beam, &bc);
     }
-    if ((st = tg__hyp_new(&g->hyp, g->chain, g->tok)) != TG_OK)
+    st = tg__hyp_adopt(&g->hyp, g->chain, g->tok);
+    g->chain = NULL; /* the hypothesis owns it now */
+    if (st != TG_OK)
         return st;
     g->hyp->row = g->n_prompt - 1;
     if (o->on_trace) {

@@ -24,17 +24,22 @@ void tg__hyp_free(tg_hyp *h)
     free(h);
 }
 
-tg_status tg__hyp_new(tg_hyp **out, const tg_chain *chain, const tg_tokenizer *tok)
+/* A hypothesis that owns `chain` (NULL: clone `from`). */
+static tg_status hyp_make(tg_hyp **out, tg_chain *chain, const tg_chain *from,
+                          const tg_tokenizer *tok)
 {
     *out = NULL;
     tg_hyp *h = calloc(1, sizeof *h);
-    if (!h)
+    if (!h) {
+        tg_chain_free(chain);
         return tg__error(TG_ENOMEM, "out of memory");
+    }
     h->tokens = g_array_new(FALSE, FALSE, sizeof(int32_t));
     h->logprobs = g_array_new(FALSE, FALSE, sizeof(float));
     h->text = g_string_new(NULL);
     h->pending = g_string_new(NULL);
-    tg_status st = tg_chain_clone(&h->chain, chain);
+    h->chain = chain;
+    tg_status st = chain ? TG_OK : tg_chain_clone(&h->chain, from);
     if (st == TG_OK)
         st = tg_detokenizer_create(&h->detok, tok, 0);
     if (st != TG_OK) {
@@ -43,6 +48,16 @@ tg_status tg__hyp_new(tg_hyp **out, const tg_chain *chain, const tg_tokenizer *t
     }
     *out = h;
     return TG_OK;
+}
+
+tg_status tg__hyp_new(tg_hyp **out, const tg_chain *chain, const tg_tokenizer *tok)
+{
+    return hyp_make(out, NULL, chain, tok);
+}
+
+tg_status tg__hyp_adopt(tg_hyp **out, tg_chain *chain, const tg_tokenizer *tok)
+{
+    return hyp_make(out, chain, NULL, tok);
 }
 
 static void set_bytes(GString *dst, const GString *src)

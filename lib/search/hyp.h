@@ -41,6 +41,10 @@ typedef struct tg_hyp {
 
 /* A hypothesis at the start of generation: a clone of `chain` (which holds the prompt). */
 tg_status tg__hyp_new(tg_hyp **out, const tg_chain *chain, const tg_tokenizer *tok);
+/* The same, taking ownership of `chain` instead of cloning it (even on failure): one sequence
+ * needs no copy, and a chain whose stages cannot clone (processors written in other languages
+ * may not) still generates. */
+tg_status tg__hyp_adopt(tg_hyp **out, tg_chain *chain, const tg_tokenizer *tok);
 void tg__hyp_free(tg_hyp *h);
 
 /* Make `dst` (made from the same chain) an exact copy of `src`. */

@@ -109,7 +109,7 @@ static const struct struct_row structs[] = {
     STRUCT(tg_candidates, 64, 8),
     STRUCT(tg_param_spec, 48, 8),
     STRUCT(tg_param_value, 56, 8),
-    STRUCT(tg_proc_context, 32, 8),
+    STRUCT(tg_proc_context, 40, 8),
     STRUCT(tg_step_info, 48, 8),
     STRUCT(tg_beam_step, 64, 8),
     STRUCT(tg_beam_hypothesis, 32, 8),
@@ -199,7 +199,8 @@ static const struct member_row members[] = {
     MEMBER(tg_proc_context, n_vocab, int32_t, 4),
     MEMBER(tg_proc_context, eos_ids, const int32_t *, 8),
     MEMBER(tg_proc_context, n_eos, size_t, 16),
-    MEMBER(tg_proc_context, tokenizer, const void *, 24),
+    MEMBER(tg_proc_context, tokenizer, const struct tg_tokenizer *, 24),
+    MEMBER(tg_proc_context, user_data, void *, 32),
 
     MEMBER(tg_step_info, struct_size, uint32_t, 0),
     MEMBER(tg_step_info, seed, uint64_t, 8),

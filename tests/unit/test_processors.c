@@ -156,7 +156,7 @@ static int32_t no_eos[1];
 
 static tg_proc_context context(int32_t n_vocab)
 {
-    tg_proc_context ctx = {sizeof ctx, n_vocab, no_eos, 0, NULL};
+    tg_proc_context ctx = {sizeof ctx, n_vocab, no_eos, 0, NULL, NULL};
     return ctx;
 }
 
@@ -1300,7 +1300,7 @@ Test(processors, bad_words_hf_semantics)
 Test(processors, min_new_tokens_masks_eos)
 {
     const int32_t eos[] = {4, 2};
-    tg_proc_context ctx = {sizeof ctx, 5, eos, 2, NULL};
+    tg_proc_context ctx = {sizeof ctx, 5, eos, 2, NULL, NULL};
     proc p = proc_new_ctx("min_new_tokens", "n=2", &ctx);
     const float l[] = {0, 1, 2, 3, 4};
     for (int32_t step = 0; step < 4; step++) {
@@ -1327,7 +1327,7 @@ Test(processors, min_new_tokens_masks_eos)
     for (int i = 0; i < 5; i++)
         cr_assert_float_eq(s.logits[i], l[i], 0);
     const int32_t bad[] = {9};
-    tg_proc_context ctx2 = {sizeof ctx2, 5, bad, 1, NULL};
+    tg_proc_context ctx2 = {sizeof ctx2, 5, bad, 1, NULL, NULL};
     cr_assert_eq(proc_try(&p, "min_new_tokens", NULL, &ctx2), TG_ERANGE);
 }
 

@@ -86,8 +86,9 @@ double cli_now(void);
 
 /* ---- paths.c: the default model and the build tree's plugins ---- */
 
-/* The model folder to use: -m, else $TEXTGEN_MODEL, else the bundled model (build tree, then
- * the installed data dir). Returns NULL with a one-line error printed when none exists. */
+/* The model folder to use: -m, else $TEXTGEN_MODEL, else the bundled model (the source tree's
+ * when run from the build tree, else the library's tg_default_model_dir()). Returns NULL with
+ * a one-line error printed when none exists. */
 char *cli_model_dir(const cli_options *o);
 /* Put the build tree's plugins (when run from the build tree) and the --plugin-dir folders on
  * the search path and load the latter's plugins. Returns 0, or -1 after printing the error. */
