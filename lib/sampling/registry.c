@@ -168,6 +168,9 @@ static tg_status check_desc(const char *path, const tg_plugin_desc *d)
 {
     if (!d)
         return refuse(path, "tg_plugin_get_desc() returned NULL", NULL, NULL);
+    tg_status probed = tg__plugin_probe(path, d); /* every read below is of readable memory */
+    if (probed != TG_OK)
+        return probed;
     if (d->abi_version != TG_PLUGIN_ABI_VERSION) {
         char why[200];
         snprintf(why, sizeof why,

@@ -15,6 +15,11 @@
 const tg_processor_vtable *tg__registry_lookup(const char *name, void **user_data_out,
                                                char **known);
 
+/* Refuse (TG_EPLUGIN, naming `path`) a descriptor whose counts or pointers would make the
+ * registry read unreadable memory (plugin_probe.c); TG_OK when every byte the registry's checks
+ * read is readable. */
+tg_status tg__plugin_probe(const char *path, const tg_plugin_desc *d);
+
 /* ---- parameters ---- */
 
 /* A parsed value plus the storage it points into. */

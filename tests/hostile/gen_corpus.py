@@ -666,14 +666,9 @@ def plugin_cases():
     case("plug-scan-lying-count", "plugin_scan", "the plugin path holds a descriptor with "
          "n_processors 1000 for an array of 1", "TG_EPLUGIN", ["lying_count.so"],
          args=["{dir}"], base=None,
-         setup=[{"op": "copy_plugin", "name": "lying_count"}],
-         xfail="the scan reads past the array and crashes (SIGSEGV) or registers garbage; "
-               "one bad file on the plugin path takes down every program that scans it "
-               "(issue 11, item 7)")
+         setup=[{"op": "copy_plugin", "name": "lying_count"}])
     case("plug-load-lying-params", "plugin_load", "a processor with n_params 64 for a schema of 1",
-         "TG_EPLUGIN", ["lying_params"], args=["{plugins}/lying_params.so"], base=None,
-         xfail="the schema check reads past the parameter array (undefined behaviour: a crash, "
-               "or garbage read as parameters)")
+         "TG_EPLUGIN", ["lying_params"], args=["{plugins}/lying_params.so"], base=None)
     case("plug-group-writable", "plugin_load", "a plugin file writable by group and others",
          "TG_EPLUGIN", ["writable by group or others (mode 0666)"], args=["{dir}/hostile_stages.so"],
          base=None, setup=[{"op": "copy_plugin", "name": "hostile_stages", "mode": "0666"}])

@@ -439,3 +439,64 @@ Test(cpp_plugin, loads_by_its_plain_entry_symbol_and_filters_in_a_chain)
     g_free(path);
 #endif
 }
+
+/* ---- descriptors that lie: refused, never read past what is readable ---- */
+
+Test(probe, lying_pointers_and_counts_are_refused_without_a_crash)
+{
+    static const tg_param_spec one_param[] = {{"x", TG_PARAM_INT, "1", 0, 9, "a parameter"}};
+    tg_processor_vtable vt = {TG_PROCESSOR_VTABLE_SIZE,
+                              "probe_ok",
+                              TG_PROC_SELECTOR,
+                              "doc",
+                              one_param,
+                              1,
+                              stateless_create,
+                              pick_apply,
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL,
+                              {0},
+                              NULL};
+    const tg_processor_vtable *list[] = {&vt};
+    tg_plugin_desc d = {TG_PLUGIN_ABI_VERSION, sizeof d, "probe", "1", "MIT", "d", list, 1, {0}};
+    /* the processor array at an address nothing maps */
+    d.processors = (const tg_processor_vtable *const *)(uintptr_t)0x10;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_EPLUGIN);
+    cr_assert(strstr(tg_error_last(), "the descriptor's processor array points to unreadable "
+                                      "memory"),
+              "%s", tg_error_last());
+    d.processors = list;
+    /* a count far beyond the array, and beyond any plugin */
+    d.n_processors = 5000;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_EPLUGIN);
+    cr_assert(strstr(tg_error_last(), "lists 5000 processors, more than the 1024"), "%s",
+              tg_error_last());
+    d.n_processors = 1;
+    /* a vtable name that points nowhere */
+    vt.name = (const char *)(uintptr_t)0x20;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_EPLUGIN);
+    cr_assert(strstr(tg_error_last(), "processor 0's name or doc points to unreadable memory or "
+                                      "is not a NUL-terminated string"),
+              "%s", tg_error_last());
+    vt.name = "probe_ok";
+    /* a schema pointer that points nowhere, and a count beyond any processor */
+    vt.params = (const tg_param_spec *)(uintptr_t)0x30;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_EPLUGIN);
+    cr_assert(strstr(tg_error_last(), "processor 0's parameter 0 (does n_params = 1 exceed"), "%s",
+              tg_error_last());
+    vt.params = one_param;
+    vt.n_params = 100000;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_EPLUGIN);
+    cr_assert(strstr(tg_error_last(), "declares 100000 parameters, more than the 256"), "%s",
+              tg_error_last());
+    /* told the truth, the same descriptor registers */
+    vt.n_params = 1;
+    cr_assert_eq(tg_plugin_register(&d, NULL), TG_OK, "%s", tg_error_last());
+    tg_processor_info info = TG_PROCESSOR_INFO_INIT;
+    cr_assert_eq(tg_processor_find(&info, "probe_ok"), TG_OK);
+}
