@@ -273,6 +273,14 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
             else
                 tg__error(st, "%s: processor '%s' failed to start (status %d)", where, name,
                           (int)st);
+            /* A processor that refuses its parameters (a bias entry that is no id:value, an id
+             * outside the vocabulary) makes a bad spec: the caller gets TG_ESPEC as documented,
+             * whatever status the plugin chose; only running out of memory stays what it is. */
+            if (st != TG_ENOMEM) {
+                char msg[1024];
+                g_strlcpy(msg, tg_error_last(), sizeof msg);
+                st = tg__error(TG_ESPEC, "%s", msg);
+            }
         }
     }
     if (st != TG_OK) {

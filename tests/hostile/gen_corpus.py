@@ -571,12 +571,11 @@ def spec_cases():
     spec("spec-two-selectors", "greedy then dist", "TG_ESPEC", ["two selectors"], "greedy dist")
     spec("spec-no-selector", "no selector", "TG_ESPEC", ["has no selector"], "top_k(k=4)")
     spec("spec-selector-not-last", "a filter after the selector", "TG_ESPEC", ["greedy"], "greedy top_k(k=3)")
-    spec("spec-unterminated", "an unterminated quote", "TG_ESPEC", ["is not closed by ')'"],
+    spec("spec-unterminated", "an unterminated quote", "TG_ESPEC",
+         ["spec position 17: the quote opened here is not closed"],
          'logit_bias(bias="1:2')
     spec("spec-unterminated-closed", "an unterminated quote inside closed parentheses", "TG_ESPEC",
-         ["spec position 17", "quote"], 'logit_bias(bias="1:2) greedy',
-         xfail="the message blames the '(' at position 11 as not closed; the fault is the quote "
-               "opened at position 17")
+         ["spec position 17", "quote"], 'logit_bias(bias="1:2) greedy')
     spec("spec-nan", "t=nan", "TG_ESPEC", ["temperature", "nan"], "temperature(t=nan) dist")
     spec("spec-inf", "t=inf", "TG_ESPEC", ["temperature", "inf"], "temperature(t=inf) dist")
     spec("spec-huge-int", "k with 23 digits", "TG_ESPEC", ["top_k", "99999999999999999999999"],
@@ -587,17 +586,11 @@ def spec_cases():
     spec("spec-empty", "an empty spec", "TG_ESPEC", ["selector"], "")
     spec("spec-non-utf8", "a byte 0xff in a name", "TG_ESPEC", ["spec position"], "top_k(k=1) gr\udcffeedy")
     spec("spec-bias-syntax", "logit_bias without a colon", "TG_ESPEC",
-         ["spec position 1: logit_bias: entry '12' is not id:value"], 'logit_bias(bias="12") greedy',
-         xfail="the plugin's create() status (TG_EINVAL/TG_ERANGE) comes back from tg_chain_parse, "
-               "whose documented errors are TG_ESPEC; the message is right")
+         ["spec position 1: logit_bias: entry '12' is not id:value"], 'logit_bias(bias="12") greedy')
     spec("spec-bias-id-out-of-vocab", "logit_bias on id 9999 of 12", "TG_ESPEC",
-         ["token id 9999 is outside the vocabulary [0, 12)"], 'logit_bias(bias="9999:1") greedy',
-         xfail="the plugin's create() status (TG_EINVAL/TG_ERANGE) comes back from tg_chain_parse, "
-               "whose documented errors are TG_ESPEC; the message is right")
+         ["token id 9999 is outside the vocabulary [0, 12)"], 'logit_bias(bias="9999:1") greedy')
     spec("spec-bad-words-out-of-vocab", "bad_words id 12 of 12", "TG_ESPEC",
-         ["bad_words: token id 12 is outside the vocabulary"], 'bad_words(ids="1 12") greedy',
-         xfail="the plugin's create() status (TG_EINVAL/TG_ERANGE) comes back from tg_chain_parse, "
-               "whose documented errors are TG_ESPEC; the message is right")
+         ["bad_words: token id 12 is outside the vocabulary"], 'bad_words(ids="1 12") greedy')
     spec("spec-ids-garbage", "bad_words ids that are not numbers", "TG_ESPEC", ["bad_words"],
          'bad_words(ids="a b") greedy')
     spec("spec-temperature-tiny", "temperature 1e-40 is in range: it must sample", "TG_OK", [],

@@ -236,7 +236,7 @@ Test(register_mem, a_name_taken_or_a_bad_descriptor_is_refused)
 
 Test(register_mem, a_plugin_message_names_the_stage_once)
 {
-    expect_error("mem_fail(when=1) mem_pick", TG_EINVAL,
+    expect_error("mem_fail(when=1) mem_pick", TG_ESPEC,
                  "spec position 1: mem_fail: when=1 is refused at create");
     cr_assert_null(strstr(tg_error_last(), "mem_fail: mem_fail"), "%s", tg_error_last());
     tg_chain *c = parse("mem_fail mem_pick", 8);
@@ -434,7 +434,7 @@ Test(cpp_plugin, loads_by_its_plain_entry_symbol_and_filters_in_a_chain)
     cr_assert_eq(tg_chain_clone(&d, c), TG_OK, "%s", tg_error_last());
     tg_chain_free(d);
     tg_chain_free(c);
-    expect_error("cpp_keep_mod(m=2, r=5) greedy", TG_ERANGE,
+    expect_error("cpp_keep_mod(m=2, r=5) greedy", TG_ESPEC,
                  "spec position 1: cpp_keep_mod: r must be smaller than m");
     g_free(path);
 #endif

@@ -268,7 +268,7 @@ int main()
         try {
             textgen::chain::parse("cpp_ban_id(id=64000) greedy", m);
         } catch (const textgen::error &err) {
-            refused = err.status() == TG_ERANGE &&
+            refused = err.status() == TG_ESPEC &&
                       std::string(err.what()).find("cpp_ban_id: id 64000 is outside") !=
                           std::string::npos;
         }

@@ -260,7 +260,7 @@ func TestGoProcessorInAChain(t *testing.T) {
 	d.Close()
 	_, err = ParseChain("go_ban_id(id=999) greedy", m, 0, 0)
 	var perr *Error
-	if !errors.As(err, &perr) || perr.Status != EUSER ||
+	if !errors.As(err, &perr) || perr.Status != ESPEC ||
 		!strings.Contains(perr.Message, "go_ban_id: id 999 is outside the vocabulary") {
 		t.Fatalf("%v", err)
 	}

@@ -235,7 +235,7 @@ fn a_rust_processor_runs_next_to_builtins_and_every_state_is_dropped() {
         assert!(LIVE_STATES.load(Ordering::SeqCst) >= 2);
     }
     let err = Chain::parse("rs_ban_id(id=999) greedy", &m, 0).err().unwrap();
-    assert_eq!(err.status(), sys::TG_ERANGE);
+    assert_eq!(err.status(), sys::TG_ESPEC);
     assert!(err.message().contains("rs_ban_id: id 999 is outside the vocabulary"), "{}", err);
     let dup = textgen::register_processor(ProcessorDef {
         name: "rs_ban_id".into(),
