@@ -277,9 +277,11 @@ static void encode_char_word(tg__enc *e, const unsigned char *s, size_t n, int l
 {
     const tg_tokenizer *tok = e->tok;
     tg__idvec *out = &e->out;
+    /* ignore_merges: HF looks the word up in the whole vocabulary (byte tokens too); the
+     * whole-piece lookup must give what merging gives, which is never a byte token */
     if ((lookup && tok->ignore_merges) || tok->whole_piece_exact) {
         int32_t id = model_piece(tok, s, n);
-        if (id >= 0 && (!tok->whole_piece_exact || !tok->is_fallback[id])) {
+        if (id >= 0 && ((lookup && tok->ignore_merges) || !tok->is_fallback[id])) {
             tg__idvec_push(out, id);
             return;
         }

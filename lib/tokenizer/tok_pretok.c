@@ -166,7 +166,8 @@ void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__
  *   Isolated           every span;
  *   MergedWithPrevious a match joins the span before it, unless that span is a match too;
  *   MergedWithNext     a match joins the span after it, unless that span is a match too;
- *   Contiguous         consecutive matches form one piece. */
+ *   Contiguous         consecutive spans of the same kind form one piece (consecutive
+ *                      matches; with `invert`, what were consecutive matches). */
 
 typedef struct splitter {
     tg__enc *e;
@@ -220,7 +221,7 @@ static void span(splitter *sp, size_t a, size_t b, int is_match)
         }
         break;
     default: /* CONTIGUOUS */
-        if (is_match && sp->pend && sp->pend_match) {
+        if (sp->pend && is_match == sp->pend_match) {
             sp->pend_end = b;
             return;
         }

@@ -225,6 +225,8 @@ export function hfExtraCases() {
     "<s>[INST] What is 2+2? [/INST] 4</s>", "<s>", "</s>", "<unk>", "a<s>b", " <s> ", "x</s> y", "<s><s></s>",
     "  <s>  ", "\n<s>\n", "<s>hello", "hello<s>", "<|begin_of_text|> <|begin_of_text|>", "<think>", " </think> ",
     "<|im_start|>", "< |im_start| >", "<|im_start", "im_start|>", "<tool_call><tool_call>", "<|fim_prefix|>def f():<|fim_suffix|>\n<|fim_middle|>",
+    // the added tokens of tests/data/tokenizer/tiny/bytelevel: lstrip, rstrip, normalized
+    "a <mask> b", "a\t\n <mask>", "<mask><mask>", " <mask>", "x<|sep|>  y", "x<|sep|>\n\ny", "<|sep|> ", "fix it", "the \ufb01x is in", "\ufb01xed",
   ])
     both(s);
   // Unicode normalization: decomposed, compatibility and reordered forms
