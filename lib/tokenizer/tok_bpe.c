@@ -16,10 +16,11 @@ static inline int pair_find(const tg__pairmap *m, int32_t a, int32_t b, uint32_t
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
     uint32_t i = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m->mask;
     for (;;) {
-        uint64_t k = m->keys[i];
+        const tg__pairslot *slot = &m->slots[i];
+        uint64_t k = slot->key;
         if (k == key) {
-            *rank = m->ranks[i];
-            *merged = m->merged[i];
+            *rank = slot->rank;
+            *merged = slot->merged;
             return 1;
         }
         if (!k)

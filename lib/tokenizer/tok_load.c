@@ -110,9 +110,7 @@ static int32_t builder_find(builder *b, const char *piece)
 
 static void pairmap_free(tg__pairmap *m)
 {
-    free(m->keys);
-    free(m->ranks);
-    free(m->merged);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
@@ -123,10 +121,8 @@ static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
         cap <<= 1;
     m->mask = cap - 1;
     m->count = 0;
-    m->keys = calloc(cap, sizeof *m->keys);
-    m->ranks = malloc(sizeof *m->ranks * cap);
-    m->merged = malloc(sizeof *m->merged * cap);
-    if (!m->keys || !m->ranks || !m->merged) {
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
         pairmap_free(m);
         return tg__error(TG_ENOMEM, "%s: out of memory for %zu merges", what, n);
     }
@@ -143,14 +139,14 @@ static void pairmap_put(tg__pairmap *m, int32_t a, int32_t b, uint32_t rank, int
 {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
     uint32_t i = pair_slot(key, m->mask);
-    while (m->keys[i]) {
-        if (m->keys[i] == key)
+    while (m->slots[i].key) {
+        if (m->slots[i].key == key)
             return;
         i = (i + 1) & m->mask;
     }
-    m->keys[i] = key;
-    m->ranks[i] = rank;
-    m->merged[i] = merged;
+    m->slots[i].key = key;
+    m->slots[i].rank = rank;
+    m->slots[i].merged = merged;
     m->count++;
 }
 

@@ -104,8 +104,10 @@ static inline size_t run_end(const unsigned char *s, size_t n, size_t i, uint8_t
     return i;
 }
 
-void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__piece_fn fn,
-                   void *ctx)
+/* The scanner, inlined where it is used so that a constant `fn` becomes a direct call (GPT-2's
+ * pieces go straight to the model: measured 10% of the encode time otherwise). */
+static inline __attribute__((always_inline)) void
+scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__piece_fn fn, void *ctx)
 {
     init_ascii_class();
     size_t i = 0;
@@ -159,6 +161,35 @@ void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__
     }
 }
 
+void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__piece_fn fn,
+                   void *ctx)
+{
+    scan_gpt2(e, s, n, first, fn, ctx);
+}
+
+static void to_model(void *ctx, const unsigned char *s, size_t n, int first)
+{
+    tg__encode_word(ctx, s, n);
+}
+
+/* GPT-2's pieces as the model's words. */
+static void scan_gpt2_words(tg__enc *e, const unsigned char *s, size_t n)
+{
+    scan_gpt2(e, s, n, 0, to_model, e);
+}
+
+/* 1 when what steps [step, n_pre) do to a piece is nothing: the model gets it as it is (a last
+ * ByteLevel without prefix space or regex only says the model is byte-level). */
+static int steps_are_identity(const tg_tokenizer *tok, size_t step)
+{
+    for (; step < tok->n_pre; step++) {
+        const tg__pretok *p = &tok->pre[step];
+        if (p->kind != TG__PRE_BYTELEVEL || p->add_prefix_space || p->use_regex)
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- Split: from matches to pieces ----
  * The text is cut into spans, each a match of the pattern or the text between two matches. With
  * `invert` matches and gaps swap roles. Then HF's behaviors:
@@ -172,6 +203,7 @@ void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__
 typedef struct splitter {
     tg__enc *e;
     size_t step; /* where the pieces go */
+    int direct;  /* ... straight to the model (steps_are_identity()) */
     const unsigned char *s;
     int first;
     int behavior, invert;
@@ -181,7 +213,10 @@ typedef struct splitter {
 
 static void emit(splitter *sp, size_t a, size_t b)
 {
-    tg__pretokenize(sp->e, sp->step, sp->s + a, b - a, sp->first && a == 0);
+    if (sp->direct)
+        tg__encode_word(sp->e, sp->s + a, b - a);
+    else
+        tg__pretokenize(sp->e, sp->step, sp->s + a, b - a, sp->first && a == 0);
 }
 
 static void flush(splitter *sp)
@@ -366,18 +401,23 @@ static void to_next_step(void *ctx, const unsigned char *s, size_t n, int first)
 static void split(tg__enc *e, size_t step, const tg__pretok *p, const unsigned char *s, size_t n,
                   int first)
 {
+    int direct = steps_are_identity(e->tok, step + 1);
     if (p->scanner == TG__SCAN_GPT2 && p->behavior == TG__SPLIT_ISOLATED && !p->invert) {
+        if (direct) {
+            scan_gpt2_words(e, s, n);
+            return;
+        }
         next_step k = {e, step + 1};
-        tg__scan_gpt2(e, s, n, first, to_next_step, &k);
+        scan_gpt2(e, s, n, first, to_next_step, &k);
         return;
     }
-    splitter sp = {e, step + 1, s, first, p->behavior, p->invert, 0, 0, 0, 0};
+    splitter sp = {e, step + 1, direct, s, first, p->behavior, p->invert, 0, 0, 0, 0};
     if (p->scanner == TG__SCAN_REGEX) {
         regex_spans(&sp, p->re, s, n);
     } else if (p->scanner == TG__SCAN_LITERAL) {
         literal_spans(&sp, p->literal, p->literal_len, s, n);
     } else {
-        tg__scan_gpt2(e, s, n, first, gpt2_match, &sp);
+        scan_gpt2(e, s, n, first, gpt2_match, &sp);
     }
     flush(&sp);
 }
@@ -399,11 +439,14 @@ static void byte_level(tg__enc *e, size_t step, const tg__pretok *p, const unsig
         s = tmp;
         n++;
     }
-    next_step k = {e, step + 1};
-    if (p->use_regex)
-        tg__scan_gpt2(e, s, n, first, to_next_step, &k);
-    else
+    if (p->use_regex && step + 1 == e->tok->n_pre) {
+        scan_gpt2_words(e, s, n);
+    } else if (p->use_regex) {
+        next_step k = {e, step + 1};
+        scan_gpt2(e, s, n, first, to_next_step, &k);
+    } else {
         tg__pretokenize(e, step + 1, s, n, first);
+    }
     free(tmp);
 }
 
@@ -439,7 +482,7 @@ static void metaspace(tg__enc *e, size_t step, const tg__pretok *p, const unsign
         m += p->rep_len;
     }
     if (p->split) {
-        splitter sp = {e, step + 1, t, first, TG__SPLIT_MERGED_NEXT, 0, 0, 0, 0, 0};
+        splitter sp = {e, step + 1, 0, t, first, TG__SPLIT_MERGED_NEXT, 0, 0, 0, 0, 0};
         literal_spans(&sp, p->rep, p->rep_len, t, m);
         flush(&sp);
     } else {

@@ -216,6 +216,9 @@ tg_status tg__regex_compile(GRegex **out, const char *pattern, const char *what)
         return st;
     }
     g_free(pcre);
+    /* GLib compiles the JIT code at the first match, writing into the GRegex: do it now, while
+     * the tokenizer is still private to the loading thread (encoding threads share it). */
+    g_regex_match(re, "", 0, NULL);
     *out = re;
     return TG_OK;
 }

@@ -84,12 +84,10 @@ tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off
     uint32_t cap = pow2_at_least((uint64_t)n * 2 + 1);
     m->mask = cap - 1;
     m->slots = malloc(sizeof *m->slots * cap);
-    m->hashes = malloc(sizeof *m->hashes * cap);
-    if (!m->slots || !m->hashes) {
-        tg__strmap_free(m);
+    if (!m->slots)
         return tg__error(TG_ENOMEM, "tokenizer: out of memory building the vocabulary index");
-    }
-    memset(m->slots, 0xff, sizeof *m->slots * cap);
+    for (uint32_t i = 0; i < cap; i++)
+        m->slots[i] = (tg__strslot){0, -1};
     for (int32_t id = 0; id < n; id++) {
         if (skip && skip[id])
             continue;
@@ -98,13 +96,12 @@ tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off
         uint32_t h = tg__tok_hash(s, len);
         uint32_t i = h & m->mask;
         for (;;) {
-            int32_t o = m->slots[i];
+            int32_t o = m->slots[i].id;
             if (o < 0) {
-                m->slots[i] = id;
-                m->hashes[i] = h;
+                m->slots[i] = (tg__strslot){h, id};
                 break;
             }
-            if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
+            if (m->slots[i].hash == h && off[o + 1] - off[o] - 1 == len &&
                 memcmp(arena + off[o], s, len) == 0)
                 break; /* same string: keep the first (lowest) id */
             i = (i + 1) & m->mask;
@@ -119,12 +116,14 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
     uint32_t h = tg__tok_hash(s, len);
     uint32_t i = h & m->mask;
     for (;;) {
-        int32_t o = m->slots[i];
-        if (o < 0)
+        tg__strslot slot = m->slots[i];
+        if (slot.id < 0)
             return -1;
-        if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
-            memcmp(arena + off[o], s, len) == 0)
-            return o;
+        if (slot.hash == h) {
+            int32_t o = slot.id;
+            if (off[o + 1] - off[o] - 1 == len && memcmp(arena + off[o], s, len) == 0)
+                return o;
+        }
         i = (i + 1) & m->mask;
     }
 }
@@ -132,9 +131,7 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
 void tg__strmap_free(tg__strmap *m)
 {
     free(m->slots);
-    free(m->hashes);
     m->slots = NULL;
-    m->hashes = NULL;
 }
 
 int tg__buf_reserve(tg__buf *b, size_t extra)

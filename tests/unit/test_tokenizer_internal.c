@@ -356,3 +356,68 @@ Test(tokenizer_internal, sentencepiece_shortcuts_are_exact)
     }
     free_vectors(v, n);
 }
+
+/* ---- normalization in chunks ---- */
+
+Test(tokenizer_internal, normalization_in_chunks_equals_whole)
+{
+    /* Long texts are normalized in chunks cut where no form joins characters (tok_normalize.c);
+     * the result equals GLib's normalization of the whole, for the four forms, on random text
+     * dense in what composes, decomposes and reorders. */
+    static const char *const bits[] = {"a",
+                                       "e\xCC\x81",
+                                       "\xC3\xA9",
+                                       " ",
+                                       "\n",
+                                       "\xCC\x81",
+                                       "\xCC\xA3",
+                                       "\xCC\x88",
+                                       "\xE1\x84\x80",
+                                       "\xE1\x85\xA1",
+                                       "\xE1\x86\xA8",
+                                       "\xEA\xB0\x80",
+                                       "\xE4\xB8\xAD",
+                                       "\xE3\x81\x8B",
+                                       "\xE3\x82\x99",
+                                       "\xEF\xBE\x9E",
+                                       "\xEF\xAC\x81",
+                                       "\xE2\x84\xAB",
+                                       "\xE0\xA7\x87",
+                                       "\xE0\xA6\xBE",
+                                       "\xE0\xA4\xA8",
+                                       "\xE0\xA4\xBC",
+                                       "\xD0\xB0",
+                                       "\xD8\xA7",
+                                       "\xD9\x93",
+                                       "\xC2\xA8",
+                                       "\xCD\x84",
+                                       "\xE1\xBE\xB3",
+                                       "\xF0\x9D\x85\x9E"};
+    static const int kinds[] = {TG__NORM_NFC, TG__NORM_NFD, TG__NORM_NFKC, TG__NORM_NFKD};
+    static const GNormalizeMode modes[] = {G_NORMALIZE_NFC, G_NORMALIZE_NFD, G_NORMALIZE_NFKC,
+                                           G_NORMALIZE_NFKD};
+    GRand *r = g_rand_new_with_seed(77);
+    for (int iter = 0; iter < 200; iter++) {
+        GString *s = g_string_new("");
+        int n = g_rand_int_range(r, 100, 4000);
+        for (int i = 0; i < n; i++)
+            g_string_append(s, bits[g_rand_int_range(r, 0, G_N_ELEMENTS(bits))]);
+        for (int k = 0; k < 4; k++) {
+            tg__norm nm = {.kind = kinds[k]};
+            tg_tokenizer tok = {.norms = &nm, .n_norms = 1};
+            tg__buf out = {0};
+            const unsigned char *res;
+            size_t len;
+            cr_assert_eq(
+                tg__normalize(&tok, (const unsigned char *)s->str, s->len, &out, &res, &len),
+                TG_OK);
+            char *want = g_utf8_normalize(s->str, (gssize)s->len, modes[k]);
+            cr_assert(len == strlen(want) && memcmp(res, want, len) == 0,
+                      "iteration %d, form %d: chunked normalization differs", iter, k);
+            g_free(want);
+            free(out.data);
+        }
+        g_string_free(s, TRUE);
+    }
+    g_rand_free(r);
+}
