@@ -195,7 +195,7 @@ int tg__bpe_merge(const tg__pairmap *m, int32_t *sym, size_t n, size_t *n_out, i
 }
 
 /* Run BPE on the symbols just pushed at out[start..]; compacts them in place. */
-static void bpe_tail(const tg_tokenizer *tok, tg__idvec *out, size_t start)
+void tg__bpe_tail(const tg_tokenizer *tok, tg__idvec *out, size_t start)
 {
     size_t n = out->len - start;
     if (n < 2 || tok->merges.count == 0)
@@ -211,31 +211,6 @@ static void bpe_tail(const tg_tokenizer *tok, tg__idvec *out, size_t start)
         return;
     }
     out->len = start + k;
-}
-
-/* ---- byte-level: one pre-token ---- */
-
-static inline void encode_piece_bytes(const tg_tokenizer *tok, tg__idvec *out,
-                                      const unsigned char *s, size_t n)
-{
-    if (n == 1) {
-        tg__idvec_push(out, tok->byte_id[s[0]]);
-        return;
-    }
-    if (tok->ignore_merges || tok->whole_piece_exact) {
-        int32_t id =
-            tg__strmap_get(&tok->bytes_map, tok->bytes, tok->bytes_off, (const char *)s, n);
-        if (id >= 0) {
-            tg__idvec_push(out, id);
-            return;
-        }
-    }
-    if (!tg__idvec_grow(out, n))
-        return;
-    size_t start = out->len;
-    for (size_t i = 0; i < n; i++)
-        out->data[out->len++] = tok->byte_id[s[i]];
-    bpe_tail(tok, out, start);
 }
 
 /* ---- plain BPE: characters ---- */
@@ -332,7 +307,7 @@ static void encode_char_word(tg__enc *e, const unsigned char *s, size_t n, int l
     }
     if (unk_pending)
         out->data[out->len++] = tok->unk_id;
-    bpe_tail(tok, out, start);
+    tg__bpe_tail(tok, out, start);
 }
 
 /* SentencePiece-style vocabularies write a space as "▁" (U+2581) and only at the start of a
@@ -393,7 +368,7 @@ int tg__bpe_check_whole_pieces(tg_tokenizer *tok)
                 break;
             for (size_t i = 0; i < n; i++)
                 e.out.data[e.out.len++] = tok->byte_id[b[i]];
-            bpe_tail(tok, &e.out, 0);
+            tg__bpe_tail(tok, &e.out, 0);
         } else {
             const unsigned char *p = (const unsigned char *)tok->pieces + tok->piece_off[id];
             e.text = p;
@@ -410,7 +385,7 @@ void tg__encode_word(tg__enc *e, const unsigned char *s, size_t n)
 {
     const tg_tokenizer *tok = e->tok;
     if (tok->kind == TG_TOKENIZER_BYTE_BPE) {
-        encode_piece_bytes(tok, &e->out, s, n);
+        tg__encode_bytes_word(tok, &e->out, s, n);
         return;
     }
     if (!tok->cut_len) {

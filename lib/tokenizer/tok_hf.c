@@ -312,6 +312,9 @@ static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, const char *what, cons
             p.literal_len = strlen(pat);
         } else if (strcmp(pat, tg__gpt2_pattern) == 0) {
             p.scanner = TG__SCAN_GPT2;
+        } else if (strcmp(pat, tg__llama3_pattern) == 0 || strcmp(pat, tg__qwen2_pattern) == 0) {
+            p.scanner = TG__SCAN_LLAMA3;
+            p.digits = strcmp(pat, tg__llama3_pattern) == 0 ? 3 : 1;
         } else {
             p.scanner = TG__SCAN_REGEX;
             char where[256];

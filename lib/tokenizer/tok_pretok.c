@@ -167,15 +167,164 @@ void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__
     scan_gpt2(e, s, n, first, fn, ctx);
 }
 
+/* ---- Llama 3's and Qwen2's pattern ----
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ * \s*[\r\n]+|\s+(?!\S)|\s+        (Qwen2/2.5/3: \p{N} instead of \p{N}{1,3})
+ * with the classes of GPT-2's scanner. What each alternative matches, tried in order at i:
+ *   1. ' and s, t, m, d, re, ve, ll in any case (also U+017F, which folds to s);
+ *   2. a letter run, with one character before it that is not \r, \n, a letter or a number;
+ *   3. up to `digits` numbers;
+ *   4. a run of "other" characters, with a space before it, and the \r and \n after it;
+ *   5. in a whitespace run holding \r or \n: up to its last \r or \n;
+ *   6. a whitespace run at the end, or all of it but its last character (which then starts
+ *      the next piece, as in GPT-2's);
+ *   7. a single whitespace character. */
+
+const char tg__llama3_pattern[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char tg__qwen2_pattern[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static inline int is_crlf(unsigned char c)
+{
+    return c == '\r' || c == '\n';
+}
+
+/* Length of a contraction at s[i] == '\'', case-insensitive, or 0. */
+static inline size_t contraction(const unsigned char *s, size_t n, size_t i)
+{
+    if (i + 1 >= n)
+        return 0;
+    unsigned char d = s[i + 1];
+    if (d >= 'A' && d <= 'Z')
+        d = (unsigned char)(d + 32);
+    if (d == 's' || d == 't' || d == 'm' || d == 'd')
+        return 2;
+    if (d == 0xC5 && i + 2 < n && s[i + 2] == 0xBF) /* U+017F: s under Unicode case folding */
+        return 3;
+    if (i + 2 >= n)
+        return 0;
+    unsigned char e2 = s[i + 2];
+    if (e2 >= 'A' && e2 <= 'Z')
+        e2 = (unsigned char)(e2 + 32);
+    if (((d == 'r' || d == 'v') && e2 == 'e') || (d == 'l' && e2 == 'l'))
+        return 3;
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void scan_llama3(tg__enc *e, const unsigned char *s,
+                                                              size_t n, int first, int digits,
+                                                              tg__piece_fn fn, void *ctx)
+{
+    init_ascii_class();
+    size_t i = 0;
+    while (i < n && tg__enc_ok(e)) {
+        size_t start = i, k, j;
+        unsigned char c = s[i];
+        if (c == '\'') {
+            size_t m = contraction(s, n, i);
+            if (m) {
+                fn(ctx, s + i, m, first && i == 0);
+                i += m;
+                continue;
+            }
+        }
+        uint8_t cls = class_at(s, n, i, &k);
+        if (cls == C_LETTER) { /* 2, without the character before */
+            j = run_end(s, n, i + k, C_LETTER);
+            goto piece;
+        }
+        if (cls != C_NUMBER && !is_crlf(c) && i + k < n) { /* 2, with it */
+            size_t k2;
+            if (class_at(s, n, i + k, &k2) == C_LETTER) {
+                j = run_end(s, n, i + k + k2, C_LETTER);
+                goto piece;
+            }
+        }
+        if (cls == C_NUMBER) { /* 3 */
+            j = i + k;
+            for (int d = 1; d < digits && j < n; d++) {
+                size_t k3;
+                if (class_at(s, n, j, &k3) != C_NUMBER)
+                    break;
+                j += k3;
+            }
+            goto piece;
+        }
+        size_t p = i; /* 4 */
+        if (c == ' ' && i + 1 < n) {
+            size_t k4;
+            if (class_at(s, n, i + 1, &k4) == C_OTHER)
+                p = i + 1;
+        }
+        size_t kp = k;
+        if (p == i + 1 || cls == C_OTHER) {
+            if (p == i + 1)
+                class_at(s, n, p, &kp);
+            j = run_end(s, n, p + kp, C_OTHER);
+            while (j < n && is_crlf(s[j]))
+                j++;
+            goto piece;
+        }
+        { /* 5, 6, 7: cls is C_SPACE */
+            size_t last = i, nl = SIZE_MAX, nchars = 0;
+            j = i;
+            while (j < n) {
+                size_t kk;
+                if (class_at(s, n, j, &kk) != C_SPACE)
+                    break;
+                if (is_crlf(s[j]))
+                    nl = j;
+                last = j;
+                j += kk;
+                nchars++;
+            }
+            if (nl != SIZE_MAX)
+                j = nl + 1;
+            else if (j < n && nchars > 1)
+                j = last;
+        }
+    piece:
+        fn(ctx, s + start, j - start, first && start == 0);
+        i = j;
+    }
+}
+
+void tg__scan_llama3(tg__enc *e, const unsigned char *s, size_t n, int first, int digits,
+                     tg__piece_fn fn, void *ctx)
+{
+    scan_llama3(e, s, n, first, digits, fn, ctx);
+}
+
 static void to_model(void *ctx, const unsigned char *s, size_t n, int first)
 {
     tg__encode_word(ctx, s, n);
 }
 
+static void to_bytes_model(void *ctx, const unsigned char *s, size_t n, int first)
+{
+    tg__enc *e = ctx;
+    tg__encode_bytes_word(e->tok, &e->out, s, n);
+}
+
 /* GPT-2's pieces as the model's words. */
 static void scan_gpt2_words(tg__enc *e, const unsigned char *s, size_t n)
 {
-    scan_gpt2(e, s, n, 0, to_model, e);
+    if (e->tok->kind == TG_TOKENIZER_BYTE_BPE)
+        scan_gpt2(e, s, n, 0, to_bytes_model, e);
+    else
+        scan_gpt2(e, s, n, 0, to_model, e);
+}
+
+/* Llama 3's pieces as the model's words. */
+static void scan_llama3_words(tg__enc *e, const unsigned char *s, size_t n, int digits)
+{
+    if (e->tok->kind == TG_TOKENIZER_BYTE_BPE)
+        scan_llama3(e, s, n, 0, digits, to_bytes_model, e);
+    else
+        scan_llama3(e, s, n, 0, digits, to_model, e);
 }
 
 /* 1 when what steps [step, n_pre) do to a piece is nothing: the model gets it as it is (a last
@@ -379,7 +528,7 @@ static void literal_spans(splitter *sp, const char *lit, size_t len, const unsig
     span(sp, i, n, 0);
 }
 
-/* The GPT-2 scanner with a behavior other than plain Isolated: its pieces are matches. */
+/* A hand-written scanner with a behavior other than plain Isolated: its pieces are matches. */
 static void gpt2_match(void *ctx, const unsigned char *s, size_t n, int first)
 {
     splitter *sp = ctx;
@@ -402,20 +551,30 @@ static void split(tg__enc *e, size_t step, const tg__pretok *p, const unsigned c
                   int first)
 {
     int direct = steps_are_identity(e->tok, step + 1);
-    if (p->scanner == TG__SCAN_GPT2 && p->behavior == TG__SPLIT_ISOLATED && !p->invert) {
-        if (direct) {
-            scan_gpt2_words(e, s, n);
+    if (p->behavior == TG__SPLIT_ISOLATED && !p->invert) {
+        next_step k = {e, step + 1};
+        if (p->scanner == TG__SCAN_GPT2) {
+            if (direct)
+                scan_gpt2_words(e, s, n);
+            else
+                scan_gpt2(e, s, n, first, to_next_step, &k);
             return;
         }
-        next_step k = {e, step + 1};
-        scan_gpt2(e, s, n, first, to_next_step, &k);
-        return;
+        if (p->scanner == TG__SCAN_LLAMA3) {
+            if (direct)
+                scan_llama3_words(e, s, n, p->digits);
+            else
+                scan_llama3(e, s, n, first, p->digits, to_next_step, &k);
+            return;
+        }
     }
     splitter sp = {e, step + 1, direct, s, first, p->behavior, p->invert, 0, 0, 0, 0};
     if (p->scanner == TG__SCAN_REGEX) {
         regex_spans(&sp, p->re, s, n);
     } else if (p->scanner == TG__SCAN_LITERAL) {
         literal_spans(&sp, p->literal, p->literal_len, s, n);
+    } else if (p->scanner == TG__SCAN_LLAMA3) {
+        scan_llama3(e, s, n, first, p->digits, gpt2_match, &sp);
     } else {
         scan_gpt2(e, s, n, first, gpt2_match, &sp);
     }

@@ -92,13 +92,15 @@ enum {
 enum {
     TG__SCAN_REGEX = 1, /* GRegex (PCRE2) */
     TG__SCAN_LITERAL,   /* a String pattern */
-    TG__SCAN_GPT2       /* GPT-2's pattern, hand-written (tok_pretok.c) */
+    TG__SCAN_GPT2,      /* GPT-2's pattern, hand-written (tok_pretok.c) */
+    TG__SCAN_LLAMA3     /* Llama 3's and Qwen2's pattern, hand-written */
 };
 enum { TG__PREPEND_ALWAYS = 1, TG__PREPEND_FIRST, TG__PREPEND_NEVER };
 typedef struct tg__pretok {
     int32_t kind;
     /* SPLIT */
     int32_t scanner;
+    int32_t digits; /* TG__SCAN_LLAMA3: \p{N}{1,digits} */
     int32_t behavior;
     int32_t invert;
     GRegex *re;
@@ -239,6 +241,9 @@ void tg__pretokenize(tg__enc *e, size_t step, const unsigned char *s, size_t n, 
 /* Encode one word (the output of pre-tokenization) with the model. */
 void tg__encode_word(tg__enc *e, const unsigned char *s, size_t n);
 
+/* BPE-merge the symbols out->data[start..] in place (out of memory: out->oom). */
+void tg__bpe_tail(const tg_tokenizer *tok, tg__idvec *out, size_t start);
+
 /* Apply the normalizers to s[0..n) into *out (emptied first; may be left pointing at s when
  * nothing changes: *res and *res_len receive the result). Invalid UTF-8 bytes pass through. */
 tg_status tg__normalize(const tg_tokenizer *tok, const unsigned char *s, size_t n, tg__buf *out,
@@ -256,6 +261,11 @@ typedef void (*tg__piece_fn)(void *ctx, const unsigned char *s, size_t n, int fi
 void tg__scan_gpt2(tg__enc *e, const unsigned char *s, size_t n, int first, tg__piece_fn fn,
                    void *ctx);
 extern const char tg__gpt2_pattern[];
+
+/* Llama 3's pattern (digits 3) and Qwen2's (digits 1), hand-written. */
+void tg__scan_llama3(tg__enc *e, const unsigned char *s, size_t n, int first, int digits,
+                     tg__piece_fn fn, void *ctx);
+extern const char tg__llama3_pattern[], tg__qwen2_pattern[];
 
 /* The decoder steps applied to one token's string (first: it is the first token of the text). */
 tg_status tg__decode_token(const tg_tokenizer *tok, const char *piece, size_t len, int first,
@@ -281,6 +291,31 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
 tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off, int32_t n,
                            const uint8_t *skip);
 void tg__strmap_free(tg__strmap *m);
+
+/* A word of a byte-level tokenizer: a single byte, a word that is a token (when that is exact),
+ * or its bytes merged. Inline: GPT-2's scanner calls it for each piece. */
+static inline void tg__encode_bytes_word(const tg_tokenizer *tok, tg__idvec *out,
+                                         const unsigned char *s, size_t n)
+{
+    if (n == 1) {
+        tg__idvec_push(out, tok->byte_id[s[0]]);
+        return;
+    }
+    if (tok->ignore_merges || tok->whole_piece_exact) {
+        int32_t id =
+            tg__strmap_get(&tok->bytes_map, tok->bytes, tok->bytes_off, (const char *)s, n);
+        if (id >= 0) {
+            tg__idvec_push(out, id);
+            return;
+        }
+    }
+    if (!tg__idvec_grow(out, n))
+        return;
+    size_t start = out->len;
+    for (size_t i = 0; i < n; i++)
+        out->data[out->len++] = tok->byte_id[s[i]];
+    tg__bpe_tail(tok, out, start);
+}
 
 /* Validate/clean UTF-8: append `in` to `out` (grown with realloc), each maximal ill-formed
  * subsequence replaced by U+FFFD. When `final` is 0 a trailing incomplete but so far valid

@@ -421,3 +421,85 @@ Test(tokenizer_internal, normalization_in_chunks_equals_whole)
     }
     g_rand_free(r);
 }
+
+/* Llama 3's and Qwen2's pattern: the hand-written scanner against the same pattern run by
+ * GRegex, on the vectors and on random text (invalid UTF-8, \r \n runs, digits, contractions
+ * in any case, White_Space, characters from all planes). */
+static void scanner_equals_gregex(const char *pattern, int digits)
+{
+    char *dir = data_path("tokenizer/tiny/bytelevel");
+    tg_tokenizer *fast = NULL, *re = NULL;
+    cr_assert_eq(tg_tokenizer_load(&fast, dir, NULL), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(tg_tokenizer_load(&re, dir, NULL), TG_OK);
+    g_free(dir);
+    cr_assert_eq(fast->n_pre, 2);
+    cr_assert_eq(fast->pre[0].scanner, TG__SCAN_LLAMA3, "Llama 3's pattern is not recognized");
+    cr_assert_eq(fast->pre[0].digits, 3);
+    fast->pre[0].digits = digits;
+    cr_assert_eq(tg__regex_compile(&re->pre[0].re, pattern, "test"), TG_OK, "%s", tg_error_last());
+    re->pre[0].scanner = TG__SCAN_REGEX;
+    /* both without the NFKC normalizer: it would hide what the classes see */
+    fast->n_norms = re->n_norms = 0;
+    size_t n = 0;
+    vcase *v = load_vectors(&n);
+    classes c;
+    c.l = g_regex_new("^\\p{L}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.n = g_regex_new("^\\p{N}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.s = g_regex_new("^\\p{White_Space}$", G_REGEX_OPTIMIZE, 0, NULL);
+    GRand *r = g_rand_new_with_seed(4321);
+    const char *bits[] = {" ",    "  ",           "\t",       "\n",           "\r",
+                          "\r\n", " \n ",         "'s",       "'S",           "'Ll",
+                          "'rE",  "'ve",          "'m",       "'D",           "'t",
+                          "'",    "'\xc5\xbf",    "a",        "Zz",           "1",
+                          "2345", "\xd9\xa3",     "\xc2\xbd", "!?",           ",",
+                          "...",  "\xe2\x80\x94", "\xc2\x85", "\xef\xbb\xbf", "\xe3\x80\x80",
+                          "\xff", "\xe2\x82",     "\xc3",     "\xe4\xb8\xad", "é"};
+    for (size_t i = 0; i < n + 4000; i++) {
+        GString *s = g_string_new("");
+        if (i < n) {
+            g_string_append_len(s, v[i].text, (gssize)v[i].len);
+        } else {
+            int len = g_rand_int_range(r, 1, 40);
+            for (int k = 0; k < len; k++) {
+                if (g_rand_int_range(r, 0, 4)) {
+                    g_string_append(s, bits[g_rand_int_range(r, 0, G_N_ELEMENTS(bits))]);
+                    continue;
+                }
+                gunichar ch = (gunichar)g_rand_int_range(r, 1, 0x30000);
+                if (g_unichar_validate(ch) && same_class(&c, ch))
+                    g_string_append_unichar(s, ch);
+            }
+        }
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        cr_assert_eq(tg_tokenizer_encode(&a, &na, fast, s->str, s->len, 0), TG_OK);
+        cr_assert_eq(tg_tokenizer_encode(&b, &nb, re, s->str, s->len, 0), TG_OK, "%s",
+                     tg_error_last());
+        int same = na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+        if (!same) {
+            char *esc = g_strescape(s->str, NULL);
+            cr_assert(same, "digits %d, case %zu \"%s\": scanner and GRegex differ", digits, i,
+                      esc);
+        }
+        free(a);
+        free(b);
+        g_string_free(s, TRUE);
+    }
+    free_vectors(v, n);
+    g_rand_free(r);
+    g_regex_unref(c.l);
+    g_regex_unref(c.n);
+    g_regex_unref(c.s);
+    tg_tokenizer_free(fast);
+    tg_tokenizer_free(re);
+}
+
+Test(tokenizer_internal, llama3_scanner_equals_gregex)
+{
+    scanner_equals_gregex(tg__llama3_pattern, 3);
+}
+
+Test(tokenizer_internal, qwen2_scanner_equals_gregex)
+{
+    scanner_equals_gregex(tg__qwen2_pattern, 1);
+}
