@@ -182,15 +182,14 @@ static tg_status read_norm(tg_tokenizer *tok, JsonNode *n, const char *what, con
         if ((st = get_pattern(&pat, &is_regex, o, what, field)) != TG_OK ||
             (st = req_str(&content, o, "content", what, field)) != TG_OK)
             return st;
-        GRegex *re = NULL;
         char where[256];
         snprintf(where, sizeof where, "%s: %s", what, field);
-        if (is_regex && (st = tg__regex_compile(&re, pat, where)) != TG_OK)
-            return st;
         GROW(tok->norms, tok->n_norms);
-        tg__norm *nm = &tok->norms[tok->n_norms++];
+        tg__norm *nm = &tok->norms[tok->n_norms];
+        if (is_regex && (st = tg__regex_compile(&nm->re, pat, where)) != TG_OK)
+            return st;
+        tok->n_norms++;
         nm->kind = TG__NORM_REPLACE;
-        nm->re = re;
         if (!is_regex) {
             nm->str = g_strdup(pat);
             nm->len = strlen(pat);
@@ -297,6 +296,7 @@ static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, const char *what, cons
         }
         return TG_OK;
     }
+    GROW(tok->pre, tok->n_pre); /* room first: nothing to free if that fails */
     tg__pretok p = {0};
     if (strcmp(type, "Split") == 0) {
         const char *pat;
@@ -339,7 +339,6 @@ static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, const char *what, cons
                          "Sequence of them)",
                          what, field, type);
     }
-    GROW(tok->pre, tok->n_pre);
     tok->pre[tok->n_pre++] = p;
     return TG_OK;
 }

@@ -84,10 +84,12 @@ tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off
     uint32_t cap = pow2_at_least((uint64_t)n * 2 + 1);
     m->mask = cap - 1;
     m->slots = malloc(sizeof *m->slots * cap);
-    if (!m->slots)
+    m->hashes = malloc(sizeof *m->hashes * cap);
+    if (!m->slots || !m->hashes) {
+        tg__strmap_free(m);
         return tg__error(TG_ENOMEM, "tokenizer: out of memory building the vocabulary index");
-    for (uint32_t i = 0; i < cap; i++)
-        m->slots[i] = (tg__strslot){0, -1};
+    }
+    memset(m->slots, 0xff, sizeof *m->slots * cap);
     for (int32_t id = 0; id < n; id++) {
         if (skip && skip[id])
             continue;
@@ -96,12 +98,13 @@ tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off
         uint32_t h = tg__tok_hash(s, len);
         uint32_t i = h & m->mask;
         for (;;) {
-            int32_t o = m->slots[i].id;
+            int32_t o = m->slots[i];
             if (o < 0) {
-                m->slots[i] = (tg__strslot){h, id};
+                m->slots[i] = id;
+                m->hashes[i] = h;
                 break;
             }
-            if (m->slots[i].hash == h && off[o + 1] - off[o] - 1 == len &&
+            if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
                 memcmp(arena + off[o], s, len) == 0)
                 break; /* same string: keep the first (lowest) id */
             i = (i + 1) & m->mask;
@@ -116,14 +119,12 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
     uint32_t h = tg__tok_hash(s, len);
     uint32_t i = h & m->mask;
     for (;;) {
-        tg__strslot slot = m->slots[i];
-        if (slot.id < 0)
+        int32_t o = m->slots[i];
+        if (o < 0)
             return -1;
-        if (slot.hash == h) {
-            int32_t o = slot.id;
-            if (off[o + 1] - off[o] - 1 == len && memcmp(arena + off[o], s, len) == 0)
-                return o;
-        }
+        if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
+            memcmp(arena + off[o], s, len) == 0)
+            return o;
         i = (i + 1) & m->mask;
     }
 }
@@ -131,7 +132,9 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
 void tg__strmap_free(tg__strmap *m)
 {
     free(m->slots);
+    free(m->hashes);
     m->slots = NULL;
+    m->hashes = NULL;
 }
 
 int tg__buf_reserve(tg__buf *b, size_t extra)

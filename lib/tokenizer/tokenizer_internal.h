@@ -18,15 +18,10 @@
 #include <json-glib/json-glib.h>
 #include <stdint.h>
 
-/* Open-addressing map from a byte string (stored elsewhere, addressed by id) to an id. A slot
- * holds the hash and the id together: one cache line per probe (vocabularies of 100k+ tokens
- * do not fit in L2). */
-typedef struct tg__strslot {
-    uint32_t hash;
-    int32_t id; /* -1: empty */
-} tg__strslot;
+/* Open-addressing map from a byte string (stored elsewhere, addressed by id) to an id. */
 typedef struct tg__strmap {
-    tg__strslot *slots;
+    int32_t *slots; /* id or -1 */
+    uint32_t *hashes;
     uint32_t mask; /* capacity - 1 (capacity a power of two) */
 } tg__strmap;
 
