@@ -213,7 +213,8 @@ static int added_longer(const void *a, const void *b)
 static void added_set_finish(tg__added_set *set)
 {
     /* Longest first, so that the longest match at a position wins. */
-    qsort(set->tok, set->n, sizeof *set->tok, added_longer);
+    if (set->n)
+        qsort(set->tok, set->n, sizeof *set->tok, added_longer);
     for (size_t i = 0; i < set->n; i++) {
         const tg__added *a = &set->tok[i];
         set->first[(unsigned char)a->text[0]] |= (uint8_t)(a->special ? 1 : 3);
