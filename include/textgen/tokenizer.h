@@ -1,12 +1,15 @@
 /**
  * @file textgen/tokenizer.h
- * @brief Text <-> token ids: GPT-2 byte-level BPE, plain BPE and character vocabularies, and a
+ * @brief Text <-> token ids: byte-level BPE (GPT-2, Llama 3, Qwen2/3), SentencePiece-style BPE
+ *        with byte fallback (Llama 2, Mistral, TinyLlama) and character vocabularies, and a
  *        streaming detokenizer whose output is valid UTF-8 at every moment.
  *
- * Formats read (see docs/tokenizer.md):
- * - Hugging Face `tokenizer.json` with a `BPE` model: byte-level (ByteLevel pre-tokenizer and
- *   decoder, as GPT-2 ships it) or plain (no pre-tokenizer; the vocabulary holds Unicode
- *   characters, e.g. a character-level vocabulary with an empty merge list).
+ * Formats read (see docs/tokenizer.md for what is supported and what is refused):
+ * - Hugging Face `tokenizer.json` with a `BPE` model: byte-level (a ByteLevel pre-tokenizer,
+ *   after Split regexes or alone) or over Unicode characters (Metaspace or the Llama 2
+ *   normalizer, byte fallback; or a character-level vocabulary with an empty merge list), with
+ *   its normalizers, added tokens, decoder and post-processor template; and the
+ *   `tokenizer_config.json` beside it (bos/eos tokens, add_bos_token, add_eos_token).
  * - The original GPT-2 pair `vocab.json` + `merges.txt` (a.k.a. `encoder.json` + `vocab.bpe`),
  *   always byte-level.
  *
@@ -58,8 +61,10 @@ TG_API tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t 
 
 /** Kinds of tokenizer (tg_tokenizer_kind()). */
 enum {
-    TG_TOKENIZER_BYTE_BPE = 1, /**< byte-level BPE (GPT-2 style): every byte string encodes */
-    TG_TOKENIZER_BPE = 2       /**< plain BPE over Unicode characters (character vocabularies) */
+    TG_TOKENIZER_BYTE_BPE = 1, /**< byte-level BPE (GPT-2, Llama 3, Qwen): every byte string
+                                    encodes */
+    TG_TOKENIZER_BPE = 2       /**< BPE over Unicode characters (SentencePiece-style with byte
+                                    fallback, character vocabularies) */
 };
 
 /**
@@ -116,13 +121,35 @@ TG_API int32_t tg_tokenizer_is_special(const tg_tokenizer *tok, int32_t id);
 TG_API tg_status tg_tokenizer_special_tokens(const int32_t **ids_out, size_t *n_out,
                                              const tg_tokenizer *tok);
 
+/**
+ * @brief The ids TG_ENCODE_ADD_SPECIAL puts before and after a text: the template of
+ *        tokenizer.json's post_processor (e.g. `<|begin_of_text|>` for Llama 3.1, `<s>` for
+ *        Llama 2), or, when tokenizer_config.json names add_bos_token / add_eos_token,
+ *        [bos if add_bos_token] text [eos if add_eos_token] (as transformers does).
+ * @param[out] prefix_out    borrowed array, valid as long as the tokenizer (NULL when n is 0).
+ * @param[out] n_prefix_out  number of ids before the text (0 when nothing is added).
+ * @param[out] suffix_out    borrowed array (NULL when n is 0).
+ * @param[out] n_suffix_out  number of ids after the text.
+ */
+TG_API tg_status tg_tokenizer_template(const int32_t **prefix_out, size_t *n_prefix_out,
+                                       const int32_t **suffix_out, size_t *n_suffix_out,
+                                       const tg_tokenizer *tok);
+
+/** @brief 1 if encoding with TG_ENCODE_ADD_SPECIAL puts the bos id first (the tokenizer "adds
+ *  bos by default", as transformers' `tokenizer(text)` does), 0 otherwise (also for NULL). */
+TG_API int32_t tg_tokenizer_adds_bos(const tg_tokenizer *tok);
+
 /** Flags of the encode functions. */
 enum {
     /** Match the special tokens' text (e.g. `<|endoftext|>`) in the input and emit their ids.
      *  Without it special tokens in the input are plain text, so a prompt cannot inject them. */
     TG_ENCODE_ALLOW_SPECIAL = 1u << 0,
     /** Prepend the bos id (TG_ESTATE if the tokenizer has none). */
-    TG_ENCODE_ADD_BOS = 1u << 1
+    TG_ENCODE_ADD_BOS = 1u << 1,
+    /** Put the ids of tg_tokenizer_template() around the text, as transformers' `tokenizer(text)`
+     *  (add_special_tokens=True) does; with TG_ENCODE_ALLOW_SPECIAL the result equals
+     *  `tokenizer(text)["input_ids"]`. Not together with TG_ENCODE_ADD_BOS (TG_EINVAL). */
+    TG_ENCODE_ADD_SPECIAL = 1u << 2
 };
 
 /** Pass as `len` to mean "`text` is NUL-terminated". */
@@ -134,8 +161,9 @@ enum {
  *                      when the result is empty.
  * @param[out] n_out    number of ids.
  * @param text          the bytes to encode (not necessarily NUL-terminated). A byte-level
- *                      tokenizer accepts any bytes (invalid UTF-8 bytes encode as themselves);
- *                      a plain BPE tokenizer needs valid UTF-8.
+ *                      tokenizer accepts any bytes (invalid UTF-8 bytes encode as themselves),
+ *                      so does one with byte fallback (as their <0xNN> tokens); another BPE
+ *                      tokenizer needs valid UTF-8.
  * @param len           byte length of `text`, or TG_NUL_TERMINATED.
  * @param flags         TG_ENCODE_* bits.
  * @return TG_OK; TG_EINVAL (NULL argument, unknown flag, invalid UTF-8 or a character with no
@@ -191,7 +219,9 @@ TG_API tg_status tg_tokenizer_token_to_piece(const char **piece_out, size_t *len
                                              const tg_tokenizer *tok, int32_t id);
 
 /**
- * @brief The bytes an id decodes to (for GPT-2 " the"; may be part of a UTF-8 character).
+ * @brief The bytes an id decodes to (for GPT-2 " the", for Llama 2 "▁the" -> " the"; may be part
+ *        of a UTF-8 character). What depends on the position is not applied: a decoder that
+ *        strips the leading space of a text (Llama 2) does so in tg_tokenizer_decode().
  * @param[out] bytes_out  borrowed, NUL-terminated, valid as long as the tokenizer.
  * @param[out] len_out    byte length (required: the bytes may contain NUL).
  */
@@ -232,7 +262,8 @@ TG_API tg_status tg_detokenizer_feed(tg_detokenizer *detok, int32_t id, const ch
 
 /**
  * @brief End of stream: held-back bytes of an unfinished character come out as U+FFFD.
- * Output as tg_detokenizer_feed(). The detokenizer is then empty and can be fed again.
+ * Output as tg_detokenizer_feed(). The detokenizer is then empty and can be fed a new text (as
+ * after tg_detokenizer_reset()).
  */
 TG_API tg_status tg_detokenizer_flush(tg_detokenizer *detok, const char **text_out,
                                       size_t *len_out);

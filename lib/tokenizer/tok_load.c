@@ -1,5 +1,6 @@
-/* tokenizer/tok_load.c — reading tokenizer.json (HF), vocab.json + merges.txt (GPT-2) and
- * tokenizer_config.json; building the immutable tg_tokenizer. */
+/* tokenizer/tok_load.c — reading tokenizer.json (HF: the model, its vocabulary, merges and
+ * added tokens here; the other components in tok_hf.c) and vocab.json + merges.txt (GPT-2);
+ * building the immutable tg_tokenizer; the loading entry points. */
 #include "tokenizer_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -11,39 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- GPT-2 bytes_to_unicode() ---- */
-
-static uint16_t byte_to_cp[256];
-static int16_t cp_to_byte[324]; /* code points used are all < 324 */
-
-static void init_byte_map_once(void)
-{
-    int n = 0;
-    for (int b = 0; b < 256; b++) {
-        int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-        byte_to_cp[b] = (uint16_t)(printable ? b : 256 + n++);
-    }
-    for (int c = 0; c < 324; c++)
-        cp_to_byte[c] = -1;
-    for (int b = 0; b < 256; b++)
-        cp_to_byte[byte_to_cp[b]] = (int16_t)b;
-}
-
-static void init_byte_map(void)
-{
-    static gsize once = 0;
-    if (g_once_init_enter(&once)) {
-        init_byte_map_once();
-        g_once_init_leave(&once, 1);
-    }
-}
-
 /* ---- the builder: pieces by id, merges as strings, then freeze into a tg_tokenizer ---- */
+
+/* Flags of an id in the builder (HF's AddedToken fields). */
+enum {
+    ADDED = 1,
+    SPECIAL = 2,
+    LSTRIP = 4,
+    RSTRIP = 8,
+    NORMALIZED = 16 /* matched in the normalized text */
+};
 
 typedef struct builder {
     const char *what;     /* file named in messages */
     GPtrArray *pieces;    /* id -> char* (owned) or NULL */
-    GByteArray *added;    /* id -> 0 / 1 added / 2 added+special (grown with pieces) */
+    GByteArray *added;    /* id -> flags (grown with pieces) */
     GHashTable *by_piece; /* piece -> id+1 (keys borrowed from pieces) */
 } builder;
 
@@ -80,7 +63,8 @@ static const char *show(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-static tg_status builder_set(builder *b, int64_t id, const char *piece, int added, int special,
+/* Give `piece` the id (flags: 0 for a vocabulary entry, else ADDED | ...). */
+static tg_status builder_set(builder *b, int64_t id, const char *piece, int flags,
                              const char *field)
 {
     char sb[64], ob[64];
@@ -93,8 +77,8 @@ static tg_status builder_set(builder *b, int64_t id, const char *piece, int adde
     gpointer prev = g_hash_table_lookup(b->by_piece, piece);
     if (prev) {
         int64_t pid = GPOINTER_TO_INT(prev) - 1;
-        if (pid == id && added) { /* an added token restating a vocabulary entry */
-            b->added->data[id] = (guint8)(special ? 2 : 1);
+        if (pid == id && flags) { /* an added token restating a vocabulary entry */
+            b->added->data[id] = (guint8)flags;
             return TG_OK;
         }
         return tg__error(TG_EFORMAT, "%s: %s: token \"%s\" appears twice (ids %lld and %lld)",
@@ -113,7 +97,7 @@ static tg_status builder_set(builder *b, int64_t id, const char *piece, int adde
     }
     char *copy = g_strdup(piece);
     g_ptr_array_index(b->pieces, id) = copy;
-    b->added->data[id] = (guint8)(added ? (special ? 2 : 1) : 0);
+    b->added->data[id] = (guint8)flags;
     g_hash_table_insert(b->by_piece, copy, GINT_TO_POINTER((gint)id + 1));
     return TG_OK;
 }
@@ -124,37 +108,9 @@ static int32_t builder_find(builder *b, const char *piece)
     return p ? GPOINTER_TO_INT(p) - 1 : -1;
 }
 
-/* Decode a byte-level piece ("Ġthe") into bytes (" the"). Characters outside the byte alphabet
- * are kept as their UTF-8 (as HF's decoder does). */
-static size_t byte_level_decode(const char *piece, char *out)
-{
-    size_t n = 0;
-    const unsigned char *s = (const unsigned char *)piece;
-    size_t len = strlen(piece);
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp;
-        size_t k = tg__utf8_decode(s + i, len - i, &cp);
-        if (k == 0) {
-            out[n++] = (char)s[i++];
-            continue;
-        }
-        if (cp < 324 && cp_to_byte[cp] >= 0) {
-            out[n++] = (char)cp_to_byte[cp];
-        } else {
-            memcpy(out + n, s + i, k);
-            n += k;
-        }
-        i += k;
-    }
-    return n;
-}
-
 static void pairmap_free(tg__pairmap *m)
 {
-    free(m->keys);
-    free(m->ranks);
-    free(m->merged);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
@@ -165,10 +121,8 @@ static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
         cap <<= 1;
     m->mask = cap - 1;
     m->count = 0;
-    m->keys = calloc(cap, sizeof *m->keys);
-    m->ranks = malloc(sizeof *m->ranks * cap);
-    m->merged = malloc(sizeof *m->merged * cap);
-    if (!m->keys || !m->ranks || !m->merged) {
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
         pairmap_free(m);
         return tg__error(TG_ENOMEM, "%s: out of memory for %zu merges", what, n);
     }
@@ -185,14 +139,14 @@ static void pairmap_put(tg__pairmap *m, int32_t a, int32_t b, uint32_t rank, int
 {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
     uint32_t i = pair_slot(key, m->mask);
-    while (m->keys[i]) {
-        if (m->keys[i] == key)
+    while (m->slots[i].key) {
+        if (m->slots[i].key == key)
             return;
         i = (i + 1) & m->mask;
     }
-    m->keys[i] = key;
-    m->ranks[i] = rank;
-    m->merged[i] = merged;
+    m->slots[i].key = key;
+    m->slots[i].rank = rank;
+    m->slots[i].merged = merged;
     m->count++;
 }
 
@@ -205,15 +159,130 @@ void tg_tokenizer_free(tg_tokenizer *tok)
     free(tok->bytes);
     free(tok->bytes_off);
     free(tok->is_special);
+    free(tok->is_added);
+    free(tok->is_fallback);
     free(tok->special_ids);
-    free(tok->added);
+    free(tok->added_raw.tok);
+    free(tok->added_norm.tok);
+    free(tok->added_text);
     tg__strmap_free(&tok->piece_map);
     tg__strmap_free(&tok->bytes_map);
     pairmap_free(&tok->merges);
+    tg__tokenizer_free_components(tok);
     free(tok);
 }
 
-/* Freeze the builder into `tok` (kind, flags already set). */
+/* Each token's bytes: its piece through the decoder's per-token steps. */
+static tg_status build_bytes(tg_tokenizer *tok, builder *b)
+{
+    guint n = (guint)tok->n_vocab;
+    tg__buf arena = {0}, one = {0};
+    tok->bytes_off = malloc(sizeof *tok->bytes_off * (n + 1));
+    if (!tok->bytes_off)
+        return tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", b->what, n);
+    for (guint id = 0; id < n; id++) {
+        const char *p = tok->pieces + tok->piece_off[id];
+        size_t len = tok->piece_off[id + 1] - tok->piece_off[id] - 1;
+        tg_status st = tg__decode_token(tok, p, len, 0, &one);
+        if (st == TG_OK && (arena.len + one.len + 1 > UINT32_MAX ||
+                            !tg__buf_append(&arena, one.data, one.len + 1)))
+            st = tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", b->what, n);
+        if (st != TG_OK) {
+            free(arena.data);
+            free(one.data);
+            return st;
+        }
+        tok->bytes_off[id] = (uint32_t)(arena.len - one.len - 1);
+    }
+    tok->bytes_off[n] = (uint32_t)arena.len;
+    free(one.data);
+    tok->bytes = arena.data;
+    if (!tok->bytes && !(tok->bytes = calloc(1, 1)))
+        return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
+    return TG_OK;
+}
+
+static int added_longer(const void *a, const void *b)
+{
+    const tg__added *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void added_set_finish(tg__added_set *set)
+{
+    /* Longest first, so that the longest match at a position wins. */
+    if (set->n)
+        qsort(set->tok, set->n, sizeof *set->tok, added_longer);
+    for (size_t i = 0; i < set->n; i++) {
+        const tg__added *a = &set->tok[i];
+        set->first[(unsigned char)a->text[0]] |= (uint8_t)(a->special ? 1 : 3);
+        if (!a->special)
+            set->n_plain++;
+    }
+}
+
+/* The two sets of added tokens: matched in the raw text (normalized: false), or in each
+ * normalized stretch, as their normalized text (normalized: true). */
+static tg_status build_added(tg_tokenizer *tok, builder *b)
+{
+    size_t n_raw = 0, n_norm = 0;
+    for (int32_t id = 0; id < tok->n_vocab; id++) {
+        int f = b->added->data[id];
+        if (f & ADDED)
+            (f & NORMALIZED) ? n_norm++ : n_raw++;
+    }
+    tok->added_raw.tok = n_raw ? calloc(n_raw, sizeof(tg__added)) : NULL;
+    tok->added_norm.tok = n_norm ? calloc(n_norm, sizeof(tg__added)) : NULL;
+    if ((n_raw && !tok->added_raw.tok) || (n_norm && !tok->added_norm.tok))
+        return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
+    /* Normalized texts first into an arena (offsets), then pointers into it. */
+    tg__buf arena = {0}, norm = {0};
+    size_t *off = n_norm ? calloc(n_norm, sizeof *off) : NULL;
+    if (n_norm && !off)
+        return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
+    tg_status st = TG_OK;
+    for (int32_t id = 0; id < tok->n_vocab && st == TG_OK; id++) {
+        int f = b->added->data[id];
+        if (!(f & ADDED))
+            continue;
+        const char *p = tok->pieces + tok->piece_off[id];
+        size_t len = tok->piece_off[id + 1] - tok->piece_off[id] - 1;
+        tg__added a = {id, (f & SPECIAL) != 0, (f & LSTRIP) != 0, (f & RSTRIP) != 0, p, len};
+        if (!(f & NORMALIZED)) {
+            tok->added_raw.tok[tok->added_raw.n++] = a;
+            continue;
+        }
+        const unsigned char *t;
+        size_t m;
+        st = tg__normalize(tok, (const unsigned char *)p, len, &norm, &t, &m);
+        if (st == TG_OK && m == 0)
+            st = tg__error(TG_EFORMAT, "%s: added token %d \"%s\" normalizes to nothing", b->what,
+                           id, p);
+        if (st == TG_OK) {
+            off[tok->added_norm.n] = arena.len;
+            a.len = m;
+            if (!tg__buf_append(&arena, t, m))
+                st = tg__error(TG_ENOMEM, "%s: out of memory", b->what);
+            tok->added_norm.tok[tok->added_norm.n++] = a;
+        }
+    }
+    free(norm.data);
+    if (st == TG_OK) {
+        tok->added_text = arena.data;
+        for (size_t i = 0; i < tok->added_norm.n; i++)
+            tok->added_norm.tok[i].text = tok->added_text + off[i];
+        added_set_finish(&tok->added_raw);
+        added_set_finish(&tok->added_norm);
+    } else {
+        free(arena.data);
+    }
+    free(off);
+    return st;
+}
+
+/* Freeze the builder into `tok` (kind and components already read). */
 static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
 {
     const char *what = b->what;
@@ -233,43 +302,33 @@ static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
         return tg__error(TG_EFORMAT, "%s: the vocabulary is too large", what);
     tok->pieces = malloc(total);
     tok->piece_off = malloc(sizeof *tok->piece_off * (n + 1));
-    tok->bytes = malloc(total); /* decoded bytes are never longer than the piece */
-    tok->bytes_off = malloc(sizeof *tok->bytes_off * (n + 1));
     tok->is_special = calloc(n, 1);
-    if (!tok->pieces || !tok->piece_off || !tok->bytes || !tok->bytes_off || !tok->is_special)
+    tok->is_added = calloc(n, 1);
+    if (!tok->pieces || !tok->piece_off || !tok->is_special || !tok->is_added)
         return tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", what, n);
-    size_t po = 0, bo = 0, n_added = 0;
+    size_t po = 0;
     for (guint id = 0; id < n; id++) {
         const char *p = g_ptr_array_index(b->pieces, id);
         size_t len = strlen(p);
         tok->piece_off[id] = (uint32_t)po;
         memcpy(tok->pieces + po, p, len + 1);
         po += len + 1;
-        tok->bytes_off[id] = (uint32_t)bo;
-        int added = b->added->data[id];
-        if (added)
-            n_added++;
-        if (added == 2)
-            tok->is_special[id] = 1;
-        if (tok->kind == TG_TOKENIZER_BYTE_BPE && !added) {
-            bo += byte_level_decode(p, tok->bytes + bo);
-        } else {
-            memcpy(tok->bytes + bo, p, len);
-            bo += len;
-        }
-        tok->bytes[bo++] = '\0';
+        int f = b->added->data[id];
+        tok->is_added[id] = (f & ADDED) != 0;
+        tok->is_special[id] = (f & SPECIAL) != 0;
     }
     tok->piece_off[n] = (uint32_t)po;
-    tok->bytes_off[n] = (uint32_t)bo;
-
-    tg_status st = tg__strmap_build(&tok->piece_map, tok->pieces, tok->piece_off, (int32_t)n, NULL);
-    if (st == TG_OK)
-        st = tg__strmap_build(&tok->bytes_map, tok->bytes, tok->bytes_off, (int32_t)n,
-                              tok->is_special);
+    tg_status st = build_bytes(tok, b);
     if (st != TG_OK)
         return st;
 
-    /* Special tokens and added tokens (matched in the text before pre-tokenization). */
+    st = tg__strmap_build(&tok->piece_map, tok->pieces, tok->piece_off, (int32_t)n, NULL);
+    if (st == TG_OK)
+        st = tg__strmap_build(&tok->bytes_map, tok->bytes, tok->bytes_off, (int32_t)n,
+                              tok->is_added);
+    if (st != TG_OK)
+        return st;
+
     size_t n_special = 0;
     for (guint id = 0; id < n; id++)
         n_special += tok->is_special[id];
@@ -281,41 +340,26 @@ static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
             if (tok->is_special[id])
                 tok->special_ids[tok->n_special++] = (int32_t)id;
     }
-    if (n_added) {
-        tok->added = malloc(sizeof *tok->added * n_added);
-        if (!tok->added)
-            return tg__error(TG_ENOMEM, "%s: out of memory", what);
-        for (guint id = 0; id < n; id++) {
-            if (!b->added->data[id])
-                continue;
-            tg__added *a = &tok->added[tok->n_added++];
-            a->id = (int32_t)id;
-            a->special = tok->is_special[id];
-            a->text = tok->pieces + tok->piece_off[id];
-            a->len = tok->piece_off[id + 1] - tok->piece_off[id] - 1;
-            tok->added_first[(unsigned char)a->text[0]] |= (uint8_t)(a->special ? 1 : 3);
-            if (!a->special)
-                tok->n_added_plain++;
-        }
-        /* Longest first, so that the longest match at a position wins. */
-        for (size_t i = 1; i < tok->n_added; i++) {
-            tg__added x = tok->added[i];
-            size_t j = i;
-            while (j > 0 && tok->added[j - 1].len < x.len) {
-                tok->added[j] = tok->added[j - 1];
-                j--;
-            }
-            tok->added[j] = x;
-        }
-    }
+    if ((st = build_added(tok, b)) != TG_OK)
+        return st;
 
+    if (!(tok->is_fallback = calloc(n, 1)))
+        return tg__error(TG_ENOMEM, "%s: out of memory", what);
+    for (int by = 0; by < 256; by++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", by);
+        int32_t id = builder_find(b, name);
+        tok->fallback_id[by] = id >= 0 && !(b->added->data[id] & ADDED) ? id : -1;
+        if (tok->fallback_id[by] >= 0 && tok->byte_fallback)
+            tok->is_fallback[id] = 1;
+    }
     if (tok->kind == TG_TOKENIZER_BYTE_BPE) {
         for (int by = 0; by < 256; by++) {
             char utf8[8];
-            int k = g_unichar_to_utf8(byte_to_cp[by], utf8);
+            int k = g_unichar_to_utf8(tg__byte_to_cp[by], utf8);
             utf8[k] = '\0';
             int32_t id = builder_find(b, utf8);
-            if (id < 0 || b->added->data[id])
+            if (id < 0 || (b->added->data[id] & ADDED))
                 return tg__error(TG_EFORMAT,
                                  "%s: byte-level vocabulary does not cover all 256 bytes: no "
                                  "token for byte 0x%02X (written \"%s\")",
@@ -351,73 +395,6 @@ static tg_status add_merge(tg_tokenizer *tok, builder *b, const char *l, const c
     return TG_OK;
 }
 
-/* ---- tokenizer_config.json (bos_token / eos_token) ---- */
-
-static int32_t config_token(JsonObject *cfg, const char *key, tg_tokenizer *tok)
-{
-    JsonNode *n = json_object_get_member(cfg, key);
-    const char *s = NULL;
-    if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
-        s = json_node_get_string(n);
-    else if (n && JSON_NODE_HOLDS_OBJECT(n)) {
-        JsonNode *c = json_object_get_member(json_node_get_object(n), "content");
-        if (c && JSON_NODE_HOLDS_VALUE(c) && json_node_get_value_type(c) == G_TYPE_STRING)
-            s = json_node_get_string(c);
-    }
-    if (!s)
-        return TG_TOKEN_AUTO;
-    return tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, s, strlen(s));
-}
-
-static tg_status resolve_bos_eos(tg_tokenizer *tok, const char *dir,
-                                 const tg_tokenizer_options *opts)
-{
-    int32_t bos = TG_TOKEN_AUTO, eos = TG_TOKEN_AUTO;
-    if (dir) {
-        char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
-        if (g_file_test(cfg_path, G_FILE_TEST_IS_REGULAR)) {
-            char *data = NULL;
-            size_t len = 0;
-            JsonParser *parser = NULL;
-            tg_status st = tg__file_read(&data, &len, cfg_path);
-            if (st == TG_OK)
-                st = tg__json_parse(&parser, data, len, cfg_path);
-            free(data);
-            if (st != TG_OK) {
-                g_free(cfg_path);
-                return st;
-            }
-            JsonNode *root = json_parser_get_root(parser);
-            if (JSON_NODE_HOLDS_OBJECT(root)) {
-                bos = config_token(json_node_get_object(root), "bos_token", tok);
-                eos = config_token(json_node_get_object(root), "eos_token", tok);
-            }
-            g_object_unref(parser);
-        }
-        g_free(cfg_path);
-    }
-    int32_t eot = tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, "<|endoftext|>", 13);
-    if (eot >= 0 && !tok->is_special[eot])
-        eot = -1;
-    tok->bos_id = bos >= 0 ? bos : eot;
-    tok->eos_id = eos >= 0 ? eos : eot;
-    if (opts) {
-        if (opts->bos_id != TG_TOKEN_AUTO)
-            tok->bos_id = opts->bos_id;
-        if (opts->eos_id != TG_TOKEN_AUTO)
-            tok->eos_id = opts->eos_id;
-    }
-    if (tok->bos_id < -1 || tok->bos_id >= tok->n_vocab)
-        return tg__error(TG_EINVAL,
-                         "tokenizer options: bos_id %d is outside the vocabulary [0, %d)",
-                         tok->bos_id, tok->n_vocab);
-    if (tok->eos_id < -1 || tok->eos_id >= tok->n_vocab)
-        return tg__error(TG_EINVAL,
-                         "tokenizer options: eos_id %d is outside the vocabulary [0, %d)",
-                         tok->eos_id, tok->n_vocab);
-    return TG_OK;
-}
-
 /* Read {piece: id} in file order (so messages name the first duplicate). In vocab.json,
  * GPT-2's <|endoftext|> is the one special token (eot_special). */
 static tg_status read_vocab(builder *b, JsonObject *obj, const char *field, int eot_special)
@@ -434,7 +411,7 @@ static tg_status read_vocab(builder *b, JsonObject *obj, const char *field, int 
             break;
         }
         int special = eot_special && strcmp(key, "<|endoftext|>") == 0;
-        st = builder_set(b, json_node_get_int(val), key, special, special, field);
+        st = builder_set(b, json_node_get_int(val), key, special ? ADDED | SPECIAL : 0, field);
     }
     g_list_free(names);
     return st;
@@ -454,12 +431,92 @@ static const char *node_type_name(JsonNode *n)
     return json_node_get_string(t);
 }
 
-static int get_bool(JsonObject *o, const char *key, int dflt)
+/* Optional boolean: absent or null -> dflt; another type is an error naming the field. */
+static tg_status get_bool(int *out, JsonObject *o, const char *key, int dflt, const char *what,
+                          const char *field)
 {
     JsonNode *n = json_object_get_member(o, key);
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
-        return dflt;
-    return json_node_get_boolean(n) ? 1 : 0;
+    *out = dflt;
+    if (!n || JSON_NODE_HOLDS_NULL(n))
+        return TG_OK;
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+        return tg__error(TG_EFORMAT, "%s: %s.%s must be true or false", what, field, key);
+    *out = json_node_get_boolean(n) ? 1 : 0;
+    return TG_OK;
+}
+
+/* added_tokens: {id, content, special, lstrip, rstrip, normalized, single_word}. */
+static tg_status read_added_tokens(builder *b, JsonObject *root)
+{
+    const char *what = b->what;
+    JsonNode *addn = json_object_get_member(root, "added_tokens");
+    if (!addn || JSON_NODE_HOLDS_NULL(addn))
+        return TG_OK;
+    if (!JSON_NODE_HOLDS_ARRAY(addn))
+        return tg__error(TG_EFORMAT, "%s: added_tokens must be an array", what);
+    JsonArray *arr = json_node_get_array(addn);
+    guint na = json_array_get_length(arr);
+    for (guint i = 0; i < na; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "added_tokens[%u]", i);
+        JsonNode *e = json_array_get_element(arr, i);
+        if (!JSON_NODE_HOLDS_OBJECT(e))
+            return tg__error(TG_EFORMAT, "%s: %s must be an object", what, field);
+        JsonObject *o = json_node_get_object(e);
+        int64_t id;
+        const char *content;
+        tg_status st = tg__json_get_int(&id, o, "id", what);
+        if (st == TG_OK)
+            st = tg__json_get_string(&content, o, "content", what);
+        if (st != TG_OK)
+            return tg__error_prefix("%s", field);
+        int special, lstrip, rstrip, normalized, single_word;
+        if ((st = get_bool(&special, o, "special", 0, what, field)) != TG_OK ||
+            (st = get_bool(&lstrip, o, "lstrip", 0, what, field)) != TG_OK ||
+            (st = get_bool(&rstrip, o, "rstrip", 0, what, field)) != TG_OK ||
+            (st = get_bool(&normalized, o, "normalized", !special, what, field)) != TG_OK ||
+            (st = get_bool(&single_word, o, "single_word", 0, what, field)) != TG_OK)
+            return st;
+        if (single_word)
+            return tg__error(TG_EUNSUPPORTED,
+                             "%s: %s (\"%s\"): single_word = true is not supported", what, field,
+                             content);
+        int flags = ADDED | (special ? SPECIAL : 0) | (lstrip ? LSTRIP : 0) |
+                    (rstrip ? RSTRIP : 0) | (normalized ? NORMALIZED : 0);
+        if ((st = builder_set(b, id, content, flags, field)) != TG_OK)
+            return st;
+    }
+    return TG_OK;
+}
+
+/* model: type, options, vocab, unk_token (merges come after the vocabulary is frozen). */
+static tg_status read_model_options(tg_tokenizer *tok, JsonObject *model, const char *what)
+{
+    tg_status st;
+    int byte_fallback, fuse_unk, ignore_merges;
+    if ((st = get_bool(&byte_fallback, model, "byte_fallback", 0, what, "model")) != TG_OK ||
+        (st = get_bool(&fuse_unk, model, "fuse_unk", 0, what, "model")) != TG_OK ||
+        (st = get_bool(&ignore_merges, model, "ignore_merges", 0, what, "model")) != TG_OK)
+        return st;
+    tok->byte_fallback = byte_fallback;
+    tok->fuse_unk = fuse_unk;
+    tok->ignore_merges = ignore_merges;
+    if (byte_fallback && tok->kind == TG_TOKENIZER_BYTE_BPE)
+        return tg__error(TG_EUNSUPPORTED,
+                         "%s: model.byte_fallback = true with a ByteLevel pre_tokenizer is not "
+                         "supported",
+                         what);
+    const char *sfx[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (int i = 0; i < 2; i++) {
+        JsonNode *n = json_object_get_member(model, sfx[i]);
+        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
+            json_node_get_string(n)[0])
+            return tg__error(TG_EUNSUPPORTED, "%s: model.%s is not supported", what, sfx[i]);
+    }
+    JsonNode *n = json_object_get_member(model, "dropout");
+    if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_double(n) > 0.0)
+        return tg__error(TG_EUNSUPPORTED, "%s: model.dropout > 0 is not supported", what);
+    return TG_OK;
 }
 
 static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
@@ -478,96 +535,27 @@ static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
                          "%s: model.type \"%s\" is not supported (only \"BPE\" models are)", what,
                          mtype);
 
-    /* normalizer: none supported */
-    const char *norm = node_type_name(json_object_get_member(root, "normalizer"));
-    if (norm)
-        return tg__error(TG_EUNSUPPORTED, "%s: normalizer \"%s\" is not supported (only null)",
-                         what, norm);
-
-    /* pre_tokenizer: ByteLevel (GPT-2) or null (plain BPE over characters) */
-    JsonNode *pren = json_object_get_member(root, "pre_tokenizer");
-    const char *pre = node_type_name(pren);
-    if (!pre) {
-        tok->kind = TG_TOKENIZER_BPE;
-    } else if (strcmp(pre, "ByteLevel") == 0) {
-        JsonObject *p = json_node_get_object(pren);
-        tok->kind = TG_TOKENIZER_BYTE_BPE;
-        tok->add_prefix_space = get_bool(p, "add_prefix_space", 1);
-        tok->use_regex = get_bool(p, "use_regex", 1);
-    } else {
-        return tg__error(TG_EUNSUPPORTED,
-                         "%s: pre_tokenizer \"%s\" is not supported (only \"ByteLevel\" or null)",
-                         what, pre);
-    }
-    const char *dec = node_type_name(json_object_get_member(root, "decoder"));
-    if (tok->kind == TG_TOKENIZER_BYTE_BPE) {
-        if (dec && strcmp(dec, "ByteLevel") != 0)
-            return tg__error(TG_EUNSUPPORTED,
-                             "%s: decoder \"%s\" does not match the ByteLevel pre_tokenizer "
-                             "(expected \"ByteLevel\")",
-                             what, dec);
-    } else if (dec && strcmp(dec, "Fuse") != 0) {
-        return tg__error(TG_EUNSUPPORTED,
-                         "%s: decoder \"%s\" is not supported without a ByteLevel pre_tokenizer "
-                         "(only \"Fuse\" or null)",
-                         what, dec);
-    }
-
-    /* model options */
-    JsonNode *n;
-    n = json_object_get_member(model, "byte_fallback");
-    if (get_bool(model, "byte_fallback", 0))
-        return tg__error(TG_EUNSUPPORTED, "%s: model.byte_fallback = true is not supported", what);
-    const char *sfx[] = {"continuing_subword_prefix", "end_of_word_suffix"};
-    for (int i = 0; i < 2; i++) {
-        n = json_object_get_member(model, sfx[i]);
-        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
-            json_node_get_string(n)[0])
-            return tg__error(TG_EUNSUPPORTED, "%s: model.%s is not supported", what, sfx[i]);
-    }
-    n = json_object_get_member(model, "dropout");
-    if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_double(n) > 0.0)
-        return tg__error(TG_EUNSUPPORTED, "%s: model.dropout > 0 is not supported", what);
-    tok->ignore_merges = get_bool(model, "ignore_merges", 0);
+    /* normalizer, pre_tokenizer (which makes the tokenizer byte-level or not), decoder */
+    tg_status st;
+    if ((st = tg__hf_read_normalizer(tok, json_object_get_member(root, "normalizer"), what)) !=
+            TG_OK ||
+        (st = tg__hf_read_pre_tokenizer(tok, json_object_get_member(root, "pre_tokenizer"),
+                                        what)) != TG_OK ||
+        (st = tg__hf_read_decoder(tok, json_object_get_member(root, "decoder"), what)) != TG_OK ||
+        (st = read_model_options(tok, model, what)) != TG_OK)
+        return st;
 
     /* vocab */
     JsonNode *vocabn = json_object_get_member(model, "vocab");
     if (!vocabn || !JSON_NODE_HOLDS_OBJECT(vocabn))
         return tg__error(TG_EFORMAT, "%s: model.vocab must be an object {token: id}", what);
-    tg_status st = read_vocab(b, json_node_get_object(vocabn), "model.vocab", 0);
-    if (st != TG_OK)
+    if ((st = read_vocab(b, json_node_get_object(vocabn), "model.vocab", 0)) != TG_OK ||
+        (st = read_added_tokens(b, root)) != TG_OK)
         return st;
-
-    /* added_tokens */
-    JsonNode *addn = json_object_get_member(root, "added_tokens");
-    if (addn && !JSON_NODE_HOLDS_NULL(addn)) {
-        if (!JSON_NODE_HOLDS_ARRAY(addn))
-            return tg__error(TG_EFORMAT, "%s: added_tokens must be an array", what);
-        JsonArray *arr = json_node_get_array(addn);
-        guint na = json_array_get_length(arr);
-        for (guint i = 0; i < na; i++) {
-            char field[64];
-            snprintf(field, sizeof field, "added_tokens[%u]", i);
-            JsonNode *e = json_array_get_element(arr, i);
-            if (!JSON_NODE_HOLDS_OBJECT(e))
-                return tg__error(TG_EFORMAT, "%s: %s must be an object", what, field);
-            JsonObject *o = json_node_get_object(e);
-            int64_t id;
-            const char *content;
-            tg_status st = tg__json_get_int(&id, o, "id", what);
-            if (st == TG_OK)
-                st = tg__json_get_string(&content, o, "content", what);
-            if (st != TG_OK)
-                return tg__error_prefix("%s", field);
-            st = builder_set(b, id, content, 1, get_bool(o, "special", 0), field);
-            if (st != TG_OK)
-                return st;
-        }
-    }
 
     /* unk_token */
     tok->unk_id = -1;
-    n = json_object_get_member(model, "unk_token");
+    JsonNode *n = json_object_get_member(model, "unk_token");
     if (n && !JSON_NODE_HOLDS_NULL(n)) {
         if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
             return tg__error(TG_EFORMAT, "%s: model.unk_token must be a string or null", what);
@@ -577,8 +565,9 @@ static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
                              what, json_node_get_string(n));
     }
 
-    st = builder_freeze(tok, b);
-    if (st != TG_OK)
+    if ((st = builder_freeze(tok, b)) != TG_OK ||
+        (st = tg__hf_read_post_processor(tok, json_object_get_member(root, "post_processor"),
+                                         what)) != TG_OK)
         return st;
 
     /* merges: "a b" strings or [a, b] pairs */
@@ -631,9 +620,15 @@ static tg_status from_vocab_merges(tg_tokenizer *tok, JsonNode *rootn, builder *
                                    const char *merges_path)
 {
     const char *what = b->what;
+    /* GPT-2: ByteLevel pre-tokenizer (its regex, no prefix space) and decoder */
     tok->kind = TG_TOKENIZER_BYTE_BPE;
-    tok->use_regex = 1;
     tok->unk_id = -1;
+    tok->pre = calloc(1, sizeof *tok->pre);
+    tok->dec = calloc(1, sizeof *tok->dec);
+    if (!tok->pre || !tok->dec)
+        return tg__error(TG_ENOMEM, "%s: out of memory", what);
+    tok->pre[tok->n_pre++] = (tg__pretok){.kind = TG__PRE_BYTELEVEL, .use_regex = 1};
+    tok->dec[tok->n_dec++].kind = TG__DEC_BYTELEVEL;
     if (!JSON_NODE_HOLDS_OBJECT(rootn))
         return tg__error(TG_EFORMAT, "%s: the top level must be a JSON object {token: id}", what);
     tg_status st = read_vocab(b, json_node_get_object(rootn), "vocab", 1);
@@ -716,7 +711,7 @@ static tg_status check_opts(const tg_tokenizer_options *opts)
 static tg_status load_files(tg_tokenizer **out, const char *json_path, const char *merges_path,
                             const tg_tokenizer_options *opts)
 {
-    init_byte_map();
+    tg__byte_map_init();
     JsonParser *parser = NULL;
     tg_status st = read_json(&parser, json_path);
     if (st != TG_OK)
@@ -737,15 +732,15 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
     g_object_unref(parser);
     if (st == TG_OK) {
         char *dir = g_path_get_dirname(json_path);
-        st = resolve_bos_eos(tok, dir, opts);
+        st = tg__config_apply(tok, dir, opts);
         g_free(dir);
     }
     if (st != TG_OK) {
         tg_tokenizer_free(tok);
         return st;
     }
-    if (tok->kind == TG_TOKENIZER_BYTE_BPE)
-        tok->whole_piece_exact = tg__bpe_check_whole_pieces(tok);
+    tok->whole_piece_exact = tg__bpe_check_whole_pieces(tok);
+    tg__bpe_find_word_cut(tok);
     tg__log(TG_LOG_INFO, "tokenizer: loaded %s (%d tokens, %u merges, %s%s)", json_path,
             tok->n_vocab, tok->merges.count,
             tok->kind == TG_TOKENIZER_BYTE_BPE ? "byte-level BPE" : "BPE",

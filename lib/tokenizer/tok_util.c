@@ -1,10 +1,59 @@
-/* tokenizer/tok_util.c — hashing, the piece -> id map, growable buffers, UTF-8 decoding and
- * the replacement (U+FFFD) policy shared by decode and the streaming detokenizer. */
+/* tokenizer/tok_util.c — hashing, the piece -> id map, growable buffers, UTF-8 decoding, the
+ * replacement (U+FFFD) policy shared by decode and the streaming detokenizer, White_Space, and
+ * GPT-2's byte alphabet. */
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
+#include <glib.h>
+
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- GPT-2 bytes_to_unicode() ---- */
+
+uint16_t tg__byte_to_cp[256];
+static int16_t cp_to_byte[324]; /* the code points used are all < 324 */
+
+static void byte_map_init_once(void)
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+        tg__byte_to_cp[b] = (uint16_t)(printable ? b : 256 + n++);
+    }
+    for (int c = 0; c < 324; c++)
+        cp_to_byte[c] = -1;
+    for (int b = 0; b < 256; b++)
+        cp_to_byte[tg__byte_to_cp[b]] = (int16_t)b;
+}
+
+void tg__byte_map_init(void)
+{
+    static gsize once = 0;
+    if (g_once_init_enter(&once)) {
+        byte_map_init_once();
+        g_once_init_leave(&once, 1);
+    }
+}
+
+int tg__cp_to_byte(uint32_t cp)
+{
+    return cp < 324 ? cp_to_byte[cp] : -1;
+}
+
+int tg__is_white_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+    switch (g_unichar_type(cp)) {
+    case G_UNICODE_SPACE_SEPARATOR:
+    case G_UNICODE_LINE_SEPARATOR:
+    case G_UNICODE_PARAGRAPH_SEPARATOR:
+        return 1;
+    default:
+        return cp == 0x85;
+    }
+}
 
 uint32_t tg__tok_hash(const void *data, size_t len)
 {
@@ -109,6 +158,39 @@ int tg__buf_reserve(tg__buf *b, size_t extra)
     return 1;
 }
 
+int tg__buf_append(tg__buf *b, const void *data, size_t len)
+{
+    if (!tg__buf_reserve(b, len + 1))
+        return 0;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 1;
+}
+
+int tg__idvec_grow(tg__idvec *v, size_t extra)
+{
+    if (v->cap - v->len >= extra)
+        return 1;
+    size_t cap = v->cap ? v->cap : 64;
+    while (cap - v->len < extra) {
+        if (cap > SIZE_MAX / (2 * sizeof(int32_t))) {
+            v->oom = 1;
+            return 0;
+        }
+        cap *= 2;
+    }
+    int32_t *p = realloc(v->data, cap * sizeof *p);
+    if (!p) {
+        v->oom = 1;
+        return 0;
+    }
+    v->data = p;
+    v->cap = cap;
+    return 1;
+}
+
 /* Well-formed UTF-8 (Unicode table 3-7). For the lead byte: the number of continuation bytes
  * and the allowed range of the first continuation byte. */
 static int utf8_lead(unsigned char b, unsigned char *lo, unsigned char *hi)
@@ -157,6 +239,25 @@ size_t tg__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     }
     *cp = c;
     return (size_t)k + 1;
+}
+
+size_t tg__utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            if (s[i] == 0)
+                break;
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = tg__utf8_decode(s + i, n - i, &cp);
+        if (k == 0)
+            break;
+        i += k;
+    }
+    return i;
 }
 
 size_t tg__utf8_sanitize(tg__buf *out, const unsigned char *in, size_t len, int final)

@@ -18,6 +18,10 @@ clang -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,ad
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 printf '\000Hello world, it'"'"'s 12345 \360\237\214\215  \n\tok' > "$corpus/text"
+# the same text for the small tokenizers in the formats of Llama 3, Llama 2 and Metaspace
+printf '\003a <mask> b<|sep|>  \357\254\201x 123456 I'"'"'M \r\n\r\n<|eot_id|>' > "$corpus/bytelevel"
+printf '\006<s>Hello \342\226\201 world</s>\n\t\303\251\377' > "$corpus/sentencepiece"
+printf '\011Hello  world <s>x' > "$corpus/metaspace"
 printf '\001\000\001\000\000\330\060\000\000\352\000\000\000' > "$corpus/ids"
 printf '\002{"pre_tokenizer":null,"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}}' \
     > "$corpus/json"

@@ -493,10 +493,13 @@ def tokenizer_cases():
         ["merged token \"ab\" is not in the vocabulary"], tiny_tokenizer(merges=["a b"]))
     tok("tok-wordpiece", "a WordPiece model", "TG_EUNSUPPORTED", ["WordPiece"],
         dict(tiny_tokenizer(), model={"type": "WordPiece", "vocab": vocab}))
-    t = tiny_tokenizer(); t["normalizer"] = {"type": "NFC"}
-    tok("tok-normalizer", "an NFC normalizer", "TG_EUNSUPPORTED", ["normalizer \"NFC\" is not supported"], t)
-    tok("tok-byte-fallback", "byte_fallback true", "TG_EUNSUPPORTED", ["byte_fallback"],
-        tiny_tokenizer(byte_fallback=True))
+    t = tiny_tokenizer(); t["normalizer"] = {"type": "Lowercase"}
+    tok("tok-normalizer", "a Lowercase normalizer", "TG_EUNSUPPORTED",
+        ["normalizer \"Lowercase\" is not supported"], t)
+    t = tiny_tokenizer(byte_fallback=True); t["pre_tokenizer"] = {"type": "ByteLevel"}
+    t["decoder"] = None
+    tok("tok-byte-fallback", "byte_fallback true with a ByteLevel pre-tokenizer", "TG_EUNSUPPORTED",
+        ["byte_fallback = true with a ByteLevel pre_tokenizer is not supported"], t)
     tok("tok-empty-vocab", "an empty vocabulary", "TG_EFORMAT", ["the vocabulary is empty"],
         tiny_tokenizer(vocab={}, added=[]))
     tok("tok-vocab-array", "the vocabulary is an array", "TG_EFORMAT",
@@ -513,9 +516,7 @@ def tokenizer_cases():
         dumps(tiny_tokenizer()).replace(b'"a": 2', b'"a\xff": 2'))
     tok("tok-config-unknown-eos", "tokenizer_config.json names an eos token the vocabulary lacks",
         "TG_EFORMAT", ["tokenizer_config.json", "<|nope|>"], tiny_tokenizer(),
-        extra={"tokenizer_config.json": {"eos_token": "<|nope|>"}},
-        xfail="the unknown eos_token is ignored silently (eos falls back to none); a name the "
-              "vocabulary lacks should be an error naming tokenizer_config.json")
+        extra={"tokenizer_config.json": {"eos_token": "<|nope|>"}})
     tok("tok-config-not-json", "tokenizer_config.json is not JSON", "TG_EFORMAT",
         ["tokenizer_config.json: malformed JSON"], tiny_tokenizer(),
         extra={"tokenizer_config.json": b"{nope"})

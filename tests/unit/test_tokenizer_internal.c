@@ -124,3 +124,382 @@ Test(tokenizer_internal, heap_merge_equals_linear_merge)
     g_rand_free(r);
     tg_tokenizer_free(tok);
 }
+
+/* ---- Split regexes: Oniguruma syntax to PCRE2 ---- */
+
+static void translates(const char *onig, const char *pcre)
+{
+    char *out = NULL;
+    cr_assert_eq(tg__regex_translate(&out, onig, "t"), TG_OK, "%s: %s", onig, tg_error_last());
+    cr_assert_str_eq(out, pcre, "\"%s\" -> \"%s\", want \"%s\"", onig, out, pcre);
+    g_free(out);
+}
+
+static void refused(const char *onig, tg_status st, const char *msg)
+{
+    char *out = NULL;
+    cr_assert_eq(tg__regex_translate(&out, onig, "t"), st, "%s", onig);
+    cr_assert_null(out);
+    cr_assert(strstr(tg_error_last(), msg), "\"%s\": %s", onig, tg_error_last());
+}
+
+Test(tokenizer_internal, regex_translation)
+{
+    /* Llama 3's pattern: only \s changes */
+    translates("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+               "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+               "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+               "?[^\\p{White_Space}\\p{L}\\p{N}]+[\\r\\n]*|\\p{White_Space}*[\\r\\n]+|"
+               "\\p{White_Space}+(?!\\P{White_Space})|\\p{White_Space}+");
+    translates("a.b", "a[^\\n]b");
+    translates("[.]", "[.]");
+    translates("^x$", "(?<![^\\n])x(?![^\\n])");
+    translates("[^a$]", "[^a$]");
+    translates("a{,3}b{2,}c{1}", "a{0,3}b{2,}c{1}");
+    translates("\\u00e9\\v\\x{1F600}\\p{^L}", "\\x{00e9}\\x0B\\x{1F600}\\p{^L}");
+    translates("[]a]", "[]a]");
+    translates("\\d+\\.\\\\(?<n>x)\\k<n>(?-i:y)", "\\d+\\.\\\\(?<n>x)\\k<n>(?-i:y)");
+    refused("\\w+", TG_EUNSUPPORTED, "\\w at offset 0");
+    refused("a\\b", TG_EUNSUPPORTED, "\\b at offset 1");
+    refused("\\h", TG_EUNSUPPORTED, "\\h at offset 0");
+    refused("[[:alpha:]]", TG_EUNSUPPORTED, "a nested class or POSIX bracket");
+    refused("[a-z&&[^q]]", TG_EUNSUPPORTED, "class intersection &&");
+    refused("(?m:.)", TG_EUNSUPPORTED, "an option group other than (?i)");
+    refused("(?~ab)", TG_EUNSUPPORTED, "the absent operator");
+    refused("\\q", TG_EUNSUPPORTED, "\\q at offset 0");
+    refused("ab\\", TG_EFORMAT, "ends with a lone backslash");
+    refused("[ab", TG_EFORMAT, "unterminated character class");
+    refused("\\u12", TG_EFORMAT, "\\u at offset 0 needs 4 hex digits");
+    refused("\\p{L", TG_EFORMAT, "unterminated \\p{");
+}
+
+/* Characters on which GLib's tables (Unicode 15.0) and PCRE2's (10.42: Unicode 14.0) agree
+ * about \p{L}, \p{N} and White_Space. */
+typedef struct classes {
+    GRegex *l, *n, *s;
+} classes;
+
+static int same_class(const classes *c, gunichar ch)
+{
+    char u[8];
+    int k = g_unichar_to_utf8(ch, u);
+    GUnicodeType t = g_unichar_type(ch);
+    int gl = t == G_UNICODE_LOWERCASE_LETTER || t == G_UNICODE_MODIFIER_LETTER ||
+             t == G_UNICODE_OTHER_LETTER || t == G_UNICODE_TITLECASE_LETTER ||
+             t == G_UNICODE_UPPERCASE_LETTER;
+    int gn = t == G_UNICODE_DECIMAL_NUMBER || t == G_UNICODE_LETTER_NUMBER ||
+             t == G_UNICODE_OTHER_NUMBER;
+    return gl == g_regex_match_full(c->l, u, k, 0, 0, NULL, NULL) &&
+           gn == g_regex_match_full(c->n, u, k, 0, 0, NULL, NULL) &&
+           tg__is_white_space(ch) == g_regex_match_full(c->s, u, k, 0, 0, NULL, NULL);
+}
+
+/* The same tokenizer with its pre-tokenizer's GPT-2 pattern run by GRegex instead. */
+static tg_tokenizer *gpt2_through_gregex(void)
+{
+    tg_tokenizer *tok = load_gpt2(0);
+    cr_assert_eq(tok->n_pre, 1);
+    tg__pretok *p = &tok->pre[0];
+    cr_assert(p->kind == TG__PRE_BYTELEVEL && p->use_regex);
+    p->use_regex = 0;
+    /* prepend a Split step with the pattern compiled by GRegex */
+    tg__pretok *steps = calloc(2, sizeof *steps);
+    steps[0].kind = TG__PRE_SPLIT;
+    steps[0].scanner = TG__SCAN_REGEX;
+    steps[0].behavior = TG__SPLIT_ISOLATED;
+    cr_assert_eq(tg__regex_compile(&steps[0].re, tg__gpt2_pattern, "gpt2"), TG_OK, "%s",
+                 tg_error_last());
+    steps[1] = *p;
+    free(tok->pre);
+    tok->pre = steps;
+    tok->n_pre = 2;
+    return tok;
+}
+
+Test(tokenizer_internal, gpt2_scanner_equals_gregex)
+{
+    /* GPT-2's hand-written scanner and its pattern through GRegex (with \s rewritten to
+     * White_Space) give the same ids: on every GPT-2 vector, and on random text with invalid
+     * UTF-8, U+0085 / U+FEFF / U+180E and characters from all planes. */
+    tg_tokenizer *fast = load_gpt2(0), *re = gpt2_through_gregex();
+    check_vectors(re, "GPT-2 pattern through GRegex");
+    classes c;
+    c.l = g_regex_new("^\\p{L}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.n = g_regex_new("^\\p{N}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.s = g_regex_new("^\\p{White_Space}$", G_REGEX_OPTIMIZE, 0, NULL);
+    GRand *r = g_rand_new_with_seed(1234);
+    const char *bits[] = {" ",
+                          "  ",
+                          "\t",
+                          "\n",
+                          "\r\n",
+                          "'s",
+                          "'LL",
+                          "a",
+                          "Z",
+                          "42",
+                          "é",
+                          "中",
+                          "\xc2\x85",
+                          "\xef\xbb\xbf",
+                          "\xe1\xa0\x8e",
+                          "!?",
+                          "\xff",
+                          "\xe2\x82",
+                          "\xed\xa0\x80",
+                          "\xc3"};
+    size_t skipped = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        GString *s = g_string_new("");
+        int n = g_rand_int_range(r, 1, 40);
+        for (int i = 0; i < n; i++) {
+            if (g_rand_boolean(r)) {
+                g_string_append(s, bits[g_rand_int_range(r, 0, G_N_ELEMENTS(bits))]);
+                continue;
+            }
+            gunichar ch = (gunichar)g_rand_int_range(r, 1, 0x30000);
+            if (!g_unichar_validate(ch))
+                continue;
+            if (!same_class(&c, ch)) {
+                skipped++;
+                continue;
+            }
+            g_string_append_unichar(s, ch);
+        }
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        cr_assert_eq(tg_tokenizer_encode(&a, &na, fast, s->str, s->len, 0), TG_OK);
+        cr_assert_eq(tg_tokenizer_encode(&b, &nb, re, s->str, s->len, 0), TG_OK, "%s",
+                     tg_error_last());
+        cr_assert(na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0),
+                  "iteration %d: scanner and GRegex differ", iter);
+        free(a);
+        free(b);
+        g_string_free(s, TRUE);
+    }
+    cr_log_info("%zu random characters left out: their class differs between GLib's and "
+                "PCRE2's Unicode tables",
+                skipped);
+    g_rand_free(r);
+    g_regex_unref(c.l);
+    g_regex_unref(c.n);
+    g_regex_unref(c.s);
+    tg_tokenizer_free(fast);
+    tg_tokenizer_free(re);
+}
+
+/* ---- SentencePiece words: cut before "▁" ---- */
+
+static tg_tokenizer *load_json(const char *json)
+{
+    char *dir = g_dir_make_tmp("tgtok-XXXXXX", NULL);
+    char *p = g_build_filename(dir, "tokenizer.json", NULL);
+    cr_assert(g_file_set_contents(p, json, -1, NULL));
+    tg_tokenizer *tok = NULL;
+    cr_assert_eq(tg_tokenizer_load(&tok, p, NULL), TG_OK, "%s", tg_error_last());
+    g_remove(p);
+    g_rmdir(dir);
+    g_free(p);
+    g_free(dir);
+    return tok;
+}
+
+#define SP_JSON(vocab, merges)                                                                     \
+    "{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96"  \
+    "\x81\"},\"model\":{\"type\":\"BPE\",\"vocab\":" vocab ",\"merges\":" merges "}}"
+
+Test(tokenizer_internal, word_cut_only_when_exact)
+{
+    tg_tokenizer *tok = load_json(SP_JSON("{\"\xE2\x96\x81\":0,\"a\":1,\"\xE2\x96\x81"
+                                          "a\":2}",
+                                          "[\"\xE2\x96\x81 a\"]"));
+    cr_assert_eq(tok->cut_len, 3);
+    tg_tokenizer_free(tok);
+    /* "a▁" could be merged across the cut: no cutting */
+    tok = load_json(
+        SP_JSON("{\"\xE2\x96\x81\":0,\"a\":1,\"a\xE2\x96\x81\":2}", "[\"a \xE2\x96\x81\"]"));
+    cr_assert_eq(tok->cut_len, 0);
+    const int32_t w[] = {2, 2, 1};
+    expect_ids(tok, "a a a", 5, 0, w, 3);
+    tg_tokenizer_free(tok);
+}
+
+/* Cutting words and the whole-piece lookup change nothing: the SentencePiece tokenizers give the
+ * same ids with both turned off, on every short corpus string. */
+Test(tokenizer_internal, sentencepiece_shortcuts_are_exact)
+{
+    const char *dirs[] = {"tokenizer/tiny/sentencepiece", "tokenizer/tiny/metaspace"};
+    size_t n = 0;
+    vcase *v = load_vectors(&n);
+    for (int d = 0; d < 2; d++) {
+        char *dir = data_path(dirs[d]);
+        tg_tokenizer *fast = NULL, *slow = NULL;
+        cr_assert_eq(tg_tokenizer_load(&fast, dir, NULL), TG_OK, "%s", tg_error_last());
+        cr_assert_eq(tg_tokenizer_load(&slow, dir, NULL), TG_OK);
+        cr_assert_eq(fast->cut_len, 3, "%s: no word cut", dirs[d]);
+        cr_assert(fast->whole_piece_exact, "%s: whole-piece lookup not exact", dirs[d]);
+        slow->cut_len = 0;
+        slow->whole_piece_exact = 0;
+        for (size_t i = 0; i < n; i++) {
+            int32_t *a = NULL, *b = NULL;
+            size_t na = 0, nb = 0;
+            cr_assert_eq(tg_tokenizer_encode(&a, &na, fast, v[i].text, v[i].len, 0), TG_OK);
+            cr_assert_eq(tg_tokenizer_encode(&b, &nb, slow, v[i].text, v[i].len, 0), TG_OK);
+            cr_assert(na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0),
+                      "%s: case %zu differs with the shortcuts", dirs[d], i);
+            free(a);
+            free(b);
+        }
+        tg_tokenizer_free(fast);
+        tg_tokenizer_free(slow);
+        g_free(dir);
+    }
+    free_vectors(v, n);
+}
+
+/* ---- normalization in chunks ---- */
+
+Test(tokenizer_internal, normalization_in_chunks_equals_whole)
+{
+    /* Long texts are normalized in chunks cut where no form joins characters (tok_normalize.c);
+     * the result equals GLib's normalization of the whole, for the four forms, on random text
+     * dense in what composes, decomposes and reorders. */
+    static const char *const bits[] = {"a",
+                                       "e\xCC\x81",
+                                       "\xC3\xA9",
+                                       " ",
+                                       "\n",
+                                       "\xCC\x81",
+                                       "\xCC\xA3",
+                                       "\xCC\x88",
+                                       "\xE1\x84\x80",
+                                       "\xE1\x85\xA1",
+                                       "\xE1\x86\xA8",
+                                       "\xEA\xB0\x80",
+                                       "\xE4\xB8\xAD",
+                                       "\xE3\x81\x8B",
+                                       "\xE3\x82\x99",
+                                       "\xEF\xBE\x9E",
+                                       "\xEF\xAC\x81",
+                                       "\xE2\x84\xAB",
+                                       "\xE0\xA7\x87",
+                                       "\xE0\xA6\xBE",
+                                       "\xE0\xA4\xA8",
+                                       "\xE0\xA4\xBC",
+                                       "\xD0\xB0",
+                                       "\xD8\xA7",
+                                       "\xD9\x93",
+                                       "\xC2\xA8",
+                                       "\xCD\x84",
+                                       "\xE1\xBE\xB3",
+                                       "\xF0\x9D\x85\x9E"};
+    static const int kinds[] = {TG__NORM_NFC, TG__NORM_NFD, TG__NORM_NFKC, TG__NORM_NFKD};
+    static const GNormalizeMode modes[] = {G_NORMALIZE_NFC, G_NORMALIZE_NFD, G_NORMALIZE_NFKC,
+                                           G_NORMALIZE_NFKD};
+    GRand *r = g_rand_new_with_seed(77);
+    for (int iter = 0; iter < 200; iter++) {
+        GString *s = g_string_new("");
+        int n = g_rand_int_range(r, 100, 4000);
+        for (int i = 0; i < n; i++)
+            g_string_append(s, bits[g_rand_int_range(r, 0, G_N_ELEMENTS(bits))]);
+        for (int k = 0; k < 4; k++) {
+            tg__norm nm = {.kind = kinds[k]};
+            tg_tokenizer tok = {.norms = &nm, .n_norms = 1};
+            tg__buf out = {0};
+            const unsigned char *res;
+            size_t len;
+            cr_assert_eq(
+                tg__normalize(&tok, (const unsigned char *)s->str, s->len, &out, &res, &len),
+                TG_OK);
+            char *want = g_utf8_normalize(s->str, (gssize)s->len, modes[k]);
+            cr_assert(len == strlen(want) && memcmp(res, want, len) == 0,
+                      "iteration %d, form %d: chunked normalization differs", iter, k);
+            g_free(want);
+            free(out.data);
+        }
+        g_string_free(s, TRUE);
+    }
+    g_rand_free(r);
+}
+
+/* Llama 3's and Qwen2's pattern: the hand-written scanner against the same pattern run by
+ * GRegex, on the vectors and on random text (invalid UTF-8, \r \n runs, digits, contractions
+ * in any case, White_Space, characters from all planes). */
+static void scanner_equals_gregex(const char *pattern, int digits)
+{
+    char *dir = data_path("tokenizer/tiny/bytelevel");
+    tg_tokenizer *fast = NULL, *re = NULL;
+    cr_assert_eq(tg_tokenizer_load(&fast, dir, NULL), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(tg_tokenizer_load(&re, dir, NULL), TG_OK);
+    g_free(dir);
+    cr_assert_eq(fast->n_pre, 2);
+    cr_assert_eq(fast->pre[0].scanner, TG__SCAN_LLAMA3, "Llama 3's pattern is not recognized");
+    cr_assert_eq(fast->pre[0].digits, 3);
+    fast->pre[0].digits = digits;
+    cr_assert_eq(tg__regex_compile(&re->pre[0].re, pattern, "test"), TG_OK, "%s", tg_error_last());
+    re->pre[0].scanner = TG__SCAN_REGEX;
+    /* both without the NFKC normalizer: it would hide what the classes see */
+    fast->n_norms = re->n_norms = 0;
+    size_t n = 0;
+    vcase *v = load_vectors(&n);
+    classes c;
+    c.l = g_regex_new("^\\p{L}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.n = g_regex_new("^\\p{N}$", G_REGEX_OPTIMIZE, 0, NULL);
+    c.s = g_regex_new("^\\p{White_Space}$", G_REGEX_OPTIMIZE, 0, NULL);
+    GRand *r = g_rand_new_with_seed(4321);
+    const char *bits[] = {" ",    "  ",           "\t",       "\n",           "\r",
+                          "\r\n", " \n ",         "'s",       "'S",           "'Ll",
+                          "'rE",  "'ve",          "'m",       "'D",           "'t",
+                          "'",    "'\xc5\xbf",    "a",        "Zz",           "1",
+                          "2345", "\xd9\xa3",     "\xc2\xbd", "!?",           ",",
+                          "...",  "\xe2\x80\x94", "\xc2\x85", "\xef\xbb\xbf", "\xe3\x80\x80",
+                          "\xff", "\xe2\x82",     "\xc3",     "\xe4\xb8\xad", "é"};
+    for (size_t i = 0; i < n + 4000; i++) {
+        GString *s = g_string_new("");
+        if (i < n) {
+            g_string_append_len(s, v[i].text, (gssize)v[i].len);
+        } else {
+            int len = g_rand_int_range(r, 1, 40);
+            for (int k = 0; k < len; k++) {
+                if (g_rand_int_range(r, 0, 4)) {
+                    g_string_append(s, bits[g_rand_int_range(r, 0, G_N_ELEMENTS(bits))]);
+                    continue;
+                }
+                gunichar ch = (gunichar)g_rand_int_range(r, 1, 0x30000);
+                if (g_unichar_validate(ch) && same_class(&c, ch))
+                    g_string_append_unichar(s, ch);
+            }
+        }
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        cr_assert_eq(tg_tokenizer_encode(&a, &na, fast, s->str, s->len, 0), TG_OK);
+        cr_assert_eq(tg_tokenizer_encode(&b, &nb, re, s->str, s->len, 0), TG_OK, "%s",
+                     tg_error_last());
+        int same = na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+        if (!same) {
+            char *esc = g_strescape(s->str, NULL);
+            cr_assert(same, "digits %d, case %zu \"%s\": scanner and GRegex differ", digits, i,
+                      esc);
+        }
+        free(a);
+        free(b);
+        g_string_free(s, TRUE);
+    }
+    free_vectors(v, n);
+    g_rand_free(r);
+    g_regex_unref(c.l);
+    g_regex_unref(c.n);
+    g_regex_unref(c.s);
+    tg_tokenizer_free(fast);
+    tg_tokenizer_free(re);
+}
+
+Test(tokenizer_internal, llama3_scanner_equals_gregex)
+{
+    scanner_equals_gregex(tg__llama3_pattern, 3);
+}
+
+Test(tokenizer_internal, qwen2_scanner_equals_gregex)
+{
+    scanner_equals_gregex(tg__qwen2_pattern, 1);
+}

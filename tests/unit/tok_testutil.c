@@ -134,3 +134,33 @@ void check_vectors(const tg_tokenizer *tok, const char *label)
     cr_assert_eq(bad, 0, "%zu of %zu vectors differ (%s)", bad, n, label);
     free_vectors(v, n);
 }
+
+/* Streaming the ids one by one gives valid UTF-8 chunks that concatenate to decode(ids). */
+void check_stream(const tg_tokenizer *tok, const int32_t *ids, size_t n, uint32_t flags)
+{
+    tg_detokenizer *d = NULL;
+    cr_assert_eq(tg_detokenizer_create(&d, tok, flags), TG_OK);
+    GString *acc = g_string_new("");
+    for (size_t i = 0; i < n; i++) {
+        const char *chunk = NULL;
+        size_t cl = 99;
+        cr_assert_eq(tg_detokenizer_feed(d, ids[i], &chunk, &cl), TG_OK, "%s", tg_error_last());
+        cr_assert_eq(chunk[cl], '\0'); /* NUL-terminated (a 0x00 byte token may be inside) */
+        cr_assert(utf8_ok(chunk, cl), "chunk %zu is not valid UTF-8", i);
+        g_string_append_len(acc, chunk, (gssize)cl);
+    }
+    const char *chunk = NULL;
+    size_t cl = 0;
+    cr_assert_eq(tg_detokenizer_flush(d, &chunk, &cl), TG_OK);
+    cr_assert(utf8_ok(chunk, cl));
+    g_string_append_len(acc, chunk, (gssize)cl);
+    char *whole = NULL;
+    size_t wl = 0;
+    cr_assert_eq(tg_tokenizer_decode(&whole, &wl, tok, ids, n, flags), TG_OK);
+    cr_assert(utf8_ok(whole, wl));
+    cr_assert_eq(acc->len, wl, "stream %zu bytes, decode %zu", acc->len, wl);
+    cr_assert(memcmp(acc->str, whole, wl) == 0, "stream differs from decode");
+    tg_free(whole);
+    g_string_free(acc, TRUE);
+    tg_detokenizer_free(d);
+}

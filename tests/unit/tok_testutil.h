@@ -26,6 +26,8 @@ void expect_ids(const tg_tokenizer *tok, const char *text, size_t len, uint32_t 
                 const int32_t *want, size_t n_want);
 /* Assert that `tok` reproduces every GPT-2 vector. */
 void check_vectors(const tg_tokenizer *tok, const char *label);
+/* Streaming ids one by one gives valid UTF-8 chunks that concatenate to decode(ids, flags). */
+void check_stream(const tg_tokenizer *tok, const int32_t *ids, size_t n, uint32_t flags);
 /* Valid UTF-8, NUL bytes allowed (g_utf8_validate() refuses them). */
 int utf8_ok(const char *s, size_t n);
 
