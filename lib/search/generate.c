@@ -220,7 +220,11 @@ static tg_status setup_rules(tg_generator *g, const tg_generate_options *o)
 static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t flags)
 {
     const tg_model *m = g->model;
-    uint32_t enc = (flags & TG_GEN_ALLOW_SPECIAL) ? TG_ENCODE_ALLOW_SPECIAL : 0;
+    /* As transformers' tokenizer(text) does: the tokenizer's template (Llama's bos) around the
+     * text; special-token text in the prompt stays plain text unless the caller allows it. */
+    uint32_t enc = TG_ENCODE_ADD_SPECIAL;
+    if (flags & TG_GEN_ALLOW_SPECIAL)
+        enc |= TG_ENCODE_ALLOW_SPECIAL;
     if (tg_tokenizer_encode(&g->prompt, &g->n_prompt, g->tok, prompt, TG_NUL_TERMINATED, enc) !=
         TG_OK)
         return tg__error_prefix("tokenizing the prompt");

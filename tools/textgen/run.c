@@ -7,7 +7,9 @@ int cli_encode_prompt(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok,
 {
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
+    /* the ids tg_generate() runs: the tokenizer's template (e.g. Llama's bos) around the text */
+    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, TG_ENCODE_ADD_SPECIAL) !=
+        TG_OK) {
         cli_error_tg("cannot tokenize the prompt");
         return CLI_EXIT_RUNTIME;
     }
