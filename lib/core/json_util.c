@@ -77,7 +77,8 @@ tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const c
     tg_status depth_st = check_depth(data, len, what);
     if (depth_st != TG_OK)
         return depth_st;
-    JsonParser *parser = json_parser_new_immutable();
+    JsonParser *parser =
+        json_parser_new(); /* mutable: about a third faster on 10 MB tokenizer files */
     dup_check dc = {g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref), NULL};
     g_signal_connect(parser, "object-start", G_CALLBACK(on_object_start), &dc);
     g_signal_connect(parser, "object-end", G_CALLBACK(on_object_end), &dc);
