@@ -1,7 +1,7 @@
 /* sampling/chain.c — an ordered list of processor instances and the per-sequence state they run
  * on: history, step counter, candidates buffer (allocated once per chain), trace. */
 #include "core/error.h"
-#include "model/model_internal.h"
+#include "model/model_access.h"
 #include "sampling_internal.h"
 #include <textgen/tokenizer.h>
 
@@ -86,11 +86,11 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     int32_t model_eos;
     const void *tokenizer = NULL;
     if (opts->model) {
-        n_vocab = opts->model->hp.n_vocab;
-        model_eos = opts->model->hp.eos_id;
+        n_vocab = tg__model_n_vocab(opts->model);
+        model_eos = tg__model_eos_id(opts->model);
         eos = model_eos >= 0 ? &model_eos : NULL;
         n_eos = model_eos >= 0 ? 1 : 0;
-        tokenizer = opts->model->tokenizer;
+        tokenizer = tg_model_tokenizer(opts->model);
     }
     if (n_vocab < 1 || n_vocab > (1 << 24))
         return tg__error(TG_ERANGE,
@@ -108,9 +108,8 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
     c->n_vocab = n_vocab;
     c->n_live = n_vocab;
-    if (opts->model && opts->model->tokenizer &&
-        tg_tokenizer_n_vocab(opts->model->tokenizer) < n_vocab)
-        c->n_live = tg_tokenizer_n_vocab(opts->model->tokenizer);
+    if (tokenizer && tg_tokenizer_n_vocab(tokenizer) < n_vocab)
+        c->n_live = tg_tokenizer_n_vocab(tokenizer);
     c->n_eos = n_eos;
     c->tokenizer = tokenizer;
     c->seed = opts->seed;

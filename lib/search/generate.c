@@ -2,12 +2,13 @@
  * one token at a time, streaming text that is always valid UTF-8 and never the start of a stop
  * string that might still complete. */
 #include "core/error.h"
-#include "model/model_internal.h"
+#include "model/model_access.h"
 #include <textgen/generate.h>
 #include <textgen/sampler.h>
 #include <textgen/session.h>
 #include <textgen/tokenizer.h>
 
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -128,6 +129,7 @@ static int contains(const int32_t *ids, size_t n, int32_t id)
 static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_options *o)
 {
     const tg_model *m = g->model;
+    const tg_gen_defaults *gen = tg__model_gen_defaults(m);
     tg_status st;
     /* prompt */
     uint32_t enc = (o->flags & TG_GEN_ALLOW_SPECIAL) ? TG_ENCODE_ALLOW_SPECIAL : 0;
@@ -135,7 +137,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
                                   enc)) != TG_OK)
         return tg__error_prefix("tokenizing the prompt");
     if (g->n_prompt == 0) {
-        int32_t start = m->hp.bos_id >= 0 ? m->hp.bos_id : m->hp.eos_id;
+        int32_t start = tg__model_bos_id(m) >= 0 ? tg__model_bos_id(m) : tg__model_eos_id(m);
         if (start < 0)
             return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
                                         "token to start from");
@@ -146,7 +148,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
         g->prompt[0] = start;
         g->n_prompt = 1;
     }
-    g->n_ctx = m->hp.n_ctx;
+    g->n_ctx = tg__model_n_ctx(m);
     if (g->n_prompt >= (size_t)g->n_ctx)
         return tg__error(TG_ERANGE,
                          "the prompt has %zu tokens but the model's context holds %d (leave room "
@@ -159,7 +161,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
                          (int)mx);
     const int use_config = !(o->flags & TG_GEN_NO_CONFIG);
     if (mx == 0)
-        mx = use_config && m->gen.max_new_tokens > 0 ? m->gen.max_new_tokens : DEFAULT_MAX_NEW;
+        mx = use_config && gen->max_new_tokens > 0 ? gen->max_new_tokens : DEFAULT_MAX_NEW;
     g->max_new = mx;
     if (o->max_time_s < 0)
         return tg__error(TG_ERANGE, "max_time_s = %g must not be negative", o->max_time_s);
@@ -180,26 +182,26 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
         return tg__error(TG_EINVAL, "n_stop_tokens = %zu but stop_tokens is NULL",
                          o->n_stop_tokens);
     for (size_t i = 0; i < o->n_stop_tokens; i++)
-        if (o->stop_tokens[i] < 0 || o->stop_tokens[i] >= m->hp.n_vocab)
+        if (o->stop_tokens[i] < 0 || o->stop_tokens[i] >= tg__model_n_vocab(m))
             return tg__error(TG_ERANGE, "stop_tokens[%zu] = %d is outside the vocabulary [0, %d)",
-                             i, (int)o->stop_tokens[i], (int)m->hp.n_vocab);
+                             i, (int)o->stop_tokens[i], (int)tg__model_n_vocab(m));
     g->stop_ids = g_new0(int32_t, o->n_stop_tokens + 1);
     if (o->n_stop_tokens)
         memcpy(g->stop_ids, o->stop_tokens, o->n_stop_tokens * sizeof(int32_t));
     g->n_stop_ids = o->n_stop_tokens;
-    g->end_ids = g_new0(int32_t, m->gen.n_eos + 2);
-    if (m->hp.eos_id >= 0)
-        g->end_ids[g->n_end++] = m->hp.eos_id;
+    g->end_ids = g_new0(int32_t, gen->n_eos + 2);
+    if (tg__model_eos_id(m) >= 0)
+        g->end_ids[g->n_end++] = tg__model_eos_id(m);
     int32_t tok_eos = tg_tokenizer_eos(g->tok);
     if (tok_eos >= 0 && !contains(g->end_ids, g->n_end, tok_eos))
         g->end_ids[g->n_end++] = tok_eos;
-    for (size_t i = 0; use_config && i < m->gen.n_eos; i++)
-        if (!contains(g->end_ids, g->n_end, m->gen.eos_ids[i]))
-            g->end_ids[g->n_end++] = m->gen.eos_ids[i];
+    for (size_t i = 0; use_config && i < gen->n_eos; i++)
+        if (!contains(g->end_ids, g->n_end, gen->eos_ids[i]))
+            g->end_ids[g->n_end++] = gen->eos_ids[i];
     /* chain */
     const char *spec = o->samplers;
     if (!spec)
-        spec = use_config && m->gen.spec ? m->gen.spec : "greedy";
+        spec = use_config && gen->spec ? gen->spec : "greedy";
     tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
     co.model = m;
     co.seed = o->seed;
@@ -240,18 +242,18 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
             return st;
         o = *opts;
     }
-    if (!model->tokenizer)
+    if (!tg_model_tokenizer(model))
         return tg__error(TG_ESTATE,
                          "model folder '%s' has no tokenizer (tokenizer.json or vocab.json + "
                          "merges.txt); generate from token ids with tg_session_decode instead",
-                         model->path);
+                         tg_model_path(model));
     if (!g_utf8_validate(prompt, -1, NULL))
         return tg__error(TG_EINVAL, "the prompt is not valid UTF-8");
     tg_generator *g = calloc(1, sizeof *g);
     if (!g)
         return tg__error(TG_ENOMEM, "out of memory");
     g->model = model;
-    g->tok = model->tokenizer;
+    g->tok = tg_model_tokenizer(model);
     g->flags = o.flags;
     g->t_start = now_s();
     g->tokens = g_array_new(FALSE, FALSE, sizeof(int32_t));

@@ -231,6 +231,57 @@ Test(model_errors, wrong_layer_count)
     EXPECT(TG_ENOTFOUND, "missing tensor 'h.2.ln_1.weight'");
 }
 
+/* A config.json that describes fewer layers than the file holds would run with the extra
+ * weights unused: refused, naming a tensor of the first unused layer. */
+Test(model_errors, file_holds_more_layers_than_the_config)
+{
+    write_config_edit("\"n_layer\": 2", "\"n_layer\": 1");
+    EXPECT(TG_EFORMAT, "model.safetensors: tensor 'h.1.", "is not used by architecture gpt2",
+           "unused tensors");
+}
+
+Test(model_errors, tensor_of_no_known_role_is_refused)
+{
+    write_header_edit("\"h.0.attn.masked_bias\"", "\"h.0.attn.rotary\"");
+    EXPECT(TG_EFORMAT, "tensor 'h.0.attn.rotary' is not used by architecture gpt2",
+           "1 unused tensor;");
+}
+
+Test(model_errors, unsupported_config_value_is_refused_by_name)
+{
+    write_config_edit("\"n_layer\": 2",
+                      "\"n_layer\": 2, \"scale_attn_by_inverse_layer_idx\": true");
+    EXPECT(TG_EUNSUPPORTED,
+           "config.json: \"scale_attn_by_inverse_layer_idx\": true is not supported");
+}
+
+/* hf_prefix_erf has its own lm_head.weight: tying it to wte would silently drop it. */
+Test(model_errors, tied_config_with_a_different_output_layer)
+{
+    char *src = tu_data_path("models/hf_prefix_erf");
+    char *dir = tu_copy_model(src);
+    char *p = g_build_filename(src, "config.json", NULL);
+    size_t len;
+    char *cfg = tu_read_file(p, &len);
+    char *at = strstr(cfg, "\"tie_word_embeddings\": false");
+    cr_assert_not_null(at);
+    GString *s = g_string_new_len(cfg, at - cfg);
+    g_string_append(s, "\"tie_word_embeddings\": true");
+    g_string_append(s, at + strlen("\"tie_word_embeddings\": false"));
+    tu_write_file(dir, "config.json", s->str, s->len);
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_EFORMAT, "%s", tg_error_last());
+    cr_assert(strstr(tg_error_last(),
+                     "tensor 'lm_head.weight' differs from the token embeddings") != NULL,
+              "%s", tg_error_last());
+    g_string_free(s, TRUE);
+    g_free(cfg);
+    g_free(p);
+    tu_rmtree(dir);
+    g_free(dir);
+    g_free(src);
+}
+
 Test(model_errors, malformed_config_json)
 {
     tu_write_file(work, "config.json", "{\"n_embd\": 48,,}", 16);
@@ -265,8 +316,9 @@ Test(model_errors, n_embd_not_divisible_by_n_head)
 
 Test(model_errors, unsupported_architecture)
 {
-    write_config_edit("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"");
-    EXPECT(TG_EUNSUPPORTED, "model_type \"llama\" is not supported");
+    write_config_edit("\"model_type\": \"gpt2\"", "\"model_type\": \"mamba\"");
+    EXPECT(TG_EUNSUPPORTED, "model_type \"mamba\" is not supported",
+           "supported: \"gpt2\", \"llama\", \"qwen2\"");
 }
 
 Test(model_errors, unsupported_activation)

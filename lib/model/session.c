@@ -1,6 +1,6 @@
-/* backend/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
- * logits buffer; the computation itself is in forward.c. */
-#include "backend.h"
+/* model/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
+ * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
+#include "model_internal.h"
 #include "core/error.h"
 
 #include <stdlib.h>
@@ -59,7 +59,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
             return st;
         o = *opts;
     }
-    const int32_t model_ctx = model->hp.n_ctx;
+    const int32_t model_ctx = model->cfg.hp.n_ctx;
     if (o.n_seq < 1 || o.n_seq > 4096)
         return tg__error(TG_ERANGE, "tg_session_options.n_seq = %u is out of range [1, 4096]",
                          o.n_seq);
@@ -91,7 +91,8 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
         tg_session_free(s);
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     }
-    tg_status st = tg__backend_ctx_create(&s->ctx, model, s->n_seq, s->n_ctx, s->n_batch, threads);
+    tg_status st =
+        tg__backend_ctx_create(&s->ctx, model->backend, s->n_seq, s->n_ctx, s->n_batch, threads);
     if (st != TG_OK) {
         tg_session_free(s);
         return st;
@@ -117,7 +118,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
     if (n_rows > (size_t)s->n_batch)
         return tg__error(TG_ERANGE, "tg_session_decode: %zu rows exceed the session's n_batch %d",
                          n_rows, (int)s->n_batch);
-    const int32_t n_vocab = s->model->hp.n_vocab;
+    const int32_t n_vocab = s->model->cfg.hp.n_vocab;
     /* Validate everything before touching the cache: on failure nothing is appended. */
     int32_t *len = malloc((size_t)s->n_seq * sizeof *len);
     if (!len)
@@ -180,7 +181,7 @@ tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
                          row, s->n_rows_last);
     if (s->row_out[row] == SIZE_MAX)
         return tg__error(TG_EINVAL, "tg_session_logits: row %zu did not ask for logits", row);
-    *out = s->logits + s->row_out[row] * (size_t)s->model->hp.n_vocab;
+    *out = s->logits + s->row_out[row] * (size_t)s->model->cfg.hp.n_vocab;
     return TG_OK;
 }
 
@@ -208,6 +209,7 @@ tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
     if (n_keep < 0 || n_keep > s->seq_len[seq])
         return tg__error(TG_ERANGE, "n_keep = %d is outside [0, %d] (length of sequence %d)",
                          (int)n_keep, (int)s->seq_len[seq], (int)seq);
+    tg__backend_seq_truncate(s->ctx, seq, n_keep);
     s->seq_len[seq] = n_keep;
     s->n_rows_last = 0; /* logits of rows that may be gone are no longer valid */
     return TG_OK;
@@ -221,7 +223,8 @@ tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
         st = check_seq(s, src, "src");
     if (st != TG_OK)
         return st;
-    tg__backend_kv_copy(s->ctx, dst, src, s->seq_len[src]);
+    if (dst != src)
+        tg__backend_seq_copy(s->ctx, dst, src, s->seq_len[src]);
     s->seq_len[dst] = s->seq_len[src];
     return TG_OK;
 }
