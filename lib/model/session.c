@@ -9,7 +9,7 @@
 struct tg_session {
     const tg_model *model;
     tg_backend_ctx *ctx;
-    int32_t n_seq, n_ctx, n_batch;
+    int32_t n_seq, n_ctx, n_batch, n_threads;
     int32_t *seq_len;
     float *logits;   /* n_out x n_vocab of the last decode */
     size_t *row_out; /* per row of the last decode: index into logits, or SIZE_MAX */
@@ -85,6 +85,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     s->n_seq = (int32_t)o.n_seq;
     s->n_ctx = (int32_t)o.n_ctx;
     s->n_batch = (int32_t)o.n_batch;
+    s->n_threads = threads;
     s->seq_len = calloc(o.n_seq, sizeof *s->seq_len);
     s->row_out = malloc(o.n_batch * sizeof *s->row_out);
     if (!s->seq_len || !s->row_out) {
@@ -232,4 +233,33 @@ tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
 const tg_model *tg_session_model(const tg_session *s)
 {
     return s ? s->model : NULL;
+}
+
+/* sizeof(tg_session_info) in 0.1, when it was introduced: callers compiled then keep working. */
+#define SESSION_INFO_MIN_SIZE 48
+
+tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
+{
+    TG_CHECK_ARG(out, "out");
+    TG_CHECK_ARG(s, "session");
+    tg_status st =
+        tg__check_struct_size(out->struct_size, SESSION_INFO_MIN_SIZE, "tg_session_info");
+    if (st != TG_OK)
+        return st;
+    tg_kv_stats kv;
+    tg__backend_kv_stats(s->ctx, &kv);
+    tg_session_info full = {
+        .struct_size = out->struct_size,
+        .n_seq = (uint32_t)s->n_seq,
+        .n_ctx = (uint32_t)s->n_ctx,
+        .n_batch = (uint32_t)s->n_batch,
+        .n_threads = s->n_threads,
+        .kv_block_positions = kv.block_positions,
+        .kv_block_bytes = kv.block_bytes,
+        .kv_bytes_in_use = kv.blocks_in_use * kv.block_bytes,
+        .kv_bytes_allocated = kv.blocks_allocated * kv.block_bytes,
+    };
+    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
+    memcpy(out, &full, n);
+    return TG_OK;
 }
