@@ -426,3 +426,36 @@ Test(session, random_forks_and_frees_keep_every_sequence_exact)
     cr_assert_eq(info_of(s).kv_bytes_in_use, 0);
     tg_session_free(s);
 }
+
+/* The Llama block's own primitives (fused q|k|v, the SiLU-gated MLP's swish and binary-multiply
+ * post-ops) keep optimized kernels too, in f32 and in bf16. */
+Test(session, llama_primitives_avoid_reference_kernels_in_f32_and_bf16)
+{
+    for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
+        log_text = g_string_new(NULL);
+        tg_log_set(capture, TG_LOG_DEBUG, NULL);
+        tg_model *m;
+        char *dir = tu_data_path("models/llama_gqa2_llama3");
+        tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+        mo.weight_type = wt;
+        cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
+        tg_session *s;
+        cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
+        tg_batch_row rows[6];
+        for (int i = 0; i < 6; i++)
+            rows[i] = (tg_batch_row){i, i, 0, i == 5};
+        cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
+        tg_batch_row one = {7, 6, 0, 1};
+        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+        tg_log_set(NULL, 0, NULL);
+        cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
+        cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
+                  log_text->str);
+        tg_session_free(s);
+        tg_model_free(m);
+        g_free(dir);
+        g_string_free(log_text, TRUE);
+    }
+}
