@@ -31,8 +31,9 @@ void tg__backend_ctx_free(tg_backend_ctx *ctx);
 tg_status tg__backend_forward(tg_backend_ctx *ctx, const tg_batch_row *rows, size_t n,
                               float *logits_out);
 
-/* Sequence operations on the KV cache (arguments already validated). */
-void tg__backend_seq_copy(tg_backend_ctx *ctx, int32_t dst, int32_t src, int32_t len);
+/* Sequence operations on the KV cache (arguments already validated). A failed copy
+ * (TG_ENOMEM) leaves dst as it was. */
+tg_status tg__backend_seq_copy(tg_backend_ctx *ctx, int32_t dst, int32_t src, int32_t len);
 void tg__backend_seq_truncate(tg_backend_ctx *ctx, int32_t seq, int32_t n_keep);
 
 /* KV cache accounting. */

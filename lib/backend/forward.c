@@ -207,9 +207,9 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     return TG_OK;
 }
 
-void tg__backend_seq_copy(tg_backend_ctx *c, int32_t dst, int32_t src, int32_t len)
+tg_status tg__backend_seq_copy(tg_backend_ctx *c, int32_t dst, int32_t src, int32_t len)
 {
-    tg__kvc_copy(c->kv, dst, src, len);
+    return tg__kvc_copy(c->kv, dst, src, len);
 }
 
 void tg__backend_seq_truncate(tg_backend_ctx *c, int32_t seq, int32_t n_keep)

@@ -11,11 +11,14 @@ void tg__kvc_free(tg_kv_cache *kv)
         return;
     for (int32_t i = 0; kv->mem && i < kv->n_alloc; i++)
         free(kv->mem[i]);
+    for (int32_t q = 0; kv->table && q < kv->n_seq; q++)
+        free(kv->table[q]);
     free(kv->mem);
     free(kv->ref);
     free(kv->free_id);
     free(kv->table);
     free(kv->n_blocks);
+    free(kv->table_cap);
     free(kv);
 }
 
@@ -32,13 +35,10 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     kv->head_dim = head_dim;
     kv->max_blocks = (n_ctx + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
     kv->block_floats = (size_t)n_layer * 2 * (size_t)n_kv_head * TG_KV_BLOCK * (size_t)head_dim;
-    kv->cap = n_seq * kv->max_blocks;
-    kv->mem = calloc((size_t)kv->cap, sizeof *kv->mem);
-    kv->ref = calloc((size_t)kv->cap, sizeof *kv->ref);
-    kv->free_id = malloc((size_t)kv->cap * sizeof *kv->free_id);
-    kv->table = malloc((size_t)kv->cap * sizeof *kv->table);
+    kv->table = calloc((size_t)n_seq, sizeof *kv->table);
     kv->n_blocks = calloc((size_t)n_seq, sizeof *kv->n_blocks);
-    if (!kv->mem || !kv->ref || !kv->free_id || !kv->table || !kv->n_blocks) {
+    kv->table_cap = calloc((size_t)n_seq, sizeof *kv->table_cap);
+    if (!kv->table || !kv->n_blocks || !kv->table_cap) {
         tg__kvc_free(kv);
         return tg__error(TG_ENOMEM, "out of memory creating the KV cache (%d sequences)",
                          (int)n_seq);
@@ -47,16 +47,62 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     return TG_OK;
 }
 
+static tg_status oom(const tg_kv_cache *kv)
+{
+    return tg__error(TG_ENOMEM, "out of memory for the KV cache (%d blocks of %zu bytes held)",
+                     (int)kv->n_alloc, kv->block_floats * sizeof(float));
+}
+
+/* Room for the pool to hold one more block. */
+static tg_status pool_grow(tg_kv_cache *kv)
+{
+    if (kv->n_alloc < kv->pool_cap)
+        return TG_OK;
+    const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 64;
+    float **mem = realloc(kv->mem, (size_t)cap * sizeof *mem);
+    if (mem)
+        kv->mem = mem;
+    int32_t *ref = mem ? realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
+    if (ref)
+        kv->ref = ref;
+    int32_t *fr = ref ? realloc(kv->free_id, (size_t)cap * sizeof *fr) : NULL;
+    if (!fr)
+        return oom(kv);
+    kv->free_id = fr;
+    kv->pool_cap = cap;
+    return TG_OK;
+}
+
+/* Room in `seq`'s table for `n` entries (n <= max_blocks). */
+static tg_status table_grow(tg_kv_cache *kv, int32_t seq, int32_t n)
+{
+    if (n <= kv->table_cap[seq])
+        return TG_OK;
+    int32_t cap = kv->table_cap[seq] ? kv->table_cap[seq] : 4;
+    while (cap < n)
+        cap *= 2;
+    if (cap > kv->max_blocks)
+        cap = kv->max_blocks;
+    int32_t *t = realloc(kv->table[seq], (size_t)cap * sizeof *t);
+    if (!t)
+        return oom(kv);
+    kv->table[seq] = t;
+    kv->table_cap[seq] = cap;
+    return TG_OK;
+}
+
 static tg_status block_new(tg_kv_cache *kv, int32_t *id)
 {
     if (kv->n_free > 0) {
         *id = kv->free_id[--kv->n_free];
     } else {
-        /* Sequences reference at most cap distinct blocks, so the pool never runs dry. */
+        tg_status st = pool_grow(kv);
+        if (st != TG_OK)
+            return st;
         const size_t bytes = (kv->block_floats * sizeof(float) + 63) & ~(size_t)63;
         float *m = aligned_alloc(64, bytes);
         if (!m)
-            return tg__error(TG_ENOMEM, "out of memory for a KV cache block (%zu bytes)", bytes);
+            return oom(kv);
         *id = kv->n_alloc;
         kv->mem[kv->n_alloc++] = m;
     }
@@ -84,8 +130,11 @@ static void block_copy_prefix(const tg_kv_cache *kv, float *to, const float *fro
 
 tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n)
 {
-    int32_t *table = kv->table + (size_t)seq * (size_t)kv->max_blocks;
     const int32_t first = p0 / TG_KV_BLOCK, last = (p0 + n - 1) / TG_KV_BLOCK;
+    tg_status grown = table_grow(kv, seq, last + 1);
+    if (grown != TG_OK)
+        return grown;
+    int32_t *table = kv->table[seq];
     for (int32_t i = first; i <= last; i++) {
         int32_t id;
         if (i >= kv->n_blocks[seq]) { /* a new block (tables grow one block at a time) */
@@ -111,7 +160,7 @@ tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n)
 
 void tg__kvc_truncate(tg_kv_cache *kv, int32_t seq, int32_t n_keep)
 {
-    int32_t *table = kv->table + (size_t)seq * (size_t)kv->max_blocks;
+    int32_t *table = kv->table[seq];
     const int32_t keep = (n_keep + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
     for (int32_t i = keep; i < kv->n_blocks[seq]; i++)
         block_release(kv, table[i]);
@@ -119,17 +168,22 @@ void tg__kvc_truncate(tg_kv_cache *kv, int32_t seq, int32_t n_keep)
         kv->n_blocks[seq] = keep;
 }
 
-void tg__kvc_copy(tg_kv_cache *kv, int32_t dst, int32_t src, int32_t len)
+tg_status tg__kvc_copy(tg_kv_cache *kv, int32_t dst, int32_t src, int32_t len)
 {
     if (dst == src)
-        return;
-    const int32_t *from = kv->table + (size_t)src * (size_t)kv->max_blocks;
-    int32_t *to = kv->table + (size_t)dst * (size_t)kv->max_blocks;
+        return TG_OK;
     const int32_t n = (len + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
+    tg_status st = table_grow(kv, dst, n);
+    if (st != TG_OK)
+        return st;
+    const int32_t *from = kv->table[src];
+    int32_t *to = kv->table[dst];
     for (int32_t i = 0; i < n; i++) /* take the new references before dropping the old ones */
         kv->ref[from[i]]++;
     for (int32_t i = 0; i < kv->n_blocks[dst]; i++)
         block_release(kv, to[i]);
-    memcpy(to, from, (size_t)n * sizeof *to);
+    if (n)
+        memcpy(to, from, (size_t)n * sizeof *to);
     kv->n_blocks[dst] = n;
+    return TG_OK;
 }

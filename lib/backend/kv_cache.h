@@ -21,15 +21,15 @@ typedef struct tg_kv_cache {
     int32_t n_seq, n_layer, n_kv_head, head_dim;
     int32_t max_blocks; /* per sequence: ceil(n_ctx / TG_KV_BLOCK) */
     size_t block_floats;
-    /* the pool */
-    int32_t cap;      /* n_seq * max_blocks: enough when nothing is shared */
-    float **mem;      /* [cap] block memory, allocated on first use */
-    int32_t *ref;     /* [cap] sequences referencing each block */
+    /* the pool: grows as blocks are first needed, never shrinks */
+    float **mem;      /* [n_alloc] block memory */
+    int32_t *ref;     /* [n_alloc] sequences referencing each block */
     int32_t *free_id; /* stack of allocated blocks nobody references */
-    int32_t n_free, n_alloc, n_used;
+    int32_t n_free, n_alloc, n_used, pool_cap;
     /* the sequences */
-    int32_t *table;    /* [n_seq][max_blocks] block ids */
+    int32_t **table;   /* [n_seq] block ids, grown as the sequence grows */
     int32_t *n_blocks; /* [n_seq] entries of each table */
+    int32_t *table_cap;
 } tg_kv_cache;
 
 tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_t n_layer,
@@ -43,8 +43,9 @@ tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n);
 /* Keep positions [0, n_keep) of `seq`; blocks past them are released. */
 void tg__kvc_truncate(tg_kv_cache *kv, int32_t seq, int32_t n_keep);
 
-/* Make `dst` share the first `len` positions of `src` (dst's own blocks are released). */
-void tg__kvc_copy(tg_kv_cache *kv, int32_t dst, int32_t src, int32_t len);
+/* Make `dst` share the first `len` positions of `src` (dst's own blocks are released). Fails
+ * only when dst's table cannot grow (TG_ENOMEM), leaving dst as it was. */
+tg_status tg__kvc_copy(tg_kv_cache *kv, int32_t dst, int32_t src, int32_t len);
 
 /* Offset, in a block, of the TG_KV_BLOCK x head_dim array of (layer, K or V, kv head). */
 static inline size_t tg__kvc_offset(const tg_kv_cache *kv, int32_t layer, int32_t v, int32_t head)
@@ -56,7 +57,7 @@ static inline size_t tg__kvc_offset(const tg_kv_cache *kv, int32_t layer, int32_
 /* Block `i` of `seq` (reserved). */
 static inline float *tg__kvc_block(const tg_kv_cache *kv, int32_t seq, int32_t i)
 {
-    return kv->mem[kv->table[(size_t)seq * (size_t)kv->max_blocks + (size_t)i]];
+    return kv->mem[kv->table[seq][i]];
 }
 
 /* Where position `pos` of `seq` keeps (layer, K or V, kv head): head_dim floats. */

@@ -224,8 +224,10 @@ tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
         st = check_seq(s, src, "src");
     if (st != TG_OK)
         return st;
-    if (dst != src)
-        tg__backend_seq_copy(s->ctx, dst, src, s->seq_len[src]);
+    if (dst == src)
+        return TG_OK;
+    if ((st = tg__backend_seq_copy(s->ctx, dst, src, s->seq_len[src])) != TG_OK)
+        return st;
     s->seq_len[dst] = s->seq_len[src];
     return TG_OK;
 }
