@@ -3,6 +3,7 @@
 #include "attention.h"
 #include "core/error.h"
 #include "dnnl_util.h"
+#include "simd.h"
 
 #include <math.h>
 #include <omp.h>
@@ -27,96 +28,105 @@ struct tg_attn {
 
 static const dnnl_data_type_t F32 = dnnl_f32;
 
-/* ---- vector helpers (GCC/Clang vector extensions: SSE or wider, by target) ---- */
-typedef float v8f __attribute__((vector_size(32)));
-
-/* Loads through memcpy: unaligned, no aliasing assumptions, no vector-typed returns (whose ABI
- * depends on the target). */
-static inline __attribute__((always_inline)) float dot(const float *a, const float *b, int64_t n)
+/* e^x for x <= 0 (Cephes' expf: range reduction by ln 2, degree-5 polynomial; relative error
+ * about 1e-7; inputs below -87 give e^-87 instead of smaller values). */
+TG_INLINE void exp_nonpositive(v8f *xp) /* in place: no vector-typed return (ABI by target) */
 {
-    v8f s0 = {0}, s1 = {0}, x0, y0, x1, y1;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        memcpy(&x0, a + i, sizeof x0);
-        memcpy(&y0, b + i, sizeof y0);
-        memcpy(&x1, a + i + 8, sizeof x1);
-        memcpy(&y1, b + i + 8, sizeof y1);
-        s0 += x0 * y0;
-        s1 += x1 * y1;
-    }
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&x0, a + i, sizeof x0);
-        memcpy(&y0, b + i, sizeof y0);
-        s0 += x0 * y0;
-    }
-    s0 += s1;
-    float r = ((s0[0] + s0[4]) + (s0[1] + s0[5])) + ((s0[2] + s0[6]) + (s0[3] + s0[7]));
-    for (; i < n; i++)
-        r += a[i] * b[i];
-    return r;
-}
-
-/* y += a * x */
-static inline __attribute__((always_inline)) void axpy(float *y, float a, const float *x, int64_t n)
-{
-    v8f v, w;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&v, y + i, sizeof v);
-        memcpy(&w, x + i, sizeof w);
-        v += a * w;
-        memcpy(y + i, &v, sizeof v);
-    }
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    v8f x = *xp;
+    const v8f lo = x * 0.0f - 87.0f;
+    const v8i below = x < lo;
+    x = (v8f)(((v8i)x & ~below) | ((v8i)lo & below));
+    const v8i n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, v8i); /* round */
+    const v8f nf = __builtin_convertvector(n, v8f);
+    const v8f r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
+    v8f p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    *xp = p * (v8f)((n + 127) << 23);
 }
 
 /* Softmax of s[0..n) in place. */
-static void softmax(float *s, int64_t n)
+TG_INLINE void softmax(float *s, int64_t n)
 {
     float mx = s[0];
     for (int64_t j = 1; j < n; j++)
         mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
+    v8f acc = {0}, x;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        memcpy(&x, s + j, sizeof x);
+        x -= mx;
+        exp_nonpositive(&x);
+        memcpy(s + j, &x, sizeof x);
+        acc += x;
+    }
+    float sum = tg__hsum8(&acc);
+    for (; j < n; j++) {
         s[j] = expf(s[j] - mx);
         sum += s[j];
     }
     const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < n; j++)
+    for (j = 0; j + 8 <= n; j += 8) {
+        memcpy(&x, s + j, sizeof x);
+        x *= inv;
+        memcpy(s + j, &x, sizeof x);
+    }
+    for (; j < n; j++)
         s[j] *= inv;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TG_CLONES
-#endif
-
 /* One row's attention for the R q heads of KV head g: q [R][D] (scaled), out [R][D], over
- * positions [0, T) of `seq` in layer l, reading the cache blocks in place. s: R x T scratch. */
+ * positions [0, T) of `seq` in layer l, reading the cache arrays in place. s: R x T scratch.
+ * A K array is [D][16]: a block's 16 scores are sums over d of q[d] times a row of 16, two
+ * 8-wide multiply-adds per d. The weighted sum of V keeps 64 outputs in registers per pass. */
 TG_CLONES
 static void decode_group(const tg_kv_cache *kv, int32_t seq, int32_t l, int32_t g, int64_t T,
                          int64_t R, int64_t D, const float *q, float *out, float *s)
 {
     const int64_t nb = (T + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
-    const size_t koff = tg__kvc_offset(kv, l, 0, g), voff = tg__kvc_offset(kv, l, 1, g);
     for (int64_t b = 0; b < nb; b++) {
-        const float *kb = tg__kvc_block(kv, seq, (int32_t)b) + koff;
+        const float *kb = tg__kvc_array(kv, seq, (int32_t)b, l, 0, g);
         const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t j = 0; j < R; j++)
-                s[j * T + t0 + t] = dot(q + j * D, kb + t * D, D);
+        for (int64_t j = 0; j < R; j++) {
+            const float *qj = q + j * D;
+            v8f acc[TG_KV_BLOCK / 8] = {{0}}, k;
+            for (int64_t d = 0; d < D; d++)
+                for (int c = 0; c < TG_KV_BLOCK / 8; c++) {
+                    memcpy(&k, kb + d * TG_KV_BLOCK + 8 * c, sizeof k);
+                    acc[c] += qj[d] * k;
+                }
+            float sc[TG_KV_BLOCK]; /* lanes past n hold unused positions: dropped */
+            memcpy(sc, acc, sizeof sc);
+            memcpy(s + j * T + t0, sc, (size_t)n * sizeof *sc);
+        }
     }
     for (int64_t j = 0; j < R; j++)
         softmax(s + j * T, T);
-    memset(out, 0, (size_t)(R * D) * sizeof *out);
-    for (int64_t b = 0; b < nb; b++) {
-        const float *vb = tg__kvc_block(kv, seq, (int32_t)b) + voff;
-        const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t j = 0; j < R; j++)
-                axpy(out + j * D, s[j * T + t0 + t], vb + t * D, D);
+    for (int64_t j = 0; j < R; j++) {
+        const float *p = s + j * T;
+        for (int64_t d0 = 0; d0 < D; d0 += 64) { /* 64 outputs (8 registers) at a time */
+            const int64_t w = D - d0 < 64 ? D - d0 : 64, nv = w / 8;
+            v8f acc[8] = {{0}}, v;
+            float tail[8] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const float *vb = tg__kvc_array(kv, seq, (int32_t)b, l, 1, g) + d0;
+                const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
+                for (int64_t t = 0; t < n; t++) {
+                    const float pt = p[t0 + t], *vt = vb + t * D;
+                    for (int64_t c = 0; c < nv; c++) {
+                        memcpy(&v, vt + 8 * c, sizeof v);
+                        acc[c] += pt * v;
+                    }
+                    for (int64_t i = 8 * nv; i < w; i++)
+                        tail[i - 8 * nv] += pt * vt[i];
+                }
+            }
+            memcpy(out + j * D + d0, acc, (size_t)(8 * nv) * sizeof(float));
+            memcpy(out + j * D + d0 + 8 * nv, tail, (size_t)(w - 8 * nv) * sizeof(float));
+        }
     }
 }
 
@@ -136,15 +146,16 @@ static tg_status make_prim(dnnl_primitive_t *out, const dnnl_matmul_desc_t *d, c
     return TG_OK;
 }
 
-/* q.K^T and p.V over the KV heads, with runtime row counts and lengths; K and V are read from
- * the staging buffers (strides fixed by t_pad). Runtime dims with strides only on K and V keep
- * oneDNN 2.6 on gemm:jit; runtime dst strides or an output scale fall back to ref:any. */
+/* q.K^T and p.V over the KV heads, with runtime row counts and lengths; K ([kv_head][D][t_pad],
+ * i.e. K^T) and V ([kv_head][t_pad][D]) are read from the staging buffers (strides fixed by
+ * t_pad). Runtime dims with strides only on K and V keep oneDNN 2.6 on gemm:jit; runtime dst
+ * strides or an output scale fall back to ref:any. */
 static tg_status prims_create(tg_attn *a)
 {
     const int64_t G = a->hp->n_kv_head, D = a->hp->head_dim, R = DNNL_RUNTIME_DIM_VAL;
     dnnl_memory_desc_t q, k, s, v, o;
     dnnl_dims_t qd = {G, R, D}, kd = {G, D, R}, sd = {G, R, R}, vd = {G, R, D};
-    dnnl_dims_t ks = {a->t_pad * D, 1, D}, vs = {a->t_pad * D, D, 1};
+    dnnl_dims_t ks = {D * a->t_pad, a->t_pad, 1}, vs = {a->t_pad * D, D, 1};
     TG_DNNL(dnnl_memory_desc_init_by_tag(&q, 3, qd, F32, dnnl_abc), "attention q");
     TG_DNNL(dnnl_memory_desc_init_by_strides(&k, 3, kd, F32, ks), "attention k");
     TG_DNNL(dnnl_memory_desc_init_by_tag(&s, 3, sd, F32, dnnl_abc), "attention scores");
@@ -191,7 +202,37 @@ static tg_status run_3d(tg_attn *a, dnnl_primitive_t prim, const dnnl_dims_t ad,
     return s == dnnl_success ? TG_OK : tg__dnnl_check(s, what);
 }
 
+/* K (as K^T: rows of 16 positions per d) and V of positions [0, T) of `seq` in layer l, from the
+ * cache arrays into the staging buffers. */
+TG_CLONES
+static void gather(tg_attn *a, int32_t seq, int32_t l, int64_t T)
+{
+    const int64_t G = a->hp->n_kv_head, D = a->hp->head_dim, tp = a->t_pad;
+    for (int64_t b = 0; b * TG_KV_BLOCK < T; b++) {
+        const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
+        for (int32_t g = 0; g < (int32_t)G; g++) {
+            const float *kt = tg__kvc_array(a->kv, seq, (int32_t)b, l, 0, g);
+            float *ks = a->k_stage + g * D * tp + t0;
+            if (n == TG_KV_BLOCK) { /* whole rows of 16: vector copies, not memcpy calls */
+                v8f x;
+                for (int64_t d = 0; d < D; d++)
+                    for (int c = 0; c < TG_KV_BLOCK / 8; c++) {
+                        memcpy(&x, kt + d * TG_KV_BLOCK + 8 * c, sizeof x);
+                        memcpy(ks + d * tp + 8 * c, &x, sizeof x);
+                    }
+            } else {
+                for (int64_t d = 0; d < D; d++)
+                    for (int64_t t = 0; t < n; t++)
+                        ks[d * tp + t] = kt[d * TG_KV_BLOCK + t];
+            }
+            memcpy(a->v_stage + (g * tp + t0) * D, tg__kvc_array(a->kv, seq, (int32_t)b, l, 1, g),
+                   (size_t)(n * D) * sizeof(float));
+        }
+    }
+}
+
 /* Softmax over the visible prefix of each score row; positions after it get probability 0. */
+TG_CLONES
 static void masked_softmax(float *s, int64_t H, int64_t m, int64_t T, int64_t p0)
 {
     for (int64_t h = 0; h < H; h++)
@@ -222,21 +263,11 @@ static tg_status prefill(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t
             for (int64_t d = 0; d < D; d++)
                 a->q[(h * m + i) * D + d] = src[h * D + d] * scale;
     }
-    /* gather K and V of positions [0, T) from the blocks */
-    for (int64_t b = 0; b * TG_KV_BLOCK < T; b++) {
-        const float *blk = tg__kvc_block(a->kv, seq, (int32_t)b);
-        const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
-        for (int64_t g = 0; g < G; g++) {
-            memcpy(a->k_stage + (g * tp + t0) * D, blk + tg__kvc_offset(a->kv, l, 0, (int32_t)g),
-                   (size_t)(n * D) * sizeof(float));
-            memcpy(a->v_stage + (g * tp + t0) * D, blk + tg__kvc_offset(a->kv, l, 1, (int32_t)g),
-                   (size_t)(n * D) * sizeof(float));
-        }
-    }
+    gather(a, seq, l, T);
     tg_status st;
     {
         dnnl_dims_t ad = {G, R * m, D}, as = {R * m * D, D, 1};
-        dnnl_dims_t bd = {G, D, T}, bs = {tp * D, 1, D};
+        dnnl_dims_t bd = {G, D, T}, bs = {D * tp, tp, 1};
         dnnl_dims_t od = {G, R * m, T};
         if ((st = run_3d(a, a->qk, ad, as, a->q, bd, bs, a->k_stage, od, a->scores,
                          "attention q.k")) != TG_OK)
@@ -291,12 +322,9 @@ tg_status tg__attn_layer(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t
     const int64_t H = hp->n_head, G = hp->n_kv_head, D = hp->head_dim, QKV = (H + 2 * G) * D;
     for (size_t r = 0; r < M; r++) { /* cache every row's k and v first */
         const float *src = qkv + r * (size_t)QKV;
-        for (int32_t g = 0; g < (int32_t)G; g++) {
-            memcpy(tg__kvc_at(a->kv, rows[r].seq, rows[r].pos, l, 0, g), src + (H + g) * D,
-                   (size_t)D * sizeof(float));
-            memcpy(tg__kvc_at(a->kv, rows[r].seq, rows[r].pos, l, 1, g), src + (H + G + g) * D,
-                   (size_t)D * sizeof(float));
-        }
+        for (int32_t g = 0; g < (int32_t)G; g++)
+            tg__kvc_store(a->kv, rows[r].seq, rows[r].pos, l, g, src + (H + g) * D,
+                          src + (H + G + g) * D);
     }
     int64_t n_dec = 0;
     for (size_t i0 = 0; i0 < M;) {

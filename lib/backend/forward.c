@@ -12,7 +12,6 @@
 #include "core/error.h"
 #include "rope.h"
 
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +40,7 @@ struct tg_backend_ctx {
     float *att;                 /* attention output [B][H D] */
     void *att_in;               /* att in the output projection's input type (== att for f32) */
     void *ff;                   /* MLP hidden [B][F], in the down projection's input type */
-    float *rope_cos, *rope_sin; /* [head_dim / 2] */
+    float *rope_cos, *rope_sin; /* [B][head_dim / 2] of each row's position, once per forward */
     int32_t *res_p0, *res_n;    /* [n_seq] first position and rows of each sequence in a batch */
     int32_t *res_seqs;          /* [n_batch] the sequences of a batch */
     void *scratch;
@@ -181,8 +180,8 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     c->att_in = bm->blocks[0].lin[TG_ROLE_ATTN_OUT]->src == TG_ACT_F32 ? (void *)c->att
                                                                        : malloc(B * HD * 2);
     c->ff = malloc(B * F * sizeof(float));
-    c->rope_cos = malloc((D / 2 + 1) * sizeof(float));
-    c->rope_sin = malloc((D / 2 + 1) * sizeof(float));
+    c->rope_cos = malloc(B * (D / 2 + 1) * sizeof(float));
+    c->rope_sin = malloc(B * (D / 2 + 1) * sizeof(float));
     c->res_p0 = calloc((size_t)n_seq, sizeof *c->res_p0);
     c->res_n = calloc((size_t)n_seq, sizeof *c->res_n);
     c->res_seqs = malloc(B * sizeof *c->res_seqs);
@@ -221,21 +220,29 @@ void tg__backend_kv_stats(const tg_backend_ctx *c, tg_kv_stats *out)
 {
     const tg_kv_cache *kv = c->kv;
     out->block_positions = TG_KV_BLOCK;
-    out->block_bytes = kv->block_floats * sizeof(float);
+    out->block_bytes = tg__kvc_block_bytes(kv);
     out->blocks_in_use = (uint64_t)kv->n_used;
     out->blocks_allocated = (uint64_t)kv->n_alloc;
 }
 
-/* Rotary embeddings on the q and k heads of every row. */
-static void rope_rows(tg_backend_ctx *c, const tg_batch_row *rows, size_t M)
+/* Rotary embeddings on the q and k heads of every row (angles from rope_tables). */
+static void rope_rows(tg_backend_ctx *c, size_t M)
 {
     const tg_net_hparams *hp = c->hp;
     const int64_t H = hp->n_head, G = hp->n_kv_head, D = hp->head_dim, QKV = (H + 2 * G) * D;
-    for (size_t r = 0; r < M; r++) {
-        tg__rope_angles(c->rope_cos, c->rope_sin, c->bm->inv_freq, hp->head_dim / 2, rows[r].pos);
-        /* q heads then k heads: contiguous at the start of the row */
-        tg__rope_apply(c->qkv + r * (size_t)QKV, H + G, D, c->rope_cos, c->rope_sin);
-    }
+    const size_t half = (size_t)D / 2;
+    for (size_t r = 0; r < M; r++) /* q heads then k heads: contiguous at the start of a row */
+        tg__rope_apply(c->qkv + r * (size_t)QKV, H + G, D, c->rope_cos + r * half,
+                       c->rope_sin + r * half);
+}
+
+/* cos and sin of every row's position, shared by all layers. */
+static void rope_tables(tg_backend_ctx *c, const tg_batch_row *rows, size_t M)
+{
+    const int32_t half = c->hp->head_dim / 2;
+    for (size_t r = 0; r < M; r++)
+        tg__rope_angles(c->rope_cos + r * (size_t)half, c->rope_sin + r * (size_t)half,
+                        c->bm->inv_freq, half, rows[r].pos);
 }
 
 static void to_act(void *dst, const float *src, size_t n, tg_act_type t)
@@ -256,7 +263,7 @@ static tg_status block(tg_backend_ctx *c, int32_t l, const tg_batch_row *rows, s
     if ((st = linear(c, TG_ROLE_QKV, lin[TG_ROLE_QKV], M, c->h, c->qkv)) != TG_OK)
         return st;
     if (c->hp->pos == TG_POS_ROPE_HALF)
-        rope_rows(c, rows, M);
+        rope_rows(c, M);
     if ((st = tg__attn_layer(c->attn, l, rows, M, c->qkv, c->att)) != TG_OK)
         return st;
     to_act(c->att_in, c->att, M * HD, lin[TG_ROLE_ATTN_OUT]->src);
@@ -282,6 +289,8 @@ static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, 
                 x[k] += p[k];
         }
     }
+    if (c->hp->pos == TG_POS_ROPE_HALF)
+        rope_tables(c, rows, M);
     tg_status st;
     for (int32_t l = 0; l < c->hp->n_layer; l++)
         if ((st = block(c, l, rows, M)) != TG_OK)

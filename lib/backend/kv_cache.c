@@ -9,11 +9,11 @@ void tg__kvc_free(tg_kv_cache *kv)
 {
     if (!kv)
         return;
-    for (int32_t i = 0; kv->mem && i < kv->n_alloc; i++)
-        free(kv->mem[i]);
+    for (int32_t i = 0; kv->slab && i < (kv->n_alloc + TG_KV_SLAB - 1) / TG_KV_SLAB; i++)
+        free(kv->slab[i]);
     for (int32_t q = 0; kv->table && q < kv->n_seq; q++)
         free(kv->table[q]);
-    free(kv->mem);
+    free(kv->slab);
     free(kv->ref);
     free(kv->free_id);
     free(kv->table);
@@ -34,7 +34,8 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     kv->n_kv_head = n_kv_head;
     kv->head_dim = head_dim;
     kv->max_blocks = (n_ctx + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
-    kv->block_floats = (size_t)n_layer * 2 * (size_t)n_kv_head * TG_KV_BLOCK * (size_t)head_dim;
+    kv->array_floats = (size_t)TG_KV_BLOCK * (size_t)head_dim;
+    kv->n_planes = (size_t)n_layer * 2 * (size_t)n_kv_head;
     kv->table = calloc((size_t)n_seq, sizeof *kv->table);
     kv->n_blocks = calloc((size_t)n_seq, sizeof *kv->n_blocks);
     kv->table_cap = calloc((size_t)n_seq, sizeof *kv->table_cap);
@@ -50,7 +51,7 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
 static tg_status oom(const tg_kv_cache *kv)
 {
     return tg__error(TG_ENOMEM, "out of memory for the KV cache (%d blocks of %zu bytes held)",
-                     (int)kv->n_alloc, kv->block_floats * sizeof(float));
+                     (int)kv->n_alloc, tg__kvc_block_bytes(kv));
 }
 
 /* Room for the pool to hold one more block. */
@@ -58,11 +59,11 @@ static tg_status pool_grow(tg_kv_cache *kv)
 {
     if (kv->n_alloc < kv->pool_cap)
         return TG_OK;
-    const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 64;
-    float **mem = realloc(kv->mem, (size_t)cap * sizeof *mem);
-    if (mem)
-        kv->mem = mem;
-    int32_t *ref = mem ? realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
+    const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 4 * TG_KV_SLAB; /* slab multiple */
+    float **slab = realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
+    if (slab)
+        kv->slab = slab;
+    int32_t *ref = slab ? realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
     if (ref)
         kv->ref = ref;
     int32_t *fr = ref ? realloc(kv->free_id, (size_t)cap * sizeof *fr) : NULL;
@@ -99,12 +100,14 @@ static tg_status block_new(tg_kv_cache *kv, int32_t *id)
         tg_status st = pool_grow(kv);
         if (st != TG_OK)
             return st;
-        const size_t bytes = (kv->block_floats * sizeof(float) + 63) & ~(size_t)63;
-        float *m = aligned_alloc(64, bytes);
-        if (!m)
-            return oom(kv);
-        *id = kv->n_alloc;
-        kv->mem[kv->n_alloc++] = m;
+        if (kv->n_alloc % TG_KV_SLAB == 0) { /* a new slab; its pages are touched as used */
+            const size_t bytes = (TG_KV_SLAB * tg__kvc_block_bytes(kv) + 4095) & ~(size_t)4095;
+            float *m = aligned_alloc(4096, bytes);
+            if (!m)
+                return oom(kv);
+            kv->slab[kv->n_alloc / TG_KV_SLAB] = m;
+        }
+        *id = kv->n_alloc++;
     }
     kv->ref[*id] = 1;
     kv->n_used++;
@@ -119,13 +122,14 @@ static void block_release(tg_kv_cache *kv, int32_t id)
     }
 }
 
-/* Copy positions [0, n) of every (layer, K/V, head) array of block `from` into `to`. */
-static void block_copy_prefix(const tg_kv_cache *kv, float *to, const float *from, int32_t n)
+/* Every plane's array of block `from` into block `to`. */
+static void block_copy(const tg_kv_cache *kv, int32_t to, int32_t from)
 {
-    const size_t chunk = (size_t)TG_KV_BLOCK * (size_t)kv->head_dim,
-                 arrays = (size_t)kv->n_layer * 2 * (size_t)kv->n_kv_head;
-    for (size_t a = 0; a < arrays; a++)
-        memcpy(to + a * chunk, from + a * chunk, (size_t)n * (size_t)kv->head_dim * sizeof(float));
+    for (int32_t l = 0; l < kv->n_layer; l++)
+        for (int32_t v = 0; v < 2; v++)
+            for (int32_t h = 0; h < kv->n_kv_head; h++)
+                memcpy(tg__kvc_array_of(kv, to, l, v, h), tg__kvc_array_of(kv, from, l, v, h),
+                       kv->array_floats * sizeof(float));
 }
 
 tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n)
@@ -143,14 +147,12 @@ tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n)
                 return st;
             table[i] = id;
             kv->n_blocks[seq] = i + 1;
-        } else if (kv->ref[table[i]] > 1) { /* shared: copy what is filled, then write */
+        } else if (kv->ref[table[i]] > 1) { /* shared: copy it, then write the copy */
             tg_status st = block_new(kv, &id);
             if (st != TG_OK)
                 return st;
-            const int32_t filled = p0 - i * TG_KV_BLOCK;
-            if (filled > 0)
-                block_copy_prefix(kv, kv->mem[id], kv->mem[table[i]],
-                                  filled < TG_KV_BLOCK ? filled : TG_KV_BLOCK);
+            if (p0 > i * TG_KV_BLOCK) /* anything filled (K arrays are transposed: copy all) */
+                block_copy(kv, id, table[i]);
             block_release(kv, table[i]);
             table[i] = id;
         }
@@ -162,7 +164,7 @@ void tg__kvc_truncate(tg_kv_cache *kv, int32_t seq, int32_t n_keep)
 {
     int32_t *table = kv->table[seq];
     const int32_t keep = (n_keep + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
-    for (int32_t i = keep; i < kv->n_blocks[seq]; i++)
+    for (int32_t i = kv->n_blocks[seq] - 1; i >= keep; i--) /* last first: reused lowest first */
         block_release(kv, table[i]);
     if (kv->n_blocks[seq] > keep)
         kv->n_blocks[seq] = keep;
@@ -180,7 +182,7 @@ tg_status tg__kvc_copy(tg_kv_cache *kv, int32_t dst, int32_t src, int32_t len)
     int32_t *to = kv->table[dst];
     for (int32_t i = 0; i < n; i++) /* take the new references before dropping the old ones */
         kv->ref[from[i]]++;
-    for (int32_t i = 0; i < kv->n_blocks[dst]; i++)
+    for (int32_t i = kv->n_blocks[dst] - 1; i >= 0; i--)
         block_release(kv, to[i]);
     if (n)
         memcpy(to, from, (size_t)n * sizeof *to);

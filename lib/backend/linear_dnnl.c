@@ -25,6 +25,7 @@ typedef struct dnnl_linear {
     dnnl_memory_t w[2];
     float *bias[2];
     dnnl_memory_t bias_mem[2];
+    int64_t *col_off; /* [K] offset of element (k, 0) in w[0], for read_column */
 } dnnl_linear;
 
 typedef struct dnnl_plan {
@@ -163,8 +164,9 @@ static tg_status load_matrix(dnnl_memory_t *out, const tg_tensor *const *parts, 
 
 /* The biases of `parts` concatenated as f32, absent ones as zeros; none at all (*out NULL) when
  * `want` is 0. */
-static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *const *bias, int n,
-                           int64_t N, int want, const char *name)
+static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *const *parts,
+                           const tg_tensor *const *bias, int n, int64_t K, int64_t N, int want,
+                           const char *name)
 {
     *out = NULL;
     if (!want)
@@ -173,10 +175,10 @@ static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *con
     if (!b)
         return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
     *out = b;
-    for (int i = 0; bias && i < n; i++) {
-        if (bias[i])
+    for (int i = 0; i < n; i++) {
+        if (bias && bias[i])
             tg__tensor_to_f32(b, bias[i], 0, (size_t)bias[i]->numel);
-        b += bias[i] ? bias[i]->numel : 0;
+        b += parts[i]->numel / K; /* the part's output width */
     }
     dnnl_engine_t eng;
     tg_status st = tg__dnnl_engine(&eng);
@@ -199,6 +201,7 @@ static void linear_destroy(tg_linear *base)
             dnnl_memory_destroy(l->bias_mem[i]);
         free(l->bias[i]);
     }
+    free(l->col_off);
     free(l);
 }
 
@@ -240,10 +243,21 @@ tg_status tg__linear_dnnl_create(tg_linear **out, const tg_linear_desc *d)
         const int n = d->gated ? 1 : d->n_parts;
         if ((st = load_matrix(&l->w[m], parts, n, d->layout, d->K, l->width, &l->wmd, d->name)) !=
                 TG_OK ||
-            (st = load_bias(&l->bias[m], &l->bias_mem[m], bias, n, l->width, any_bias, d->name)) !=
-                TG_OK)
+            (st = load_bias(&l->bias[m], &l->bias_mem[m], parts, bias, n, d->K, l->width, any_bias,
+                            d->name)) != TG_OK)
             goto fail;
         b->bytes += dnnl_memory_desc_get_size(&l->wmd);
+    }
+    if (!d->gated) { /* for read_column: a tied output layer doubles as the embedding table */
+        l->col_off = malloc((size_t)d->K * sizeof *l->col_off);
+        if (!l->col_off) {
+            st = tg__error(TG_ENOMEM, "out of memory preparing %s", d->name);
+            goto fail;
+        }
+        for (int64_t k = 0; k < d->K; k++) {
+            const int64_t idx[2] = {k, 0};
+            l->col_off[k] = tg__dnnl_offset(&l->wmd, idx);
+        }
     }
     *out = b;
     return TG_OK;
@@ -354,16 +368,21 @@ static tg_status linear_forward(tg_linear_plan *base, const tg_linear *lb, const
     return TG_OK;
 }
 
+/* A blocked layout's offset is a sum of one term per dimension (each dimension's blocks are
+ * independent), so column n is at col_off[k] + (offset of (0, n) - offset of (0, 0)). */
 static void linear_read_column(const tg_linear *lb, int64_t n, float *out)
 {
     const dnnl_linear *l = (const dnnl_linear *)lb;
     void *h = NULL;
     dnnl_memory_get_data_handle(l->w[0], &h);
-    for (int64_t k = 0; k < lb->K; k++) {
-        const int64_t idx[2] = {k, n}, off = tg__dnnl_offset(&l->wmd, idx);
-        out[k] = lb->src == TG_ACT_BF16 ? tg__bf16_to_f32(((const uint16_t *)h)[off])
-                                        : ((const float *)h)[off];
-    }
+    const int64_t z[2] = {0, 0}, at_n[2] = {0, n};
+    const int64_t dn = tg__dnnl_offset(&l->wmd, at_n) - tg__dnnl_offset(&l->wmd, z);
+    if (lb->src == TG_ACT_BF16)
+        for (int64_t k = 0; k < lb->K; k++)
+            out[k] = tg__bf16_to_f32(((const uint16_t *)h)[l->col_off[k] + dn]);
+    else
+        for (int64_t k = 0; k < lb->K; k++)
+            out[k] = ((const float *)h)[l->col_off[k] + dn];
 }
 
 static const tg_linear_ops dnnl_ops = {

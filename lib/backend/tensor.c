@@ -1,5 +1,6 @@
 /* backend/tensor.c — element types of weight tensors and the conversions between them. */
 #include "tensor.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -70,9 +71,20 @@ void tg__tensor_to_f32(float *dst, const tg_tensor *t, size_t offset, size_t n)
     }
 }
 
-void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)
+/* Static: a target_clones function becomes an ifunc, which must not be exported. */
+TG_CLONES
+static void to_bf16(uint16_t *dst, const float *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* the scalar rule below, 8 lanes at a time */
+        v8u b;
+        memcpy(&b, src + i, sizeof b);
+        const v8u nan = (v8u)((b & 0x7fffffffu) > 0x7f800000u); /* all ones where NaN */
+        const v8u r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16, q = (b >> 16) | 0x40u;
+        const v8u16 h = __builtin_convertvector((r & ~nan) | (q & nan), v8u16);
+        memcpy(dst + i, &h, sizeof h);
+    }
+    for (; i < n; i++) {
         uint32_t b;
         memcpy(&b, &src[i], 4);
         if ((b & 0x7fffffffu) > 0x7f800000u)
@@ -80,4 +92,9 @@ void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)
         else
             dst[i] = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
     }
+}
+
+void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)
+{
+    to_bf16(dst, src, n);
 }
