@@ -2,8 +2,9 @@
 # scripts/setup.sh — the project's one entry point on a fresh Debian 12 machine.
 #
 #   scripts/setup.sh run        install what is missing, build, and let the bundled model talk
-#   scripts/setup.sh test       install what is missing, build, and run the whole test suite
-#   scripts/setup.sh sanitize   the same tests in a separate build with ASan + UBSan
+#   scripts/setup.sh test       install what is missing, build, and run the whole test suite, then
+#                               the suite under ASan + UBSan and the concurrency tests under TSan
+#   scripts/setup.sh sanitize   only the sanitizer runs (build-asan, build-tsan)
 #   scripts/setup.sh deps       only install the Debian packages
 #
 # Idempotent: apt-get runs only when a package is missing; the build dir is reused.
@@ -14,13 +15,15 @@ cd "$here"
 
 # Every Debian package the build needs (it configures the tests too, hence criterion and
 # python3); running the tests needs the second list as well (python3-torch runs the nanoGPT
-# converter test; it also regenerates references and trains the bundled model).
+# converter test; it also regenerates references and trains the bundled model; cargo, rustc and
+# golang-go build and test the Rust and Go bindings, offline).
 packages=(
   build-essential meson ninja-build pkg-config binutils python3
   libdnnl-dev libglib2.0-dev libjson-glib-dev libcriterion-dev
 )
 test_packages=(
   abigail-tools clang libclang-rt-14-dev clang-format python3-torch libopenblas0-pthread
+  cargo rustc golang-go
 )
 
 install_deps() { # install_deps PACKAGE...
@@ -77,6 +80,18 @@ configure() { # configure DIR [meson options...]
   ninja -C "$dir" >&2
 }
 
+run_asan() { # the whole suite again, under AddressSanitizer + UBSan (leaks included)
+  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  step="running the tests under ASan and UBSan (meson test -C build-asan)"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2
+}
+
+run_tsan() { # the concurrency suite under ThreadSanitizer (build-tsan)
+  step="running the concurrency tests under TSan (tests/concurrency/run_tsan.sh)"
+  tests/concurrency/run_tsan.sh
+}
+
 cmd=${1:-test}
 build=${TG_BUILD_DIR:-build} # the README test builds a second copy elsewhere
 case "$cmd" in
@@ -91,17 +106,21 @@ run)
   "$build/tools/textgen/textgen" -n 300 "ROMEO:"
   ;;
 test)
+  # The normal suite, then the same suite under ASan+UBSan, then the concurrency suite under
+  # TSan: one command, so CI runs the sanitizers too.
   install_deps "${packages[@]}" "${test_packages[@]}"
   configure "$build"
   step="running the tests (meson test -C $build)"
   meson test -C "$build" --print-errorlogs --num-processes 2
+  if [ "${TG_SKIP_SANITIZERS:-0}" != 1 ]; then # =1: a quick local run without them
+    run_asan
+    run_tsan
+  fi
   ;;
 sanitize)
   install_deps "${packages[@]}" "${test_packages[@]}"
-  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
-  step="running the tests under ASan and UBSan"
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --print-errorlogs --num-processes 2
+  run_asan
+  run_tsan
   ;;
 *)
   echo "usage: scripts/setup.sh run|test|sanitize|deps" >&2

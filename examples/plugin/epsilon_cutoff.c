@@ -2,7 +2,7 @@
  * ("Truncation Sampling as Language Model Desmoothing", 2022): drop every token whose
  * probability is below a fixed epsilon, keeping at least min_keep.
  *
- * Build against an installed libtextgen:   make          (uses pkg-config textgen)
+ * Build against an installed libtextgen:   make, or meson (meson.build; both use pkg-config)
  * Use it:   TEXTGEN_PLUGIN_PATH=$PWD textgen --samplers "epsilon_cutoff(epsilon=3e-4) dist" ...
  */
 #include <stdlib.h>
@@ -78,6 +78,7 @@ static const tg_processor_vtable epsilon_cutoff = {
     NULL, /* load */
     NULL, /* check_stop: only for TG_PROC_STOP */
     {0},
+    NULL, /* scorer: only for TG_PROC_BEAM_SCORER */
 };
 
 TG_PLUGIN_DEFINE("epsilon-cutoff", "1.0", "MIT", "epsilon sampling for libtextgen", &epsilon_cutoff)

@@ -9,7 +9,8 @@
  * - Constructors (`_load`, `_create`) hand the caller an owned object that is released with the
  *   matching `_free`; every `_free(NULL)` is a no-op.
  * - Option structs are passed by const pointer and begin with `uint32_t struct_size`; set it
- *   with the `TG_X_OPTIONS_INIT` initializer or `tg_x_options_default()`. A NULL options
+ *   with the `TG_X_OPTIONS_INIT` initializer or `tg_x_options_init(&opts, sizeof opts)`. Structs
+ *   grow only at the end and older, smaller layouts keep working (docs/abi.md). A NULL options
  *   pointer means "all defaults".
  * - Strings allocated by the library are released with tg_free().
  * - The library never aborts and never prints; diagnostics go to the log callback.
@@ -38,6 +39,23 @@
 #else
 #define TG_BEGIN_DECLS
 #define TG_END_DECLS
+#endif
+
+/* Spelled so that the initializer macros (TG_X_OPTIONS_INIT, TG_PLUGIN_DEFINE, ...) compile
+ * cleanly as C99 and as C++ under -Wzero-as-null-pointer-constant -Wold-style-cast. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define TG_NULL nullptr
+#elif defined(__cplusplus)
+#define TG_NULL 0
+#else
+#define TG_NULL ((void *)0)
+#endif
+#ifdef __cplusplus
+#define TG_U32(x) static_cast<uint32_t>(x)
+#define TG_SIZE(x) static_cast<size_t>(x)
+#else
+#define TG_U32(x) ((uint32_t)(x))
+#define TG_SIZE(x) ((size_t)(x))
 #endif
 
 TG_BEGIN_DECLS

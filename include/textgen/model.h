@@ -35,11 +35,15 @@ typedef struct tg_model_options {
 
 #define TG_MODEL_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        (uint32_t)sizeof(tg_model_options), 0                                                      \
+        TG_U32(sizeof(tg_model_options)), 0                                                        \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_MODEL_OPTIONS_INIT). */
-TG_API tg_status tg_model_options_default(tg_model_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what TG_MODEL_OPTIONS_INIT
+ * gives) and set opts->struct_size; never writes past `struct_size`. Pass sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size);
 
 /**
  * @brief Load a model folder.
@@ -56,7 +60,8 @@ TG_API void tg_model_free(tg_model *model);
 
 /** Facts about a loaded model (tg_model_get_info()). */
 typedef struct tg_model_info {
-    uint32_t struct_size;  /**< set by the caller to sizeof(tg_model_info) */
+    uint32_t struct_size;  /**< set by the caller to sizeof(tg_model_info); on return, the bytes
+                                filled (docs/abi.md) */
     int32_t n_vocab;       /**< vocabulary size (rows of the output layer) */
     int32_t n_ctx;         /**< maximum positions (n_positions) */
     int32_t n_layer;       /**< transformer blocks */
@@ -72,13 +77,13 @@ typedef struct tg_model_info {
 
 #define TG_MODEL_INFO_INIT                                                                         \
     {                                                                                              \
-        (uint32_t)sizeof(tg_model_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                           \
+        TG_U32(sizeof(tg_model_info)), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                             \
     }
 
 /**
  * @brief Describe a model.
- * @param[out] out  caller-owned struct whose struct_size is set; fields past that size are not
- *                  written.
+ * @param[out] out  caller-owned struct whose struct_size is set; nothing past that size is
+ *                  written, and fields this library does not know are zeroed.
  */
 TG_API tg_status tg_model_get_info(tg_model_info *out, const tg_model *model);
 
@@ -98,8 +103,47 @@ TG_API const struct tg_tokenizer *tg_model_tokenizer(const tg_model *model);
  */
 TG_API const char *tg_model_default_samplers(const tg_model *model);
 
+/** Flags of tg_model_end_ids(). */
+enum {
+    TG_END_IDS_NO_GENERATION_CONFIG = 1u << 0 /**< leave out generation_config.json's ids */
+};
+
+/**
+ * @brief The token ids that end a sequence — the one answer every part of libtextgen uses (the
+ * generation loop, the sampler chain's stages such as min_new_tokens, beam search).
+ *
+ * In order, each id once: config.json's `eos_token_id`, the tokenizer's eos token, then
+ * generation_config.json's `eos_token_id` (one id or a list), unless `flags` has
+ * TG_END_IDS_NO_GENERATION_CONFIG.
+ * @param[out] ids_out  borrowed array, valid as long as the model (NULL when *n_out is 0).
+ * @param[out] n_out    number of ids.
+ * @param flags         TG_END_IDS_* bits.
+ */
+TG_API tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
+                                  uint32_t flags);
+
 /** @brief The folder the model was loaded from (borrowed, lives as long as the model). */
 TG_API const char *tg_model_path(const tg_model *model);
+
+/**
+ * @brief The bundled model installed with libtextgen (`<datadir>/textgen/models/...`), found
+ * relative to the loaded library itself, so a moved or unpacked prefix still finds it.
+ * @param[out] dir_out  borrowed, valid for the process; set even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND (naming the folder) when it is not there, e.g. in a build tree.
+ */
+TG_API tg_status tg_bundled_model_dir(const char **dir_out);
+
+/**
+ * @brief The model folder used when the caller names none: `$TEXTGEN_MODEL` when it is set and
+ * not empty, else tg_bundled_model_dir().
+ * @param[out] dir_out  borrowed (the environment's string, or as tg_bundled_model_dir()); set
+ *                      even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND naming the folder and where it came from.
+ */
+TG_API tg_status tg_default_model_dir(const char **dir_out);
+
+/** @brief tg_model_load() of tg_default_model_dir(). */
+TG_API tg_status tg_model_load_default(tg_model **out, const tg_model_options *opts);
 
 TG_END_DECLS
 

@@ -88,6 +88,25 @@ TG_API tg_status tg_candidates_softmax(tg_candidates *c);
 /** @brief Keep the first `n` entries (1 <= n <= size); keeps `sorted` and renormalizes probs. */
 TG_API tg_status tg_candidates_truncate(tg_candidates *c, size_t n);
 
+/** A question about live entry `index` of `c` (its id, logit and prob are at that index). */
+typedef int32_t (*tg_candidate_pred)(const tg_candidates *c, size_t index, void *user_data);
+
+/**
+ * @brief Filter helpers: keep the live entries for which `keep` returns non-zero (keep_if), or
+ * drop those for which `remove` does (remove_if), or keep those whose byte `keep[i]` is non-zero
+ * (tg_candidates_keep; `keep` has `size` bytes, indexed by position before the call).
+ *
+ * The predicate is called once per live entry, in increasing index order, before that entry
+ * moves. Survivors keep their relative order, `sorted` stays truthful (the kept part of the
+ * sorted prefix) and probs are renormalized when valid; the arrays stay a permutation of what
+ * they held. Keeping nothing is refused with TG_ERANGE and leaves `c` unchanged (a step never
+ * runs out of candidates).
+ */
+TG_API tg_status tg_candidates_keep_if(tg_candidates *c, tg_candidate_pred keep, void *user_data);
+TG_API tg_status tg_candidates_remove_if(tg_candidates *c, tg_candidate_pred remove,
+                                         void *user_data);
+TG_API tg_status tg_candidates_keep(tg_candidates *c, const uint8_t *keep);
+
 /* ---- randomness from the host ---- */
 
 /**
@@ -142,13 +161,22 @@ typedef struct tg_param_value {
 
 /* ---- what a processor sees ---- */
 
-/** Facts fixed for the life of a processor state (given to `create`). */
+struct tg_tokenizer;
+
+/**
+ * Facts fixed for the life of a processor state (given to `create`). It grows at the end:
+ * code built against newer headers reads a member only when `struct_size` covers it.
+ */
 typedef struct tg_proc_context {
     uint32_t struct_size;
     int32_t n_vocab;        /**< vocabulary size */
     const int32_t *eos_ids; /**< end-of-sequence ids of the model (may be empty) */
     size_t n_eos;
-    const void *tokenizer; /**< a `const tg_tokenizer *` or NULL (see <textgen/tokenizer.h>) */
+    /** The model's tokenizer, or NULL (use it with <textgen/tokenizer.h>; immutable, shared). */
+    const struct tg_tokenizer *tokenizer;
+    /** The user data the processor's plugin was registered with (tg_plugin_register()); NULL
+     *  for plugin files. Shared by every state of the plugin's processors, on any thread. */
+    void *user_data;
 } tg_proc_context;
 
 /** The step being decided (given to `apply`, `accept`, `check_stop`). */
@@ -168,17 +196,80 @@ enum {
     TG_PROC_FILTER = 2,     /**< removes candidates (top_k, top_p, ...) */
     TG_PROC_SELECTOR = 3,   /**< picks the token (greedy, dist); exactly one, last */
     TG_PROC_STOP = 4,       /**< decides after each token whether generation ends */
-    TG_PROC_BEAM_SCORER = 5 /**< ranks beam hypotheses (reserved for beam search) */
+    TG_PROC_BEAM_SCORER = 5 /**< ranks beam hypotheses (see ::tg_beam_scorer) */
 };
+
+/* ---- beam scorers: what beam search asks of a TG_PROC_BEAM_SCORER ---- */
+
+/**
+ * One group of beams at one step of beam search, as a scorer's `adjust` sees it.
+ *
+ * Row b, column t of `scores` is the score beam b would have after token t: the beam's running
+ * score plus t's log-probability after the chain's processors, or -inf where a processor removed
+ * t. The scorer may rewrite any entry; beam search then ranks the (beam, token) candidates by
+ * these values, and a candidate's value becomes its running score.
+ */
+typedef struct tg_beam_step {
+    uint32_t struct_size;         /**< sizeof(tg_beam_step) as the host knows it */
+    int32_t step;                 /**< tokens each live beam has generated (0 at the first step) */
+    int32_t group;                /**< the group being expanded, 0 <= group < n_groups */
+    int32_t n_groups;             /**< groups of this search (1 unless a scorer asked for more) */
+    int32_t n_beams;              /**< live beams of this group: the rows of `scores` */
+    int32_t n_vocab;              /**< the columns of `scores` */
+    float *scores;                /**< n_beams x n_vocab, row-major (see above) */
+    const double *running;        /**< per beam: its running score before this step */
+    const int32_t *const *tokens; /**< per beam: its `step` generated tokens */
+    const int32_t *chosen;        /**< the tokens earlier groups chose at this step for their beams
+                                       that go on (none for group 0) */
+    size_t n_chosen;
+} tg_beam_step;
+
+/** A hypothesis to score (given to `score`). */
+typedef struct tg_beam_hypothesis {
+    uint32_t struct_size;  /**< sizeof(tg_beam_hypothesis) as the host knows it */
+    int32_t length;        /**< generated tokens, the one that ended it (end id, stop) included */
+    double sum;            /**< its running score: the sum of its tokens' step scores */
+    int32_t max_length;    /**< == length for a finished hypothesis. For a live beam (early
+                                stopping asks how good it could still get) the longest it may
+                                grow to: score the best it could reach at any length in
+                                [length, max_length], assuming its sum does not improve */
+    int32_t group;         /**< its group */
+    const int32_t *tokens; /**< its `length` generated tokens */
+} tg_beam_hypothesis;
+
+/**
+ * The callbacks of a beam scorer (static data of the plugin), pointed to by the `scorer` member of
+ * its ::tg_processor_vtable. Grows only at the end; the host reads only what `struct_size` covers.
+ * Every callback is optional, but a scorer has at least one. `state` is what `create` made.
+ *
+ * Beam search runs the scorers of its scorer spec (e.g. "diverse_groups(groups=2, penalty=0.5)
+ * length_penalty(alpha=1.2)"): at most one may ask for groups; every `adjust` runs, in spec
+ * order; the last scorer with a `score` gives the final scores (length_penalty when none has).
+ */
+typedef struct tg_beam_scorer {
+    uint32_t struct_size; /**< TG_BEAM_SCORER_SIZE */
+    /** Split the search's `n_beams` beams into `*n_groups_out` groups of n_beams / n_groups
+     *  beams that search side by side, each keeping its own finished hypotheses; groups expand
+     *  in order at every step. Fail (tg_plugin_set_error) when n_beams does not suit. */
+    tg_status (*groups)(void *state, int32_t n_beams, int32_t *n_groups_out);
+    /** Rewrite the candidate scores of one group at one step (diversity, constraints, ...). */
+    tg_status (*adjust)(void *state, tg_beam_step *step);
+    /** The final score of a hypothesis; finished hypotheses are ranked by it. */
+    tg_status (*score)(void *state, const tg_beam_hypothesis *hyp, double *score_out);
+} tg_beam_scorer;
+
+/** Size of the first scorer layout the host accepts. */
+#define TG_BEAM_SCORER_MIN_SIZE ((uint32_t)sizeof(tg_beam_scorer))
+#define TG_BEAM_SCORER_SIZE ((uint32_t)sizeof(tg_beam_scorer))
 
 /**
  * A processor's vtable (static data of the plugin). Grows only at the end; the host reads
  * only the members that `struct_size` covers.
  *
- * Required: struct_size, name, kind, doc, create, and `apply` (or `check_stop` for
- * TG_PROC_STOP). Optional (may be NULL): accept, reset, clone (NULL: the host creates a fresh
- * state from the same parameters and calls nothing else, so stateful processors should
- * provide it), destroy, save/load (state snapshots; NULL for stateless processors).
+ * Required: struct_size, name, kind, doc, create, and `apply` (`check_stop` for TG_PROC_STOP,
+ * `scorer` for TG_PROC_BEAM_SCORER). Optional (may be NULL): accept, reset, clone (NULL: the host
+ * creates a fresh state from the same parameters and calls nothing else, so stateful processors
+ * should provide it), destroy, save/load (state snapshots; NULL for stateless processors).
  */
 typedef struct tg_processor_vtable {
     uint32_t struct_size; /**< TG_PROCESSOR_VTABLE_SIZE */
@@ -207,11 +298,13 @@ typedef struct tg_processor_vtable {
     /** TG_PROC_STOP only: set *stop non-zero to end generation after the accepted token. */
     tg_status (*check_stop)(void *state, const tg_step_info *step, int32_t *stop);
     void *reserved[4];
+    /** TG_PROC_BEAM_SCORER only (required for that kind, which needs no `apply`). */
+    const tg_beam_scorer *scorer;
 } tg_processor_vtable;
 
 /** Size of the first vtable layout the host accepts. */
-#define TG_PROCESSOR_VTABLE_MIN_SIZE ((uint32_t)(offsetof(tg_processor_vtable, check_stop)))
-#define TG_PROCESSOR_VTABLE_SIZE ((uint32_t)sizeof(tg_processor_vtable))
+#define TG_PROCESSOR_VTABLE_MIN_SIZE TG_U32(offsetof(tg_processor_vtable, check_stop))
+#define TG_PROCESSOR_VTABLE_SIZE (TG_U32(sizeof(tg_processor_vtable)))
 
 /** The plugin descriptor returned by `tg_plugin_get_desc`. */
 typedef struct tg_plugin_desc {
@@ -226,17 +319,23 @@ typedef struct tg_plugin_desc {
     void *reserved[4];
 } tg_plugin_desc;
 
-#define TG_PLUGIN_DESC_MIN_SIZE ((uint32_t)(offsetof(tg_plugin_desc, reserved)))
+#define TG_PLUGIN_DESC_MIN_SIZE TG_U32(offsetof(tg_plugin_desc, reserved))
 
 /** Signature of the entry symbol `tg_plugin_get_desc`. */
 typedef const tg_plugin_desc *(*tg_plugin_get_desc_fn)(void);
 
+#ifdef __cplusplus
+#define TG_PLUGIN_EXTERN_C extern "C"
+#else
+#define TG_PLUGIN_EXTERN_C
+#endif
+
 /** Define the plugin's descriptor and entry point; the trailing arguments are
- * `const tg_processor_vtable *` pointers. */
+ * `const tg_processor_vtable *` pointers. Works in C and C++ (the entry point has C linkage). */
 #define TG_PLUGIN_DEFINE(name_, version_, license_, description_, ...)                             \
     static const tg_processor_vtable *const tg_plugin_procs_[] = {__VA_ARGS__};                    \
     static const tg_plugin_desc tg_plugin_desc_ = {TG_PLUGIN_ABI_VERSION,                          \
-                                                   (uint32_t)sizeof(tg_plugin_desc),               \
+                                                   TG_U32(sizeof(tg_plugin_desc)),                 \
                                                    name_,                                          \
                                                    version_,                                       \
                                                    license_,                                       \
@@ -244,9 +343,9 @@ typedef const tg_plugin_desc *(*tg_plugin_get_desc_fn)(void);
                                                    tg_plugin_procs_,                               \
                                                    sizeof tg_plugin_procs_ /                       \
                                                        sizeof tg_plugin_procs_[0],                 \
-                                                   {0, 0, 0, 0}};                                  \
-    TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void);                               \
-    TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void)                                \
+                                                   {TG_NULL, TG_NULL, TG_NULL, TG_NULL}};          \
+    TG_PLUGIN_EXTERN_C TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void);            \
+    TG_PLUGIN_EXTERN_C TG_PLUGIN_EXPORT const tg_plugin_desc *tg_plugin_get_desc(void)             \
     {                                                                                              \
         return &tg_plugin_desc_;                                                                   \
     }

@@ -5,8 +5,8 @@
  * Every logit processor — built-in or third-party — lives in a plugin (see <textgen/plugin.h>).
  * Plugins are found on the search path: directories added with tg_plugin_add_dir(), then the
  * directories of the `TEXTGEN_PLUGIN_PATH` environment variable (':'-separated), then the
- * installed `pluginsdir` (pkg-config variable). The registry is process-wide and thread-safe;
- * a registered plugin stays loaded until the process exits.
+ * installed `pluginsdir` (pkg-config variable; tg_plugins_dir()). The registry is process-wide and
+ * thread-safe; a registered plugin stays loaded until the process exits.
  *
  * A chain is an ordered list of processor instances, written as a spec a person can read:
  *
@@ -27,6 +27,15 @@ TG_BEGIN_DECLS
 
 /* ---- registry ---- */
 
+/**
+ * @brief The installed plugin folder (`pluginsdir`: `<libdir>/textgen-0/plugins`), found
+ * relative to the loaded library itself, so a moved or unpacked prefix still finds its plugins.
+ * It is the last folder of the search path (unless `$TEXTGEN_PLUGIN_NO_DEFAULT` is set).
+ * @param[out] dir_out  borrowed, valid for the process; set even when the folder is missing.
+ * @return TG_OK; TG_ENOTFOUND (naming the folder) when it is not there, e.g. in a build tree.
+ */
+TG_API tg_status tg_plugins_dir(const char **dir_out);
+
 /** @brief Put `dir` first on the plugin search path (it is scanned at the next lookup). */
 TG_API tg_status tg_plugin_add_dir(const char *dir);
 
@@ -40,6 +49,22 @@ TG_API tg_status tg_plugin_add_dir(const char *dir);
 TG_API tg_status tg_plugin_load(const char *path);
 
 /**
+ * @brief Register a plugin from memory: no file, no module. This is how a processor written in
+ * the host program's language (C++, Rust, Go, Python through their bindings) joins chains next
+ * to the built-in ones.
+ *
+ * `desc` is checked exactly like a plugin file's descriptor (ABI version, struct sizes, required
+ * members, parameter schemas, unique names) and then copied deeply — descriptor, vtables, names,
+ * docs and schemas — so the caller's structs and strings may be freed once this returns. The
+ * callbacks and `user_data` must stay valid for the life of the process: like plugin files, a
+ * registered plugin is never unloaded. Every `create` of its processors gets `user_data` in
+ * tg_proc_context.user_data; callbacks may run on any thread that uses a chain.
+ * @return TG_OK; TG_EPLUGIN (refused, the message names `memory:<plugin name>` and the reason);
+ *         TG_EEXISTS when a processor name is already registered; TG_EINVAL.
+ */
+TG_API tg_status tg_plugin_register(const tg_plugin_desc *desc, void *user_data);
+
+/**
  * @brief Load every plugin (`*.so`) on the search path that is not loaded yet. Files that are
  * refused are skipped with a warning in the log; the first such error is returned as
  * TG_EPLUGIN after all others were loaded. Chains call this on their first lookup.
@@ -51,7 +76,7 @@ TG_API size_t tg_processor_count(void);
 
 /** What the registry knows about one processor (borrowed; valid for the process). */
 typedef struct tg_processor_info {
-    uint32_t struct_size;              /**< set by the caller */
+    uint32_t struct_size;              /**< set by the caller; on return, the bytes filled */
     const tg_processor_vtable *vtable; /**< name, kind, doc, parameter schema */
     const tg_plugin_desc *plugin;      /**< the plugin that provides it */
     const char *path;                  /**< file it was loaded from */
@@ -59,7 +84,7 @@ typedef struct tg_processor_info {
 
 #define TG_PROCESSOR_INFO_INIT                                                                     \
     {                                                                                              \
-        (uint32_t)sizeof(tg_processor_info), 0, 0, 0                                               \
+        TG_U32(sizeof(tg_processor_info)), TG_NULL, TG_NULL, TG_NULL                               \
     }
 
 /** @brief Describe registered processor number `index` (0 <= index < tg_processor_count()),
@@ -78,19 +103,24 @@ typedef struct tg_chain tg_chain;
 typedef struct tg_chain_options {
     uint32_t struct_size;   /**< sizeof(tg_chain_options) */
     int32_t n_vocab;        /**< vocabulary size (required unless `model` is set) */
-    const tg_model *model;  /**< when set: n_vocab, eos ids and tokenizer come from it */
-    const int32_t *eos_ids; /**< end ids (copied); used when model is NULL */
+    const tg_model *model;  /**< when set: n_vocab and tokenizer come from it, and the end ids
+                                 too (tg_model_end_ids()) unless eos_ids is given */
+    const int32_t *eos_ids; /**< end ids (copied); NULL with n_eos 0: the model's, or none */
     size_t n_eos;
     uint64_t seed; /**< randomness key for tg_rng_uniform() */
 } tg_chain_options;
 
 #define TG_CHAIN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        (uint32_t)sizeof(tg_chain_options), 0, 0, 0, 0, 0                                          \
+        TG_U32(sizeof(tg_chain_options)), 0, TG_NULL, TG_NULL, 0, 0                                \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_CHAIN_OPTIONS_INIT). */
-TG_API tg_status tg_chain_options_default(tg_chain_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what TG_CHAIN_OPTIONS_INIT
+ * gives) and set opts->struct_size; never writes past `struct_size`. Pass sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_chain_options_init(tg_chain_options *opts, uint32_t struct_size);
 
 /** @brief An empty chain (transfer full; release with tg_chain_free()). */
 TG_API tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts);

@@ -31,11 +31,16 @@ typedef struct tg_session_options {
 
 #define TG_SESSION_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        (uint32_t)sizeof(tg_session_options), 1, 0, 0, 0                                           \
+        TG_U32(sizeof(tg_session_options)), 1, 0, 0, 0                                             \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_SESSION_OPTIONS_INIT). */
-TG_API tg_status tg_session_options_default(tg_session_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what
+ * TG_SESSION_OPTIONS_INIT gives) and set opts->struct_size; never writes past `struct_size`. Pass
+ * sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size);
 
 /**
  * @brief Create a session on `model`.
@@ -107,13 +112,14 @@ typedef struct tg_session_info {
 
 #define TG_SESSION_INFO_INIT                                                                       \
     {                                                                                              \
-        (uint32_t)sizeof(tg_session_info), 0, 0, 0, 0, 0, 0, 0, 0                                  \
+        TG_U32(sizeof(tg_session_info)), 0, 0, 0, 0, 0, 0, 0, 0                                    \
     }
 
 /**
  * @brief Describe a session and the memory its KV cache holds now.
- * @param[out] out  caller-owned struct whose struct_size is set (at least the size this
- *                  struct had in version 0.1, 48 bytes); fields past that size are not written.
+ * @param[out] out  caller-owned struct whose struct_size is set (at least its first layout,
+ *                  48 bytes); nothing past that size is written, and fields this library does
+ *                  not know are zeroed.
  */
 TG_API tg_status tg_session_get_info(tg_session_info *out, const tg_session *session);
 

@@ -45,11 +45,16 @@ typedef struct tg_tokenizer_options {
 
 #define TG_TOKENIZER_OPTIONS_INIT                                                                  \
     {                                                                                              \
-        (uint32_t)sizeof(tg_tokenizer_options), TG_TOKEN_AUTO, TG_TOKEN_AUTO                       \
+        TG_U32(sizeof(tg_tokenizer_options)), TG_TOKEN_AUTO, TG_TOKEN_AUTO                         \
     }
 
-/** @brief Fill `out` with the defaults (same as TG_TOKENIZER_OPTIONS_INIT). */
-TG_API tg_status tg_tokenizer_options_default(tg_tokenizer_options *out);
+/**
+ * @brief Fill the first `struct_size` bytes of `opts` with the defaults (what
+ * TG_TOKENIZER_OPTIONS_INIT gives) and set opts->struct_size; never writes past `struct_size`. Pass
+ * sizeof(*opts).
+ * @return TG_EINVAL when `opts` is NULL or struct_size is smaller than the first layout.
+ */
+TG_API tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_size);
 
 /** Kinds of tokenizer (tg_tokenizer_kind()). */
 enum {
@@ -121,7 +126,7 @@ enum {
 };
 
 /** Pass as `len` to mean "`text` is NUL-terminated". */
-#define TG_NUL_TERMINATED ((size_t)-1)
+#define TG_NUL_TERMINATED TG_SIZE(-1)
 
 /**
  * @brief Encode text into token ids.

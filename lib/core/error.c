@@ -1,6 +1,7 @@
 /* core/error.c — thread-local last error, status names, the log callback. */
 #include "error.h"
 
+#include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,12 +71,47 @@ const char *tg_status_str(tg_status status)
     }
 }
 
+/* Messages quote paths, file contents and plugin text, any of which may hold bytes that are not
+ * UTF-8; bindings decode messages as UTF-8, so every message is made valid: each byte of an
+ * ill-formed sequence becomes the four characters \xHH. */
+static void make_utf8(char *msg, size_t cap)
+{
+    if (g_utf8_validate(msg, -1, NULL))
+        return;
+    char out[TG_ERROR_MAX];
+    size_t o = 0;
+    const char *p = msg;
+    while (*p) {
+        const char *end;
+        g_utf8_validate(p, -1, &end); /* end: the first ill-formed byte, or the NUL */
+        size_t good = (size_t)(end - p);
+        if (o + good > sizeof out - 1) {
+            good = sizeof out - 1 - o;
+            while (good && ((unsigned char)p[good] & 0xC0) == 0x80) /* whole characters only */
+                good--;
+            memcpy(out + o, p, good);
+            o += good;
+            break;
+        }
+        memcpy(out + o, p, good);
+        o += good;
+        p = end;
+        if (!*p || o + 4 > sizeof out - 1)
+            break;
+        o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02X", (unsigned)(unsigned char)*p);
+        p++;
+    }
+    out[o] = '\0';
+    g_strlcpy(msg, out, cap);
+}
+
 tg_status tg__error(tg_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(tls_message, sizeof tls_message, fmt, ap);
     va_end(ap);
+    make_utf8(tls_message, sizeof tls_message);
     tls_status = status;
     tg__log(TG_LOG_DEBUG, "error %d: %s", (int)status, tls_message);
     return status;
@@ -100,6 +136,7 @@ tg_status tg__error_prefix(const char *fmt, ...)
         ol = rest;
     memcpy(tls_message + n + 2, old, ol);
     tls_message[n + 2 + ol] = '\0';
+    make_utf8(tls_message, sizeof tls_message);
     return tls_status;
 }
 
@@ -125,14 +162,4 @@ void tg__log(int32_t level, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     log_fn(level, line, log_user);
-}
-
-tg_status tg__check_struct_size(uint32_t struct_size, size_t min_size, const char *what)
-{
-    if (struct_size < min_size)
-        return tg__error(TG_EINVAL,
-                         "%s: struct_size %u is smaller than the oldest supported layout (%zu); "
-                         "initialise it with its _INIT macro or _default() function",
-                         what, struct_size, min_size);
-    return TG_OK;
 }

@@ -20,9 +20,6 @@ tg_status tg__error_prefix(const char *fmt, ...) TG_PRINTF(1, 2);
 void tg__log(int32_t level, const char *fmt, ...) TG_PRINTF(2, 3);
 int tg__log_enabled(int32_t level);
 
-/* Validate the leading struct_size of a caller's versioned struct. */
-tg_status tg__check_struct_size(uint32_t struct_size, size_t min_size, const char *what);
-
 #define TG_CHECK_ARG(cond, name)                                                                   \
     do {                                                                                           \
         if (!(cond))                                                                               \

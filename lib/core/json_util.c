@@ -33,11 +33,50 @@ static void on_object_member(JsonParser *parser, JsonObject *object, const char 
         dc->duplicate = g_strdup(name);
 }
 
+/* json-glib's parser recurses once per nesting level, so a file of a few hundred kilobytes of '['
+ * overflows the stack. Scan the text first (strings skipped) and refuse deep nesting; no JSON
+ * file of a model folder comes anywhere near this depth. json-glib also stops after the first
+ * value, so text after the top-level object would be ignored silently: refuse that too. */
+static tg_status check_depth(const char *data, size_t len, const char *what)
+{
+    size_t depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char c = data[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > TG_JSON_MAX_DEPTH)
+                return tg__error(TG_EFORMAT,
+                                 "%s: JSON nested more than %d levels deep (at byte %zu)", what,
+                                 TG_JSON_MAX_DEPTH, i);
+        } else if ((c == ']' || c == '}') && depth) {
+            if (--depth == 0) { /* the top-level object or array ends: only blanks may follow */
+                for (size_t j = i + 1; j < len; j++)
+                    if (!g_ascii_isspace(data[j]))
+                        return tg__error(TG_EFORMAT,
+                                         "%s: unexpected text after the JSON value (at byte %zu)",
+                                         what, j);
+                return TG_OK;
+            }
+        }
+    }
+    return TG_OK;
+}
+
 tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const char *what)
 {
     *out = NULL;
     if (len > (size_t)G_MAXSSIZE)
         return tg__error(TG_EFORMAT, "%s: JSON text too large", what);
+    tg_status depth_st = check_depth(data, len, what);
+    if (depth_st != TG_OK)
+        return depth_st;
     JsonParser *parser = json_parser_new_immutable();
     dup_check dc = {g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref), NULL};
     g_signal_connect(parser, "object-start", G_CALLBACK(on_object_start), &dc);

@@ -6,9 +6,12 @@
 #include <json-glib/json-glib.h>
 #include <textgen/common.h>
 
+/* Deepest nesting of arrays and objects a JSON file may have. */
+#define TG_JSON_MAX_DEPTH 256
+
 /* Parse `len` bytes of JSON. Fails with TG_EFORMAT naming `what` (a file name) on a syntax
- * error, or on a key repeated inside one object. On success *out owns the parser (its root is
- * json_parser_get_root()); release with g_object_unref. */
+ * error, nesting deeper than TG_JSON_MAX_DEPTH, or a key repeated inside one object. On success
+ * *out owns the parser (its root is json_parser_get_root()); release with g_object_unref. */
 tg_status tg__json_parse(JsonParser **out, const char *data, size_t len, const char *what);
 
 /* Typed getters: TG_ENOTFOUND/TG_EFORMAT name `what` and `key`. An explicit JSON null counts as

@@ -30,12 +30,13 @@ void tg__arch_list(char *buf, size_t size)
 }
 
 struct tg_tensor_index {
-    GHashTable *by_name; /* name without prefixes -> tensor */
+    GHashTable *by_name; /* name without prefixes -> tensor (F32, F16, BF16) */
+    GHashTable *others;  /* name without prefixes -> dtype, for the file's other tensors */
 };
 
 int tg__index_has(const tg_tensor_index *ix, const char *name)
 {
-    return g_hash_table_contains(ix->by_name, name);
+    return g_hash_table_contains(ix->by_name, name) || g_hash_table_contains(ix->others, name);
 }
 
 static const char *strip(const tg_arch *a, const char *name)
@@ -83,21 +84,29 @@ static int needed(const binder *b, tg_need need)
     return 1;
 }
 
-/* The shape a role must have ([d0] or [d0, d1]) and its meaning, for errors. */
-static int expected(tg_tensor_role role, const tg_net_hparams *hp, int64_t *d0, int64_t *d1,
-                    const char **why)
+/* The shape a role must have ([d0] or [d0, d1]) and what it is made of, in config.json's words
+ * (written to why[n]). Returns the rank (0 for no tensor role). */
+static int expected(tg_tensor_role role, const tg_net_hparams *hp, const tg_dim_names *k,
+                    int64_t *d0, int64_t *d1, char *why, size_t n)
 {
     const int64_t C = hp->n_embd, V = hp->n_vocab, F = hp->n_ff,
                   HD = (int64_t)hp->n_head * hp->head_dim,
                   KD = (int64_t)hp->n_kv_head * hp->head_dim, QKV = HD + 2 * KD;
+    char q[64], kv[64], qkv[96];
+    snprintf(q, sizeof q, "%s x %s", k->heads, k->head_dim);
+    snprintf(kv, sizeof kv, "%s x %s", k->kv_heads, k->head_dim);
+    snprintf(qkv, sizeof qkv, "(%s + 2 %s) x %s", k->heads, k->kv_heads, k->head_dim);
     int64_t in = C, outw = 0; /* matrices: input and output width */
+    const char *in_w = k->hidden, *out_w = "";
     switch (role) {
     case TG_T_TOK_EMBD:
     case TG_T_OUTPUT:
-        *d0 = V, *d1 = C, *why = "vocab_size x hidden size";
+        *d0 = V, *d1 = C;
+        snprintf(why, n, "%s x %s", k->vocab, k->hidden);
         return 2;
     case TG_T_POS_EMBD:
-        *d0 = hp->n_ctx, *d1 = C, *why = "positions x hidden size";
+        *d0 = hp->n_ctx, *d1 = C;
+        snprintf(why, n, "%s x %s", k->positions, k->hidden);
         return 2;
     case TG_T_OUT_NORM:
     case TG_T_OUT_NORM_B:
@@ -107,49 +116,57 @@ static int expected(tg_tensor_role role, const tg_net_hparams *hp, int64_t *d0, 
     case TG_T_FFN_NORM_B:
     case TG_T_ATTN_OUT_B:
     case TG_T_FFN_DOWN_B:
-        *d0 = C, *why = "hidden size";
+        *d0 = C;
+        snprintf(why, n, "%s", k->hidden);
         return 1;
     case TG_T_ATTN_QKV_B:
-        *d0 = QKV, *why = "(heads + 2 kv heads) x head_dim";
+        *d0 = QKV;
+        snprintf(why, n, "%s", qkv);
         return 1;
     case TG_T_ATTN_Q_B:
-        *d0 = HD, *why = "heads x head_dim";
+        *d0 = HD;
+        snprintf(why, n, "%s", q);
         return 1;
     case TG_T_ATTN_K_B:
     case TG_T_ATTN_V_B:
-        *d0 = KD, *why = "kv heads x head_dim";
+        *d0 = KD;
+        snprintf(why, n, "%s", kv);
         return 1;
     case TG_T_FFN_GATE_B:
     case TG_T_FFN_UP_B:
-        *d0 = F, *why = "MLP width";
+        *d0 = F;
+        snprintf(why, n, "%s", k->ff);
         return 1;
     case TG_T_ATTN_QKV:
-        outw = QKV, *why = "hidden size and (heads + 2 kv heads) x head_dim";
+        outw = QKV, out_w = qkv;
         break;
     case TG_T_ATTN_Q:
-        outw = HD, *why = "hidden size and heads x head_dim";
+        outw = HD, out_w = q;
         break;
     case TG_T_ATTN_K:
     case TG_T_ATTN_V:
-        outw = KD, *why = "hidden size and kv heads x head_dim";
+        outw = KD, out_w = kv;
         break;
     case TG_T_ATTN_OUT:
-        in = HD, outw = C, *why = "heads x head_dim and hidden size";
+        in = HD, in_w = q, outw = C, out_w = k->hidden;
         break;
     case TG_T_FFN_GATE:
     case TG_T_FFN_UP:
-        outw = F, *why = "hidden size and MLP width";
+        outw = F, out_w = k->ff;
         break;
     case TG_T_FFN_DOWN:
-        in = F, outw = C, *why = "MLP width and hidden size";
+        in = F, in_w = k->ff, outw = C, out_w = k->hidden;
         break;
     case TG_T_N_ROLES:
         return 0;
     }
-    if (hp->layout == TG_MAT_IN_OUT)
+    if (hp->layout == TG_MAT_IN_OUT) {
         *d0 = in, *d1 = outw;
-    else
+        snprintf(why, n, "%s x %s, stored [in, out]", in_w, out_w);
+    } else {
         *d0 = outw, *d1 = in;
+        snprintf(why, n, "%s x %s, stored [out, in]", out_w, in_w);
+    }
     return 2;
 }
 
@@ -281,14 +298,19 @@ static tg_status bind_one(binder *b, const tg_tensor_name *e, int32_t layer)
         return TG_OK; /* a present but unneeded tensor is reported as unused */
     }
     if (!t) {
+        const char *dt = g_hash_table_lookup(b->ix.others, name);
+        if (dt)
+            return tg__error(TG_EUNSUPPORTED,
+                             "%s: tensor '%s' has dtype %s; weights must be F32, F16 or BF16",
+                             b->file, name, dt);
         if (b->arch->alt_prefix)
             return tg__error(TG_ENOTFOUND, "%s: missing tensor '%s' (or '%s%s')", b->file, name,
                              b->arch->alt_prefix, name);
         return tg__error(TG_ENOTFOUND, "%s: missing tensor '%s'", b->file, name);
     }
     int64_t d0 = 0, d1 = 0;
-    const char *why = "";
-    const int nd = expected(e->role, &b->cfg->hp, &d0, &d1, &why);
+    char why[256];
+    const int nd = expected(e->role, &b->cfg->hp, &b->arch->dims, &d0, &d1, why, sizeof why);
     if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1))
         return shape_error(b, t, nd, d0, d1, why);
     g_hash_table_add(b->used, (gpointer)t);
@@ -329,6 +351,9 @@ static tg_status index_names(binder *b, const tg_safetensors *st)
                              b->file, prev->name, t->name, c);
         g_hash_table_insert(b->ix.by_name, (gpointer)c, (gpointer)t);
     }
+    for (size_t i = 0; i < st->n_other; i++)
+        g_hash_table_insert(b->ix.others, (gpointer)strip(b->arch, st->other[i]),
+                            st->other_dtype[i]);
     return TG_OK;
 }
 
@@ -336,12 +361,13 @@ tg_status tg__arch_bind(tg_bound *out, const tg_arch *arch, tg_model_config *cfg
                         const tg_safetensors *st)
 {
     memset(out, 0, sizeof *out);
-    binder b = {arch,
-                cfg,
-                st->path,
-                {g_hash_table_new(g_str_hash, g_str_equal)},
-                g_hash_table_new(NULL, NULL),
-                out};
+    binder b = {.arch = arch,
+                .cfg = cfg,
+                .file = st->path,
+                .ix = {g_hash_table_new(g_str_hash, g_str_equal),
+                       g_hash_table_new(g_str_hash, g_str_equal)},
+                .used = g_hash_table_new(NULL, NULL),
+                .out = out};
     tg_status st_ = index_names(&b, st);
     if (st_ == TG_OK && arch->probe)
         arch->probe(cfg, &b.ix);
@@ -361,6 +387,7 @@ tg_status tg__arch_bind(tg_bound *out, const tg_arch *arch, tg_model_config *cfg
     if (st_ == TG_OK)
         st_ = check_all_used(&b, st);
     g_hash_table_destroy(b.ix.by_name);
+    g_hash_table_destroy(b.ix.others);
     g_hash_table_destroy(b.used);
     if (st_ != TG_OK)
         tg__bound_clear(out);

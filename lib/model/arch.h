@@ -59,6 +59,11 @@ typedef struct tg_tensor_name {
 typedef struct tg_tensor_index tg_tensor_index;
 int tg__index_has(const tg_tensor_index *ix, const char *name);
 
+/* config.json's names for the dimensions tensor shapes are made of (for error messages). */
+typedef struct tg_dim_names {
+    const char *vocab, *hidden, *heads, *kv_heads, *head_dim, *ff, *positions;
+} tg_dim_names;
+
 typedef struct tg_arch {
     const char *model_type;             /* config.json "model_type" */
     const char *const *strip_prefixes;  /* removed from file names, in order (NULL-terminated) */
@@ -66,6 +71,7 @@ typedef struct tg_arch {
     const char *const *buffer_suffixes; /* non-weight buffers a file may hold: skipped */
     const tg_tensor_name *names; /* globals first, then one layer's roles; ends with name NULL */
     const char *role_names[TG_N_ROLES]; /* the linear layers in the architecture's words */
+    tg_dim_names dims;
     /* Fill hyper-parameters, wiring, token ids and flags from config.json. */
     tg_status (*read_config)(tg_model_config *out, JsonObject *o, const char *path);
     /* Optional: settle what the config leaves to the file (GPT-2: whether biases exist). */

@@ -95,6 +95,8 @@ const tg_arch tg__arch_gpt2 = {
     .buffer_suffixes = buffers,
     .names = names,
     .role_names = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj", "lm_head"},
+    .dims = {"vocab_size", "n_embd", "n_head", "n_head", "n_embd / n_head", "n_inner",
+             "n_positions"},
     .read_config = read_config,
     .probe = probe,
 };

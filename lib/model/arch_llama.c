@@ -174,5 +174,7 @@ const tg_arch tg__arch_llama = {
     .names = tg__llama_names,
     .role_names = {"self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj",
                    "lm_head"},
+    .dims = {"vocab_size", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+             "intermediate_size", "max_position_embeddings"},
     .read_config = read_config,
 };

@@ -46,5 +46,7 @@ const tg_arch tg__arch_qwen2 = {
     .names = tg__llama_names, /* Qwen2 names its tensors as Llama does */
     .role_names = {"self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj",
                    "lm_head"},
+    .dims = {"vocab_size", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+             "intermediate_size", "max_position_embeddings"},
     .read_config = read_config,
 };

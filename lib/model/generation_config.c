@@ -6,6 +6,7 @@
 #include "core/fileutil.h"
 #include "core/json_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,48 @@ void tg__gen_defaults_clear(tg_gen_defaults *d)
     memset(d, 0, sizeof *d);
 }
 
+/* What each numeric field may hold: the ranges of the processors the field becomes, so a
+ * value the file holds is refused here, naming the file and the key, never later as a position
+ * in a chain spec the user did not write. */
+typedef struct field_rule {
+    const char *key;
+    double min, max;
+    int min_open; /* min itself excluded */
+    int integer;
+    const char *range; /* as a person says it */
+} field_rule;
+
+static const field_rule rules[] = {
+    {"temperature", 0, 100, 0, 0, "a number in [0, 100]"},
+    {"top_k", 0, 1e9, 0, 1, "an integer in [0, 1000000000] (0 = off)"},
+    {"top_p", 0, 1, 1, 0, "a number in (0, 1]"},
+    {"min_p", 0, 1, 0, 0, "a number in [0, 1]"},
+    {"typical_p", 0, 1, 1, 0, "a number in (0, 1]"},
+    {"repetition_penalty", 1e-6, 10, 0, 0, "a number in [0.000001, 10]"},
+    {"no_repeat_ngram_size", 0, 64, 0, 1, "an integer in [0, 64] (0 = off)"},
+    {"max_new_tokens", 1, 1e9, 0, 1, "an integer in [1, 1000000000]"},
+};
+
 static tg_status get_num(double *out, int *present, JsonObject *o, const char *key,
                          const char *path)
 {
     *present = tg__json_has(o, key);
-    return *present ? tg__json_get_double(out, o, key, path) : TG_OK;
+    if (!*present)
+        return TG_OK;
+    const field_rule *r = NULL;
+    for (size_t i = 0; i < G_N_ELEMENTS(rules); i++)
+        if (strcmp(rules[i].key, key) == 0)
+            r = &rules[i];
+    double v;
+    tg_status st = tg__json_get_double(&v, o, key, path);
+    if (st != TG_OK)
+        return tg__error(TG_EFORMAT, "%s: \"%s\" must be %s", path, key, r->range);
+    if (r->integer && v != floor(v))
+        return tg__error(TG_EFORMAT, "%s: \"%s\" is %.17g but must be %s", path, key, v, r->range);
+    if (!(v >= r->min && v <= r->max) || (r->min_open && v == r->min))
+        return tg__error(TG_ERANGE, "%s: \"%s\" is %.17g but must be %s", path, key, v, r->range);
+    *out = v;
+    return TG_OK;
 }
 
 static tg_status parse(tg_gen_defaults *d, JsonObject *o, const char *path, int32_t n_vocab)
@@ -44,12 +82,8 @@ static tg_status parse(tg_gen_defaults *d, JsonObject *o, const char *path, int3
         (st = get_num(&ngram, &has_ngram, o, "no_repeat_ngram_size", path)) ||
         (st = get_num(&mnt, &has_mnt, o, "max_new_tokens", path)))
         return st;
-    if (has_mnt) {
-        if (mnt < 1 || mnt > 1e9)
-            return tg__error(TG_ERANGE, "%s: max_new_tokens %g is out of range [1, 1e9]", path,
-                             mnt);
+    if (has_mnt)
         d->max_new_tokens = (int32_t)mnt;
-    }
     GString *s = g_string_new(NULL);
     char buf[G_ASCII_DTOSTR_BUF_SIZE];
 #define NUM(x) g_ascii_formatd(buf, sizeof buf, "%.9g", (x))

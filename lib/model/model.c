@@ -4,16 +4,57 @@
 #include "model_access.h"
 #include "model_internal.h"
 #include "core/error.h"
+#include "core/versioned.h"
 #include "tokenizer/tokenizer_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-tg_status tg_model_options_default(tg_model_options *out)
+tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_model_options)TG_MODEL_OPTIONS_INIT;
+    const tg_model_options d = TG_MODEL_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_MODEL_OPTIONS_V1_SIZE,
+                           "tg_model_options");
+}
+
+static void add_end_id(struct tg_model *m, int32_t id)
+{
+    if (id < 0)
+        return;
+    for (size_t i = 0; i < m->n_end_all; i++)
+        if (m->end_ids[i] == id)
+            return;
+    m->end_ids[m->n_end_all++] = id;
+}
+
+/* The one place that decides which ids end a sequence (see tg_model_end_ids). */
+static tg_status collect_end_ids(struct tg_model *m)
+{
+    m->end_ids = malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
+    if (!m->end_ids)
+        return tg__error(TG_ENOMEM, "out of memory");
+    add_end_id(m, m->cfg.eos_id);
+    add_end_id(m, m->tokenizer ? tg_tokenizer_eos(m->tokenizer) : -1);
+    m->n_end_base = m->n_end_all;
+    for (size_t i = 0; i < m->gen.n_eos; i++)
+        add_end_id(m, m->gen.eos_ids[i]);
+    return TG_OK;
+}
+
+tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
+                           uint32_t flags)
+{
+    TG_CHECK_ARG(ids_out, "ids_out");
+    TG_CHECK_ARG(n_out, "n_out");
+    *ids_out = NULL;
+    *n_out = 0;
+    TG_CHECK_ARG(model, "model");
+    if (flags & ~(uint32_t)TG_END_IDS_NO_GENERATION_CONFIG)
+        return tg__error(TG_EINVAL, "tg_model_end_ids: unknown flags 0x%x", (unsigned)flags);
+    size_t n = (flags & TG_END_IDS_NO_GENERATION_CONFIG) ? model->n_end_base : model->n_end_all;
+    *ids_out = n ? model->end_ids : NULL;
+    *n_out = n;
     return TG_OK;
 }
 
@@ -21,6 +62,7 @@ void tg_model_free(tg_model *model)
 {
     if (!model)
         return;
+    free(model->end_ids);
     tg__backend_model_free(model->backend);
     tg_tokenizer_free(model->tokenizer);
     tg__gen_defaults_clear(&model->gen);
@@ -59,10 +101,9 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     tg_model_options o = TG_MODEL_OPTIONS_INIT;
     if (opts) {
         tg_status st =
-            tg__check_struct_size(opts->struct_size, sizeof(tg_model_options), "tg_model_options");
+            tg__struct_read(&o, sizeof o, opts, TG_MODEL_OPTIONS_V1_SIZE, "tg_model_options");
         if (st != TG_OK)
             return st;
-        o = *opts;
     }
     if (o.weight_type > TG_WEIGHTS_BF16)
         return tg__error(TG_EINVAL, "tg_model_options.weight_type %u is not one of TG_WEIGHTS_*",
@@ -89,6 +130,8 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
                            dir, (int)tg_tokenizer_n_vocab(m->tokenizer), (int)m->cfg.hp.n_vocab);
     }
     if (st == TG_OK)
+        st = collect_end_ids(m);
+    if (st == TG_OK)
         st = load_weights(m, wts, o.weight_type);
     g_free(cfg);
     g_free(wts);
@@ -109,13 +152,9 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 {
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(model, "model");
-    tg_status st =
-        tg__check_struct_size(out->struct_size, offsetof(tg_model_info, n_params), "tg_model_info");
-    if (st != TG_OK)
-        return st;
     const tg_net_hparams *hp = &model->cfg.hp;
     tg_model_info full = {
-        .struct_size = out->struct_size,
+        .struct_size = sizeof full,
         .n_vocab = hp->n_vocab,
         .n_ctx = hp->n_ctx,
         .n_layer = hp->n_layer,
@@ -128,9 +167,7 @@ tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
         .n_params = model->n_params,
         .weight_bytes = tg__backend_model_weight_bytes(model->backend),
     };
-    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
-    memcpy(out, &full, n);
-    return TG_OK;
+    return tg__struct_write(out, &full, sizeof full, TG_MODEL_INFO_V1_SIZE, "tg_model_info");
 }
 
 const tg_tokenizer *tg_model_tokenizer(const tg_model *model)

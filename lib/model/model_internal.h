@@ -20,6 +20,10 @@ struct tg_model {
     uint32_t weight_type;           /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
     uint64_t n_params;
     tg_gen_defaults gen; /* generation_config.json */
+    /* Ids that end a sequence (tg_model_end_ids): the first n_end_base come from config.json and
+     * the tokenizer, the rest up to n_end_all from generation_config.json. */
+    int32_t *end_ids;
+    size_t n_end_base, n_end_all;
 };
 
 #endif

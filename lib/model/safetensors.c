@@ -105,7 +105,8 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
     span *spans = calloc(n_members ? n_members : 1, sizeof *spans);
     st->tensors = calloc(n_members ? n_members : 1, sizeof *st->tensors);
     st->other = calloc(n_members ? n_members : 1, sizeof *st->other);
-    if (!spans || !st->tensors || !st->other) {
+    st->other_dtype = calloc(n_members ? n_members : 1, sizeof *st->other_dtype);
+    if (!spans || !st->tensors || !st->other || !st->other_dtype) {
         g_list_free(members);
         free(spans);
         return tg__error(TG_ENOMEM, "%s: out of memory reading the header", path);
@@ -177,6 +178,7 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
             t->misaligned = ((data_start + b) % esize) != 0;
             st->n_tensors++;
         } else {
+            st->other_dtype[st->n_other] = g_strdup(dt);
             st->other[st->n_other++] = g_strdup(name);
         }
     }
@@ -265,9 +267,12 @@ void tg__safetensors_close(tg_safetensors *st)
     for (size_t i = 0; i < st->n_tensors; i++)
         g_free(st->tensors[i].name);
     free(st->tensors);
-    for (size_t i = 0; i < st->n_other; i++)
+    for (size_t i = 0; i < st->n_other; i++) {
         g_free(st->other[i]);
+        g_free(st->other_dtype[i]);
+    }
     free(st->other);
+    free(st->other_dtype);
     tg__file_unmap(&st->file);
     g_free(st->path);
     memset(st, 0, sizeof *st);

@@ -17,6 +17,7 @@ typedef struct tg_safetensors {
     size_t n_tensors;
     GHashTable *by_name; /* name -> tg_st_tensor* */
     char **other;        /* names of tensors of other dtypes (I64, BOOL, ...): not computed with */
+    char **other_dtype;  /* their dtypes */
     size_t n_other;
 } tg_safetensors;
 

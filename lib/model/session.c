@@ -2,6 +2,7 @@
  * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
 #include "model_internal.h"
 #include "core/error.h"
+#include "core/versioned.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,11 @@ static int32_t default_threads(void)
     return n > 0 && n <= 1024 ? n : 1;
 }
 
-tg_status tg_session_options_default(tg_session_options *out)
+tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_session_options)TG_SESSION_OPTIONS_INIT;
-    return TG_OK;
+    const tg_session_options d = TG_SESSION_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_SESSION_OPTIONS_V1_SIZE,
+                           "tg_session_options");
 }
 
 void tg_session_free(tg_session *s)
@@ -53,11 +54,10 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     TG_CHECK_ARG(model, "model");
     tg_session_options o = TG_SESSION_OPTIONS_INIT;
     if (opts) {
-        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_session_options),
-                                             "tg_session_options");
+        tg_status st =
+            tg__struct_read(&o, sizeof o, opts, TG_SESSION_OPTIONS_V1_SIZE, "tg_session_options");
         if (st != TG_OK)
             return st;
-        o = *opts;
     }
     const int32_t model_ctx = model->cfg.hp.n_ctx;
     if (o.n_seq < 1 || o.n_seq > 4096)
@@ -237,21 +237,14 @@ const tg_model *tg_session_model(const tg_session *s)
     return s ? s->model : NULL;
 }
 
-/* sizeof(tg_session_info) in 0.1, when it was introduced: callers compiled then keep working. */
-#define SESSION_INFO_MIN_SIZE 48
-
 tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
 {
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(s, "session");
-    tg_status st =
-        tg__check_struct_size(out->struct_size, SESSION_INFO_MIN_SIZE, "tg_session_info");
-    if (st != TG_OK)
-        return st;
     tg_kv_stats kv;
     tg__backend_kv_stats(s->ctx, &kv);
     tg_session_info full = {
-        .struct_size = out->struct_size,
+        .struct_size = sizeof full,
         .n_seq = (uint32_t)s->n_seq,
         .n_ctx = (uint32_t)s->n_ctx,
         .n_batch = (uint32_t)s->n_batch,
@@ -261,7 +254,5 @@ tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
         .kv_bytes_in_use = kv.blocks_in_use * kv.block_bytes,
         .kv_bytes_allocated = kv.blocks_allocated * kv.block_bytes,
     };
-    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
-    memcpy(out, &full, n);
-    return TG_OK;
+    return tg__struct_write(out, &full, sizeof full, TG_SESSION_INFO_V1_SIZE, "tg_session_info");
 }

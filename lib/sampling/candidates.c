@@ -1,5 +1,6 @@
 /* sampling/candidates.c — helpers every processor uses: partial sort (quickselect + sort of the
- * prefix, never a full sort of the vocabulary for small k), softmax, truncation. */
+ * prefix, never a full sort of the vocabulary for small k), softmax, truncation, and the
+ * filter helpers (keep_if / remove_if / keep: one stable compaction). */
 #include "core/error.h"
 #include <textgen/plugin.h>
 
@@ -237,4 +238,97 @@ tg_status tg_candidates_truncate(tg_candidates *c, size_t n)
             c->probs[i] *= inv;
     }
     return TG_OK;
+}
+
+/* ---- filter helpers: one stable compaction behind keep_if, remove_if and keep ---- */
+
+typedef struct keep_query {
+    tg_candidate_pred pred;
+    void *user_data;
+    int32_t want; /* the predicate's answer that keeps an entry: 1 (keep_if) or 0 (remove_if) */
+    const uint8_t *mask;
+} keep_query;
+
+static int keeps(const keep_query *q, const tg_candidates *c, size_t i)
+{
+    if (q->mask)
+        return q->mask[i] != 0;
+    return (q->pred(c, i, q->user_data) != 0) == q->want;
+}
+
+static void swap_entries(tg_candidates *c, size_t i, size_t j)
+{
+    int32_t id = c->ids[i];
+    c->ids[i] = c->ids[j];
+    c->ids[j] = id;
+    float l = c->logits[i];
+    c->logits[i] = c->logits[j];
+    c->logits[j] = l;
+    if (c->probs_valid) {
+        float p = c->probs[i];
+        c->probs[i] = c->probs[j];
+        c->probs[j] = p;
+    }
+}
+
+/* Entry i is asked about before anything moves it: swaps only exchange it with a position below
+ * i, which holds a rejected entry. Nothing moves until an entry is kept, so keeping nothing
+ * leaves the candidates as they were. */
+static tg_status compact(tg_candidates *c, const keep_query *q, const char *fn)
+{
+    if (!c)
+        return tg__error(TG_EINVAL, "%s: invalid argument 'c'", fn);
+    if (!q->pred && !q->mask)
+        return tg__error(TG_EINVAL, "%s: invalid argument '%s'", fn, q->want ? "keep" : "remove");
+    size_t w = 0, sorted_kept = 0;
+    for (size_t i = 0; i < c->size; i++) {
+        if (!keeps(q, c, i))
+            continue;
+        if (i < c->sorted)
+            sorted_kept++;
+        if (w != i)
+            swap_entries(c, w, i);
+        w++;
+    }
+    if (w == 0)
+        return tg__error(TG_ERANGE, "%s: no candidate would be left (of %zu)", fn, c->size);
+    /* Kept entries of the old sorted prefix stay first, in order, and are still larger than
+     * every kept entry that was outside it. */
+    c->sorted = sorted_kept;
+    if (w < c->size) {
+        c->size = w;
+        if (c->probs_valid) {
+            double sum = 0;
+            for (size_t i = 0; i < w; i++)
+                sum += c->probs[i];
+            if (sum > 0) {
+                const float inv = (float)(1.0 / sum);
+                for (size_t i = 0; i < w; i++)
+                    c->probs[i] *= inv;
+            } else {
+                c->probs_valid = 0;
+            }
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg_candidates_keep_if(tg_candidates *c, tg_candidate_pred keep, void *user_data)
+{
+    const keep_query q = {keep, user_data, 1, NULL};
+    return compact(c, &q, "tg_candidates_keep_if");
+}
+
+tg_status tg_candidates_remove_if(tg_candidates *c, tg_candidate_pred remove, void *user_data)
+{
+    const keep_query q = {remove, user_data, 0, NULL};
+    return compact(c, &q, "tg_candidates_remove_if");
+}
+
+tg_status tg_candidates_keep(tg_candidates *c, const uint8_t *keep)
+{
+    const keep_query q = {NULL, NULL, 1, keep};
+    if (!keep)
+        return tg__error(TG_EINVAL, "tg_candidates_keep: invalid argument 'keep'");
+    return compact(c, &q, "tg_candidates_keep");
 }

@@ -1,8 +1,11 @@
 /* sampling/registry.c — the process-wide plugin registry. Plugins are shared modules opened with
  * GModule (local binding), checked field by field before anything is registered, then kept
  * resident. Search path: tg_plugin_add_dir() dirs, $TEXTGEN_PLUGIN_PATH, the installed
- * pluginsdir (skipped when $TEXTGEN_PLUGIN_NO_DEFAULT is set, as the tests do). */
+ * pluginsdir found relative to the library (core/paths.c; skipped when
+ * $TEXTGEN_PLUGIN_NO_DEFAULT is set, as the tests do). */
 #include "core/error.h"
+#include "core/paths.h"
+#include "core/versioned.h"
 #include "sampling_internal.h"
 
 #include <errno.h>
@@ -13,14 +16,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#ifndef TG_PLUGINSDIR
-#define TG_PLUGINSDIR "/usr/local/lib/textgen-0/plugins"
-#endif
-
 typedef struct reg_plugin {
-    char *path;
-    GModule *module;
+    char *path;      /* the file, or "memory:<name>" for tg_plugin_register() */
+    GModule *module; /* NULL for a plugin registered from memory */
     const tg_plugin_desc *desc;
+    void *user_data; /* given to every `create` of its processors (tg_proc_context.user_data) */
 } reg_plugin;
 
 typedef struct reg_proc {
@@ -95,6 +95,35 @@ static tg_status check_param(const char *path, const tg_processor_vtable *vt,
     return TG_OK;
 }
 
+/* A beam scorer: a vtable that reaches `scorer`, and a scorer table of a known size with at
+ * least one callback. */
+static tg_status check_scorer(const char *path, const tg_processor_vtable *vt)
+{
+    char why[256];
+    const size_t need = offsetof(tg_processor_vtable, scorer) + sizeof vt->scorer;
+    if (vt->struct_size < need) {
+        snprintf(why, sizeof why,
+                 "processor '%s' is a beam scorer, but its vtable (struct_size %u) ends before "
+                 "the member 'scorer' (%zu bytes needed)",
+                 vt->name, vt->struct_size, need);
+        return refuse(path, "%s: rebuild it against this libtextgen's <textgen/plugin.h>", why,
+                      NULL);
+    }
+    if (!vt->scorer)
+        return refuse(path, "processor '%s' is a beam scorer but lacks the required member '%s'",
+                      vt->name, "scorer");
+    const tg_beam_scorer *sc = vt->scorer;
+    if (sc->struct_size < TG_BEAM_SCORER_MIN_SIZE) {
+        snprintf(why, sizeof why, "processor '%s': beam scorer struct_size %u is smaller than %u",
+                 vt->name, sc->struct_size, (unsigned)TG_BEAM_SCORER_MIN_SIZE);
+        return refuse(path, "%s (built against an incompatible <textgen/plugin.h>?)", why, NULL);
+    }
+    if (!sc->groups && !sc->adjust && !sc->score)
+        return refuse(path, "processor '%s' is a beam scorer without a callback (%s)", vt->name,
+                      "groups, adjust or score");
+    return TG_OK;
+}
+
 static tg_status check_vtable(const char *path, const tg_processor_vtable *vt, size_t index)
 {
     char idx[32];
@@ -117,9 +146,14 @@ static tg_status check_vtable(const char *path, const tg_processor_vtable *vt, s
     if (!vt->create)
         return refuse(path, "processor '%s' lacks the required member 'create'", vt->name, NULL);
     int has_stop = vt->struct_size > offsetof(tg_processor_vtable, check_stop) && vt->check_stop;
-    if (vt->kind == TG_PROC_STOP ? !has_stop : !vt->apply)
+    if (vt->kind == TG_PROC_BEAM_SCORER) {
+        tg_status st = check_scorer(path, vt);
+        if (st != TG_OK)
+            return st;
+    } else if (vt->kind == TG_PROC_STOP ? !has_stop : !vt->apply) {
         return refuse(path, "processor '%s' lacks the required member '%s'", vt->name,
                       vt->kind == TG_PROC_STOP ? "check_stop" : "apply");
+    }
     if (vt->n_params && !vt->params)
         return refuse(path, "processor '%s' has n_params > 0 but params is NULL", vt->name, NULL);
     for (size_t i = 0; i < vt->n_params; i++) {
@@ -134,6 +168,9 @@ static tg_status check_desc(const char *path, const tg_plugin_desc *d)
 {
     if (!d)
         return refuse(path, "tg_plugin_get_desc() returned NULL", NULL, NULL);
+    tg_status probed = tg__plugin_probe(path, d); /* every read below is of readable memory */
+    if (probed != TG_OK)
+        return probed;
     if (d->abi_version != TG_PLUGIN_ABI_VERSION) {
         char why[200];
         snprintf(why, sizeof why,
@@ -168,6 +205,42 @@ static int cmp_proc(gconstpointer a, gconstpointer b)
     return strcmp(x->vt->name, y->vt->name);
 }
 
+/* A descriptor's processor names that are taken already: TG_EEXISTS naming the first. */
+static tg_status check_names_free(const char *path, const tg_plugin_desc *desc)
+{
+    for (size_t i = 0; i < desc->n_processors; i++) {
+        reg_proc *other = g_hash_table_lookup(by_name, desc->processors[i]->name);
+        if (other)
+            return tg__error(TG_EEXISTS,
+                             "refusing plugin '%s': processor '%s' is already registered by '%s'",
+                             path, desc->processors[i]->name, other->plugin->path);
+    }
+    return TG_OK;
+}
+
+/* Register a checked descriptor whose names are free. Called with the lock held. */
+static reg_plugin *add_locked(const char *path, GModule *module, const tg_plugin_desc *desc,
+                              void *user_data)
+{
+    reg_plugin *p = g_new0(reg_plugin, 1);
+    p->path = g_strdup(path);
+    p->module = module;
+    p->desc = desc;
+    p->user_data = user_data;
+    g_ptr_array_add(plugins, p);
+    for (size_t i = 0; i < desc->n_processors; i++) {
+        reg_proc *rp = g_new0(reg_proc, 1);
+        rp->vt = desc->processors[i];
+        rp->plugin = p;
+        g_hash_table_insert(by_name, (gpointer)rp->vt->name, rp);
+        g_ptr_array_add(sorted, rp);
+    }
+    g_ptr_array_sort(sorted, cmp_proc);
+    tg__log(TG_LOG_INFO, "registered plugin %s (%s %s, %zu processors)", path, desc->name,
+            desc->version ? desc->version : "", desc->n_processors);
+    return p;
+}
+
 /* Called with the lock held. */
 static tg_status load_locked(const char *path)
 {
@@ -198,34 +271,15 @@ static tg_status load_locked(const char *path)
     }
     const tg_plugin_desc *desc = ((tg_plugin_get_desc_fn)sym)();
     tg_status st = check_desc(path, desc);
-    for (size_t i = 0; st == TG_OK && i < desc->n_processors; i++) {
-        reg_proc *other = g_hash_table_lookup(by_name, desc->processors[i]->name);
-        if (other)
-            st = tg__error(TG_EEXISTS,
-                           "refusing plugin '%s': processor '%s' is already registered by '%s'",
-                           path, desc->processors[i]->name, other->plugin->path);
-    }
+    if (st == TG_OK)
+        st = check_names_free(path, desc);
     if (st != TG_OK) {
         g_module_close(module);
         return st;
     }
     g_module_make_resident(module);
-    reg_plugin *p = g_new0(reg_plugin, 1);
-    p->path = g_strdup(real);
-    p->module = module;
-    p->desc = desc;
-    g_ptr_array_add(plugins, p);
+    reg_plugin *p = add_locked(real, module, desc, NULL);
     g_hash_table_insert(loaded, g_strdup(real), p);
-    for (size_t i = 0; i < desc->n_processors; i++) {
-        reg_proc *rp = g_new0(reg_proc, 1);
-        rp->vt = desc->processors[i];
-        rp->plugin = p;
-        g_hash_table_insert(by_name, (gpointer)rp->vt->name, rp);
-        g_ptr_array_add(sorted, rp);
-    }
-    g_ptr_array_sort(sorted, cmp_proc);
-    tg__log(TG_LOG_INFO, "loaded plugin %s (%s %s, %zu processors)", real, desc->name,
-            desc->version ? desc->version : "", desc->n_processors);
     return TG_OK;
 }
 
@@ -235,6 +289,63 @@ tg_status tg_plugin_load(const char *path)
     g_mutex_lock(&lock);
     ensure_init();
     tg_status st = load_locked(path);
+    g_mutex_unlock(&lock);
+    return st;
+}
+
+/* ---- plugins registered from memory: deep copies, so the caller's data may go away ---- */
+
+static const char *dup_str(const char *s)
+{
+    return s ? g_strdup(s) : NULL;
+}
+
+static const tg_processor_vtable *copy_vtable(const tg_processor_vtable *src)
+{
+    tg_processor_vtable *vt = g_new0(tg_processor_vtable, 1);
+    /* only what the caller's struct_size covers; later members stay NULL */
+    memcpy(vt, src, src->struct_size < sizeof *vt ? src->struct_size : sizeof *vt);
+    vt->name = dup_str(src->name);
+    vt->doc = dup_str(src->doc);
+    tg_param_spec *params = g_new0(tg_param_spec, src->n_params + 1);
+    for (size_t i = 0; i < src->n_params; i++) {
+        params[i] = src->params[i];
+        params[i].name = dup_str(src->params[i].name);
+        params[i].default_value = dup_str(src->params[i].default_value);
+        params[i].doc = dup_str(src->params[i].doc);
+    }
+    vt->params = params;
+    return vt;
+}
+
+static const tg_plugin_desc *copy_desc(const tg_plugin_desc *src)
+{
+    tg_plugin_desc *d = g_new0(tg_plugin_desc, 1);
+    memcpy(d, src, src->struct_size < sizeof *d ? src->struct_size : sizeof *d);
+    d->name = dup_str(src->name);
+    d->version = dup_str(src->version);
+    d->license = dup_str(src->license);
+    d->description = dup_str(src->description);
+    const tg_processor_vtable **procs = g_new0(const tg_processor_vtable *, src->n_processors);
+    for (size_t i = 0; i < src->n_processors; i++)
+        procs[i] = copy_vtable(src->processors[i]);
+    d->processors = procs;
+    return d;
+}
+
+tg_status tg_plugin_register(const tg_plugin_desc *desc, void *user_data)
+{
+    TG_CHECK_ARG(desc, "desc");
+    char label[160];
+    snprintf(label, sizeof label, "memory:%s",
+             desc->struct_size >= TG_PLUGIN_DESC_MIN_SIZE && desc->name ? desc->name : "?");
+    g_mutex_lock(&lock);
+    ensure_init();
+    tg_status st = check_desc(label, desc);
+    if (st == TG_OK)
+        st = check_names_free(label, desc);
+    if (st == TG_OK)
+        add_locked(label, NULL, copy_desc(desc), user_data);
     g_mutex_unlock(&lock);
     return st;
 }
@@ -288,7 +399,7 @@ static tg_status scan_locked(void)
         g_strfreev(dirs);
     }
     if (!g_getenv("TEXTGEN_PLUGIN_NO_DEFAULT"))
-        scan_dir(TG_PLUGINSDIR, &first, msg, sizeof msg);
+        scan_dir(tg__plugins_dir(), &first, msg, sizeof msg);
     scanned = 1;
     if (first != TG_OK)
         return tg__error(TG_EPLUGIN, "%s", msg);
@@ -313,14 +424,9 @@ size_t tg_processor_count(void)
 
 static tg_status fill_info(tg_processor_info *out, const reg_proc *rp)
 {
-    tg_status st =
-        tg__check_struct_size(out->struct_size, sizeof(tg_processor_info), "tg_processor_info");
-    if (st != TG_OK)
-        return st;
-    out->vtable = rp->vt;
-    out->plugin = rp->plugin->desc;
-    out->path = rp->plugin->path;
-    return TG_OK;
+    const tg_processor_info info = {sizeof info, rp->vt, rp->plugin->desc, rp->plugin->path};
+    return tg__struct_write(out, &info, sizeof info, TG_PROCESSOR_INFO_V1_SIZE,
+                            "tg_processor_info");
 }
 
 tg_status tg_processor_at(tg_processor_info *out, size_t index)
@@ -349,7 +455,7 @@ static char *known_names_locked(void)
     return g_string_free(s, FALSE);
 }
 
-const tg_processor_vtable *tg__registry_lookup(const char *name, char **known)
+const tg_processor_vtable *tg__registry_lookup(const char *name, void **user_data_out, char **known)
 {
     g_mutex_lock(&lock);
     ensure_init();
@@ -360,6 +466,8 @@ const tg_processor_vtable *tg__registry_lookup(const char *name, char **known)
     }
     if (!rp && known)
         *known = known_names_locked();
+    if (user_data_out)
+        *user_data_out = rp ? rp->plugin->user_data : NULL;
     g_mutex_unlock(&lock);
     return rp ? rp->vt : NULL;
 }
@@ -369,7 +477,7 @@ tg_status tg_processor_find(tg_processor_info *out, const char *name)
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(name, "name");
     char *known = NULL;
-    const tg_processor_vtable *vt = tg__registry_lookup(name, &known);
+    const tg_processor_vtable *vt = tg__registry_lookup(name, NULL, &known);
     if (!vt) {
         tg_status st = tg__error(TG_ENOTFOUND, "unknown processor '%s'; known: %s", name, known);
         g_free(known);

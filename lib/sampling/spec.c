@@ -114,16 +114,21 @@ tg_status tg__split_params(tg_kv **out, size_t *n_out, const char *text, size_t 
     return st;
 }
 
-/* Find the ')' closing the '(' at *open, skipping quoted text. */
-static const char *closing_paren(const char *open)
+/* Find the ')' closing the '(' at *open, skipping quoted text. NULL when there is none; then
+ * *open_quote is the quote left open, if that is why. */
+static const char *closing_paren(const char *open, const char **open_quote)
 {
+    *open_quote = NULL;
     for (const char *p = open + 1; *p; p++) {
         if (*p == '"') {
+            const char *quote = p;
             for (p++; *p && *p != '"'; p++)
                 if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
                     p++;
-            if (!*p)
+            if (!*p) {
+                *open_quote = quote;
                 return NULL;
+            }
         } else if (*p == ')') {
             return p;
         } else if (*p == '(') {
@@ -155,8 +160,14 @@ static tg_status parse_into(tg_chain *chain, const char *spec)
         size_t n = 0;
         tg_status st = TG_OK;
         if (*q == '(') {
-            const char *close = closing_paren(q);
-            if (!close) {
+            const char *quote;
+            const char *close = closing_paren(q, &quote);
+            if (!close && quote) {
+                st = tg__error(TG_ESPEC,
+                               "spec position %zu: the quote opened here is not closed (a '\"' "
+                               "inside a value is written \\\") in \"%s\"",
+                               (size_t)(quote - spec) + 1, spec);
+            } else if (!close) {
                 st = tg__error(TG_ESPEC,
                                "spec position %zu: '(' after '%s' is not closed by ')' in \"%s\"",
                                (size_t)(q - spec) + 1, nm, spec);
@@ -194,6 +205,22 @@ tg_status tg_chain_parse(tg_chain **out, const char *spec, const tg_chain_option
                        "spec \"%s\" has no selector; end it with one, e.g. 'greedy' or 'dist'",
                        spec);
     if (st != TG_OK) {
+        tg_chain_free(c);
+        return st;
+    }
+    *out = c;
+    return TG_OK;
+}
+
+tg_status tg__chain_parse_scorers(tg_chain **out, const char *spec, const tg_chain_options *opts)
+{
+    *out = NULL;
+    tg_chain *c;
+    tg_status st = tg_chain_create(&c, opts);
+    if (st != TG_OK)
+        return st;
+    tg__chain_set_scorers_only(c);
+    if ((st = parse_into(c, spec)) != TG_OK) {
         tg_chain_free(c);
         return st;
     }

@@ -1,56 +1,52 @@
-/* search/generate.c — the autoregressive loop: tokenize, prefill, then sample / accept / decode
- * one token at a time, streaming text that is always valid UTF-8 and never the start of a stop
- * string that might still complete. */
+/* search/generate.c — the generation loop: tokenize, prefill once, then step until the end,
+ * streaming text that is always valid UTF-8 and never the start of a stop string that might still
+ * complete. One loop for every kind of generation: a step either extends the one hypothesis
+ * (greedy or sampled, through the chain's selector) or runs one step of beam search (beam.c); both
+ * work on the same hypothesis unit (hyp.c), which owns stops, hold-back and detokenizing. */
+#include "beam.h"
 #include "core/error.h"
+#include "core/versioned.h"
+#include "hyp.h"
 #include "model/model_access.h"
+#include "result.h"
+#include "sampling/sampling_internal.h"
 #include <textgen/generate.h>
 #include <textgen/sampler.h>
 #include <textgen/session.h>
 #include <textgen/tokenizer.h>
 
-#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define DEFAULT_MAX_NEW 128
-
-struct tg_result {
-    char *text;
-    size_t text_len;
-    int32_t *tokens, *prompt;
-    float *logprobs;
-    size_t n_tokens, n_prompt;
-    int32_t stop;
-    tg_timing timing;
-};
+#define DEFAULT_TRACE_TOP 10
+#define MAX_TRACE_TOP 1000 /* tg_chain_set_trace()'s limit */
 
 struct tg_generator {
     const tg_model *model;
     const tg_tokenizer *tok;
     tg_session *session;
-    tg_chain *chain;
-    tg_detokenizer *detok;
+    tg_chain *chain; /* the prompt's chain, as parsed */
+    char *samplers;  /* the chain printed (traces) */
     int32_t *prompt;
     size_t n_prompt;
-    GArray *tokens;   /* int32_t */
-    GArray *logprobs; /* float */
-    GString *text;    /* emitted so far */
-    GString *pending; /* decoded but held back (could start a stop string) */
-    GString *chunk;   /* what the last next() released */
+    tg_stop_rules rules;
     char **stops;
-    size_t n_stops;
-    int32_t *end_ids; /* eos ids (reason EOS) */
+    int32_t *end_ids; /* tg_model_end_ids() under the options' flags */
     size_t n_end;
-    int32_t *stop_ids; /* caller's stop tokens (reason TOKEN) */
-    size_t n_stop_ids;
-    int32_t max_new;
+    int32_t *stop_ids;
+    tg_hyp *hyp;   /* one sequence */
+    tg_beam *beam; /* or beam search */
+    int32_t n_beams, n_return;
+    GString *chunk;  /* what the last next() released */
+    size_t streamed; /* beam search: bytes of the shared text released so far */
     double max_time, t_start, t_first;
     double sample_s;
-    uint32_t flags;
     int32_t stop;
-    int32_t n_ctx;
-    size_t logits_row; /* row of the last decode holding the next logits */
+    tg_step_trace_fn on_trace;
+    void *trace_user;
+    int32_t trace_steps;
 };
 
 static double now_s(void)
@@ -85,32 +81,35 @@ const char *tg_stop_reason_str(int32_t reason)
     return "unknown";
 }
 
-tg_status tg_generate_options_default(tg_generate_options *out)
+tg_status tg_generate_options_init(tg_generate_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    *out = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
-    return TG_OK;
+    const tg_generate_options d = TG_GENERATE_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_GENERATE_OPTIONS_V1_SIZE,
+                           "tg_generate_options");
+}
+
+/* The caller's options in the library's layout (defaults for what an older caller lacks). */
+static tg_status read_options(tg_generate_options *o, const tg_generate_options *opts)
+{
+    *o = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
+    if (!opts)
+        return TG_OK;
+    return tg__struct_read(o, sizeof *o, opts, TG_GENERATE_OPTIONS_V1_SIZE, "tg_generate_options");
 }
 
 void tg_generator_free(tg_generator *g)
 {
     if (!g)
         return;
+    tg__beam_free(g->beam);
+    tg__hyp_free(g->hyp);
     tg_session_free(g->session);
     tg_chain_free(g->chain);
-    tg_detokenizer_free(g->detok);
+    free(g->samplers);
     free(g->prompt);
-    if (g->tokens)
-        g_array_free(g->tokens, TRUE);
-    if (g->logprobs)
-        g_array_free(g->logprobs, TRUE);
-    if (g->text)
-        g_string_free(g->text, TRUE);
-    if (g->pending)
-        g_string_free(g->pending, TRUE);
     if (g->chunk)
         g_string_free(g->chunk, TRUE);
-    for (size_t i = 0; i < g->n_stops; i++)
+    for (size_t i = 0; i < g->rules.n_stops; i++)
         g_free(g->stops[i]);
     g_free(g->stops);
     g_free(g->end_ids);
@@ -118,51 +117,64 @@ void tg_generator_free(tg_generator *g)
     free(g);
 }
 
-static int contains(const int32_t *ids, size_t n, int32_t id)
+/* ---- options ---- */
+
+static tg_status check_search_options(const tg_generate_options *o)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return 1;
-    return 0;
+    if (o->num_beams < 0)
+        return tg__error(TG_ERANGE, "num_beams = %d must not be negative (0 or 1: no beam search)",
+                         (int)o->num_beams);
+    const int32_t beams = o->num_beams > 1 ? o->num_beams : 1;
+    if (o->num_return_sequences < 0)
+        return tg__error(TG_ERANGE, "num_return_sequences = %d must not be negative",
+                         (int)o->num_return_sequences);
+    if (o->num_return_sequences > beams)
+        return beams == 1 ? tg__error(TG_ERANGE,
+                                      "num_return_sequences = %d needs beam search with at least "
+                                      "that many beams (num_beams = %d)",
+                                      (int)o->num_return_sequences, (int)o->num_beams)
+                          : tg__error(TG_ERANGE,
+                                      "num_return_sequences = %d is more than num_beams = %d: "
+                                      "the search keeps only num_beams hypotheses",
+                                      (int)o->num_return_sequences, (int)o->num_beams);
+    if (o->early_stopping < TG_EARLY_STOP_DEFAULT || o->early_stopping > TG_EARLY_STOP_NEVER)
+        return tg__error(TG_ERANGE,
+                         "early_stopping = %d is not one of TG_EARLY_STOP_DEFAULT (0), _FALSE "
+                         "(1), _TRUE (2), _NEVER (3)",
+                         (int)o->early_stopping);
+    if (beams == 1 && o->early_stopping)
+        return tg__error(TG_EINVAL, "early_stopping applies to beam search: set num_beams > 1");
+    if (beams == 1 && o->beam_scorers && *o->beam_scorers)
+        return tg__error(TG_EINVAL, "beam_scorers \"%s\" apply to beam search: set num_beams > 1",
+                         o->beam_scorers);
+    if (o->on_trace && beams > 1)
+        return tg__error(TG_EUNSUPPORTED,
+                         "on_trace follows one sequence's chain; it does not work with beam "
+                         "search (num_beams = %d)",
+                         (int)o->num_beams);
+    if (o->trace_top_n > MAX_TRACE_TOP)
+        return tg__error(TG_ERANGE, "trace_top_n = %u is outside [1, %d] (0: %d)", o->trace_top_n,
+                         MAX_TRACE_TOP, DEFAULT_TRACE_TOP);
+    if (o->trace_steps < 0)
+        return tg__error(TG_ERANGE, "trace_steps = %d must not be negative (0: every step)",
+                         (int)o->trace_steps);
+    return TG_OK;
 }
 
-static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_options *o)
+/* Stop strings, stop tokens, end ids, limits. */
+static tg_status setup_rules(tg_generator *g, const tg_generate_options *o)
 {
     const tg_model *m = g->model;
-    const tg_gen_defaults *gen = tg__model_gen_defaults(m);
     tg_status st;
-    /* prompt */
-    uint32_t enc = (o->flags & TG_GEN_ALLOW_SPECIAL) ? TG_ENCODE_ALLOW_SPECIAL : 0;
-    if ((st = tg_tokenizer_encode(&g->prompt, &g->n_prompt, g->tok, prompt, TG_NUL_TERMINATED,
-                                  enc)) != TG_OK)
-        return tg__error_prefix("tokenizing the prompt");
-    if (g->n_prompt == 0) {
-        int32_t start = tg__model_bos_id(m) >= 0 ? tg__model_bos_id(m) : tg__model_eos_id(m);
-        if (start < 0)
-            return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
-                                        "token to start from");
-        free(g->prompt);
-        g->prompt = malloc(sizeof *g->prompt);
-        if (!g->prompt)
-            return tg__error(TG_ENOMEM, "out of memory");
-        g->prompt[0] = start;
-        g->n_prompt = 1;
-    }
-    g->n_ctx = tg__model_n_ctx(m);
-    if (g->n_prompt >= (size_t)g->n_ctx)
-        return tg__error(TG_ERANGE,
-                         "the prompt has %zu tokens but the model's context holds %d (leave room "
-                         "for at least one new token)",
-                         g->n_prompt, (int)g->n_ctx);
-    /* limits and stops */
     int32_t mx = o->max_new_tokens;
     if (mx < -1)
         return tg__error(TG_ERANGE, "max_new_tokens = %d (use -1 for no limit but the context)",
                          (int)mx);
     const int use_config = !(o->flags & TG_GEN_NO_CONFIG);
     if (mx == 0)
-        mx = use_config && gen->max_new_tokens > 0 ? gen->max_new_tokens : DEFAULT_MAX_NEW;
-    g->max_new = mx;
+        mx = use_config && tg__model_gen_defaults(m)->max_new_tokens > 0
+                 ? tg__model_gen_defaults(m)->max_new_tokens
+                 : DEFAULT_MAX_NEW;
     if (o->max_time_s < 0)
         return tg__error(TG_ERANGE, "max_time_s = %g must not be negative", o->max_time_s);
     g->max_time = o->max_time_s;
@@ -176,7 +188,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
             return tg__error(TG_EINVAL, "stop_strings[%zu] is %s", i, s ? "empty" : "NULL");
         if (!g_utf8_validate(s, -1, NULL))
             return tg__error(TG_EINVAL, "stop_strings[%zu] is not valid UTF-8", i);
-        g->stops[g->n_stops++] = g_strdup(s);
+        g->stops[g->rules.n_stops++] = g_strdup(s);
     }
     if (o->n_stop_tokens && !o->stop_tokens)
         return tg__error(TG_EINVAL, "n_stop_tokens = %zu but stop_tokens is NULL",
@@ -188,33 +200,100 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     g->stop_ids = g_new0(int32_t, o->n_stop_tokens + 1);
     if (o->n_stop_tokens)
         memcpy(g->stop_ids, o->stop_tokens, o->n_stop_tokens * sizeof(int32_t));
-    g->n_stop_ids = o->n_stop_tokens;
-    g->end_ids = g_new0(int32_t, gen->n_eos + 2);
-    if (tg__model_eos_id(m) >= 0)
-        g->end_ids[g->n_end++] = tg__model_eos_id(m);
-    int32_t tok_eos = tg_tokenizer_eos(g->tok);
-    if (tok_eos >= 0 && !contains(g->end_ids, g->n_end, tok_eos))
-        g->end_ids[g->n_end++] = tok_eos;
-    for (size_t i = 0; use_config && i < gen->n_eos; i++)
-        if (!contains(g->end_ids, g->n_end, gen->eos_ids[i]))
-            g->end_ids[g->n_end++] = gen->eos_ids[i];
-    /* chain */
+    /* Which ids end a sequence: one policy, shared with the chain (min_new_tokens, ...). */
+    const int32_t *ends;
+    if ((st = tg_model_end_ids(&ends, &g->n_end, m,
+                               use_config ? 0 : TG_END_IDS_NO_GENERATION_CONFIG)) != TG_OK)
+        return st;
+    g->end_ids = g_new0(int32_t, g->n_end + 1);
+    if (g->n_end)
+        memcpy(g->end_ids, ends, g->n_end * sizeof *ends);
+    g->rules.stops = g->stops;
+    g->rules.end_ids = g->end_ids;
+    g->rules.n_end = (o->flags & TG_GEN_IGNORE_EOS) ? 0 : g->n_end;
+    g->rules.stop_ids = g->stop_ids;
+    g->rules.n_stop_ids = o->n_stop_tokens;
+    g->rules.max_new = mx;
+    g->rules.room = tg__model_n_ctx(m) - (int32_t)g->n_prompt;
+    g->rules.tok = g->tok;
+    return TG_OK;
+}
+
+static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t flags)
+{
+    const tg_model *m = g->model;
+    uint32_t enc = (flags & TG_GEN_ALLOW_SPECIAL) ? TG_ENCODE_ALLOW_SPECIAL : 0;
+    if (tg_tokenizer_encode(&g->prompt, &g->n_prompt, g->tok, prompt, TG_NUL_TERMINATED, enc) !=
+        TG_OK)
+        return tg__error_prefix("tokenizing the prompt");
+    if (g->n_prompt == 0) {
+        int32_t start = tg__model_bos_id(m) >= 0 ? tg__model_bos_id(m) : tg__model_eos_id(m);
+        if (start < 0)
+            return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
+                                        "token to start from");
+        free(g->prompt);
+        g->prompt = malloc(sizeof *g->prompt);
+        if (!g->prompt)
+            return tg__error(TG_ENOMEM, "out of memory");
+        g->prompt[0] = start;
+        g->n_prompt = 1;
+    }
+    if (g->n_prompt >= (size_t)tg__model_n_ctx(m))
+        return tg__error(TG_ERANGE,
+                         "the prompt has %zu tokens but the model's context holds %d (leave room "
+                         "for at least one new token)",
+                         g->n_prompt, (int)tg__model_n_ctx(m));
+    return TG_OK;
+}
+
+/* The trace hook: the chain's per-stage record plus what the loop knows. */
+static void on_chain_trace(const tg_trace_stage *stages, size_t n_stages, int32_t token,
+                           int32_t step, void *user_data)
+{
+    tg_generator *g = user_data;
+    const tg_step_trace t = {sizeof t,    step,   token,   tg__chain_last_logprob(g->hyp->chain),
+                             g->samplers, stages, n_stages};
+    g->on_trace(&t, g->trace_user);
+}
+
+static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_options *o)
+{
+    const tg_model *m = g->model;
+    tg_status st;
+    if ((st = check_search_options(o)) != TG_OK ||
+        (st = tokenize_prompt(g, prompt, o->flags)) != TG_OK || (st = setup_rules(g, o)) != TG_OK)
+        return st;
+    g->n_beams = o->num_beams > 1 ? o->num_beams : 1;
+    g->n_return = o->num_return_sequences ? o->num_return_sequences : 1;
+    /* the chain: the spec given, else generation_config.json's, else greedy */
     const char *spec = o->samplers;
     if (!spec)
-        spec = use_config && gen->spec ? gen->spec : "greedy";
+        spec = !(o->flags & TG_GEN_NO_CONFIG) && tg__model_gen_defaults(m)->spec
+                   ? tg__model_gen_defaults(m)->spec
+                   : "greedy";
     tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
     co.model = m;
     co.seed = o->seed;
-    if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK ||
-        (st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK)
+    co.eos_ids = g->end_ids; /* the same end ids as the loop's */
+    co.n_eos = g->n_end;
+    if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK) {
+        if (!o->samplers &&
+            spec == tg__model_gen_defaults(m)->spec) /* name the file, not a spec nobody wrote */
+            return tg__error_prefix("the sampler chain that %s/generation_config.json implies "
+                                    "(\"%s\") cannot be built",
+                                    tg_model_path(m), spec);
         return st;
-    if ((st = tg_detokenizer_create(&g->detok, g->tok, 0)) != TG_OK)
+    }
+    if ((st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK ||
+        (st = tg_chain_print(&g->samplers, g->chain)) != TG_OK)
         return st;
-    /* session and prefill */
+    /* one session: the prompt is decoded once, into sequence 0 */
     tg_session_options so = TG_SESSION_OPTIONS_INIT;
     so.n_threads = o->n_threads;
+    so.n_seq = (uint32_t)g->n_beams;
     if ((st = tg_session_create(&g->session, m, &so)) != TG_OK)
-        return st;
+        return g->n_beams > 1 ? tg__error_prefix("beam search with num_beams = %d", g->n_beams)
+                              : st;
     tg_batch_row *rows = malloc(g->n_prompt * sizeof *rows);
     if (!rows)
         return tg__error(TG_ENOMEM, "out of memory");
@@ -222,8 +301,26 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
         rows[i] = (tg_batch_row){g->prompt[i], (int32_t)i, 0, i + 1 == g->n_prompt};
     st = tg_session_decode(g->session, rows, g->n_prompt);
     free(rows);
-    g->logits_row = g->n_prompt - 1;
     g->t_first = now_s();
+    if (st != TG_OK)
+        return st;
+    if (g->n_beams > 1) {
+        const tg_beam_config bc = {g->n_beams, g->n_return, o->early_stopping, o->beam_scorers, m,
+                                   g->chain,   &g->rules,   g->session,        g->n_prompt - 1};
+        return tg__beam_create(&g->beam, &bc);
+    }
+    st = tg__hyp_adopt(&g->hyp, g->chain, g->tok);
+    g->chain = NULL; /* the hypothesis owns it now */
+    if (st != TG_OK)
+        return st;
+    g->hyp->row = g->n_prompt - 1;
+    if (o->on_trace) {
+        g->on_trace = o->on_trace;
+        g->trace_user = o->trace_user_data;
+        g->trace_steps = o->trace_steps;
+        st = tg_chain_set_trace(g->hyp->chain, on_chain_trace,
+                                o->trace_top_n ? o->trace_top_n : DEFAULT_TRACE_TOP, g);
+    }
     return st;
 }
 
@@ -234,14 +331,10 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
     *out = NULL;
     TG_CHECK_ARG(model, "model");
     TG_CHECK_ARG(prompt, "prompt");
-    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
-    if (opts) {
-        tg_status st = tg__check_struct_size(opts->struct_size, sizeof(tg_generate_options),
-                                             "tg_generate_options");
-        if (st != TG_OK)
-            return st;
-        o = *opts;
-    }
+    tg_generate_options o;
+    tg_status st = read_options(&o, opts);
+    if (st != TG_OK)
+        return st;
     if (!tg_model_tokenizer(model))
         return tg__error(TG_ESTATE,
                          "model folder '%s' has no tokenizer (tokenizer.json or vocab.json + "
@@ -254,14 +347,9 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
         return tg__error(TG_ENOMEM, "out of memory");
     g->model = model;
     g->tok = tg_model_tokenizer(model);
-    g->flags = o.flags;
     g->t_start = now_s();
-    g->tokens = g_array_new(FALSE, FALSE, sizeof(int32_t));
-    g->logprobs = g_array_new(FALSE, FALSE, sizeof(float));
-    g->text = g_string_new(NULL);
-    g->pending = g_string_new(NULL);
     g->chunk = g_string_new(NULL);
-    tg_status st = setup(g, prompt, &o);
+    st = setup(g, prompt, &o);
     if (st != TG_OK) {
         tg_generator_free(g);
         return st;
@@ -270,56 +358,81 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
     return TG_OK;
 }
 
-/* Length of the longest suffix of `s` that is a proper prefix of some stop string. */
-static size_t held_back(const tg_generator *g, const char *s, size_t len)
+/* ---- stepping ---- */
+
+/* Beam search: release the text every hypothesis that can still win now shares (at the end, the
+ * rest of the best one). */
+static void release_shared(tg_generator *g)
 {
-    size_t best = 0;
-    for (size_t k = 0; k < g->n_stops; k++) {
-        size_t sl = strlen(g->stops[k]);
-        size_t max = sl - 1 < len ? sl - 1 : len;
-        for (size_t n = max; n > best; n--)
-            if (memcmp(s + len - n, g->stops[k], n) == 0) {
-                best = n;
-                break;
-            }
+    const char *text;
+    size_t len, n;
+    const int32_t *ids;
+    tg__beam_common(g->beam, &text, &len, &ids, &n);
+    if (len > g->streamed) {
+        g_string_append_len(g->chunk, text + g->streamed, (gssize)(len - g->streamed));
+        g->streamed = len;
     }
-    return best;
 }
 
-/* Move what is safe from pending to the chunk; detect stop strings. */
-static void release(tg_generator *g, int final)
+/* End generation now for `reason` (time limit, callback). */
+static tg_status stop_now(tg_generator *g, int32_t reason)
 {
-    GString *p = g->pending;
-    size_t cut = p->len, keep_from = p->len;
-    for (size_t k = 0; k < g->n_stops; k++) {
-        const char *hit = g_strstr_len(p->str, (gssize)p->len, g->stops[k]);
-        if (hit && (size_t)(hit - p->str) < cut) {
-            cut = (size_t)(hit - p->str);
-            g->stop = TG_STOP_STRING;
-        }
+    tg_status st = TG_OK;
+    if (g->beam) {
+        st = tg__beam_stop(g->beam, reason);
+        release_shared(g);
+    } else {
+        tg__hyp_end(g->hyp, &g->rules, reason, g->chunk);
     }
-    if (g->stop == TG_STOP_STRING) {
-        keep_from = p->len; /* the stop string and what follows are dropped */
-    } else if (!final) {
-        cut = p->len - held_back(g, p->str, p->len);
-        keep_from = cut;
-    }
-    g_string_append_len(g->chunk, p->str, (gssize)cut);
-    g_string_append_len(g->text, p->str, (gssize)cut);
-    g_string_erase(p, 0, (gssize)keep_from);
+    g->stop = reason;
+    return st;
 }
 
-static void finish(tg_generator *g, int32_t reason)
+static tg_status step_one(tg_generator *g, int32_t *token_out)
 {
-    if (!g->stop)
-        g->stop = reason;
-    const char *tail;
-    size_t n;
-    if (g->stop != TG_STOP_STRING && tg_detokenizer_flush(g->detok, &tail, &n) == TG_OK)
-        g_string_append_len(g->pending, tail, (gssize)n);
-    if (g->stop != TG_STOP_STRING)
-        release(g, 1);
-    g_string_truncate(g->pending, 0);
+    tg_hyp *h = g->hyp;
+    const float *logits;
+    int32_t tok;
+    float lp;
+    tg_status st = tg_session_logits(&logits, g->session, h->row);
+    double t0 = now_s();
+    if (st == TG_OK)
+        st = tg_chain_sample(&tok, &lp, h->chain, logits);
+    if (st == TG_OK)
+        st = tg__hyp_push(h, &g->rules, tok, lp, g->chunk);
+    g->sample_s += now_s() - t0;
+    if (st != TG_OK)
+        return st;
+    *token_out = tok;
+    if (g->on_trace && g->trace_steps && (int32_t)h->tokens->len >= g->trace_steps) {
+        g->on_trace = NULL; /* traced enough: tracing costs a sort per stage */
+        tg_chain_set_trace(h->chain, NULL, 0, NULL);
+    }
+    if (h->stop) {
+        g->stop = h->stop;
+        return TG_OK;
+    }
+    tg_batch_row r = {tok, (int32_t)(g->n_prompt + h->tokens->len - 1), 0, 1};
+    if ((st = tg_session_decode(g->session, &r, 1)) != TG_OK)
+        return st;
+    h->row = 0;
+    return TG_OK;
+}
+
+static tg_status step_beams(tg_generator *g)
+{
+    int32_t done = 0;
+    double t0 = now_s();
+    tg_status st = tg__beam_step(g->beam, &done);
+    g->sample_s += now_s() - t0; /* includes the batch's decode: a beam step is one unit */
+    if (st != TG_OK)
+        return st;
+    if (done) {
+        const tg_hyp *const *best;
+        g->stop = tg__beam_results(g->beam, &best) ? best[0]->stop : TG_STOP_MAX_TOKENS;
+    }
+    release_shared(g);
+    return TG_OK;
 }
 
 tg_status tg_generator_next(int32_t *token_out, const char **text_out, size_t *len_out,
@@ -334,94 +447,68 @@ tg_status tg_generator_next(int32_t *token_out, const char **text_out, size_t *l
     *stop_out = g->stop;
     if (g->stop)
         return TG_OK;
-    if (g->max_time > 0 && now_s() - g->t_start >= g->max_time) {
-        finish(g, TG_STOP_TIME);
-    } else if (g->max_new >= 0 && (int32_t)g->tokens->len >= g->max_new) {
-        finish(g, TG_STOP_MAX_TOKENS);
-    } else {
-        const float *logits;
-        int32_t tok;
-        float lp;
-        tg_status st = tg_session_logits(&logits, g->session, g->logits_row);
-        double t0 = now_s();
-        if (st == TG_OK)
-            st = tg_chain_sample(&tok, &lp, g->chain, logits);
-        if (st == TG_OK)
-            st = tg_chain_accept(g->chain, tok);
-        g->sample_s += now_s() - t0;
-        if (st != TG_OK)
-            return st;
-        g_array_append_val(g->tokens, tok);
-        g_array_append_val(g->logprobs, lp);
-        *token_out = tok;
-        int32_t stop = 0;
-        if (!(g->flags & TG_GEN_IGNORE_EOS) && contains(g->end_ids, g->n_end, tok)) {
-            finish(g, TG_STOP_EOS);
-        } else if (contains(g->stop_ids, g->n_stop_ids, tok)) {
-            finish(g, TG_STOP_TOKEN);
-        } else {
-            const char *piece;
-            size_t n;
-            if ((st = tg_detokenizer_feed(g->detok, tok, &piece, &n)) != TG_OK)
-                return st;
-            g_string_append_len(g->pending, piece, (gssize)n);
-            release(g, 0);
-            if (g->stop == TG_STOP_STRING)
-                finish(g, TG_STOP_STRING);
-            else if ((st = tg_chain_check_stop(&stop, g->chain)) != TG_OK)
-                return st;
-            else if (stop)
-                finish(g, TG_STOP_CRITERION);
-            else if (g->max_new >= 0 && (int32_t)g->tokens->len >= g->max_new)
-                finish(g, TG_STOP_MAX_TOKENS);
-            else if (g->n_prompt + g->tokens->len >= (size_t)g->n_ctx)
-                finish(g, TG_STOP_CONTEXT);
-            else {
-                tg_batch_row r = {tok, (int32_t)(g->n_prompt + g->tokens->len - 1), 0, 1};
-                if ((st = tg_session_decode(g->session, &r, 1)) != TG_OK)
-                    return st;
-                g->logits_row = 0;
-            }
-        }
-    }
+    tg_status st = TG_OK;
+    if (g->max_time > 0 && now_s() - g->t_start >= g->max_time)
+        st = stop_now(g, TG_STOP_TIME);
+    else if (g->beam)
+        st = step_beams(g);
+    else if ((int32_t)g->hyp->tokens->len >= g->rules.max_new && g->rules.max_new >= 0)
+        st = stop_now(g, TG_STOP_MAX_TOKENS);
+    else
+        st = step_one(g, token_out);
+    if (st != TG_OK)
+        return st;
     *text_out = g->chunk->str;
     *len_out = g->chunk->len;
     *stop_out = g->stop;
     return TG_OK;
 }
 
+/* The tokens the stream has given so far, or may give now: the one sequence's, or (beam search)
+ * those every hypothesis that can still win shares. */
+static void stream_tokens(const tg_generator *g, const int32_t **ids, size_t *n)
+{
+    static const int32_t none[1] = {0};
+    if (g->beam) {
+        const char *text;
+        size_t len;
+        tg__beam_common(g->beam, &text, &len, ids, n);
+        return;
+    }
+    *n = g->hyp->tokens->len;
+    *ids = *n ? (const int32_t *)g->hyp->tokens->data : none;
+}
+
+/* ---- results ---- */
+
 tg_status tg_generator_result(tg_result **out, const tg_generator *g)
 {
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(g, "gen");
-    tg_result *r = calloc(1, sizeof *r);
-    if (!r)
-        return tg__error(TG_ENOMEM, "out of memory");
-    r->text = malloc(g->text->len + 1);
-    r->tokens = malloc((g->tokens->len + 1) * sizeof(int32_t));
-    r->logprobs = malloc((g->logprobs->len + 1) * sizeof(float));
-    r->prompt = malloc((g->n_prompt + 1) * sizeof(int32_t));
-    if (!r->text || !r->tokens || !r->logprobs || !r->prompt) {
+    const tg_hyp *const *hyps = (const tg_hyp *const *)&g->hyp;
+    size_t n = 1;
+    if (g->beam) {
+        n = tg__beam_results(g->beam, &hyps);
+        if (!g->stop)
+            return tg__error(TG_ESTATE, "beam search is still running: its sequences exist once "
+                                        "tg_generator_next() reports the end");
+    }
+    tg_result *r;
+    tg_status st = tg__result_new(&r, n, g->prompt, g->n_prompt);
+    for (size_t i = 0; i < n && st == TG_OK; i++)
+        st = tg__result_set(r, i, hyps[i], g->beam ? hyps[i]->score : hyps[i]->sum);
+    if (st != TG_OK) {
         tg_result_free(r);
-        return tg__error(TG_ENOMEM, "out of memory");
+        return st;
     }
-    memcpy(r->text, g->text->str, g->text->len + 1);
-    r->text_len = g->text->len;
-    if (g->tokens->len) {
-        memcpy(r->tokens, g->tokens->data, g->tokens->len * sizeof(int32_t));
-        memcpy(r->logprobs, g->logprobs->data, g->logprobs->len * sizeof(float));
-    }
-    r->n_tokens = g->tokens->len;
-    memcpy(r->prompt, g->prompt, g->n_prompt * sizeof(int32_t));
-    r->n_prompt = g->n_prompt;
-    r->stop = g->stop;
-    r->timing = (tg_timing)TG_TIMING_INIT;
-    r->timing.prompt_s = g->t_first - g->t_start;
-    r->timing.generate_s = now_s() - g->t_first;
-    r->timing.sample_s = g->sample_s;
-    r->timing.n_prompt = (int32_t)g->n_prompt;
-    r->timing.n_generated = (int32_t)g->tokens->len;
+    tg_timing t = TG_TIMING_INIT;
+    t.prompt_s = g->t_first - g->t_start;
+    t.generate_s = now_s() - g->t_first;
+    t.sample_s = g->sample_s;
+    t.n_prompt = (int32_t)g->n_prompt;
+    t.n_generated = g->beam ? tg__beam_steps(g->beam) : (int32_t)g->hyp->tokens->len;
+    tg__result_finish(r, g->stop, &t);
     *out = r;
     return TG_OK;
 }
@@ -431,28 +518,35 @@ tg_status tg_generate(tg_result **out, const tg_model *model, const char *prompt
 {
     TG_CHECK_ARG(out, "out");
     *out = NULL;
-    tg_generator *g;
-    tg_status st = tg_generator_create(&g, model, prompt, opts);
+    tg_generate_options o;
+    tg_status st = read_options(&o, opts);
     if (st != TG_OK)
         return st;
-    tg_stream_fn cb = opts ? opts->on_text : NULL;
-    void *user = opts ? opts->user_data : NULL;
-    size_t reported = 0;
+    tg_generator *g;
+    if ((st = tg_generator_create(&g, model, prompt, &o)) != TG_OK)
+        return st;
+    tg_stream_fn cb = o.on_text;
+    void *user = o.user_data;
+    size_t reported = 0; /* tokens given to the callback */
     for (;;) {
         int32_t tok, stop;
         const char *text;
-        size_t len;
+        size_t len, n;
+        const int32_t *ids;
         if ((st = tg_generator_next(&tok, &text, &len, &stop, g)) != TG_OK)
             break;
-        if (cb && (len || g->tokens->len > reported)) {
-            const int32_t *ids = (const int32_t *)g->tokens->data + reported;
-            size_t n_ids = g->tokens->len - reported;
-            reported = g->tokens->len;
-            if (cb(text, len, ids, n_ids, user) && !stop) {
-                finish(g, TG_STOP_CALLBACK);
-                /* release whatever finishing flushed */
-                if (g->chunk->len)
-                    cb(g->chunk->str, g->chunk->len, NULL, 0, user);
+        stream_tokens(g, &ids, &n);
+        if (cb && (len || n > reported)) {
+            const size_t from = reported;
+            reported = n;
+            if (cb(text, len, ids + from, n - from, user) && !stop) {
+                g_string_truncate(g->chunk, 0); /* delivered */
+                if ((st = stop_now(g, TG_STOP_CALLBACK)) != TG_OK)
+                    break;
+                /* one last call with what finishing released, if anything */
+                stream_tokens(g, &ids, &n);
+                if (g->chunk->len || n > reported)
+                    cb(g->chunk->str, g->chunk->len, ids + reported, n - reported, user);
                 break;
             }
         }
@@ -463,61 +557,4 @@ tg_status tg_generate(tg_result **out, const tg_model *model, const char *prompt
         st = tg_generator_result(out, g);
     tg_generator_free(g);
     return st;
-}
-
-const char *tg_result_text(const tg_result *r, size_t *len_out)
-{
-    if (len_out)
-        *len_out = r ? r->text_len : 0;
-    return r ? r->text : NULL;
-}
-
-const int32_t *tg_result_tokens(const tg_result *r, size_t *n_out)
-{
-    if (n_out)
-        *n_out = r ? r->n_tokens : 0;
-    return r ? r->tokens : NULL;
-}
-
-const float *tg_result_logprobs(const tg_result *r, size_t *n_out)
-{
-    if (n_out)
-        *n_out = r ? r->n_tokens : 0;
-    return r ? r->logprobs : NULL;
-}
-
-const int32_t *tg_result_prompt_tokens(const tg_result *r, size_t *n_out)
-{
-    if (n_out)
-        *n_out = r ? r->n_prompt : 0;
-    return r ? r->prompt : NULL;
-}
-
-int32_t tg_result_stop_reason(const tg_result *r)
-{
-    return r ? r->stop : TG_STOP_NONE;
-}
-
-tg_status tg_result_timing(tg_timing *out, const tg_result *r)
-{
-    TG_CHECK_ARG(out, "out");
-    TG_CHECK_ARG(r, "result");
-    tg_status st = tg__check_struct_size(out->struct_size, sizeof(tg_timing), "tg_timing");
-    if (st != TG_OK)
-        return st;
-    uint32_t size = out->struct_size;
-    *out = r->timing;
-    out->struct_size = size;
-    return TG_OK;
-}
-
-void tg_result_free(tg_result *r)
-{
-    if (!r)
-        return;
-    free(r->text);
-    free(r->tokens);
-    free(r->logprobs);
-    free(r->prompt);
-    free(r);
 }

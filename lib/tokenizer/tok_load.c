@@ -2,6 +2,7 @@
  * tokenizer_config.json; building the immutable tg_tokenizer. */
 #include "tokenizer_internal.h"
 #include "core/error.h"
+#include "core/versioned.h"
 #include "core/fileutil.h"
 #include "core/json_util.h"
 
@@ -705,8 +706,10 @@ static tg_status check_opts(const tg_tokenizer_options *opts)
 {
     if (!opts)
         return TG_OK;
-    return tg__check_struct_size(opts->struct_size, sizeof(tg_tokenizer_options),
-                                 "tg_tokenizer_options");
+    /* Every field is of the first layout, so once checked the caller's struct is read as is. */
+    tg_tokenizer_options o = TG_TOKENIZER_OPTIONS_INIT;
+    return tg__struct_read(&o, sizeof o, opts, TG_TOKENIZER_OPTIONS_V1_SIZE,
+                           "tg_tokenizer_options");
 }
 
 /* Load from an HF tokenizer.json (merges_path NULL) or a vocab.json + merges.txt pair. */
@@ -751,12 +754,11 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
     return TG_OK;
 }
 
-tg_status tg_tokenizer_options_default(tg_tokenizer_options *out)
+tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_size)
 {
-    TG_CHECK_ARG(out, "out");
-    tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
-    *out = d;
-    return TG_OK;
+    const tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
+    return tg__struct_init(opts, struct_size, &d, sizeof d, TG_TOKENIZER_OPTIONS_V1_SIZE,
+                           "tg_tokenizer_options");
 }
 
 tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_path,
@@ -772,10 +774,12 @@ tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_p
     return load_files(out, vocab_path, merges_path, opts);
 }
 
+/* 1 if dir/name exists (whatever it is: a FIFO or a folder there is an error for the reader to
+ * report, not a reason to load the model without its tokenizer). */
 static int is_file(const char *dir, const char *name, char **path_out)
 {
     char *p = g_build_filename(dir, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_REGULAR)) {
+    if (g_file_test(p, G_FILE_TEST_EXISTS)) {
         *path_out = p;
         return 1;
     }

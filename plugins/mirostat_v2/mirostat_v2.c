@@ -16,6 +16,7 @@
 
 #define MIROSTAT_COUNTER 0u
 #define MIROSTAT_MAGIC 0x3276524du /* "MRv2" */
+#define MIROSTAT_MU_LIMIT 1e9
 
 typedef struct {
     double tau, eta, mu;
@@ -216,8 +217,13 @@ static tg_status load(void *state, const void *buf, size_t len)
     if (!buf || len != sizeof snap)
         return tgp_fail(TG_EFORMAT, "snapshot of %zu bytes, expected %zu", len, sizeof snap);
     memcpy(&snap, buf, sizeof snap);
-    if (snap.magic != MIROSTAT_MAGIC || !isfinite(snap.mu))
+    if (snap.magic != MIROSTAT_MAGIC || snap.reserved != 0)
         return tgp_fail(TG_EFORMAT, "not a mirostat_v2 snapshot");
+    /* mu is a surprise in bits: it starts at 2 tau (<= 200) and moves by at most eta (<= 1)
+     * times ~250 bits per step, so a billion is out of reach of any real generation. */
+    if (!isfinite(snap.mu) || fabs(snap.mu) > MIROSTAT_MU_LIMIT)
+        return tgp_fail(TG_EFORMAT, "snapshot holds mu = %g, outside [-%g, %g]", snap.mu,
+                        MIROSTAT_MU_LIMIT, MIROSTAT_MU_LIMIT);
     s->mu = snap.mu;
     s->n = 0;
     s->selected_id = -1;

@@ -2,6 +2,11 @@
  *
  *   logit_i <- logit_i / t                      (t > 0; order and `sorted` are kept)
  *   t = 0:   keep only argmax (ties: lowest id)  (size becomes 1)
+ *
+ * A tiny t (say 1e-40) would overflow logit / t to +inf, and inf - inf is NaN in the softmax;
+ * then the logits are shifted by their maximum first, logit_i <- (logit_i - max) / t, in
+ * double: the same distribution (softmax ignores a shift), the most likely tokens at 0 and the
+ * rest at large negative values or -inf, never NaN.
  */
 #include "../builtin_util.h"
 
@@ -30,9 +35,17 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
         return tgp_keep_top(c, 1);
     if (s->t == 1.0)
         return TG_OK;
-    const float inv = (float)(1.0 / s->t);
+    float max = -INFINITY;
     for (size_t i = 0; i < c->size; i++)
-        c->logits[i] *= inv; /* -inf stays -inf; a positive scale keeps the order */
+        max = c->logits[i] > max ? c->logits[i] : max;
+    const double inv = 1.0 / s->t;
+    if (isfinite(max) && isfinite((double)max * inv) && isfinite((float)((double)max * inv))) {
+        for (size_t i = 0; i < c->size; i++)
+            c->logits[i] = (float)(c->logits[i] * inv); /* -inf stays -inf; order is kept */
+    } else if (isfinite(max)) {
+        for (size_t i = 0; i < c->size; i++)
+            c->logits[i] = (float)(((double)c->logits[i] - max) / s->t);
+    }
     c->probs_valid = 0;
     return TG_OK;
 }

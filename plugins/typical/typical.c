@@ -187,7 +187,7 @@ static tg_status clone(void **state_out, const void *state)
 {
     const typical_state *src = state;
     tg_param_value v[2] = {{.number = src->p}, {.integer = src->min_keep}};
-    tg_proc_context ctx = {sizeof ctx, (int32_t)src->cap, NULL, 0, NULL};
+    tg_proc_context ctx = {sizeof ctx, (int32_t)src->cap, NULL, 0, NULL, NULL};
     return create(state_out, v, &ctx);
 }
 

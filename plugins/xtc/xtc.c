@@ -3,7 +3,8 @@
  * text avoids its most predictable continuations without losing coherence.
  *
  *   u = tg_rng_uniform(seed, sequence, step, XTC_COUNTER)    XTC_COUNTER = 0x787463 ("xtc")
- *   if u < probability and  m = #{ i : p_i >= threshold } >= 2  and  size - (m - 1) >= min_keep:
+ *   if u < probability and  m = #{ i : p_i >= threshold, p_i > 0 } >= 2
+ *                      and  size - (m - 1) >= min_keep:
  *       remove the m - 1 most likely tokens; renormalize
  *
  * The counter differs from the selectors' (0), so xtc's coin flip is independent of the draw
@@ -47,8 +48,9 @@ static tg_status apply(void *state, tg_candidates *c, const tg_step_info *step)
         return st;
     const float threshold = (float)s->threshold;
     size_t m = 0;
+    /* A banned token (probability 0) is never a "top choice", even at threshold 0. */
     for (size_t i = 0; i < c->size; i++)
-        m += c->probs[i] >= threshold;
+        m += c->probs[i] >= threshold && c->probs[i] > 0;
     if (m < 2)
         return TG_OK;
     const size_t r = m - 1, q = c->size - r;

@@ -6,7 +6,7 @@ Read from every *.h under include/textgen/ (source and build tree, found at test
   - ABI struct members: no bool/_Bool, enum or bitfield, no plain int/long/short/unsigned
     (fixed-width integers only);
   - every `*_options` struct begins with `uint32_t struct_size`, has a TG_X_OPTIONS_INIT macro
-    and a TG_API `tg_x_options_default()`;
+    and a TG_API `tg_x_options_init(opts, struct_size)`;
 and the explicit table of tests/abi/test_layout.c is complete and current:
   - every public struct has a STRUCT() row and MEMBER() rows for exactly its members, in
     declaration order, with the declared types; no row names a struct or member that is gone;
@@ -42,15 +42,17 @@ def norm_type(t):
     return ' '.join(t.split())
 
 
-def macro_calls(text, macro):
-    """The argument lists of every `macro(...)` in text, split at top-level commas."""
+def macro_calls(text, macro, named=False):
+    """The argument lists of every `macro(...)` in text (macro: a regex of names), split at
+    top-level commas, in file order; with named, (name, arguments) pairs."""
     calls = []
-    for m in re.finditer(r'\b' + macro + r'\(', text):
+    for m in re.finditer(r'\b(' + macro + r')\(', text):
         depth, i = 1, m.end()
         while depth and i < len(text):
             depth += {'(': 1, ')': -1}.get(text[i], 0)
             i += 1
-        calls.append(abi_headers.split_top_level(text[m.end():i - 1]))
+        args = abi_headers.split_top_level(text[m.end():i - 1])
+        calls.append((m.group(1), args) if named else args)
     return calls
 
 
@@ -118,10 +120,10 @@ def main():
             macro = s.name.upper() + '_INIT'
             if macro not in init_macros:
                 problems.append('%s (%s) has no %s macro' % (s.name, s.header, macro))
-            fn = s.name + '_default'
+            fn = s.name + '_init'
             if fn not in functions:
-                problems.append('%s (%s) has no `TG_API tg_status %s(%s *out);`'
-                                % (s.name, s.header, fn, s.name))
+                problems.append('%s (%s) has no `TG_API tg_status %s(%s *opts, '
+                                'uint32_t struct_size);`' % (s.name, s.header, fn, s.name))
 
     # --- test_layout.c covers every struct, member and _INIT macro ---
     with open(args.layout_test, encoding='utf-8') as fh:
@@ -129,10 +131,9 @@ def main():
     layout = re.sub(r'#\s*define[^\n]*(\\\n[^\n]*)*', '', layout)  # not the macro definitions
     table_structs = set(a[0] for a in macro_calls(layout, 'STRUCT'))
     table_members = {}
-    for a in macro_calls(layout, 'MEMBER'):
-        table_members.setdefault(a[0], []).append((a[1], comparable(a[2])))
-    for a in macro_calls(layout, 'MEMBER_ARRAY'):
-        table_members.setdefault(a[0], []).append((a[1], comparable('%s [%s]' % (a[2], a[3]))))
+    for name, a in macro_calls(layout, 'MEMBER|MEMBER_ARRAY', named=True):  # in file order
+        t = a[2] if name == 'MEMBER' else '%s [%s]' % (a[2], a[3])
+        table_members.setdefault(a[0], []).append((a[1], comparable(t)))
     versioned = dict((a[0], a[1]) for a in macro_calls(layout, 'VERSIONED'))
     defaults = set(a[0] for a in macro_calls(layout, 'CHECK_DEFAULT_EQUALS_INIT'))
     rel = os.path.basename(args.layout_test)

@@ -7,6 +7,13 @@ at test time) must compile ALONE, included twice in a translation unit of its ow
   - as C++11:  -std=c++11 -Wall -Wextra -pedantic -Werror
 with every C and C++ compiler given (gcc/g++ and, when installed, clang/clang++).
 
+The C++ compilations add -Wzero-as-null-pointer-constant -Wold-style-cast: the headers are
+used from C++ (bindings/cpp, C++ plugins) and must not make a careful C++ project's build noisy.
+Since a header-only compile does not expand macros, one more translation unit, compiled as C99
+and as C++11 and C++17 with the same flags, uses every initializer macro (every TG_X_INIT found in
+the headers, read back from them), TG_PLUGIN_DEFINE and the other value macros; in C++ its
+tg_plugin_get_desc must get C linkage (a C++ plugin is only found by its plain name).
+
 Including the header twice checks its include guard. A further C++ translation unit takes the
 address of every TG_API function the header declares; its undefined symbols must be the plain C
 names, which proves the declarations are inside `extern "C"` (TG_BEGIN_DECLS).
@@ -31,7 +38,64 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import abi_headers  # noqa: E402
 
 C_FLAGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror', '-Wstrict-prototypes']
-CXX_FLAGS = ['-std=c++11', '-Wall', '-Wextra', '-pedantic', '-Werror']
+CXX_WARNINGS = ['-Wall', '-Wextra', '-pedantic', '-Werror', '-Wzero-as-null-pointer-constant',
+                '-Wold-style-cast']
+CXX_FLAGS = ['-std=c++11'] + CXX_WARNINGS
+
+# Value macros that are not TG_X_INIT initializers, used in the macro translation unit.
+VALUE_MACROS = ['TG_NUL_TERMINATED', 'TG_TOKEN_AUTO', 'TG_TOKEN_NONE', 'TG_PLUGIN_ABI_VERSION',
+                'TG_PROCESSOR_VTABLE_MIN_SIZE', 'TG_PROCESSOR_VTABLE_SIZE',
+                'TG_PLUGIN_DESC_MIN_SIZE', 'TG_VERSION_NUMBER']
+
+
+def init_macros(headers):
+    """[(macro, struct type)] for every `#define TG_X_INIT { TG_U32(sizeof(tg_x)), ... }`."""
+    found = []
+    for path in headers.values():
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+        for m in re.finditer(r'#define\s+(TG_\w+_INIT)\b[\s\\{]*TG_U32\(sizeof\((tg_\w+)\)\)',
+                             text):
+            found.append((m.group(1), m.group(2)))
+    return found
+
+
+def macro_tu(inits):
+    """A translation unit that expands every initializer and value macro, and defines a plugin."""
+    lines = ['#include <textgen/textgen.h>', '']
+    for i, (macro, struct) in enumerate(inits):
+        lines.append('static const %s init_%d = %s;' % (struct, i, macro))
+    lines += [
+        'static tg_status create(void **out, const tg_param_value *v, const tg_proc_context *c)',
+        '{',
+        '    (void)v;',
+        '    (void)c;',
+        '    *out = TG_NULL;',
+        '    return TG_OK;',
+        '}',
+        'static tg_status apply(void *s, tg_candidates *c, const tg_step_info *step)',
+        '{',
+        '    (void)s;',
+        '    (void)step;',
+        '    c->selected = 0;',
+        '    return TG_OK;',
+        '}',
+        'static const tg_processor_vtable vt = {TG_PROCESSOR_VTABLE_SIZE, "hdr", TG_PROC_SELECTOR,',
+        '    "doc", TG_NULL, 0, create, apply, TG_NULL, TG_NULL, TG_NULL, TG_NULL, TG_NULL,',
+        '    TG_NULL, TG_NULL, {TG_NULL, TG_NULL, TG_NULL, TG_NULL}, TG_NULL};',
+        'TG_PLUGIN_DEFINE("hdr", "1", "MIT", "header check", &vt)',
+        '',
+        'size_t macro_values(void);',
+        'size_t macro_values(void)',
+        '{',
+        '    size_t sum = 0;',
+    ]
+    for i in range(len(inits)):
+        lines.append('    sum += init_%d.struct_size;' % i)
+    for m in VALUE_MACROS:
+        lines.append('    sum += TG_SIZE(%s);' % m)
+    lines += ['    return sum + (TG_VERSION_CHECK(0, 1, 0) ? 1u : 0u);', '}', '']
+    return '\n'.join(lines)
 
 
 def run(cmd):
@@ -115,6 +179,38 @@ def main():
                                 % (name, ', '.join(missing), ', '.join(mangled) or out.strip()))
             else:
                 print('ok   %-14s extern "C" for %d functions' % (name, len(funcs)))
+
+        # Every macro expanded, as C99 and as C++11/C++17 with the strict C++ warnings.
+        inits = init_macros(headers)
+        if len(inits) < 5:
+            problems.append('found only %d TG_X_INIT macros (%s): did their spelling change?'
+                            % (len(inits), ', '.join(m for m, _ in inits)))
+        tu = macro_tu(inits)
+        for lang, compilers, flags, ext in (
+                ('C99', args.cc, C_FLAGS, 'c'),
+                ('C++11', args.cxx, CXX_FLAGS, 'cpp'),
+                ('C++17', args.cxx, ['-std=c++17'] + CXX_WARNINGS, 'cpp')):
+            src = os.path.join(tmp, 'macros_%s.%s' % (lang.replace('+', 'x'), ext))
+            with open(src, 'w') as f:
+                f.write(tu)
+            for comp in compilers:
+                cmd = [comp] + flags + incflags + ['-c', src, '-o', src + '.o']
+                rc, out = run(cmd)
+                n_checks += 1
+                if rc != 0:
+                    problems.append('the macros (%d TG_X_INIT, TG_PLUGIN_DEFINE, ...) do not '
+                                    'compile as %s with %s:\n  $ %s\n%s'
+                                    % (len(inits), lang, os.path.basename(comp), ' '.join(cmd),
+                                       out.rstrip()))
+                    continue
+                rc, out = run([args.nm, '--defined-only', src + '.o'])
+                if 'tg_plugin_get_desc' not in out.split():
+                    problems.append('TG_PLUGIN_DEFINE compiled as %s with %s does not define the '
+                                    'plain symbol tg_plugin_get_desc (C linkage):\n%s'
+                                    % (lang, os.path.basename(comp), out.rstrip()))
+                else:
+                    print('ok   macros (%d TG_X_INIT, TG_PLUGIN_DEFINE) %-6s %s'
+                          % (len(inits), lang, os.path.basename(comp)))
 
     # Coverage: every public header is installed (public_headers); the umbrella is informative.
     installed = set(os.path.basename(h) for h in args.installed)

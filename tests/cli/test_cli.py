@@ -9,6 +9,7 @@ reference.json holds PyTorch's greedy continuation of its prompt. Standard libra
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ BUILTINS = {
     "dry": ["multiplier", "base", "allowed_length", "last_n", "breakers"],
     "no_repeat_ngram": ["n"], "logit_bias": [], "bad_words": ["ids"],
     "min_new_tokens": ["n"], "greedy": [], "dist": ["seed"],
+    "length_penalty": ["alpha"], "diverse_groups": ["groups", "penalty"],  # beam scorers
 }
 
 with open(os.path.join(MODEL, "reference.json")) as f:
@@ -335,6 +337,83 @@ def case_errors():
     assert rc == 0 and "--max-new-tokens" in out and "--explain" in out and err == ""
 
 
+GOLDENS = os.path.join(SRC, "tests", "reference", "beam", "goldens.json")
+
+
+def golden(name):
+    with open(GOLDENS) as f:
+        return next(c for c in json.load(f)["cases"] if c["name"] == name)
+
+
+def beam_args(g):
+    """The command line asking for a golden case of the PyTorch beam search reference."""
+    lp = re.search(r"length_penalty\(alpha=([^)]*)\)", g["beam_scorers"]).group(1)
+    args = ["-m", os.path.join(SRC, "tests", "data", "models", g["model"]),
+            "-n", str(g["max_new_tokens"]), "--samplers", g["samplers"],
+            "--beams", str(g["num_beams"]), "--num-return", str(g["num_return_sequences"]),
+            "--length-penalty", lp, "--early-stopping", g["early_stopping"]]
+    extra = g["beam_scorers"].replace("length_penalty(alpha=%s)" % lp, "").strip()
+    if extra:
+        args += ["--beam-scorers", extra]
+    for stop in g["stop_strings"]:
+        args += ["--stop", stop]
+    return args + [g["prompt"]]
+
+
+def case_beams():
+    """--beams and friends: the reference's sequences, streamed best text, the JSON shape."""
+    for name in ("tiny_b3", "eos_b3_lp1_never", "eos_b4_lp0_true", "stop_string",
+                 "diverse_groups"):
+        g = golden(name)
+        args = beam_args(g)
+        streamed = ok(*args)
+        assert streamed == g["sequences"][0]["text"], (name, streamed)
+        r = json.loads(ok(*args[:-1], "--json", args[-1]))
+        assert r["text"] == streamed and r["num_beams"] == g["num_beams"]
+        assert r["tokens"] == g["sequences"][0]["tokens"]
+        assert len(r["sequences"]) == len(g["sequences"]), name
+        for got, want in zip(r["sequences"], g["sequences"]):
+            assert sorted(got) == ["score", "stop_reason", "text", "tokens"], sorted(got)
+            assert got["tokens"] == want["tokens"] and got["text"] == want["text"], (name, got)
+            assert got["stop_reason"] == want["stop_reason"], (name, got)
+            assert abs(got["score"] - want["score"]) < 1e-4, (name, got["score"], want["score"])
+        # the others and their scores on stderr under --verbose; stdout unchanged
+        rc, out, err = run(*args[:-1], "--verbose", args[-1])
+        assert rc == 0 and out == streamed, err
+        lines = re.findall(r"^textgen: sequence (\d+) of (\d+)( \(stdout\))?: score (-?[\d.]+), "
+                           r"(\w+): '(.*)'$", err, re.M)
+        assert len(lines) == len(g["sequences"]), err
+        for (i, n, best, score, why, text), want in zip(lines, g["sequences"]):
+            assert (best != "") == (i == "1") and int(n) == len(g["sequences"])
+            assert abs(float(score) - want["score"]) < 1e-5 and why == want["stop_reason"]
+            assert text == esc(want["text"]), (text, want["text"])
+        assert re.search(r"^textgen: beam search: %d beams, %d steps in [\d.]+ ms" %
+                         (g["num_beams"], g["steps"]), err, re.M), err
+    # --beams 1 is the generation of before
+    assert ok("-m", MODEL, "-n", "50", "--samplers", "greedy", "--beams", "1", PROMPT) == GREEDY
+    r = json.loads(ok("-m", MODEL, "-n", "5", "--samplers", "greedy", "--json", PROMPT))
+    assert len(r["sequences"]) == 1 and r["sequences"][0]["text"] == GREEDY[:5]
+    assert r["num_beams"] == 1
+    # usage errors (2) before anything runs; runtime errors (1) name the cause
+    fails(2, ["-m", MODEL, "--num-return", "2", "x"], "--num-return needs beam search")
+    fails(2, ["-m", MODEL, "--length-penalty", "2", "x"], "--length-penalty needs beam search")
+    fails(2, ["-m", MODEL, "--beams", "2", "--num-return", "3", "x"],
+          "--num-return 3 is more than --beams 2")
+    fails(2, ["-m", MODEL, "--beams", "2", "--early-stopping", "maybe", "x"],
+          "--early-stopping wants true, false or never, not 'maybe'")
+    fails(2, ["-m", MODEL, "--beams", "2", "--length-penalty", "nan", "x"], "--length-penalty",
+          "nan")
+    fails(2, ["-m", MODEL, "--beams", "0", "x"], "--beams", "'0'")
+    fails(2, ["-m", MODEL, "--beams", "2", "--explain", "x"], "--explain", "--beams")
+    fails(1, ["-m", MODEL, "--beams", "4", "--beam-scorers", "diverse_groups(groups=3)", "x"],
+          "groups = 3 does not divide num_beams = 4")
+    fails(1, ["-m", MODEL, "--beams", "5000", "x"], "num_beams = 5000", "out of range")
+    fails(1, ["-m", MODEL, "--beams", "2", "--beam-scorers", "top_k(k=2)", "x"],
+          "'top_k' is a filter, not a beam scorer")
+    fails(1, ["-m", MODEL, "--beams", "2", "--samplers", "mirostat_v2", "x"],
+          "selector 'mirostat_v2'")
+
+
 def case_default_model():
     """Without -m and TEXTGEN_MODEL: the bundled model from the build tree."""
     if os.path.isdir(BUNDLED):
@@ -346,6 +425,110 @@ def case_default_model():
     else:
         line = fails(1, ["x"], "no model", "shakespeare-char", "-m DIR")
         print("skipped the bundled model (not there yet):", line)
+
+
+def run_bytes(*args, stdin=b"", env=None):
+    """Like run(), with arguments and stdin given as bytes (any bytes, valid UTF-8 or not)."""
+    p = subprocess.run([BIN.encode(), *args], input=stdin, capture_output=True,
+                       env=env or env_without_model(), timeout=300)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def byte_level_model(tmp):
+    """A tiny random GPT-2 with the real GPT-2 byte-level tokenizer (50257 ids), so any text
+    tokenizes. Made with bench/make_gpt2_model (milliseconds, ~7 MB)."""
+    maker = os.path.join(os.environ["TG_BUILD_ROOT"], "bench", "make_gpt2_model")
+    d = os.path.join(tmp, "gpt2-tiny")
+    subprocess.run([maker, d, "--layers", "1", "--embd", "32", "--heads", "2", "--ctx", "64",
+                    "--seed", "3"], check=True, capture_output=True)
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(SRC, "tests", "data", "tokenizer", "gpt2", f), d)
+    return d
+
+
+UNICODE_TEXTS = ["café crème brûlée", "Привет, мир", "日本語のテキストと中文", "emoji 😀 👍🏽 🇫🇷",
+                 "e\u0301 a\u0308 combining", "mixed: naïve Ωμέγα 한국어 ✓"]
+LOCALES = [{"LANG": "C"}, {"LANG": "C.UTF-8"}, {}]  # {}: LANG unset
+
+
+def locale_env(loc):
+    env = env_without_model()
+    for k in ("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE"):
+        env.pop(k, None)
+    env.update(loc)
+    return env
+
+
+def case_unicode():
+    """Arguments are the bytes the user typed, in every locale: non-ASCII prompts through the
+    argument and -p equal the same text on stdin; non-ASCII stop strings; invalid UTF-8 and NUL
+    bytes refused with the argument and the byte offset named."""
+    with tempfile.TemporaryDirectory() as tmp:
+        m = byte_level_model(tmp)
+        for loc in LOCALES:
+            env = locale_env(loc)
+            for text in UNICODE_TEXTS:
+                b = text.encode()
+                outs = []
+                for args, stdin in (([b], b""), ([b"-p", b], b""), ([], b)):
+                    rc, out, err = run_bytes(b"-m", m.encode(), b"--tokenize", *args,
+                                             stdin=stdin, env=env)
+                    assert rc == 0 and err == "", (loc, text, args, err)
+                    outs.append(json.loads(out))
+                assert outs[0] == outs[1] == outs[2] and len(outs[0]) >= 2, (loc, text, outs)
+                gen = []
+                for args, stdin in (([b], b""), ([b"-p", b], b""), ([], b)):
+                    rc, out, err = run_bytes(b"-m", m.encode(), b"--json", b"-n", b"4",
+                                             b"--temperature", b"0", *args, stdin=stdin, env=env)
+                    assert rc == 0 and err == "", (loc, text, args, err)
+                    r = json.loads(out)
+                    assert r["prompt"] == text, (r["prompt"], text)
+                    assert r["prompt_tokens"] == outs[0]
+                    gen.append((r["tokens"], r["text"]))
+                assert gen[0] == gen[1] == gen[2], (loc, text, gen)
+        # non-ASCII stop strings: force the token of "é" with logit_bias, then stop on it
+        ids = json.loads(ok("-m", m, "--tokenize", "é"))
+        assert len(ids) == 1, ids
+        spec = 'logit_bias(bias="%d:1000") greedy' % ids[0]
+        for loc in LOCALES:
+            env = locale_env(loc)
+            r = json.loads(ok("-m", m, "--json", "-n", "3", "--samplers", spec, "x", env=env))
+            assert r["text"] == "ééé" and r["stop_reason"] == "max_tokens", r
+            r = json.loads(ok("-m", m, "--json", "-n", "3", "--samplers", spec, "--stop", "é",
+                              "x", env=env))
+            assert r["text"] == "" and r["stop_reason"] == "stop_string", r
+            r = json.loads(ok("-m", m, "--json", "-n", "2", "--samplers", spec, "--stop", "éé。",
+                              "x", env=env))
+            assert r["text"] == "éé" and r["stop_reason"] == "max_tokens", r
+            assert ok("-m", m, "-n", "3", "--samplers", spec, "--stop", "。", "x",
+                      env=env) == "ééé"
+    # invalid UTF-8: the argument and the byte offset are named; usage error
+    for loc in LOCALES:
+        env = locale_env(loc)
+        for args, what in (([b"RO\xffMEO"], "the prompt argument"),
+                           ([b"-p", b"caf\xc3"], "the prompt (-p)"),
+                           ([b"--stop", b"\xe3\x80", b"x"], "--stop #1"),
+                           ([b"--stop", b"a", b"--stop", b"b\xc0\xafc", b"x"], "--stop #2"),
+                           ([b"--samplers", b"top_k(k=4) dist\xfe", b"x"], "--samplers")):
+            rc, out, err = run_bytes(b"-m", MODEL.encode(), *args, env=env)
+            assert rc == 2 and out == b"", (args, rc, err)
+            assert err.count("\n") == 1 and err.startswith("textgen: " + what), err
+            assert "not valid UTF-8" in err and "byte offset" in err, err
+        rc, out, err = run_bytes(b"-m", MODEL.encode(), b"--json", stdin=b"RO\xffMEO", env=env)
+        assert rc == 2 and "the prompt read from stdin is not valid UTF-8: byte 0xFF at byte " \
+            "offset 2" in err, err
+        # a NUL byte on stdin is refused, never a silently shorter prompt
+        rc, out, err = run_bytes(b"-m", MODEL.encode(), b"--json", b"-n", b"3",
+                                 stdin=b"RO\0MEO:", env=env)
+        assert rc == 2 and out == b"" and "NUL byte at offset 2" in err, (rc, err)
+    # a character the char vocabulary does not know: one message and exit 1 on every path
+    want = "textgen: cannot tokenize the prompt: "
+    for args in (["é"], ["--tokenize", "é"], ["--json", "é"], ["--explain", "1", "é"],
+                 ["--explain-svg", "/dev/null", "é"], ["-p", "é"]):
+        line = fails(1, ["-m", MODEL, *args], "U+00E9", "byte offset 0")
+        assert line.startswith(want), line
+    line = fails(1, ["-m", MODEL, "--tokenize"], "U+00E9", stdin="é")
+    assert line.startswith(want), line
 
 
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}

@@ -8,7 +8,7 @@
  *   2: load the rest as a tokenizer.json (errors are fine; crashes and leaks are not), and if it
  *      loads, encode and decode a fixed text with it.
  * GPT-2 is read from $TG_TEST_DATA/tokenizer/gpt2 (default: the source tree's tests/data).
- * Build and run: tests/fuzz/run_fuzz_tokenizer.sh [SECONDS]. */
+ * Run: bench/fuzz.sh tokenizer SECONDS; the corpus replays under meson test (tests/fuzz/). */
 #include "tokenizer/tokenizer_internal.h"
 
 #include <glib.h>

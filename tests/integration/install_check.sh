@@ -14,11 +14,12 @@ trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --quiet >/dev/null
 pcdir=$(dirname "$(find "$tmp" -name textgen.pc | head -1)")
 [ -n "$pcdir" ] || { echo "textgen.pc was not installed"; exit 1; }
-export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$tmp
+grep -q '^prefix=${pcfiledir}' "$pcdir/textgen.pc" || { echo "textgen.pc is not relocatable (this build dir was configured before pkgconfig.relocatable became the default): run meson configure $build -Dpkgconfig.relocatable=true"; exit 1; }
+# textgen.pc is relocatable (prefix=${pcfiledir}/...): no sysroot is needed to use the DESTDIR.
+export PKG_CONFIG_PATH=$pcdir
 for h in textgen.h common.h model.h session.h version.h; do
   [ -n "$(find "$tmp" -path "*/include/textgen/$h")" ] || { echo "header $h not installed"; exit 1; }
 done
-# (pkg-config prefixes variables with the sysroot too)
 pluginsdir=$(pkg-config --variable=pluginsdir textgen)
 case "$pluginsdir" in */textgen-0/plugins) ;; *) echo "bad pluginsdir '$pluginsdir'"; exit 1 ;; esac
 cc -std=c99 -Wall -Wextra -Werror -o "$tmp/greedy" "$src/examples/greedy.c" $(pkg-config --cflags --libs textgen)

@@ -29,5 +29,6 @@ static const tg_processor_vtable dup = {TG_PROCESSOR_VTABLE_SIZE,
                                         NULL,
                                         NULL,
                                         NULL,
-                                        {0}};
+                                        {0},
+                                        NULL};
 TG_PLUGIN_DEFINE("test-duplicate", "1.0", "MIT", "duplicate name", &dup)

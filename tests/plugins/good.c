@@ -41,7 +41,8 @@ static const tg_processor_vtable scale = {TG_PROCESSOR_VTABLE_SIZE,
                                           NULL,
                                           NULL,
                                           NULL,
-                                          {0}};
+                                          {0},
+                                          NULL};
 
 /* test_top(n): keep the n largest */
 static tg_status top_create(void **out, const tg_param_value *v, const tg_proc_context *ctx)
@@ -79,7 +80,8 @@ static const tg_processor_vtable top = {TG_PROCESSOR_VTABLE_SIZE,
                                         NULL,
                                         NULL,
                                         NULL,
-                                        {0}};
+                                        {0},
+                                        NULL};
 
 /* test_first: select the first live candidate */
 static tg_status first_create(void **out, const tg_param_value *v, const tg_proc_context *ctx)
@@ -112,7 +114,8 @@ static const tg_processor_vtable first = {TG_PROCESSOR_VTABLE_SIZE,
                                           NULL,
                                           NULL,
                                           NULL,
-                                          {0}};
+                                          {0},
+                                          NULL};
 
 /* test_fail: always fails with a message */
 static tg_status fail_apply(void *state, tg_candidates *c, const tg_step_info *step)
@@ -137,7 +140,8 @@ static const tg_processor_vtable fail = {TG_PROCESSOR_VTABLE_SIZE,
                                          NULL,
                                          NULL,
                                          NULL,
-                                         {0}};
+                                         {0},
+                                         NULL};
 
 /* test_count: stateful; bans every token it has accepted (a tiny "no repeat") and counts */
 typedef struct count_state {
@@ -211,7 +215,8 @@ static const tg_processor_vtable count = {TG_PROCESSOR_VTABLE_SIZE,
                                           count_save,
                                           count_load,
                                           NULL,
-                                          {0}};
+                                          {0},
+                                          NULL};
 
 /* test_stop_after(n): stop once n tokens were generated */
 static tg_status stop_check(void *state, const tg_step_info *step, int32_t *stop)
@@ -235,7 +240,8 @@ static const tg_processor_vtable stop = {TG_PROCESSOR_VTABLE_SIZE,
                                          NULL,
                                          NULL,
                                          stop_check,
-                                         {0}};
+                                         {0},
+                                         NULL};
 
 TG_PLUGIN_DEFINE("test-good", "1.0", "MIT", "test-only processors", &scale, &top, &first, &fail,
                  &count, &stop)

@@ -22,5 +22,6 @@ static const tg_processor_vtable p = {TG_PROCESSOR_VTABLE_SIZE,
                                       NULL,
                                       NULL,
                                       NULL,
-                                      {0}};
+                                      {0},
+                                      NULL};
 TG_PLUGIN_DEFINE("test-missing-apply", "1.0", "MIT", "missing member", &p)

@@ -22,5 +22,6 @@ static const tg_processor_vtable p = {16,
                                       NULL,
                                       NULL,
                                       NULL,
-                                      {0}};
+                                      {0},
+                                      NULL};
 TG_PLUGIN_DEFINE("test-short-vtable", "1.0", "MIT", "short vtable", &p)

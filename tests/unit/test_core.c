@@ -1,5 +1,6 @@
 /* Status strings, thread-local errors, version agreement, option defaults. */
 #include <criterion/criterion.h>
+#include <glib.h>
 #include <pthread.h>
 #include <string.h>
 #include <textgen/textgen.h>
@@ -81,14 +82,38 @@ Test(core, log_callback_receives_messages_and_can_be_removed)
 Test(core, option_defaults_match_initializers)
 {
     tg_model_options mo;
-    cr_assert_eq(tg_model_options_default(&mo), TG_OK);
+    cr_assert_eq(tg_model_options_init(&mo, sizeof mo), TG_OK);
     cr_assert_eq(mo.struct_size, sizeof mo);
     tg_session_options so;
-    cr_assert_eq(tg_session_options_default(&so), TG_OK);
+    cr_assert_eq(tg_session_options_init(&so, sizeof so), TG_OK);
     cr_assert_eq(so.struct_size, sizeof so);
     cr_assert_eq(so.n_seq, 1);
-    cr_assert_eq(tg_session_options_default(NULL), TG_EINVAL);
+    cr_assert_eq(tg_session_options_init(NULL, sizeof so), TG_EINVAL);
     tg_free(NULL);
     tg_model_free(NULL);
     tg_session_free(NULL);
+}
+
+Test(core, error_messages_are_always_valid_utf8)
+{
+    /* bytes that are not UTF-8 (from paths, file contents, plugins) are escaped as \xHH */
+    cr_assert_eq(tg_plugin_set_error(TG_EINVAL, "bad \xff byte, caf\xc3 and \xe2\x82 end"),
+                 TG_EINVAL);
+    cr_assert_str_eq(tg_error_last(), "bad \\xFF byte, caf\\xC3 and \\xE2\\x82 end");
+    /* valid text, any script, is untouched */
+    cr_assert_eq(tg_plugin_set_error(TG_EINVAL, "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"),
+                 TG_EINVAL);
+    cr_assert_str_eq(tg_error_last(), "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80");
+    /* a message at the size limit is cut between characters, never inside one */
+    char long_msg[3000];
+    size_t n = 0;
+    while (n + 3 < sizeof long_msg - 1) {
+        memcpy(long_msg + n, "\xe2\x82\xac", 3); /* the euro sign */
+        n += 3;
+    }
+    long_msg[n] = '\0';
+    long_msg[7] = (char)0xff; /* one bad byte forces the rewrite */
+    tg_plugin_set_error(TG_EINVAL, long_msg);
+    cr_assert(g_utf8_validate(tg_error_last(), -1, NULL));
+    cr_assert_gt(strlen(tg_error_last()), 900);
 }

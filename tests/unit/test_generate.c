@@ -90,17 +90,32 @@ typedef struct stream_log {
     GArray *ids;
     int calls, stop_after;
     int valid;
+    int null_ids;    /* calls whose ids was NULL (the contract: never) */
+    int asked_stop;  /* the call that returned non-zero, 0 if none */
+    int calls_after; /* calls after that one */
+    size_t last_len; /* text length and ids of the last call */
+    size_t last_n_ids;
 } stream_log;
 
 static int32_t on_text(const char *text, size_t len, const int32_t *ids, size_t n, void *user)
 {
     stream_log *s = user;
     s->calls++;
+    if (s->asked_stop)
+        s->calls_after++;
+    if (!ids)
+        s->null_ids++;
     if (!g_utf8_validate(text, (gssize)len, NULL))
         s->valid = 0;
     g_string_append_len(s->text, text, (gssize)len);
-    g_array_append_vals(s->ids, ids, (guint)n);
-    return s->stop_after && (int)s->ids->len >= s->stop_after;
+    if (ids)
+        g_array_append_vals(s->ids, ids, (guint)n);
+    s->last_len = len;
+    s->last_n_ids = n;
+    int32_t stop = s->stop_after && (int)s->ids->len >= s->stop_after;
+    if (stop && !s->asked_stop)
+        s->asked_stop = s->calls;
+    return stop;
 }
 
 static tg_result *run_streamed(stream_log *s, const char *const *stops, size_t n_stops,
@@ -192,6 +207,59 @@ Test(generate, the_callback_can_stop_generation)
     size_t n;
     tg_result_tokens(r, &n);
     cr_assert_eq(n, 5);
+    /* nothing was held back: the stopping call was the last */
+    cr_assert_eq(s.asked_stop, 5);
+    cr_assert_eq(s.calls_after, 0);
+    cr_assert_eq(s.null_ids, 0);
+    cr_assert_str_eq(s.text->str, tg_result_text(r, NULL));
+    stream_free(&s);
+    tg_result_free(r);
+}
+
+/* The stream callback contract (generate.h): ids is never NULL; after a stop request, one final
+ * call delivers the held-back text (ids empty, not NULL) and nothing is delivered twice. */
+Test(generate, after_a_stop_request_one_final_call_delivers_the_held_back_text)
+{
+    char *full = ids_to_text(greedy_ref, n_greedy);
+    /* a doubled character "cc" of the greedy text, and a stop string "c\x02\x01" that never
+     * completes: the call of the second c releases the first and holds the second back */
+    size_t i = 0;
+    while (i + 1 < n_greedy && full[i] != full[i + 1])
+        i++;
+    cr_assert_lt(i + 1, n_greedy, "the greedy text has a doubled character");
+    char near[4] = {full[i], '\x02', '\x01', '\0'};
+    const char *stops[1] = {near};
+    stream_log s = {0};
+    tg_result *r = run_streamed(&s, stops, 1, 50, (int)i + 2);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_CALLBACK);
+    cr_assert_eq(s.calls_after, 1, "one final call (%d)", s.calls_after);
+    cr_assert_eq(s.last_n_ids, 0);
+    cr_assert_eq(s.last_len, 1, "the held-back character, once");
+    cr_assert_eq(s.null_ids, 0, "ids is never NULL");
+    cr_assert_str_eq(s.text->str, tg_result_text(r, NULL), "every byte once");
+    cr_assert_eq(strlen(s.text->str), i + 2);
+    cr_assert_eq(strncmp(s.text->str, full, i + 2), 0);
+    size_t n;
+    const int32_t *t = tg_result_tokens(r, &n);
+    cr_assert_eq(s.ids->len, n);
+    cr_assert_eq(memcmp(s.ids->data, t, n * sizeof *t), 0);
+    g_free(full);
+    stream_free(&s);
+    tg_result_free(r);
+}
+
+Test(generate, ids_point_at_an_empty_array_when_only_text_is_released)
+{
+    /* every call of a run with hold-back: some release text without new ids */
+    char *full = ids_to_text(greedy_ref, n_greedy);
+    char near[4] = {full[3], full[4], '\x01', '\0'};
+    const char *stops[1] = {near};
+    stream_log s = {0};
+    tg_result *r = run_streamed(&s, stops, 1, 50, 0);
+    cr_assert_eq(s.null_ids, 0);
+    cr_assert_eq(s.asked_stop, 0);
+    cr_assert_str_eq(s.text->str, full);
+    g_free(full);
     stream_free(&s);
     tg_result_free(r);
 }
@@ -269,6 +337,77 @@ Test(generate, generation_config_json_gives_the_defaults)
     cr_assert_eq(n, 76, "n = %zu, stop %s", n, tg_stop_reason_str(tg_result_stop_reason(r)));
     cr_assert_eq(memcmp(t, greedy_ref, n_greedy * sizeof *t), 0, "greedy");
     tg_result_free(r);
+}
+
+/* char_tiny with a generation_config.json whose eos_token_id lists 96 (config.json's) and 5. */
+static tg_model *load_with_extra_eos(char **dir_out)
+{
+    char *src = tu_data_path("models/char_tiny");
+    char *dir = tu_copy_model(src);
+    char *tok = g_build_filename(src, "tokenizer.json", NULL);
+    size_t len;
+    void *data = tu_read_file(tok, &len);
+    tu_write_file(dir, "tokenizer.json", data, len);
+    const char *gen = "{\"eos_token_id\": [96, 5], \"do_sample\": false}";
+    tu_write_file(dir, "generation_config.json", gen, strlen(gen));
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    g_free(data);
+    g_free(tok);
+    g_free(src);
+    *dir_out = dir;
+    return m;
+}
+
+Test(generate, one_set_of_end_ids_for_the_loop_and_the_chain)
+{
+    char *dir;
+    tg_model *m = load_with_extra_eos(&dir);
+    const int32_t *ids;
+    size_t n;
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, 0), TG_OK);
+    cr_assert_eq(n, 2);
+    cr_assert(ids[0] == 96 && ids[1] == 5, "%d %d", ids[0], ids[1]);
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, TG_END_IDS_NO_GENERATION_CONFIG), TG_OK);
+    cr_assert(n == 1 && ids[0] == 96);
+    cr_assert_eq(tg_model_end_ids(&ids, &n, m, 0x10), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "unknown flags"), "%s", tg_error_last());
+    /* min_new_tokens bans id 5 too, because generation_config.json says it ends a sequence:
+     * 10 tokens, then the biased 5, which ends generation as eos. */
+    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
+    o.samplers = "logit_bias(bias=\"5:100\") min_new_tokens(n=10) greedy";
+    o.max_new_tokens = 50;
+    tg_result *r;
+    cr_assert_eq(tg_generate(&r, m, "ROMEO:", &o), TG_OK, "%s", tg_error_last());
+    const int32_t *t = tg_result_tokens(r, &n);
+    cr_assert_eq(n, 11, "n = %zu, stop %s", n, tg_stop_reason_str(tg_result_stop_reason(r)));
+    for (size_t i = 0; i < 10; i++)
+        cr_assert(t[i] != 5 && t[i] != 96, "token %zu is an end id (%d)", i, t[i]);
+    cr_assert_eq(t[10], 5);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_EOS);
+    tg_result_free(r);
+    /* ignoring generation_config.json: 5 is an ordinary token for the loop and the chain */
+    o.flags = TG_GEN_NO_CONFIG;
+    o.max_new_tokens = 3;
+    cr_assert_eq(tg_generate(&r, m, "ROMEO:", &o), TG_OK, "%s", tg_error_last());
+    t = tg_result_tokens(r, &n);
+    cr_assert(n == 3 && t[0] == 5 && t[1] == 5 && t[2] == 5);
+    cr_assert_eq(tg_result_stop_reason(r), TG_STOP_MAX_TOKENS);
+    tg_result_free(r);
+    /* a chain made for the model alone knows the same end ids */
+    tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
+    co.model = m;
+    tg_chain *c;
+    cr_assert_eq(tg_chain_parse(&c, "min_new_tokens(n=2) greedy", &co), TG_OK);
+    float logits[97] = {0};
+    logits[5] = 10.0f;
+    int32_t tok;
+    cr_assert_eq(tg_chain_sample(&tok, NULL, c, logits), TG_OK);
+    cr_assert(tok != 5 && tok != 96, "tok %d", tok);
+    tg_chain_free(c);
+    tg_model_free(m);
+    tu_rmtree(dir);
+    g_free(dir);
 }
 
 static char *sample_text(uint64_t seed, int32_t threads)

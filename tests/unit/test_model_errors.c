@@ -476,7 +476,7 @@ Test(decode_errors, null_arguments_are_refused_by_name)
         {tg_session_seq_clear(NULL, 0), "'session'"},
         {tg_session_seq_truncate(NULL, 0, 0), "'session'"},
         {tg_session_seq_copy(NULL, 0, 0), "'session'"},
-        {tg_model_options_default(NULL), "'out'"},
+        {tg_model_options_init(NULL, sizeof(tg_model_options)), "NULL"},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
         cr_assert_eq(calls[i].st, TG_EINVAL, "call %zu", i);

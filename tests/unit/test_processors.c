@@ -156,7 +156,7 @@ static int32_t no_eos[1];
 
 static tg_proc_context context(int32_t n_vocab)
 {
-    tg_proc_context ctx = {sizeof ctx, n_vocab, no_eos, 0, NULL};
+    tg_proc_context ctx = {sizeof ctx, n_vocab, no_eos, 0, NULL, NULL};
     return ctx;
 }
 
@@ -420,6 +420,31 @@ Test(processors, temperature_one_changes_nothing)
     run("temperature", NULL, &s.c, NULL);
     for (int i = 0; i < 3; i++)
         cr_assert_float_eq(s.logits[i], l[i], 0);
+}
+
+Test(processors, temperature_far_below_one_stays_a_distribution)
+{
+    /* 1 / 1e-40 overflows a float: the logits are shifted by their maximum instead, so the
+     * softmax is exact (the most likely token alone) and nothing is NaN. */
+    const char *ts[] = {"t=1e-40", "t=1e-30", "t=1e-7"};
+    for (size_t k = 0; k < 3; k++) {
+        small_cands s;
+        const float l[] = {2, 1, -1, -INFINITY, 2 - 1e-3f};
+        fill_logits(&s, l, 5);
+        run("temperature", ts[k], &s.c, NULL);
+        for (size_t i = 0; i < s.c.size; i++)
+            cr_assert(!isnan(s.c.logits[i]) && !(isinf(s.c.logits[i]) && s.c.logits[i] > 0),
+                      "%s: logit %zu = %g", ts[k], i, s.c.logits[i]);
+        cr_assert_eq(tg_candidates_softmax(&s.c), TG_OK, "%s", ts[k]);
+        cr_assert_float_eq(prob_of(&s.c, 0), 1.0, 1e-6, "%s", ts[k]);
+        cr_assert_float_eq(prob_of(&s.c, 3), 0.0, 0, "%s", ts[k]);
+    }
+    /* an ordinary t is still a plain division (no shift) */
+    small_cands s;
+    const float l[] = {2, 1};
+    fill_logits(&s, l, 2);
+    run("temperature", "t=0.5", &s.c, NULL);
+    cr_assert_float_eq(logit_of(&s.c, 0), 4.0, EPS);
 }
 
 /* ---- top_k ---- */
@@ -760,6 +785,20 @@ Test(processors, xtc_no_ops)
     run("xtc", "probability=1; threshold=0", &s.c, &st);
     cr_assert_eq(s.c.size, 1);
     cr_assert(s.c.ids[0] == 3 || s.c.ids[0] == 4);
+}
+
+Test(processors, xtc_never_keeps_a_banned_token_alone)
+{
+    /* threshold 0 after a -inf ban: the banned token is not a "top choice"; the least likely
+     * of the possible tokens stays, and the ban keeps probability 0. */
+    small_cands s;
+    const float l[] = {3, 2, -INFINITY, 1};
+    fill_logits(&s, l, 4);
+    tg_step_info st = step_info(NULL, 0, 0, 0);
+    run("xtc", "probability=1; threshold=0", &s.c, &st);
+    cr_assert_eq(tg_candidates_softmax(&s.c), TG_OK);
+    cr_assert_float_eq(prob_of(&s.c, 3), 1.0, EPS);
+    cr_assert(index_of(&s.c, 0) < 0 && index_of(&s.c, 1) < 0);
 }
 
 Test(processors, xtc_coin_uses_the_documented_counter)
@@ -1261,7 +1300,7 @@ Test(processors, bad_words_hf_semantics)
 Test(processors, min_new_tokens_masks_eos)
 {
     const int32_t eos[] = {4, 2};
-    tg_proc_context ctx = {sizeof ctx, 5, eos, 2, NULL};
+    tg_proc_context ctx = {sizeof ctx, 5, eos, 2, NULL, NULL};
     proc p = proc_new_ctx("min_new_tokens", "n=2", &ctx);
     const float l[] = {0, 1, 2, 3, 4};
     for (int32_t step = 0; step < 4; step++) {
@@ -1288,7 +1327,7 @@ Test(processors, min_new_tokens_masks_eos)
     for (int i = 0; i < 5; i++)
         cr_assert_float_eq(s.logits[i], l[i], 0);
     const int32_t bad[] = {9};
-    tg_proc_context ctx2 = {sizeof ctx2, 5, bad, 1, NULL};
+    tg_proc_context ctx2 = {sizeof ctx2, 5, bad, 1, NULL, NULL};
     cr_assert_eq(proc_try(&p, "min_new_tokens", NULL, &ctx2), TG_ERANGE);
 }
 
@@ -1693,4 +1732,100 @@ Test(processors_chain, every_builtin_prints_and_parses_back)
         tg_chain_free(c);
         tg_chain_free(d);
     }
+}
+
+/* FNV-1a 64, as the chain snapshot's trailer (lib/sampling/chain.c): lets a test forge a
+ * snapshot whose checksum is right but whose content is not. */
+static uint64_t snap_fnv(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void snap_reseal(unsigned char *buf, size_t len)
+{
+    uint64_t sum = snap_fnv(buf, len - 8);
+    memcpy(buf + len - 8, &sum, 8);
+}
+
+/* A snapshot of `c` must be byte-identical to `want`. */
+static void assert_snapshot_is(tg_chain *c, const void *want, size_t want_len)
+{
+    void *buf;
+    size_t len;
+    cr_assert_eq(tg_chain_save(&buf, &len, c), TG_OK, "%s", tg_error_last());
+    cr_assert(len == want_len && memcmp(buf, want, len) == 0, "the chain changed");
+    tg_free(buf);
+}
+
+Test(processors_chain, damaged_snapshots_are_refused_and_leave_the_chain_as_it_was)
+{
+    const double p[] = {0.4, 0.3, 0.2, 0.1};
+    float l[4];
+    logits_of(l, p, 4);
+    const char *spec = "frequency_penalty(penalty=0.1) mirostat_v2(tau=1, eta=0.1)";
+    tg_chain *c = chain(spec, 4, 9);
+    for (int i = 0; i < 5; i++) {
+        int32_t tok;
+        cr_assert_eq(tg_chain_sample(&tok, NULL, c, l), TG_OK);
+        cr_assert_eq(tg_chain_accept(c, tok), TG_OK);
+    }
+    unsigned char *snap;
+    size_t len;
+    cr_assert_eq(tg_chain_save((void **)&snap, &len, c), TG_OK, "%s", tg_error_last());
+    tg_chain *d = chain(spec, 4, 9);
+    cr_assert_eq(tg_chain_accept(d, 2), TG_OK);
+    void *before;
+    size_t before_len;
+    cr_assert_eq(tg_chain_save(&before, &before_len, d), TG_OK);
+    unsigned char *bad = g_memdup2(snap, len);
+    /* every single flipped byte is caught by the checksum */
+    for (size_t i = 0; i < len; i++) {
+        bad[i] ^= 0x20;
+        tg_status st = tg_chain_restore(d, bad, len);
+        cr_assert_eq(st, TG_EFORMAT, "byte %zu flipped: %s", i, tg_error_last());
+        bad[i] ^= 0x20;
+    }
+    cr_assert(strstr(tg_error_last(), "damaged") || strstr(tg_error_last(), "not a chain"), "%s",
+              tg_error_last());
+    assert_snapshot_is(d, before, before_len);
+    /* a forged mu (checksum right) is refused by the plugin, named, and nothing changes */
+    const size_t mu_at = len - 8 - sizeof(double);
+    double mu = 1e300;
+    memcpy(bad + mu_at, &mu, sizeof mu);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "stage 2 'mirostat_v2': snapshot holds mu = 1e+300"), "%s",
+              tg_error_last());
+    assert_snapshot_is(d, before, before_len);
+    /* a forged history id outside the vocabulary */
+    memcpy(bad, snap, len);
+    int32_t id = 7;
+    memcpy(bad + 8 + 24, &id, sizeof id);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "history token 0 is 7, outside the vocabulary [0, 4)"), "%s",
+              tg_error_last());
+    /* a stage name of raw bytes is not echoed */
+    memcpy(bad, snap, len);
+    const size_t name_at = 8 + 24 + 5 * 4 + 8; /* first stage's name */
+    memcpy(bad + name_at, "\xff\xfe\x01", 3);
+    snap_reseal(bad, len);
+    cr_assert_eq(tg_chain_restore(d, bad, len), TG_EFORMAT);
+    cr_assert(strstr(tg_error_last(), "stage 1 of the snapshot has no valid processor name"), "%s",
+              tg_error_last());
+    cr_assert(g_utf8_validate(tg_error_last(), -1, NULL));
+    assert_snapshot_is(d, before, before_len);
+    /* the intact snapshot still restores */
+    cr_assert_eq(tg_chain_restore(d, snap, len), TG_OK, "%s", tg_error_last());
+    assert_snapshot_is(d, snap, len);
+    g_free(bad);
+    tg_free(before);
+    tg_free(snap);
+    tg_chain_free(c);
+    tg_chain_free(d);
 }

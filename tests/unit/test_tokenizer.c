@@ -808,7 +808,7 @@ Test(tokenizer_bad, null_args_and_flags)
     o.struct_size = 2;
     cr_assert_eq(tg_tokenizer_load(&t2, "x", &o), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "tg_tokenizer_options"));
-    cr_assert_eq(tg_tokenizer_options_default(NULL), TG_EINVAL);
+    cr_assert_eq(tg_tokenizer_options_init(NULL, sizeof(tg_tokenizer_options)), TG_EINVAL);
     cr_assert_eq(tg_tokenizer_encode(NULL, &n, tok, "a", 1, 0), TG_EINVAL);
     cr_assert_eq(tg_tokenizer_encode(&ids, NULL, tok, "a", 1, 0), TG_EINVAL);
     cr_assert_eq(tg_tokenizer_encode(&ids, &n, NULL, "a", 1, 0), TG_EINVAL);
@@ -872,7 +872,7 @@ Test(tokenizer_gpt2, options_and_config)
     cr_assert_eq(tg_tokenizer_eos(tok), 1);
     tg_tokenizer_free(tok);
     tg_tokenizer_options o;
-    cr_assert_eq(tg_tokenizer_options_default(&o), TG_OK);
+    cr_assert_eq(tg_tokenizer_options_init(&o, sizeof o), TG_OK);
     cr_assert_eq(o.struct_size, sizeof o);
     cr_assert_eq(o.bos_id, TG_TOKEN_AUTO);
     o.bos_id = TG_TOKEN_NONE;

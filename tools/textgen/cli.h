@@ -31,6 +31,11 @@ typedef struct cli_options {
     cli_num min_p;       /* --min-p */
     cli_num repeat;      /* --repeat-penalty */
     cli_num threads;     /* --threads */
+    cli_num beams;       /* --beams */
+    cli_num num_return;  /* --num-return */
+    cli_num length_pen;  /* --length-penalty */
+    int32_t early_stop;  /* --early-stopping: TG_EARLY_STOP_* (0: not given) */
+    char *beam_scorers;  /* --beam-scorers */
     uint64_t seed;       /* --seed, else random */
     int seed_set;
     char *samplers;     /* --samplers */
@@ -50,6 +55,11 @@ void cli_options_clear(cli_options *o);
 
 /* ---- run.c ---- */
 
+/* Encode `prompt` as generation does; on failure prints "cannot tokenize the prompt: <why>" and
+ * returns CLI_EXIT_RUNTIME. Every mode reports an untokenizable prompt through this. `ids_out`
+ * (tg_free() it) and `n_out` may be NULL. */
+int cli_encode_prompt(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok,
+                      const char *prompt);
 /* --tokenize: the prompt's ids as a JSON array (loads the tokenizer only). */
 int cli_run_tokenize(const char *model_dir, const char *prompt);
 /* Load the model and generate (with --explain, --explain-svg, --json as asked). */
@@ -61,6 +71,9 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
 void cli_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Same, with ": <tg_error_last()>" appended. */
 void cli_error_tg(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* 0 if `text` is valid UTF-8; else prints "<what> is not valid UTF-8: byte 0xHH at byte offset
+ * N" and returns -1. */
+int cli_check_utf8(const char *what, const char *text);
 /* A token's bytes as printable, escaped text (\n, \t, \\, \xHH for control or invalid bytes),
  * without quotes. g_free() it. */
 char *cli_escape_bytes(const char *bytes, size_t len);
@@ -73,8 +86,9 @@ double cli_now(void);
 
 /* ---- paths.c: the default model and the build tree's plugins ---- */
 
-/* The model folder to use: -m, else $TEXTGEN_MODEL, else the bundled model (build tree, then
- * the installed data dir). Returns NULL with a one-line error printed when none exists. */
+/* The model folder to use: -m, else $TEXTGEN_MODEL, else the bundled model (the source tree's
+ * when run from the build tree, else the library's tg_default_model_dir()). Returns NULL with
+ * a one-line error printed when none exists. */
 char *cli_model_dir(const cli_options *o);
 /* Put the build tree's plugins (when run from the build tree) and the --plugin-dir folders on
  * the search path and load the latter's plugins. Returns 0, or -1 after printing the error. */
@@ -85,6 +99,9 @@ int cli_setup_plugins(const cli_options *o);
 /* The spec the options ask for: --samplers, else one built from the sampling knobs, else NULL
  * (the model's generation_config.json applies). g_free() it. */
 char *cli_spec_from_options(const cli_options *o);
+/* The beam scorer spec: --beam-scorers, then length_penalty(alpha=X) for --length-penalty; NULL
+ * when neither is given (the library's default, length_penalty with alpha 1). g_free() it. */
+char *cli_scorers_from_options(const cli_options *o);
 
 /* One stage of a printed spec: "top_p" and "p=0.95, min_keep=1". */
 typedef struct cli_spec_stage {
@@ -100,17 +117,24 @@ char *cli_spec_param(const char *params, const char *key);
 
 /* ---- stream.c: generation with streamed output and statistics ---- */
 
+typedef struct ex_trace ex_trace;
+
 typedef struct cli_run {
     const cli_options *opts;
     const tg_model *model;
     const char *prompt;
-    const char *spec;  /* NULL: generation_config.json */
-    double load_s;     /* model load time */
-    tg_result *result; /* filled by cli_generate() */
+    const char *spec;    /* NULL: generation_config.json */
+    const char *scorers; /* beam scorer spec; NULL: the library's default */
+    double load_s;       /* model load time */
+    tg_result *result;   /* filled by cli_generate() */
+    ex_trace *explain;   /* --explain / --explain-svg: the steps to record, else NULL */
+    int explain_steps;   /* how many */
 } cli_run;
 
-/* Generate; unless --json, stream the continuation to stdout as it is produced. Returns an exit
- * code. */
+/* Generate; unless --json, stream the continuation to stdout as it is produced. With
+ * run->explain, record the first explain_steps steps through the generation's trace hook; with
+ * --explain, print their tables first (the continuation is held back until they are printed).
+ * Returns an exit code. */
 int cli_generate(cli_run *run);
 /* Statistics on stderr (when it is a terminal or --verbose). */
 void cli_print_stats(const cli_run *run);
@@ -127,7 +151,7 @@ void cli_print_ids_json(const int32_t *ids, size_t n);
 /* --list-plugins: every registered processor with its parameters and docs. */
 int cli_list_plugins(void);
 
-/* ---- explain.c: drive the chain step by step with a trace ---- */
+/* ---- explain.c: what the chain did at each step, from the generation's trace hook ---- */
 
 /* What one stage did at one step (copied out of the trace callback). */
 typedef struct ex_stage {
@@ -146,17 +170,15 @@ typedef struct ex_step {
     size_t n_stages;
 } ex_step;
 
-typedef struct ex_trace {
+struct ex_trace {
     char *spec; /* the chain as tg_chain_print() writes it */
     ex_step *steps;
     size_t n_steps;
     const tg_tokenizer *tok;
-} ex_trace;
+};
 
-/* Run the first `n_steps` steps of generation with the chain `spec` (NULL: the model's
- * defaults), recording every stage. Returns an exit code. */
-int cli_explain_run(ex_trace *out, const tg_model *model, const char *prompt, const char *spec,
-                    const cli_options *o, int n_steps);
+/* Record one traced step (the tg_generate_options.on_trace hook's data). */
+void cli_explain_record(ex_trace *t, const tg_step_trace *step);
 void cli_explain_free(ex_trace *t);
 
 /* ---- explain_view.c: the rows both renderers draw ---- */

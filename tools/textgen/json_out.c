@@ -1,5 +1,6 @@
-/* tools/textgen/json_out.c — --json (the whole result as one object) and --tokenize (an array
- * of ids), written with json-glib. */
+/* tools/textgen/json_out.c — --json (the whole result as one object: the best sequence's text,
+ * tokens and log-probabilities, and with "sequences" every sequence returned, best first) and
+ * --tokenize (an array of ids), written with json-glib. */
 #include "cli.h"
 
 #include <json-glib/json-glib.h>
@@ -45,6 +46,26 @@ static void add_double(JsonBuilder *b, const char *key, double v)
         json_builder_add_null_value(b);
 }
 
+/* Every sequence of the result, best first: text, tokens, score, stop_reason. */
+static void add_sequences(JsonBuilder *b, const tg_result *r)
+{
+    json_builder_begin_array(b);
+    for (size_t i = 0; i < tg_result_n_sequences(r); i++) {
+        size_t n;
+        const int32_t *ids = tg_result_sequence_tokens(r, i, &n);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "text");
+        json_builder_add_string_value(b, tg_result_sequence_text(r, i, NULL));
+        json_builder_set_member_name(b, "tokens");
+        add_ids(b, ids, n);
+        add_double(b, "score", tg_result_sequence_score(r, i));
+        json_builder_set_member_name(b, "stop_reason");
+        json_builder_add_string_value(b, tg_stop_reason_str(tg_result_sequence_stop_reason(r, i)));
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 int cli_print_json(const cli_run *run)
 {
     const tg_result *r = run->result;
@@ -79,6 +100,10 @@ int cli_print_json(const cli_run *run)
     json_builder_end_array(b);
     json_builder_set_member_name(b, "stop_reason");
     json_builder_add_string_value(b, tg_stop_reason_str(tg_result_stop_reason(r)));
+    json_builder_set_member_name(b, "sequences");
+    add_sequences(b, r);
+    json_builder_set_member_name(b, "num_beams");
+    json_builder_add_int_value(b, run->opts->beams.set ? (gint64)run->opts->beams.value : 1);
     json_builder_set_member_name(b, "samplers");
     if (run->spec)
         json_builder_add_string_value(b, run->spec);

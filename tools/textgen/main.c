@@ -36,6 +36,9 @@ static const num_opt num_opts[] = {
     NUM_OPT("min-p", 0, min_p, 0, 0, 1, 0, "a number in [0, 1]"),
     NUM_OPT("repeat-penalty", 0, repeat, 0, 0, 10, 1, "a number in (0, 10] (1 = off)"),
     NUM_OPT("threads", 0, threads, 1, 0, 1024, 0, "an integer in [0, 1024] (0 = default)"),
+    NUM_OPT("beams", 0, beams, 1, 1, 1e6, 0, "an integer >= 1 (1 = no beam search)"),
+    NUM_OPT("num-return", 0, num_return, 1, 1, 1e6, 0, "an integer >= 1"),
+    NUM_OPT("length-penalty", 0, length_pen, 0, -100, 100, 0, "a number in [-100, 100]"),
 };
 
 static const num_opt *find_num_opt(const char *option_name)
@@ -129,6 +132,24 @@ static gboolean on_explain(const gchar *option_name, const gchar *value, gpointe
     return TRUE;
 }
 
+static gboolean on_early_stopping(const gchar *option_name, const gchar *value, gpointer data,
+                                  GError **error)
+{
+    cli_options *o = data;
+    if (g_strcmp0(value, "false") == 0)
+        o->early_stop = TG_EARLY_STOP_FALSE;
+    else if (g_strcmp0(value, "true") == 0)
+        o->early_stop = TG_EARLY_STOP_TRUE;
+    else if (g_strcmp0(value, "never") == 0)
+        o->early_stop = TG_EARLY_STOP_NEVER;
+    else {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s wants true, false or never, not '%s'", option_name, value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean on_version(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
@@ -164,14 +185,35 @@ static char **normalize_argv(int argc, char **argv)
     return out;
 }
 
-static char *read_stdin(void)
+/* The prompt from stdin, byte for byte. A prompt is NUL-terminated text for the library, so a
+ * NUL byte inside it is refused rather than silently cutting the prompt short. */
+static int read_stdin(char **out)
 {
     GString *s = g_string_new(NULL);
     char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
         g_string_append_len(s, buf, (gssize)n);
-    return g_string_free(s, FALSE);
+    *out = NULL;
+    if (ferror(stdin)) {
+        cli_error("cannot read the prompt from stdin: %s", g_strerror(errno));
+        g_string_free(s, TRUE);
+        return CLI_EXIT_RUNTIME;
+    }
+    const char *nul = memchr(s->str, '\0', s->len);
+    if (nul) {
+        cli_error("the prompt read from stdin holds a NUL byte at offset %zu; a prompt is text "
+                  "without NUL bytes",
+                  (size_t)(nul - s->str));
+        g_string_free(s, TRUE);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_check_utf8("the prompt read from stdin", s->str) != 0) {
+        g_string_free(s, TRUE);
+        return CLI_EXIT_USAGE;
+    }
+    *out = g_string_free(s, FALSE);
+    return CLI_EXIT_OK;
 }
 
 static const char *summary =
@@ -187,12 +229,45 @@ static const char *description =
     "  textgen \"ROMEO:\"\n"
     "  textgen -n 200 --temperature 0.8 --top-k 40 \"To be, or not\"\n"
     "  textgen --samplers \"top_p(p=0.9) temperature(t=0.7) dist\" --seed 7 \"KING:\"\n"
+    "  textgen --beams 4 --num-return 2 --length-penalty 1.5 \"ROMEO:\"\n"
     "  textgen --explain 3 --explain-svg steps.svg \"ROMEO:\"\n"
     "  textgen --list-plugins\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
     "Environment: TEXTGEN_MODEL (default model folder), TEXTGEN_PLUGIN_PATH.\n"
     "Docs: docs/cli.md";
+
+/* The beam search options go together: they need --beams B > 1, and R <= B. */
+static int check_beam_options(const cli_options *o)
+{
+    const int beams = o->beams.set ? (int)o->beams.value : 1;
+    const char *needs = o->num_return.set && o->num_return.value > 1 ? "--num-return"
+                        : o->length_pen.set                          ? "--length-penalty"
+                        : o->early_stop                              ? "--early-stopping"
+                        : o->beam_scorers                            ? "--beam-scorers"
+                                                                     : NULL;
+    if (beams == 1 && needs) {
+        cli_error("%s needs beam search: add --beams B with B > 1 (see textgen --help)", needs);
+        return CLI_EXIT_USAGE;
+    }
+    if (o->num_return.set && o->num_return.value > beams) {
+        cli_error("--num-return %d is more than --beams %d: the search keeps only B hypotheses "
+                  "(see textgen --help)",
+                  (int)o->num_return.value, beams);
+        return CLI_EXIT_USAGE;
+    }
+    if (beams > 1 && o->explain) {
+        cli_error("--explain follows one sequence's sampler chain; it does not work with --beams "
+                  "(see textgen --help)");
+        return CLI_EXIT_USAGE;
+    }
+    if (beams > 1 && o->explain_svg) {
+        cli_error("--explain-svg follows one sequence's sampler chain; it does not work with "
+                  "--beams (see textgen --help)");
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
 
 int cli_parse_options(cli_options *o, int argc, char **argv)
 {
@@ -202,28 +277,42 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
     const GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model_dir,
          "Model folder (default: $TEXTGEN_MODEL, else the bundled shakespeare-char)", "DIR"},
-        {"prompt", 'p', 0, G_OPTION_ARG_STRING, &o->prompt, "The prompt", "TEXT"},
-        {"max-new-tokens", 'n', 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &o->prompt, "The prompt", "TEXT"},
+        {"max-new-tokens", 'n', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Tokens to generate (-1: until the context is full; default: the model's)", "N"},
-        {"temperature", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"temperature", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Divide logits by T (0 = greedy)", "T"},
-        {"top-k", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number, "Keep the K most likely tokens",
-         "K"},
-        {"top-p", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"top-k", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Keep the K most likely tokens", "K"},
+        {"top-p", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Keep the most likely tokens up to cumulative probability P", "P"},
-        {"min-p", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"min-p", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Keep tokens at least P times as likely as the best", "P"},
-        {"repeat-penalty", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number,
+        {"repeat-penalty", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Penalize tokens seen in the last 64 (1 = off)", "R"},
-        {"seed", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_seed,
+        {"seed", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_seed,
          "Randomness seed (default: a random one)", "S"},
-        {"samplers", 0, 0, G_OPTION_ARG_STRING, &o->samplers,
+        {"samplers", 0, 0, G_OPTION_ARG_FILENAME, &o->samplers,
          "Sampler chain spec, e.g. \"top_k(k=40) temperature(t=0.8) dist\" (overrides the "
          "knobs)",
          "SPEC"},
-        {"stop", 0, 0, G_OPTION_ARG_STRING_ARRAY, &stops,
+        {"stop", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &stops,
          "Stop when STR appears (repeatable; \\n and other C escapes work)", "STR"},
-        {"threads", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_number, "Compute threads", "N"},
+        {"threads", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Compute threads", "N"},
+        {"beams", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Beam search with B beams (the sampler chain's selector draws the candidates)", "B"},
+        {"num-return", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Sequences to return with --beams, best first (<= B; the others go to --json and "
+         "--verbose)",
+         "R"},
+        {"length-penalty", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
+         "Beam score = sum of log-probabilities / length^X (default 1)", "X"},
+        {"early-stopping", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+         (void *)on_early_stopping,
+         "When beam search stops: true, false (default) or never (Hugging Face's)", "WHEN"},
+        {"beam-scorers", 0, 0, G_OPTION_ARG_FILENAME, &o->beam_scorers,
+         "Beam scorer spec, e.g. \"diverse_groups(groups=2, penalty=0.5)\"", "SPEC"},
         {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->plugin_dirs,
          "Load the plugins of DIR too (repeatable)", "DIR"},
         {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &list_plugins,
@@ -232,14 +321,14 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object with the result", NULL},
         {"tokenize", 0, 0, G_OPTION_ARG_NONE, &tokenize,
          "Print the prompt's token ids as a JSON array and exit", NULL},
-        {"explain", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (void *)on_explain,
-         "Show the candidate table of the first N steps (default 3)", "[N]"},
+        {"explain", 0, G_OPTION_FLAG_OPTIONAL_ARG | G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+         (void *)on_explain, "Show the candidate table of the first N steps (default 3)", "[N]"},
         {"explain-svg", 0, 0, G_OPTION_ARG_FILENAME, &o->explain_svg,
          "Draw the explained steps as an SVG picture", "FILE"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Statistics and library messages", NULL},
         {"version", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (void *)on_version,
          "Print the version and exit", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx = g_option_context_new("[PROMPT]");
@@ -285,11 +374,27 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
     } else if (rc < 0 && n_rest == 1) {
         o->prompt = g_strdup(rest[0]);
     }
+    /* Arguments arrive as the bytes the user typed, whatever the locale (GOption's FILENAME
+     * types do not convert them); text ones must be UTF-8. */
+    if (rc < 0 && o->prompt &&
+        cli_check_utf8(n_rest == 1 ? "the prompt argument" : "the prompt (-p)", o->prompt) != 0)
+        rc = CLI_EXIT_USAGE;
+    if (rc < 0 && o->samplers && cli_check_utf8("--samplers", o->samplers) != 0)
+        rc = CLI_EXIT_USAGE;
+    for (guint i = 0; rc < 0 && o->stops && o->stops[i]; i++) {
+        char *what = g_strdup_printf("--stop #%u", i + 1);
+        if (cli_check_utf8(what, o->stops[i]) != 0)
+            rc = CLI_EXIT_USAGE;
+        g_free(what);
+    }
     if (rc < 0 && o->json && o->explain) {
         cli_error("--explain prints tables, --json an object: use one, or --explain-svg with "
                   "--json (see textgen --help)");
         rc = CLI_EXIT_USAGE;
     }
+    if (rc < 0 && o->beam_scorers && cli_check_utf8("--beam-scorers", o->beam_scorers) != 0)
+        rc = CLI_EXIT_USAGE;
+    rc = rc < 0 ? check_beam_options(o) : rc;
     if (rc < 0 && o->samplers && !*o->samplers) {
         cli_error("--samplers wants a chain spec such as \"top_k(k=40) dist\" (see textgen "
                   "--help)");
@@ -306,6 +411,7 @@ void cli_options_clear(cli_options *o)
     g_free(o->model_dir);
     g_free(o->prompt);
     g_free(o->samplers);
+    g_free(o->beam_scorers);
     g_strfreev(o->stops);
     g_strfreev(o->plugin_dirs);
     g_free(o->explain_svg);
@@ -341,8 +447,12 @@ int main(int argc, char **argv)
     char *model_dir = rc == CLI_EXIT_OK ? cli_model_dir(&o) : NULL;
     if (!model_dir)
         rc = CLI_EXIT_RUNTIME;
-    if (rc == CLI_EXIT_OK && !o.prompt)
-        o.prompt = isatty(STDIN_FILENO) ? g_strdup("") : read_stdin();
+    if (rc == CLI_EXIT_OK && !o.prompt) {
+        if (isatty(STDIN_FILENO))
+            o.prompt = g_strdup("");
+        else
+            rc = read_stdin(&o.prompt);
+    }
     if (rc == CLI_EXIT_OK && o.tokenize)
         rc = cli_run_tokenize(model_dir, o.prompt);
     else if (rc == CLI_EXIT_OK)

@@ -1,8 +1,10 @@
 /* tools/textgen/paths.c — where the default model and the plugins are.
  *
- * Run from the build tree (<builddir>/tools/textgen/textgen, recognised by
- * <builddir>/meson-private), the tool uses the source tree's bundled model and the build tree's
- * plugins; installed, the data dir's model and the library's own pluginsdir. */
+ * Installed, the library says where (tg_default_model_dir(): $TEXTGEN_MODEL or the bundled
+ * model; tg_plugins_dir() on the search path), both found relative to the installed library,
+ * so a moved prefix keeps working. Run from the build tree (<builddir>/tools/textgen/textgen,
+ * recognised by <builddir>/meson-private), the tool uses the source tree's bundled model and
+ * the build tree's plugins, which no installed layout describes. */
 #include "cli.h"
 
 #include <string.h>
@@ -10,11 +12,10 @@
 #ifndef TG_CLI_SOURCE_DIR
 #error "TG_CLI_SOURCE_DIR must be defined by the build"
 #endif
-#ifndef TG_CLI_MODEL_DIR
-#error "TG_CLI_MODEL_DIR must be defined by the build"
-#endif
 
-#define BUNDLED_MODEL "shakespeare-char"
+#ifndef TG_CLI_BUNDLED_MODEL
+#error "TG_CLI_BUNDLED_MODEL must be defined by the build"
+#endif
 
 /* <builddir> when this executable runs from a Meson build tree, else NULL (g_free() it). */
 static char *build_root(void)
@@ -57,22 +58,20 @@ char *cli_model_dir(const cli_options *o)
     if (env && *env)
         return check_dir(env, "model folder (from TEXTGEN_MODEL)");
     char *root = build_root();
-    char *source_model = g_build_filename(TG_CLI_SOURCE_DIR, "models", BUNDLED_MODEL, NULL);
-    char *found = NULL;
-    if (root && g_file_test(source_model, G_FILE_TEST_IS_DIR))
-        found = g_strdup(source_model);
-    else if (g_file_test(TG_CLI_MODEL_DIR, G_FILE_TEST_IS_DIR))
-        found = g_strdup(TG_CLI_MODEL_DIR);
-    if (!found && root)
-        cli_error("no model: the bundled model is neither at '%s' nor at '%s'; pass -m DIR or "
-                  "set TEXTGEN_MODEL",
-                  source_model, TG_CLI_MODEL_DIR);
-    else if (!found)
-        cli_error("no model: the bundled model is not at '%s'; pass -m DIR or set TEXTGEN_MODEL",
-                  TG_CLI_MODEL_DIR);
-    g_free(source_model);
-    g_free(root);
-    return found;
+    if (root) {
+        g_free(root);
+        char *source_model =
+            g_build_filename(TG_CLI_SOURCE_DIR, "models", TG_CLI_BUNDLED_MODEL, NULL);
+        if (g_file_test(source_model, G_FILE_TEST_IS_DIR))
+            return source_model;
+        g_free(source_model);
+    }
+    const char *dir = NULL;
+    if (tg_default_model_dir(&dir) == TG_OK)
+        return g_strdup(dir);
+    cli_error("no model: the bundled model is not at '%s'; pass -m DIR or set TEXTGEN_MODEL",
+              dir ? dir : "(unknown)");
+    return NULL;
 }
 
 static int cmp_names(gconstpointer a, gconstpointer b)

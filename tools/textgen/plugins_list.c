@@ -72,7 +72,7 @@ int cli_list_plugins(void)
         return CLI_EXIT_RUNTIME;
     }
     printf("%zu processors (chain spec: name(param=value, ...), stages in order, one selector "
-           "last)\n",
+           "last; beam scorers go in --beam-scorers)\n",
            n);
     for (size_t i = 0; i < n; i++) {
         tg_processor_info info = TG_PROCESSOR_INFO_INIT;

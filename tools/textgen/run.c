@@ -1,8 +1,24 @@
 /* tools/textgen/run.c — the modes that use a model: --tokenize, and generation with its
- * companions --explain / --explain-svg (before it), --json and the statistics (after it). */
+ * companions --explain / --explain-svg (recorded during it), --json and the statistics (after
+ * it). */
 #include "cli.h"
 
-#include <unistd.h>
+int cli_encode_prompt(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok, const char *prompt)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
+        cli_error_tg("cannot tokenize the prompt");
+        return CLI_EXIT_RUNTIME;
+    }
+    if (ids_out)
+        *ids_out = ids;
+    else
+        tg_free(ids);
+    if (n_out)
+        *n_out = n;
+    return CLI_EXIT_OK;
+}
 
 int cli_run_tokenize(const char *model_dir, const char *prompt)
 {
@@ -13,13 +29,9 @@ int cli_run_tokenize(const char *model_dir, const char *prompt)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = CLI_EXIT_OK;
-    if (tg_tokenizer_encode(&ids, &n, tok, prompt, TG_NUL_TERMINATED, 0) != TG_OK) {
-        cli_error_tg("cannot tokenize the prompt");
-        rc = CLI_EXIT_RUNTIME;
-    } else {
+    int rc = cli_encode_prompt(&ids, &n, tok, prompt);
+    if (rc == CLI_EXIT_OK)
         cli_print_ids_json(ids, n);
-    }
     tg_free(ids);
     tg_tokenizer_free(tok);
     return rc;
@@ -39,26 +51,10 @@ static int check_spec(const tg_model *model, const char *spec)
     return CLI_EXIT_OK;
 }
 
-static int run_explain(cli_run *run, const cli_options *o)
-{
-    ex_trace t = {0};
-    int steps = o->explain ? o->explain : CLI_EXPLAIN_DEFAULT_STEPS;
-    int rc = cli_explain_run(&t, run->model, run->prompt, run->spec, o, steps);
-    if (rc == CLI_EXIT_OK && o->explain) {
-        int color = isatty(STDOUT_FILENO) && !g_getenv("NO_COLOR") &&
-                    g_strcmp0(g_getenv("TERM"), "dumb") != 0;
-        cli_explain_print(stdout, &t, 80, color);
-        fflush(stdout);
-    }
-    if (rc == CLI_EXIT_OK && o->explain_svg)
-        rc = cli_explain_svg(o->explain_svg, &t);
-    cli_explain_free(&t);
-    return rc;
-}
-
 int cli_run_model(const cli_options *o, const char *model_dir, const char *prompt)
 {
     char *spec = cli_spec_from_options(o);
+    char *scorers = cli_scorers_from_options(o);
     double t0 = cli_now();
     tg_model *model = NULL;
     int rc = CLI_EXIT_OK;
@@ -66,22 +62,30 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
         cli_error_tg("cannot load model '%s'", model_dir);
         rc = CLI_EXIT_RUNTIME;
     }
-    cli_run run = {o, model, prompt, spec, cli_now() - t0, NULL};
+    ex_trace explained = {0};
+    cli_run run = {o,    model,   prompt,
+                   spec, scorers, cli_now() - t0,
+                   NULL, NULL,    o->explain ? o->explain : CLI_EXPLAIN_DEFAULT_STEPS};
+    if (o->explain || o->explain_svg)
+        run.explain = &explained;
+    /* A prompt the tokenizer cannot take fails here, with the same message and exit code as
+     * --tokenize, before anything is printed. */
+    if (rc == CLI_EXIT_OK && tg_model_tokenizer(model))
+        rc = cli_encode_prompt(NULL, NULL, tg_model_tokenizer(model), prompt);
     if (rc == CLI_EXIT_OK && spec)
         rc = check_spec(model, spec);
-    if (rc == CLI_EXIT_OK && (o->explain || o->explain_svg)) {
-        rc = run_explain(&run, o);
-        if (rc == CLI_EXIT_OK && o->explain && !o->json)
-            fputs("\n", stdout);
-    }
     if (rc == CLI_EXIT_OK)
         rc = cli_generate(&run);
+    if (rc == CLI_EXIT_OK && o->explain_svg)
+        rc = cli_explain_svg(o->explain_svg, &explained);
     if (rc == CLI_EXIT_OK && o->json)
         rc = cli_print_json(&run);
     if (rc == CLI_EXIT_OK)
         cli_print_stats(&run);
+    cli_explain_free(&explained);
     tg_result_free(run.result);
     tg_model_free(model);
+    g_free(scorers);
     g_free(spec);
     return rc;
 }

@@ -35,6 +35,17 @@ char *cli_spec_from_options(const cli_options *o)
     return g_string_free(s, FALSE);
 }
 
+char *cli_scorers_from_options(const cli_options *o)
+{
+    if (!o->beam_scorers && !o->length_pen.set)
+        return NULL;
+    GString *s = g_string_new(o->beam_scorers ? o->beam_scorers : "");
+    if (o->length_pen.set) /* the last scorer with a final score decides */
+        append_num(s, s->len ? " length_penalty(alpha=%s)" : "length_penalty(alpha=%s)",
+                   o->length_pen.value);
+    return g_string_free(s, FALSE);
+}
+
 /* End of a parameter list starting after '(' (at the matching ')', or the end). */
 static const char *params_end(const char *p)
 {

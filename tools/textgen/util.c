@@ -54,6 +54,17 @@ void cli_error_tg(const char *fmt, ...)
     g_free(last);
 }
 
+int cli_check_utf8(const char *what, const char *text)
+{
+    const char *end;
+    if (g_utf8_validate(text, -1, &end))
+        return 0;
+    cli_error("%s is not valid UTF-8: byte 0x%02X at byte offset %zu (text must be UTF-8, "
+              "whatever the locale)",
+              what, (unsigned)(unsigned char)*end, (size_t)(end - text));
+    return -1;
+}
+
 char *cli_escape_bytes(const char *bytes, size_t len)
 {
     GString *s = g_string_new(NULL);

@@ -1,0 +1,3 @@
+module textgen
+
+go 1.19
