@@ -16,7 +16,9 @@ typedef uint16_t v8u16 __attribute__((vector_size(16)));
 
 #define TG_INLINE static inline __attribute__((always_inline))
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* Not under ThreadSanitizer: its runtime is not ready when the ifunc resolvers that
+ * target_clones creates run (at relocation), and an instrumented resolver crashes the process. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TG_CLONES
