@@ -24,6 +24,10 @@ struct tg_attn {
     float *scores;            /* prefill chunk [head][chunk][n_ctx] */
     float *row_scores;        /* decode: [thread][heads per KV head][n_ctx] */
     int32_t *dec;             /* decode rows of the current layer */
+    /* What the staging buffers hold: positions [0, staged_len) of (staged_seq, staged_layer),
+     * valid within one forward pass; a prefill run that continues it gathers only the rest. */
+    int32_t staged_seq, staged_layer;
+    int64_t staged_len;
 };
 
 static const dnnl_data_type_t F32 = dnnl_f32;
@@ -202,13 +206,13 @@ static tg_status run_3d(tg_attn *a, dnnl_primitive_t prim, const dnnl_dims_t ad,
     return s == dnnl_success ? TG_OK : tg__dnnl_check(s, what);
 }
 
-/* K (as K^T: rows of 16 positions per d) and V of positions [0, T) of `seq` in layer l, from the
- * cache arrays into the staging buffers. */
+/* K (as K^T: rows of 16 positions per d) and V of positions [from, T) of `seq` in layer l (from
+ * the start of from's block), from the cache arrays into the staging buffers. */
 TG_CLONES
-static void gather(tg_attn *a, int32_t seq, int32_t l, int64_t T)
+static void gather(tg_attn *a, int32_t seq, int32_t l, int64_t from, int64_t T)
 {
     const int64_t G = a->hp->n_kv_head, D = a->hp->head_dim, tp = a->t_pad;
-    for (int64_t b = 0; b * TG_KV_BLOCK < T; b++) {
+    for (int64_t b = from / TG_KV_BLOCK; b * TG_KV_BLOCK < T; b++) {
         const int64_t t0 = b * TG_KV_BLOCK, n = T - t0 < TG_KV_BLOCK ? T - t0 : TG_KV_BLOCK;
         for (int32_t g = 0; g < (int32_t)G; g++) {
             const float *kt = tg__kvc_array(a->kv, seq, (int32_t)b, l, 0, g);
@@ -263,7 +267,14 @@ static tg_status prefill(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t
             for (int64_t d = 0; d < D; d++)
                 a->q[(h * m + i) * D + d] = src[h * D + d] * scale;
     }
-    gather(a, seq, l, T);
+    /* A long prompt is cut into runs of ATT_CHUNK rows: each run after the first finds the
+     * earlier positions staged already (gathering all of them again would cost O(T^2)). */
+    const int64_t from =
+        a->staged_seq == seq && a->staged_layer == l && a->staged_len == p0 ? p0 : 0;
+    gather(a, seq, l, from, T);
+    a->staged_seq = seq;
+    a->staged_layer = l;
+    a->staged_len = T;
     tg_status st;
     {
         dnnl_dims_t ad = {G, R * m, D}, as = {R * m * D, D, 1};
@@ -313,6 +324,11 @@ static void decode_rows(tg_attn *a, int32_t l, const tg_batch_row *rows, const i
         decode_group(a->kv, rows[r].seq, l, (int32_t)g, (int64_t)rows[r].pos + 1, R, D, q,
                      att + (size_t)r * (size_t)(H * D) + g * R * D, s);
     }
+}
+
+void tg__attn_begin(tg_attn *a)
+{
+    a->staged_seq = -1;
 }
 
 tg_status tg__attn_layer(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t M,
@@ -381,6 +397,7 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     a->hp = hp;
     a->kv = kv;
+    a->staged_seq = -1;
     a->n_ctx = n_ctx;
     a->n_threads = n_threads;
     const size_t H = (size_t)hp->n_head, G = (size_t)hp->n_kv_head, D = (size_t)hp->head_dim,

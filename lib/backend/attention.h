@@ -20,6 +20,10 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
                           int32_t n_batch, int32_t n_threads);
 void tg__attn_free(tg_attn *a);
 
+/* Start of a forward pass: the cache may have changed since the last one (a truncate, a copy),
+ * so nothing staged is reused. */
+void tg__attn_begin(tg_attn *a);
+
 /* Layer `l` for `M` rows: stores each row's k and v (from qkv, [M][(H + 2 Hkv) D], rotary
  * embeddings applied) in the cache, then writes att [M][H D]. The cache is reserved for the
  * rows' positions; rows of one sequence are at consecutive positions, in order. */

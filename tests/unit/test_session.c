@@ -459,3 +459,28 @@ Test(session, llama_primitives_avoid_reference_kernels_in_f32_and_bf16)
         g_string_free(log_text, TRUE);
     }
 }
+
+/* A prompt longer than one prefill run (64 rows) is attended in runs that reuse the K and V the
+ * earlier runs staged: every row's logits equal one-token-at-a-time decoding (the C kernel). */
+Test(session, long_prefill_in_runs_equals_token_by_token)
+{
+    enum { N = 90 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = (i * 29 + 7) % 96;
+    tg_session *whole = make(1, 0), *step = make(1, 0);
+    tg_batch_row rows[N];
+    for (int i = 0; i < N; i++)
+        rows[i] = (tg_batch_row){ids[i], i, 0, 1};
+    cr_assert_eq(tg_session_decode(whole, rows, N), TG_OK, "%s", tg_error_last());
+    for (int i = 0; i < N; i++) {
+        tg_batch_row r = {ids[i], i, 0, 1};
+        cr_assert_eq(tg_session_decode(step, &r, 1), TG_OK, "%s", tg_error_last());
+        const float *a, *b;
+        cr_assert_eq(tg_session_logits(&a, whole, (size_t)i), TG_OK);
+        cr_assert_eq(tg_session_logits(&b, step, 0), TG_OK);
+        cr_assert_leq(tu_max_abs_diff(a, b, (size_t)info.n_vocab), 2e-5, "position %d", i);
+    }
+    tg_session_free(whole);
+    tg_session_free(step);
+}
