@@ -2,8 +2,10 @@
  * @file textgen/model.h
  * @brief Loading a model folder (Hugging Face layout) and querying it.
  *
- * A folder holds `config.json` and `model.safetensors` (architecture `gpt2`: HF or nanoGPT
- * tensor names, with or without the `transformer.` prefix; F32, F16 or BF16 tensors).
+ * A folder holds `config.json` and `model.safetensors` in the Hugging Face layout. Architectures
+ * (config.json `model_type`): `gpt2` (HF or nanoGPT tensor names, with or without the
+ * `transformer.` prefix), `llama` and `qwen2`; F32, F16 or BF16 tensors. docs/models.md lists
+ * what is read and what is refused.
  *
  * Thread safety: a loaded ::tg_model is immutable; it may be shared by any number of threads
  * and sessions. It must outlive every session created from it.

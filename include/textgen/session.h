@@ -87,8 +87,41 @@ TG_API tg_status tg_session_seq_clear(tg_session *session, int32_t seq);
 /** @brief Keep only the first `n_keep` positions of sequence `seq` (n_keep <= length). */
 TG_API tg_status tg_session_seq_truncate(tg_session *session, int32_t seq, int32_t n_keep);
 
-/** @brief Make sequence `dst` an exact copy of sequence `src` (cache and length). */
+/**
+ * @brief Make sequence `dst` an exact copy of sequence `src` (cache and length).
+ *
+ * Cheap: the KV cache is paged and `dst` shares `src`'s blocks (reference-counted); the cost is
+ * proportional to the number of blocks, not their contents, and the first decode into a shared,
+ * partly filled block copies that one block. Beam search can fork sequences every step.
+ */
 TG_API tg_status tg_session_seq_copy(tg_session *session, int32_t dst, int32_t src);
+
+/** Facts about a session and its KV cache (tg_session_get_info()). */
+typedef struct tg_session_info {
+    uint32_t struct_size;        /**< set by the caller to sizeof(tg_session_info) */
+    uint32_t n_seq;              /**< sequences held at once */
+    uint32_t n_ctx;              /**< positions per sequence */
+    uint32_t n_batch;            /**< most rows one decode call takes */
+    int32_t n_threads;           /**< compute threads (the resolved count, never 0) */
+    uint32_t kv_block_positions; /**< positions per KV cache block */
+    uint64_t kv_block_bytes;     /**< bytes of one block (K and V of every layer) */
+    uint64_t kv_bytes_in_use;    /**< blocks holding positions of at least one sequence; a block
+                                      shared by several (tg_session_seq_copy) counts once */
+    uint64_t kv_bytes_allocated; /**< blocks in use plus released ones kept for reuse */
+} tg_session_info;
+
+#define TG_SESSION_INFO_INIT                                                                       \
+    {                                                                                              \
+        TG_U32(sizeof(tg_session_info)), 0, 0, 0, 0, 0, 0, 0, 0                                    \
+    }
+
+/**
+ * @brief Describe a session and the memory its KV cache holds now.
+ * @param[out] out  caller-owned struct whose struct_size is set (at least its first layout,
+ *                  48 bytes); nothing past that size is written, and fields this library does
+ *                  not know are zeroed.
+ */
+TG_API tg_status tg_session_get_info(tg_session_info *out, const tg_session *session);
 
 /** @brief The model this session runs (borrowed). */
 TG_API const tg_model *tg_session_model(const tg_session *session);

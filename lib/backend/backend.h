@@ -1,34 +1,48 @@
-/* backend/backend.h — internal: the only interface to the oneDNN code. Nothing outside
- * lib/backend includes dnnl.h. */
+/* backend/backend.h — internal: the backend's interface. It is built from a tg_net
+ * (hyper-parameters and tensors, backend/net.h) and knows nothing of tg_model; the model layer
+ * (lib/model) calls it, never the other way round. */
 #ifndef TG_BACKEND_H
 #define TG_BACKEND_H
 
-#include "model/model_internal.h"
+#include "linear.h"
+#include "net.h"
 #include <textgen/session.h>
 
 typedef struct tg_backend_model tg_backend_model;
 typedef struct tg_backend_ctx tg_backend_ctx;
 
-/* Prepare the weights of `m` (hparams and src filled) in oneDNN's preferred layout. */
-tg_status tg__backend_model_create(tg_backend_model **out, const struct tg_model *m, int use_bf16);
+/* Prepare every weight of `net` in `precision`. Copies what it keeps: the tensors may be
+ * unmapped afterwards. Errors name the tensor or layer. */
+tg_status tg__backend_model_create(tg_backend_model **out, const tg_net *net,
+                                   tg_precision precision);
 void tg__backend_model_free(tg_backend_model *bm);
 /* Bytes of the matrices read once per decoded token (blocks and the output layer). */
 uint64_t tg__backend_model_weight_bytes(const tg_backend_model *bm);
 
-/* A per-session context: stream, KV cache for n_seq x n_ctx, scratch for n_batch rows. */
-tg_status tg__backend_ctx_create(tg_backend_ctx **out, const struct tg_model *m, int32_t n_seq,
+/* A per-session context: KV cache for n_seq sequences of up to n_ctx positions, scratch for
+ * n_batch rows, primitives made for n_threads. */
+tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *bm, int32_t n_seq,
                                  int32_t n_ctx, int32_t n_batch, int32_t n_threads);
 void tg__backend_ctx_free(tg_backend_ctx *ctx);
 
-/* Forward `n` validated rows (positions already checked contiguous per sequence). Writes the
- * logits of the rows with `logits` set, in row order, to `logits_out` (n_out x n_vocab). */
+/* Forward `n` validated rows (each row's position is its sequence's next one). Writes the
+ * logits of the rows with `logits` set, in row order, to `logits_out` (n_out x n_vocab). On
+ * failure the sequences are unchanged. */
 tg_status tg__backend_forward(tg_backend_ctx *ctx, const tg_batch_row *rows, size_t n,
                               float *logits_out);
 
-/* Copy the first `len` cached positions of sequence src to dst. */
-void tg__backend_kv_copy(tg_backend_ctx *ctx, int32_t dst, int32_t src, int32_t len);
+/* Sequence operations on the KV cache (arguments already validated). A failed copy
+ * (TG_ENOMEM) leaves dst as it was. */
+tg_status tg__backend_seq_copy(tg_backend_ctx *ctx, int32_t dst, int32_t src, int32_t len);
+void tg__backend_seq_truncate(tg_backend_ctx *ctx, int32_t seq, int32_t n_keep);
 
-/* Bytes of the KV cache that a full session holds. */
-uint64_t tg__backend_kv_bytes(const tg_backend_ctx *ctx);
+/* KV cache accounting. */
+typedef struct tg_kv_stats {
+    uint32_t block_positions; /* positions per block */
+    uint64_t block_bytes;     /* bytes of one block */
+    uint64_t blocks_in_use;   /* referenced by at least one sequence */
+    uint64_t blocks_allocated;
+} tg_kv_stats;
+void tg__backend_kv_stats(const tg_backend_ctx *ctx, tg_kv_stats *out);
 
 #endif

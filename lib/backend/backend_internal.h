@@ -1,37 +1,32 @@
-/* backend/backend_internal.h — internal to lib/backend: the prepared weights. */
+/* backend/backend_internal.h — internal to lib/backend: the prepared model. */
 #ifndef TG_BACKEND_INTERNAL_H
 #define TG_BACKEND_INTERNAL_H
 
 #include "backend.h"
-#include "dnnl_util.h"
+#include "norm.h"
 
-/* A matrix in oneDNN's preferred layout plus its optional f32 bias. */
-typedef struct tg_bmat {
-    dnnl_memory_t w;
-    float *bias; /* NULL when the model has none */
-    dnnl_memory_t bias_mem;
-    size_t bytes;
-} tg_bmat;
-
-typedef struct tg_bnorm {
-    float *scale, *shift; /* shift NULL when the model has no LayerNorm bias */
-    dnnl_memory_t scale_mem, shift_mem;
-} tg_bnorm;
-
-typedef struct tg_blayer {
-    tg_bnorm ln1, ln2;
-    tg_bmat qkv, aproj, fc, mproj;
-} tg_blayer;
+/* Every block's linear of one role is of one class (tg__linear_same_class). */
+typedef struct tg_block {
+    tg_norm attn_norm, ffn_norm;
+    tg_linear *lin[TG_N_BLOCK_ROLES];
+} tg_block;
 
 struct tg_backend_model {
-    dnnl_engine_t engine;
-    dnnl_data_type_t wdt;                                        /* dnnl_f32 or dnnl_bf16 */
-    dnnl_memory_desc_t md_qkv, md_aproj, md_fc, md_mproj, md_lm; /* weight layouts */
-    tg_blayer *layers;
-    int32_t n_layer;
-    tg_bnorm lnf;
-    tg_bmat lm; /* output layer, K = n_embd, N = n_vocab */
+    tg_net_hparams hp;
+    tg_precision precision;
+    tg_block *blocks;
+    tg_norm out_norm;
+    tg_linear *output; /* K = n_embd, N = n_vocab */
+    /* Token embeddings in the compute precision: own rows [n_vocab][n_embd], or NULL when the
+     * output layer is tied to them (its columns are the rows). */
+    void *tok_rows;
+    tg_act_type tok_type;
+    float *pos_rows; /* [n_ctx][n_embd] learned positions, or NULL */
+    float *inv_freq; /* [head_dim / 2] rotary frequencies, or NULL */
     uint64_t weight_bytes;
 };
+
+/* Row `token` of the embedding table as f32. */
+void tg__backend_embed(const tg_backend_model *bm, int32_t token, float *out);
 
 #endif

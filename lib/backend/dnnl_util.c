@@ -4,6 +4,7 @@
 #include "dnnl_util.h"
 #include "core/error.h"
 
+#include <pthread.h>
 #include <string.h>
 
 tg_status tg__dnnl_check(dnnl_status_t s, const char *what)
@@ -16,7 +17,24 @@ tg_status tg__dnnl_check(dnnl_status_t s, const char *what)
     return tg__error(TG_EBACKEND, "oneDNN: %s failed (status %d: %s)", what, (int)s, why);
 }
 
-static void note_impl(tg_prim *p, dnnl_primitive_desc_t pd, const char *name, int64_t M)
+static dnnl_engine_t engine;
+static dnnl_status_t engine_status = dnnl_runtime_error;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+static void engine_init(void)
+{
+    engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
+}
+
+tg_status tg__dnnl_engine(dnnl_engine_t *out)
+{
+    pthread_once(&engine_once, engine_init);
+    *out = engine;
+    return engine_status == dnnl_success ? TG_OK
+                                         : tg__dnnl_check(engine_status, "CPU engine creation");
+}
+
+void tg__dnnl_note_impl(dnnl_primitive_desc_t pd, const char *name, int64_t M)
 {
     const char *impl = "?";
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
@@ -31,7 +49,7 @@ static tg_status finish(tg_prim *out, dnnl_primitive_desc_t pd, dnnl_engine_t en
                         const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dst_md,
                         const char *name, int64_t M)
 {
-    note_impl(out, pd, name, M);
+    tg__dnnl_note_impl(pd, name, M);
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     out->scratch_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
     dnnl_status_t s = dnnl_primitive_create(&out->prim, pd);
@@ -49,20 +67,32 @@ static tg_status finish(tg_prim *out, dnnl_primitive_desc_t pd, dnnl_engine_t en
     return TG_OK;
 }
 
-static tg_status user_scratch_attr(dnnl_primitive_attr_t *attr, const char *name)
+static dnnl_status_t append_post(dnnl_post_ops_t po, tg_dnnl_post post, int64_t M, int64_t N)
 {
-    TG_DNNL(dnnl_primitive_attr_create(attr), name);
-    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
-    if (s != dnnl_success) {
-        dnnl_primitive_attr_destroy(*attr);
-        return tg__dnnl_check(s, name);
+    switch (post) {
+    case TG_POST_NONE:
+        return dnnl_success;
+    case TG_POST_SUM:
+        return dnnl_post_ops_append_sum(po, 1.0f);
+    case TG_POST_GELU_TANH:
+        return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
+    case TG_POST_GELU_ERF:
+        return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
+    case TG_POST_SWISH:
+        return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.0f, 0.0f);
+    case TG_POST_BINARY_MUL: {
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = {M, N};
+        dnnl_status_t s = dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab);
+        return s == dnnl_success ? dnnl_post_ops_append_binary(po, dnnl_binary_mul, &md) : s;
     }
-    return TG_OK;
+    }
+    return dnnl_invalid_arguments;
 }
 
 tg_status tg__matmul_create(tg_prim *out, dnnl_engine_t eng, int64_t M, int64_t K, int64_t N,
                             dnnl_data_type_t src_dt, const dnnl_memory_desc_t *wmd, int has_bias,
-                            dnnl_data_type_t dst_dt, tg_epilogue epi, const char *name)
+                            dnnl_data_type_t dst_dt, tg_dnnl_post post, const char *name)
 {
     memset(out, 0, sizeof *out);
     dnnl_memory_desc_t src_md, dst_md, bias_md;
@@ -74,22 +104,13 @@ tg_status tg__matmul_create(tg_prim *out, dnnl_engine_t eng, int64_t M, int64_t 
     TG_DNNL(dnnl_matmul_desc_init(&md, &src_md, wmd, has_bias ? &bias_md : NULL, &dst_md), name);
 
     dnnl_primitive_attr_t attr;
-    tg_status st = user_scratch_attr(&attr, name);
-    if (st != TG_OK)
-        return st;
+    TG_DNNL(dnnl_primitive_attr_create(&attr), name);
+    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_post_ops_t po = NULL;
-    dnnl_status_t s = dnnl_success;
-    if (epi != TG_EPI_NONE) {
+    if (s == dnnl_success && post != TG_POST_NONE) {
         s = dnnl_post_ops_create(&po);
-        if (s == dnnl_success) {
-            if (epi == TG_EPI_SUM)
-                s = dnnl_post_ops_append_sum(po, 1.0f);
-            else
-                s = dnnl_post_ops_append_eltwise(po, 1.0f,
-                                                 epi == TG_EPI_GELU_TANH ? dnnl_eltwise_gelu_tanh
-                                                                         : dnnl_eltwise_gelu_erf,
-                                                 0.0f, 0.0f);
-        }
+        if (s == dnnl_success)
+            s = append_post(po, post, M, N);
         if (s == dnnl_success)
             s = dnnl_primitive_attr_set_post_ops(attr, po);
     }
@@ -123,28 +144,22 @@ tg_status tg__matmul_weights_md(dnnl_memory_desc_t *out, dnnl_engine_t eng, int6
     return TG_OK;
 }
 
-tg_status tg__layernorm_create(tg_prim *out, dnnl_engine_t eng, int64_t M, int64_t C, float eps,
-                               int has_shift, const char *name)
+int64_t tg__dnnl_offset(const dnnl_memory_desc_t *md, const int64_t *idx)
 {
-    memset(out, 0, sizeof *out);
-    dnnl_memory_desc_t data_md;
-    dnnl_dims_t dd = {M, C};
-    TG_DNNL(dnnl_memory_desc_init_by_tag(&data_md, 2, dd, dnnl_f32, dnnl_ab), name);
-    dnnl_layer_normalization_desc_t ld;
-    unsigned flags = dnnl_use_scale | (has_shift ? dnnl_use_shift : 0);
-    TG_DNNL(dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &data_md, NULL,
-                                                       eps, flags),
-            name);
-    dnnl_primitive_attr_t attr;
-    tg_status st = user_scratch_attr(&attr, name);
-    if (st != TG_OK)
-        return st;
-    dnnl_primitive_desc_t pd;
-    dnnl_status_t s = dnnl_primitive_desc_create(&pd, &ld, attr, eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (s != dnnl_success)
-        return tg__dnnl_check(s, name);
-    return finish(out, pd, eng, &data_md, &data_md, name, M);
+    const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
+    int64_t pos[DNNL_MAX_NDIMS];
+    for (int d = 0; d < md->ndims; d++)
+        pos[d] = idx[d];
+    int64_t off = md->offset0, stride = 1;
+    for (int i = blk->inner_nblks - 1; i >= 0; i--) { /* innermost block first */
+        const int d = (int)blk->inner_idxs[i];
+        off += (pos[d] % blk->inner_blks[i]) * stride;
+        pos[d] /= blk->inner_blks[i];
+        stride *= blk->inner_blks[i];
+    }
+    for (int d = 0; d < md->ndims; d++)
+        off += pos[d] * blk->strides[d];
+    return off;
 }
 
 void tg__prim_destroy(tg_prim *p)
@@ -160,12 +175,12 @@ void tg__prim_destroy(tg_prim *p)
     memset(p, 0, sizeof *p);
 }
 
-tg_status tg__prim_exec(tg_prim *p, dnnl_stream_t stream, void *src, void *dst, void *scratch,
+tg_status tg__prim_exec(tg_prim *p, dnnl_stream_t stream, const void *src, void *dst, void *scratch,
                         const dnnl_exec_arg_t *extra, int n_extra, const char *what)
 {
     dnnl_exec_arg_t args[8];
     int n = 0;
-    TG_DNNL(dnnl_memory_set_data_handle(p->src, src), what);
+    TG_DNNL(dnnl_memory_set_data_handle(p->src, (void *)src), what);
     TG_DNNL(dnnl_memory_set_data_handle(p->dst, dst), what);
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, p->src};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, p->dst};

@@ -28,6 +28,7 @@
 #define TG_MODEL_OPTIONS_V1_SIZE TG__LAYOUT_SIZE(tg_model_options, weight_type)
 #define TG_MODEL_INFO_V1_SIZE TG__LAYOUT_SIZE(tg_model_info, weight_type)
 #define TG_SESSION_OPTIONS_V1_SIZE TG__LAYOUT_SIZE(tg_session_options, n_batch)
+#define TG_SESSION_INFO_V1_SIZE TG__LAYOUT_SIZE(tg_session_info, kv_bytes_allocated)
 #define TG_GENERATE_OPTIONS_V1_SIZE TG__LAYOUT_SIZE(tg_generate_options, user_data)
 #define TG_TIMING_V1_SIZE TG__LAYOUT_SIZE(tg_timing, n_generated)
 #define TG_CHAIN_OPTIONS_V1_SIZE TG__LAYOUT_SIZE(tg_chain_options, seed)

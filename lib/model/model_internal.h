@@ -1,34 +1,21 @@
-/* model/model_internal.h — internal: the tg_model struct and the tensors a model is built from. */
+/* model/model_internal.h — internal to lib/model: the tg_model struct. Other modules use the
+ * public API or model_access.h, never this. */
 #ifndef TG_MODEL_INTERNAL_H
 #define TG_MODEL_INTERNAL_H
 
+#include "arch.h"
+#include "backend/backend.h"
 #include "config.h"
 #include "generation_config.h"
-#include "safetensors.h"
 #include <textgen/model.h>
 
-/* Source tensors of one transformer block (biases may be NULL: nanoGPT bias=False). */
-typedef struct tg_layer_src {
-    const tg_st_tensor *ln1_w, *ln1_b, *qkv_w, *qkv_b, *aproj_w, *aproj_b;
-    const tg_st_tensor *ln2_w, *ln2_b, *fc_w, *fc_b, *mproj_w, *mproj_b;
-} tg_layer_src;
-
-/* All source tensors, validated against the hyper-parameters. Matrices of blocks are in the
- * Conv1D [in, out] layout; wte and lm_head are [n_vocab, n_embd]. lm_head NULL = tied to wte. */
-typedef struct tg_model_src {
-    const tg_st_tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head;
-    tg_layer_src *layers;
-} tg_model_src;
-
-struct tg_backend_model;
 struct tg_tokenizer;
 
 struct tg_model {
     char *path;
-    tg_hparams hp;
-    tg_safetensors st; /* kept mapped: embedding rows are read from it */
-    tg_model_src src;
-    struct tg_backend_model *backend;
+    const tg_arch *arch;
+    tg_model_config cfg;
+    tg_backend_model *backend;      /* owns every weight: the file is closed after loading */
     struct tg_tokenizer *tokenizer; /* NULL when the folder has none */
     uint32_t weight_type;           /* TG_WEIGHTS_F32 or TG_WEIGHTS_BF16 */
     uint64_t n_params;

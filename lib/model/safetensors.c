@@ -10,24 +10,6 @@
 
 #define MAX_HEADER_SIZE 100000000ull
 
-size_t tg__dtype_size(tg_dtype dt)
-{
-    return dt == TG_DT_F32 ? 4 : 2;
-}
-
-const char *tg__dtype_name(tg_dtype dt)
-{
-    switch (dt) {
-    case TG_DT_F32:
-        return "F32";
-    case TG_DT_F16:
-        return "F16";
-    case TG_DT_BF16:
-        return "BF16";
-    }
-    return "?";
-}
-
 /* Known dtypes we do not compute with: their tensors (buffers such as attn.bias) are bounds-checked
  * and then ignored by the model loader. */
 static int other_dtype_size(const char *s)
@@ -122,7 +104,9 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
     guint n_members = g_list_length(members);
     span *spans = calloc(n_members ? n_members : 1, sizeof *spans);
     st->tensors = calloc(n_members ? n_members : 1, sizeof *st->tensors);
-    if (!spans || !st->tensors) {
+    st->other = calloc(n_members ? n_members : 1, sizeof *st->other);
+    st->other_dtype = calloc(n_members ? n_members : 1, sizeof *st->other_dtype);
+    if (!spans || !st->tensors || !st->other || !st->other_dtype) {
         g_list_free(members);
         free(spans);
         return tg__error(TG_ENOMEM, "%s: out of memory reading the header", path);
@@ -193,6 +177,9 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
             t->data = st->file.data + data_start + b;
             t->misaligned = ((data_start + b) % esize) != 0;
             st->n_tensors++;
+        } else {
+            st->other_dtype[st->n_other] = g_strdup(dt);
+            st->other[st->n_other++] = g_strdup(name);
         }
     }
     if (rc == TG_OK) {
@@ -280,6 +267,12 @@ void tg__safetensors_close(tg_safetensors *st)
     for (size_t i = 0; i < st->n_tensors; i++)
         g_free(st->tensors[i].name);
     free(st->tensors);
+    for (size_t i = 0; i < st->n_other; i++) {
+        g_free(st->other[i]);
+        g_free(st->other_dtype[i]);
+    }
+    free(st->other);
+    free(st->other_dtype);
     tg__file_unmap(&st->file);
     g_free(st->path);
     memset(st, 0, sizeof *st);
@@ -288,54 +281,4 @@ void tg__safetensors_close(tg_safetensors *st)
 const tg_st_tensor *tg__safetensors_find(const tg_safetensors *st, const char *name)
 {
     return st->by_name ? g_hash_table_lookup(st->by_name, name) : NULL;
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: normalise */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
-            }
-            man &= 0x3ff;
-            bits = sign | (exp << 23) | (man << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-void tg__tensor_to_f32(float *dst, const tg_st_tensor *t, size_t offset, size_t n)
-{
-    const unsigned char *src = (const unsigned char *)t->data + offset * tg__dtype_size(t->dtype);
-    switch (t->dtype) {
-    case TG_DT_F32:
-        memcpy(dst, src, n * 4);
-        break;
-    case TG_DT_F16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
-        }
-        break;
-    case TG_DT_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            uint32_t bits = (uint32_t)h << 16;
-            memcpy(&dst[i], &bits, 4);
-        }
-        break;
-    }
 }

@@ -2,7 +2,7 @@
  * on: history, step counter, candidates buffer (allocated once per chain), trace. */
 #include "core/error.h"
 #include "core/versioned.h"
-#include "model/model_internal.h"
+#include "model/model_access.h"
 #include "sampling_internal.h"
 #include <textgen/tokenizer.h>
 
@@ -91,11 +91,11 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     size_t n_eos = opts->n_eos;
     const tg_tokenizer *tokenizer = NULL;
     if (opts->model) {
-        n_vocab = opts->model->hp.n_vocab;
+        n_vocab = tg__model_n_vocab(opts->model);
         if (!eos && !n_eos &&
             (st = tg_model_end_ids(&eos, &n_eos, opts->model, 0)) != TG_OK) /* the one policy */
             return st;
-        tokenizer = opts->model->tokenizer;
+        tokenizer = tg_model_tokenizer(opts->model);
     }
     if (n_vocab < 1 || n_vocab > (1 << 24))
         return tg__error(TG_ERANGE,
@@ -113,9 +113,8 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
     c->n_vocab = n_vocab;
     c->n_live = n_vocab;
-    if (opts->model && opts->model->tokenizer &&
-        tg_tokenizer_n_vocab(opts->model->tokenizer) < n_vocab)
-        c->n_live = tg_tokenizer_n_vocab(opts->model->tokenizer);
+    if (tokenizer && tg_tokenizer_n_vocab(tokenizer) < n_vocab)
+        c->n_live = tg_tokenizer_n_vocab(tokenizer);
     c->n_eos = n_eos;
     c->tokenizer = tokenizer;
     c->seed = opts->seed;

@@ -18,7 +18,7 @@
  * parents that left no child (tg_session_seq_copy), and all live beams decode as one batch. */
 #include "beam.h"
 #include "core/error.h"
-#include "model/model_internal.h"
+#include "model/model_access.h"
 #include "sampling/sampling_internal.h"
 
 #include <math.h>
@@ -617,7 +617,7 @@ tg_status tg__beam_create(tg_beam **out, const tg_beam_config *cfg)
     b->rules = cfg->rules;
     b->chain = cfg->chain;
     b->session = cfg->session;
-    b->n_vocab = cfg->model->hp.n_vocab;
+    b->n_vocab = tg__model_n_vocab(cfg->model);
     b->pool = g_ptr_array_new();
     b->chosen = g_array_new(FALSE, FALSE, sizeof(int32_t));
     tg_chain_options co = TG_CHAIN_OPTIONS_INIT;

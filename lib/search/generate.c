@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/versioned.h"
 #include "hyp.h"
-#include "model/model_internal.h"
+#include "model/model_access.h"
 #include "result.h"
 #include "sampling/sampling_internal.h"
 #include <textgen/generate.h>
@@ -172,7 +172,9 @@ static tg_status setup_rules(tg_generator *g, const tg_generate_options *o)
                          (int)mx);
     const int use_config = !(o->flags & TG_GEN_NO_CONFIG);
     if (mx == 0)
-        mx = use_config && m->gen.max_new_tokens > 0 ? m->gen.max_new_tokens : DEFAULT_MAX_NEW;
+        mx = use_config && tg__model_gen_defaults(m)->max_new_tokens > 0
+                 ? tg__model_gen_defaults(m)->max_new_tokens
+                 : DEFAULT_MAX_NEW;
     if (o->max_time_s < 0)
         return tg__error(TG_ERANGE, "max_time_s = %g must not be negative", o->max_time_s);
     g->max_time = o->max_time_s;
@@ -192,9 +194,9 @@ static tg_status setup_rules(tg_generator *g, const tg_generate_options *o)
         return tg__error(TG_EINVAL, "n_stop_tokens = %zu but stop_tokens is NULL",
                          o->n_stop_tokens);
     for (size_t i = 0; i < o->n_stop_tokens; i++)
-        if (o->stop_tokens[i] < 0 || o->stop_tokens[i] >= m->hp.n_vocab)
+        if (o->stop_tokens[i] < 0 || o->stop_tokens[i] >= tg__model_n_vocab(m))
             return tg__error(TG_ERANGE, "stop_tokens[%zu] = %d is outside the vocabulary [0, %d)",
-                             i, (int)o->stop_tokens[i], (int)m->hp.n_vocab);
+                             i, (int)o->stop_tokens[i], (int)tg__model_n_vocab(m));
     g->stop_ids = g_new0(int32_t, o->n_stop_tokens + 1);
     if (o->n_stop_tokens)
         memcpy(g->stop_ids, o->stop_tokens, o->n_stop_tokens * sizeof(int32_t));
@@ -212,7 +214,7 @@ static tg_status setup_rules(tg_generator *g, const tg_generate_options *o)
     g->rules.stop_ids = g->stop_ids;
     g->rules.n_stop_ids = o->n_stop_tokens;
     g->rules.max_new = mx;
-    g->rules.room = m->hp.n_ctx - (int32_t)g->n_prompt;
+    g->rules.room = tg__model_n_ctx(m) - (int32_t)g->n_prompt;
     g->rules.tok = g->tok;
     return TG_OK;
 }
@@ -229,7 +231,7 @@ static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t f
         TG_OK)
         return tg__error_prefix("tokenizing the prompt");
     if (g->n_prompt == 0) {
-        int32_t start = m->hp.bos_id >= 0 ? m->hp.bos_id : m->hp.eos_id;
+        int32_t start = tg__model_bos_id(m) >= 0 ? tg__model_bos_id(m) : tg__model_eos_id(m);
         if (start < 0)
             return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
                                         "token to start from");
@@ -240,11 +242,11 @@ static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t f
         g->prompt[0] = start;
         g->n_prompt = 1;
     }
-    if (g->n_prompt >= (size_t)m->hp.n_ctx)
+    if (g->n_prompt >= (size_t)tg__model_n_ctx(m))
         return tg__error(TG_ERANGE,
                          "the prompt has %zu tokens but the model's context holds %d (leave room "
                          "for at least one new token)",
-                         g->n_prompt, (int)m->hp.n_ctx);
+                         g->n_prompt, (int)tg__model_n_ctx(m));
     return TG_OK;
 }
 
@@ -270,17 +272,20 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     /* the chain: the spec given, else generation_config.json's, else greedy */
     const char *spec = o->samplers;
     if (!spec)
-        spec = !(o->flags & TG_GEN_NO_CONFIG) && m->gen.spec ? m->gen.spec : "greedy";
+        spec = !(o->flags & TG_GEN_NO_CONFIG) && tg__model_gen_defaults(m)->spec
+                   ? tg__model_gen_defaults(m)->spec
+                   : "greedy";
     tg_chain_options co = TG_CHAIN_OPTIONS_INIT;
     co.model = m;
     co.seed = o->seed;
     co.eos_ids = g->end_ids; /* the same end ids as the loop's */
     co.n_eos = g->n_end;
     if ((st = tg_chain_parse(&g->chain, spec, &co)) != TG_OK) {
-        if (!o->samplers && spec == m->gen.spec) /* name the file, not a spec nobody wrote */
+        if (!o->samplers &&
+            spec == tg__model_gen_defaults(m)->spec) /* name the file, not a spec nobody wrote */
             return tg__error_prefix("the sampler chain that %s/generation_config.json implies "
                                     "(\"%s\") cannot be built",
-                                    m->path, spec);
+                                    tg_model_path(m), spec);
         return st;
     }
     if ((st = tg_chain_set_prompt(g->chain, g->prompt, g->n_prompt)) != TG_OK ||
@@ -334,18 +339,18 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
     tg_status st = read_options(&o, opts);
     if (st != TG_OK)
         return st;
-    if (!model->tokenizer)
+    if (!tg_model_tokenizer(model))
         return tg__error(TG_ESTATE,
                          "model folder '%s' has no tokenizer (tokenizer.json or vocab.json + "
                          "merges.txt); generate from token ids with tg_session_decode instead",
-                         model->path);
+                         tg_model_path(model));
     if (!g_utf8_validate(prompt, -1, NULL))
         return tg__error(TG_EINVAL, "the prompt is not valid UTF-8");
     tg_generator *g = calloc(1, sizeof *g);
     if (!g)
         return tg__error(TG_ENOMEM, "out of memory");
     g->model = model;
-    g->tok = model->tokenizer;
+    g->tok = tg_model_tokenizer(model);
     g->t_start = now_s();
     g->chunk = g_string_new(NULL);
     st = setup(g, prompt, &o);

@@ -102,6 +102,7 @@ static const struct struct_row structs[] = {
     /* session.h */
     STRUCT(tg_session_options, 20, 4),
     STRUCT(tg_batch_row, 16, 4),
+    STRUCT(tg_session_info, 48, 8),
 #if HAVE_TOKENIZER_H
     STRUCT(tg_tokenizer_options, 12, 4),
 #endif
@@ -159,6 +160,16 @@ static const struct member_row members[] = {
     MEMBER(tg_batch_row, pos, int32_t, 4),
     MEMBER(tg_batch_row, seq, int32_t, 8),
     MEMBER(tg_batch_row, logits, int32_t, 12),
+
+    MEMBER(tg_session_info, struct_size, uint32_t, 0),
+    MEMBER(tg_session_info, n_seq, uint32_t, 4),
+    MEMBER(tg_session_info, n_ctx, uint32_t, 8),
+    MEMBER(tg_session_info, n_batch, uint32_t, 12),
+    MEMBER(tg_session_info, n_threads, int32_t, 16),
+    MEMBER(tg_session_info, kv_block_positions, uint32_t, 20),
+    MEMBER(tg_session_info, kv_block_bytes, uint64_t, 24),
+    MEMBER(tg_session_info, kv_bytes_in_use, uint64_t, 32),
+    MEMBER(tg_session_info, kv_bytes_allocated, uint64_t, 40),
 
 #if HAVE_TOKENIZER_H
     /* tokenizer.h */
@@ -415,6 +426,7 @@ Test(abi_layout, versioned_structs_begin_with_struct_size)
         VERSIONED(tg_model_options, TG_MODEL_OPTIONS_INIT),
         VERSIONED(tg_model_info, TG_MODEL_INFO_INIT),
         VERSIONED(tg_session_options, TG_SESSION_OPTIONS_INIT),
+        VERSIONED(tg_session_info, TG_SESSION_INFO_INIT),
 #if HAVE_TOKENIZER_H
         VERSIONED(tg_tokenizer_options, TG_TOKENIZER_OPTIONS_INIT),
 #endif

@@ -84,6 +84,14 @@ typedef struct old_tokenizer_options {
     int32_t bos_id, eos_id;
 } old_tokenizer_options;
 
+typedef struct old_session_info { /* first released in 0.1 with the paged KV cache */
+    uint32_t struct_size;
+    uint32_t n_seq, n_ctx, n_batch;
+    int32_t n_threads;
+    uint32_t kv_block_positions;
+    uint64_t kv_block_bytes, kv_bytes_in_use, kv_bytes_allocated;
+} old_session_info;
+
 /* A struct as a newer program sees it: the library's layout plus fields appended. */
 #define NEWER(T)                                                                                   \
     struct {                                                                                       \
@@ -440,4 +448,40 @@ Test(struct_growth, frozen_layouts_are_prefixes_of_the_current_ones)
     cr_assert_eq(offsetof(old_tokenizer_options, eos_id), offsetof(tg_tokenizer_options, eos_id));
     cr_assert_geq(sizeof(tg_generate_options), sizeof(old_generate_options));
     cr_assert_geq(sizeof(tg_model_info), sizeof(old_model_info));
+    cr_assert_eq(offsetof(old_session_info, kv_bytes_allocated),
+                 offsetof(tg_session_info, kv_bytes_allocated));
+    cr_assert_geq(sizeof(tg_session_info), sizeof(old_session_info));
+}
+
+/* tg_session_info follows the same rule: its first layout is served, a newer caller's unknown
+ * tail is zeroed, a smaller struct is refused. */
+Test(struct_growth, session_info_follows_the_rule)
+{
+    tg_session *s;
+    cr_assert_eq(tg_session_create(&s, model, NULL), TG_OK, "%s", tg_error_last());
+    struct {
+        old_session_info info;
+        unsigned char after[32];
+    } oi;
+    memset(&oi, CANARY, sizeof oi);
+    oi.info.struct_size = sizeof oi.info;
+    cr_assert_eq(tg_session_get_info((tg_session_info *)&oi.info, s), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(oi.info.n_seq, 1);
+    cr_assert_eq(oi.info.kv_block_positions, 16);
+    cr_assert(bytes_are(oi.after, 0, sizeof oi.after, CANARY), "written past the old struct");
+    struct {
+        NEWER(tg_session_info) info;
+        unsigned char after[16];
+    } ni;
+    memset(&ni, CANARY, sizeof ni);
+    ni.info.cur.struct_size = sizeof ni.info;
+    cr_assert_eq(tg_session_get_info(&ni.info.cur, s), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(ni.info.cur.struct_size, sizeof(tg_session_info));
+    cr_assert(bytes_are(&ni.info, sizeof(tg_session_info), sizeof ni.info, 0), "tail not zeroed");
+    cr_assert(bytes_are(ni.after, 0, sizeof ni.after, CANARY), "written past the struct");
+    tg_session_info small = TG_SESSION_INFO_INIT;
+    small.struct_size = offsetof(tg_session_info, kv_bytes_allocated);
+    cr_assert_eq(tg_session_get_info(&small, s), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "tg_session_info"), "%s", tg_error_last());
+    tg_session_free(s);
 }

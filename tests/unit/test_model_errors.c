@@ -231,6 +231,57 @@ Test(model_errors, wrong_layer_count)
     EXPECT(TG_ENOTFOUND, "missing tensor 'h.2.ln_1.weight'");
 }
 
+/* A config.json that describes fewer layers than the file holds would run with the extra
+ * weights unused: refused, naming a tensor of the first unused layer. */
+Test(model_errors, file_holds_more_layers_than_the_config)
+{
+    write_config_edit("\"n_layer\": 2", "\"n_layer\": 1");
+    EXPECT(TG_EFORMAT, "model.safetensors: tensor 'h.1.", "is not used by architecture gpt2",
+           "unused tensors");
+}
+
+Test(model_errors, tensor_of_no_known_role_is_refused)
+{
+    write_header_edit("\"h.0.attn.masked_bias\"", "\"h.0.attn.rotary\"");
+    EXPECT(TG_EFORMAT, "tensor 'h.0.attn.rotary' is not used by architecture gpt2",
+           "1 unused tensor;");
+}
+
+Test(model_errors, unsupported_config_value_is_refused_by_name)
+{
+    write_config_edit("\"n_layer\": 2",
+                      "\"n_layer\": 2, \"scale_attn_by_inverse_layer_idx\": true");
+    EXPECT(TG_EUNSUPPORTED,
+           "config.json: \"scale_attn_by_inverse_layer_idx\": true is not supported");
+}
+
+/* hf_prefix_erf has its own lm_head.weight: tying it to wte would silently drop it. */
+Test(model_errors, tied_config_with_a_different_output_layer)
+{
+    char *src = tu_data_path("models/hf_prefix_erf");
+    char *dir = tu_copy_model(src);
+    char *p = g_build_filename(src, "config.json", NULL);
+    size_t len;
+    char *cfg = tu_read_file(p, &len);
+    char *at = strstr(cfg, "\"tie_word_embeddings\": false");
+    cr_assert_not_null(at);
+    GString *s = g_string_new_len(cfg, at - cfg);
+    g_string_append(s, "\"tie_word_embeddings\": true");
+    g_string_append(s, at + strlen("\"tie_word_embeddings\": false"));
+    tu_write_file(dir, "config.json", s->str, s->len);
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_EFORMAT, "%s", tg_error_last());
+    cr_assert(strstr(tg_error_last(),
+                     "tensor 'lm_head.weight' differs from the token embeddings") != NULL,
+              "%s", tg_error_last());
+    g_string_free(s, TRUE);
+    g_free(cfg);
+    g_free(p);
+    tu_rmtree(dir);
+    g_free(dir);
+    g_free(src);
+}
+
 Test(model_errors, malformed_config_json)
 {
     tu_write_file(work, "config.json", "{\"n_embd\": 48,,}", 16);
@@ -265,8 +316,9 @@ Test(model_errors, n_embd_not_divisible_by_n_head)
 
 Test(model_errors, unsupported_architecture)
 {
-    write_config_edit("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"");
-    EXPECT(TG_EUNSUPPORTED, "model_type \"llama\" is not supported");
+    write_config_edit("\"model_type\": \"gpt2\"", "\"model_type\": \"mamba\"");
+    EXPECT(TG_EUNSUPPORTED, "model_type \"mamba\" is not supported",
+           "supported: \"gpt2\", \"llama\", \"qwen2\"");
 }
 
 Test(model_errors, unsupported_activation)
@@ -437,4 +489,230 @@ Test(decode_errors, null_arguments_are_refused_by_name)
     cr_assert_null(tg_model_path(NULL));
     cr_assert_null(tg_session_model(NULL));
     cr_assert_eq(tg_session_model(session), model);
+}
+
+/* ---- Llama and Qwen2: unsupported config values are refused by name ---- */
+
+/* Copy `model` (a folder of tests/data/models), replace `from` by `to` in its config.json (and,
+ * when `hfrom` is set, in the safetensors header), load it and check status and message. */
+static void expect_edited(const char *model, const char *from, const char *to, const char *hfrom,
+                          const char *hto, tg_status want, const char *const *needles)
+{
+    char *rel = g_build_filename("models", model, NULL);
+    char *src = tu_data_path(rel);
+    char *dir = tu_copy_model(src);
+    char *p = g_build_filename(src, "config.json", NULL);
+    size_t len;
+    char *cfg = tu_read_file(p, &len);
+    char *at = strstr(cfg, from);
+    cr_assert_not_null(at, "test bug: '%s' not in %s", from, p);
+    GString *s = g_string_new_len(cfg, at - cfg);
+    g_string_append(s, to);
+    g_string_append(s, at + strlen(from));
+    tu_write_file(dir, "config.json", s->str, s->len);
+    if (hfrom) {
+        char *st = g_build_filename(src, "model.safetensors", NULL);
+        char *hdr;
+        void *dat;
+        size_t dlen;
+        tu_safetensors_split(st, &hdr, &dat, &dlen);
+        char *h = strstr(hdr, hfrom);
+        cr_assert_not_null(h, "test bug: '%s' not in the header", hfrom);
+        GString *hs = g_string_new_len(hdr, h - hdr);
+        g_string_append(hs, hto);
+        g_string_append(hs, h + strlen(hfrom));
+        tu_safetensors_write(dir, hs->str, dat, dlen);
+        g_string_free(hs, TRUE);
+        g_free(hdr);
+        g_free(dat);
+        g_free(st);
+    }
+    tg_model *m = (tg_model *)0x1;
+    tg_status st = tg_model_load(&m, dir, NULL);
+    cr_assert_eq(st, want, "%s: status %d, want %d; message: %s", model, st, want, tg_error_last());
+    cr_assert_null(m);
+    for (; *needles; needles++)
+        cr_assert(strstr(tg_error_last(), *needles) != NULL, "message lacks \"%s\": %s", *needles,
+                  tg_error_last());
+    g_string_free(s, TRUE);
+    g_free(cfg);
+    g_free(p);
+    tu_rmtree(dir);
+    g_free(dir);
+    g_free(src);
+    g_free(rel);
+}
+#define EXPECT_EDIT(model, from, to, status, ...)                                                  \
+    do {                                                                                           \
+        const char *const n_[] = {__VA_ARGS__, NULL};                                              \
+        expect_edited(model, from, to, NULL, NULL, status, n_);                                    \
+    } while (0)
+
+Test(model_errors, llama_copies_load)
+{
+    const char *names[] = {"llama_gqa2_llama3", "qwen2_gqa2"};
+    for (int i = 0; i < 2; i++) {
+        char *rel = g_build_filename("models", names[i], NULL);
+        char *src = tu_data_path(rel);
+        char *dir = tu_copy_model(src);
+        tg_model *m;
+        cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+        tg_model_free(m);
+        tu_rmtree(dir);
+        g_free(dir);
+        g_free(src);
+        g_free(rel);
+    }
+}
+
+Test(model_errors, llama_unsupported_rope_type)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"rope_type\": \"llama3\"", "\"rope_type\": \"yarn\"",
+                TG_EUNSUPPORTED, "rope_scaling", "rope type \"yarn\" is not supported",
+                "supported: default, linear, llama3");
+}
+
+Test(model_errors, llama_rope_scaling_without_its_keys)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"original_max_position_embeddings\": 32,", "", TG_ENOTFOUND,
+                "missing field \"original_max_position_embeddings\"");
+}
+
+Test(model_errors, llama_unsupported_activation)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"",
+                TG_EUNSUPPORTED, "hidden_act \"gelu\" is not supported");
+}
+
+Test(model_errors, llama_partial_rotary_factor)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"hidden_act\"",
+                "\"partial_rotary_factor\": 0.5, \"hidden_act\"", TG_EUNSUPPORTED,
+                "\"partial_rotary_factor\": 0.5 is not supported");
+}
+
+Test(model_errors, llama_heads_not_a_multiple_of_kv_heads)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3",
+                TG_EFORMAT, "num_attention_heads (4) is not a multiple of num_key_value_heads (3)");
+}
+
+Test(model_errors, llama_kv_heads_disagree_with_the_tensors)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4",
+                TG_EFORMAT, "tensor 'model.layers.0.self_attn.k_proj.weight' has shape [32, 64]",
+                "implies [64, 64]");
+}
+
+Test(model_errors, llama_fewer_layers_than_the_file)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1",
+                TG_EFORMAT, "tensor 'model.layers.1.", "is not used by architecture llama");
+}
+
+Test(model_errors, llama_untied_output_missing_when_tied_is_false)
+{
+    EXPECT_EDIT("llama_mha_tied", "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false",
+                TG_ENOTFOUND, "missing tensor 'lm_head.weight'");
+}
+
+Test(model_errors, llama_biases_announced_but_absent)
+{
+    EXPECT_EDIT("llama_gqa2_llama3", "\"attention_bias\": false", "\"attention_bias\": true",
+                TG_ENOTFOUND, "missing tensor 'model.layers.0.self_attn.q_proj.bias'");
+}
+
+Test(model_errors, llama_biases_present_but_not_announced)
+{
+    EXPECT_EDIT("llama_gqa4_bias_linear", "\"mlp_bias\": true", "\"mlp_bias\": false", TG_EFORMAT,
+                "mlp.", "_proj.bias' is not used by architecture llama", "6 unused tensors");
+}
+
+/* Qwen2 slides the attention window of layers >= max_window_layers when use_sliding_window
+ * is true: no such layer loads, one such layer is refused. */
+Test(model_errors, qwen2_sliding_window)
+{
+    char *src = tu_data_path("models/qwen2_gqa2");
+    char *p = g_build_filename(src, "config.json", NULL);
+    size_t len;
+    char *cfg = tu_read_file(p, &len);
+    for (int slide = 0; slide < 2; slide++) {
+        char *dir = tu_copy_model(src);
+        char **a = g_strsplit(cfg, "\"use_sliding_window\": false", 2);
+        char *c1 = g_strjoinv("\"use_sliding_window\": true", a);
+        char **b = g_strsplit(c1, "\"max_window_layers\": 3", 2);
+        char *c2 = g_strjoinv(slide ? "\"max_window_layers\": 1" : "\"max_window_layers\": 3", b);
+        tu_write_file(dir, "config.json", c2, strlen(c2));
+        tg_model *m = NULL;
+        tg_status st = tg_model_load(&m, dir, NULL);
+        if (!slide) {
+            cr_assert_eq(st, TG_OK, "%s", tg_error_last());
+            tg_model_free(m);
+        } else {
+            cr_assert_eq(st, TG_EUNSUPPORTED, "%s", tg_error_last());
+            cr_assert(strstr(tg_error_last(), "use_sliding_window true") != NULL, "%s",
+                      tg_error_last());
+        }
+        g_strfreev(a);
+        g_strfreev(b);
+        g_free(c1);
+        g_free(c2);
+        tu_rmtree(dir);
+        g_free(dir);
+    }
+    g_free(cfg);
+    g_free(p);
+    g_free(src);
+}
+
+Test(model_errors, qwen2_sliding_layer_types)
+{
+    EXPECT_EDIT("qwen2_gqa2", "\"use_cache\": true",
+                "\"use_cache\": true, \"layer_types\": [\"full_attention\", \"sliding_attention\", "
+                "\"full_attention\"]",
+                TG_EUNSUPPORTED, "layer_types[1] \"sliding_attention\" is not supported");
+}
+
+Test(model_errors, qwen2_missing_qkv_bias)
+{
+    const char *const n[] = {"missing tensor 'model.layers.0.self_attn.k_proj.bias'", NULL};
+    expect_edited("qwen2_gqa2", "\"use_cache\": true", "\"use_cache\": true",
+                  "\"model.layers.0.self_attn.k_proj.bias\"",
+                  "\"model.layers.0.self_attn.k_proj.bais\"", TG_ENOTFOUND, n);
+}
+
+/* Old Llama checkpoints hold rotary frequency buffers: recomputed, so they are skipped. */
+Test(model_errors, llama_rotary_buffers_are_skipped)
+{
+    char *src = tu_data_path("models/llama_mha_tied");
+    char *dir = tu_copy_model(src);
+    char *st = g_build_filename(src, "model.safetensors", NULL);
+    char *hdr;
+    void *dat;
+    size_t dlen;
+    tu_safetensors_split(st, &hdr, &dat, &dlen);
+    /* Append an 8-byte I64 buffer at the end of the data. */
+    GString *hs = g_string_new(hdr);
+    g_strchomp(hs->str);
+    hs->len = strlen(hs->str);
+    cr_assert_eq(hs->str[hs->len - 1], '}');
+    g_string_truncate(hs, hs->len - 1);
+    g_string_append_printf(hs,
+                           ",\"model.layers.0.self_attn.rotary_emb.inv_freq\":{\"dtype\":\"I64\","
+                           "\"shape\":[1],\"data_offsets\":[%zu,%zu]}}",
+                           dlen, dlen + 8);
+    char *big = g_malloc0(dlen + 8);
+    memcpy(big, dat, dlen);
+    tu_safetensors_write(dir, hs->str, big, dlen + 8);
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    tg_model_free(m);
+    g_string_free(hs, TRUE);
+    g_free(big);
+    g_free(hdr);
+    g_free(dat);
+    g_free(st);
+    tu_rmtree(dir);
+    g_free(dir);
+    g_free(src);
 }

@@ -193,3 +193,294 @@ Test(session, no_primitive_runs_on_a_reference_kernel)
     g_free(dir);
     g_string_free(log_text, TRUE);
 }
+
+/* ---- the paged KV cache: forks share blocks, writes copy at most one ---- */
+
+static tg_session_info info_of(const tg_session *s)
+{
+    tg_session_info si = TG_SESSION_INFO_INIT;
+    cr_assert_eq(tg_session_get_info(&si, s), TG_OK, "%s", tg_error_last());
+    return si;
+}
+
+static uint64_t blocks_in_use(const tg_session *s)
+{
+    tg_session_info si = info_of(s);
+    cr_assert_eq(si.kv_bytes_in_use % si.kv_block_bytes, 0);
+    return si.kv_bytes_in_use / si.kv_block_bytes;
+}
+
+/* Logits after feeding `ids` to a fresh one-sequence session. */
+static float *fresh_logits(const int32_t *ids, size_t n)
+{
+    tg_session *s = make(1, 0);
+    feed(s, 0, 0, ids, n);
+    float *lg = last_logits(s, n - 1);
+    tg_session_free(s);
+    return lg;
+}
+
+Test(session, info_describes_the_session_and_its_cache)
+{
+    tg_session *s = make(3, 2);
+    tg_session_info si = info_of(s);
+    cr_assert_eq(si.n_seq, 3);
+    cr_assert_eq(si.n_ctx, 96);
+    cr_assert_eq(si.n_batch, 288);
+    cr_assert_eq(si.n_threads, 2);
+    cr_assert_eq(si.kv_block_positions, 16);
+    /* 2 layers x K and V x 4 heads x 16 positions x 12 floats */
+    cr_assert_eq(si.kv_block_bytes, 2 * 2 * 4 * 16 * 12 * 4);
+    cr_assert_eq(si.kv_bytes_in_use, 0);
+    feed(s, 0, 0, prompt, N_PROMPT);
+    cr_assert_eq(blocks_in_use(s), 1);
+    tg_session_info small;
+    memset(&small, 0xAB, sizeof small);
+    small.struct_size = 40;
+    cr_assert_eq(tg_session_get_info(&small, s), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "tg_session_info") != NULL, "%s", tg_error_last());
+    cr_assert_eq(tg_session_get_info(NULL, s), TG_EINVAL);
+    cr_assert_eq(tg_session_get_info(&si, NULL), TG_EINVAL);
+    tg_session_free(s);
+}
+
+/* Three forks of a 20-position prompt (one full block and one partial) share both blocks; one
+ * decoded token each copies only the partial block, and each fork continues exactly like a
+ * session that was fed its whole history. */
+Test(session, forks_share_the_prompt_and_copy_one_partial_block_on_write)
+{
+    const int32_t p20[20] = {82, 61, 56, 0, 1,  56, 58, 74, 81, 46,
+                             64, 40, 7,  9, 33, 21, 70, 5,  12, 90};
+    tg_session *s = make(4, 0);
+    feed(s, 0, 0, p20, 20);
+    cr_assert_eq(blocks_in_use(s), 2);
+    for (int32_t q = 1; q < 4; q++)
+        cr_assert_eq(tg_session_seq_copy(s, q, 0), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(blocks_in_use(s), 2, "forks share every block");
+    tg_batch_row rows[3];
+    for (int32_t q = 1; q < 4; q++)
+        rows[q - 1] = (tg_batch_row){10 + q, 20, q, 1};
+    cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(blocks_in_use(s), 2 + 3, "each fork copied the partial block only");
+    for (int32_t q = 1; q < 4; q++) {
+        int32_t hist[21];
+        memcpy(hist, p20, sizeof p20);
+        hist[20] = 10 + q;
+        float *want = fresh_logits(hist, 21), *got = last_logits(s, (size_t)(q - 1));
+        cr_assert_leq(tu_max_abs_diff(got, want, (size_t)info.n_vocab), 1e-5, "fork %d", q);
+        g_free(want);
+        g_free(got);
+    }
+    /* the original is untouched by its forks' writes */
+    tg_batch_row r0 = {3, 20, 0, 1};
+    cr_assert_eq(tg_session_decode(s, &r0, 1), TG_OK);
+    int32_t hist0[21];
+    memcpy(hist0, p20, sizeof p20);
+    hist0[20] = 3;
+    float *want = fresh_logits(hist0, 21), *got = last_logits(s, 0);
+    cr_assert_leq(tu_max_abs_diff(got, want, (size_t)info.n_vocab), 1e-5);
+    cr_assert_eq(blocks_in_use(s), 2 + 3, "the last owner of the partial block writes in place");
+    g_free(want);
+    g_free(got);
+    tg_session_free(s);
+}
+
+/* Beam-search shape: B sequences forked from one 32-position prompt, each decoding 16 new
+ * tokens, hold exactly prompt + B x new positions. */
+Test(session, beams_forked_from_a_prompt_hold_prompt_plus_new_positions)
+{
+    enum { B = 4, PROMPT = 32, NEW = 16 };
+    int32_t ids[PROMPT];
+    for (int i = 0; i < PROMPT; i++)
+        ids[i] = (i * 37 + 11) % 96;
+    tg_session *s = make(B, 0);
+    feed(s, 0, 0, ids, PROMPT);
+    for (int32_t q = 1; q < B; q++)
+        cr_assert_eq(tg_session_seq_copy(s, q, 0), TG_OK);
+    for (int32_t t = 0; t < NEW; t++) {
+        tg_batch_row rows[B];
+        for (int32_t q = 0; q < B; q++)
+            rows[q] = (tg_batch_row){(q * 7 + t) % 96, PROMPT + t, q, 1};
+        cr_assert_eq(tg_session_decode(s, rows, B), TG_OK, "%s", tg_error_last());
+    }
+    tg_session_info si = info_of(s);
+    const uint64_t per_position = si.kv_block_bytes / si.kv_block_positions;
+    cr_assert_eq(si.kv_bytes_in_use, (PROMPT + (uint64_t)B * NEW) * per_position);
+    tg_session_free(s);
+}
+
+/* Truncating a fork rewinds it alone; the original keeps its positions. */
+Test(session, truncating_a_fork_leaves_the_original_intact)
+{
+    tg_session *s = make(2, 0);
+    feed(s, 0, 0, prompt, N_PROMPT);
+    cr_assert_eq(tg_session_seq_copy(s, 1, 0), TG_OK);
+    cr_assert_eq(tg_session_seq_truncate(s, 1, 5), TG_OK);
+    const int32_t tail[3] = {44, 45, 46};
+    feed(s, 1, 5, tail, 3);
+    int32_t h1[8];
+    memcpy(h1, prompt, 5 * sizeof *h1);
+    memcpy(h1 + 5, tail, sizeof tail);
+    float *want1 = fresh_logits(h1, 8), *got1 = last_logits(s, 2);
+    cr_assert_leq(tu_max_abs_diff(got1, want1, (size_t)info.n_vocab), 1e-5);
+    const int32_t next = 50;
+    feed(s, 0, N_PROMPT, &next, 1);
+    int32_t h0[N_PROMPT + 1];
+    memcpy(h0, prompt, sizeof prompt);
+    h0[N_PROMPT] = next;
+    float *want0 = fresh_logits(h0, N_PROMPT + 1), *got0 = last_logits(s, 0);
+    cr_assert_leq(tu_max_abs_diff(got0, want0, (size_t)info.n_vocab), 1e-5);
+    g_free(want1);
+    g_free(got1);
+    g_free(want0);
+    g_free(got0);
+    tg_session_free(s);
+}
+
+/* Copy onto itself is a no-op; copying an empty sequence empties the destination and frees
+ * its blocks; clearing every sequence leaves no block in use (but keeps them for reuse). */
+Test(session, copy_of_self_or_of_an_empty_sequence_and_clear)
+{
+    tg_session *s = make(2, 0);
+    feed(s, 0, 0, prompt, N_PROMPT);
+    cr_assert_eq(tg_session_seq_copy(s, 0, 0), TG_OK);
+    int32_t len;
+    tg_session_seq_length(&len, s, 0);
+    cr_assert_eq(len, (int32_t)N_PROMPT);
+    cr_assert_eq(blocks_in_use(s), 1);
+    cr_assert_eq(tg_session_seq_copy(s, 0, 1), TG_OK);
+    tg_session_seq_length(&len, s, 0);
+    cr_assert_eq(len, 0);
+    cr_assert_eq(blocks_in_use(s), 0);
+    feed(s, 1, 0, prompt, N_PROMPT);
+    cr_assert_eq(tg_session_seq_copy(s, 0, 1), TG_OK);
+    cr_assert_eq(tg_session_seq_clear(s, 1), TG_OK);
+    cr_assert_eq(blocks_in_use(s), 1, "still held by sequence 0");
+    cr_assert_eq(tg_session_seq_clear(s, 0), TG_OK);
+    tg_session_info si = info_of(s);
+    cr_assert_eq(si.kv_bytes_in_use, 0);
+    cr_assert_geq(si.kv_bytes_allocated, si.kv_block_bytes);
+    tg_session_free(s);
+}
+
+/* Many random forks, rewinds, clears and decodes over 4 sequences: every sequence's logits stay
+ * those of a fresh session fed its history, and block accounting never drifts. Leaks would show
+ * under ASan (scripts/setup.sh sanitize). */
+Test(session, random_forks_and_frees_keep_every_sequence_exact)
+{
+    enum { NS = 4, STEPS = 300 };
+    int32_t hist[NS][96];
+    int32_t len[NS] = {0};
+    tg_session *s = make(NS, 0);
+    uint32_t rng = 12345;
+#define NEXT() (rng = rng * 1103515245u + 12345u, (rng >> 16) & 0x7fff)
+    int checked = 0;
+    for (int step = 0; step < STEPS; step++) {
+        const int32_t q = (int32_t)(NEXT() % NS), op = (int32_t)(NEXT() % 10);
+        if (op < 2) { /* fork */
+            const int32_t src = (int32_t)(NEXT() % NS);
+            cr_assert_eq(tg_session_seq_copy(s, q, src), TG_OK);
+            memcpy(hist[q], hist[src], sizeof hist[q]);
+            len[q] = len[src];
+        } else if (op < 3) { /* rewind */
+            const int32_t keep = len[q] ? (int32_t)(NEXT() % (uint32_t)(len[q] + 1)) : 0;
+            cr_assert_eq(tg_session_seq_truncate(s, q, keep), TG_OK);
+            len[q] = keep;
+        } else if (op < 4 && NEXT() % 3 == 0) { /* clear */
+            cr_assert_eq(tg_session_seq_clear(s, q), TG_OK);
+            len[q] = 0;
+        } else { /* decode 1 to 5 tokens */
+            int32_t n = 1 + (int32_t)(NEXT() % 5);
+            if (len[q] + n > 95) {
+                cr_assert_eq(tg_session_seq_clear(s, q), TG_OK);
+                len[q] = 0;
+            }
+            tg_batch_row rows[5];
+            for (int32_t i = 0; i < n; i++) {
+                hist[q][len[q] + i] = (int32_t)(NEXT() % 96);
+                rows[i] = (tg_batch_row){hist[q][len[q] + i], len[q] + i, q, i + 1 == n};
+            }
+            cr_assert_eq(tg_session_decode(s, rows, (size_t)n), TG_OK, "%s", tg_error_last());
+            len[q] += n;
+            if (step % 10 == 0) {
+                float *want = fresh_logits(hist[q], (size_t)len[q]),
+                      *got = last_logits(s, (size_t)n - 1);
+                cr_assert_leq(tu_max_abs_diff(got, want, (size_t)info.n_vocab), 1e-5,
+                              "step %d sequence %d", step, q);
+                g_free(want);
+                g_free(got);
+                checked++;
+            }
+        }
+        tg_session_info si = info_of(s);
+        cr_assert_leq(si.kv_bytes_in_use, si.kv_bytes_allocated);
+        uint64_t most = 0; /* no sharing: the sum of every sequence's own blocks */
+        for (int32_t k = 0; k < NS; k++)
+            most += (uint64_t)(len[k] + 15) / 16;
+        cr_assert_leq(si.kv_bytes_in_use / si.kv_block_bytes, most + NS, "step %d", step);
+    }
+#undef NEXT
+    cr_assert_geq(checked, 10);
+    for (int32_t q = 0; q < NS; q++)
+        cr_assert_eq(tg_session_seq_clear(s, q), TG_OK);
+    cr_assert_eq(info_of(s).kv_bytes_in_use, 0);
+    tg_session_free(s);
+}
+
+/* The Llama block's own primitives (fused q|k|v, the SiLU-gated MLP's swish and binary-multiply
+ * post-ops) keep optimized kernels too, in f32 and in bf16. */
+Test(session, llama_primitives_avoid_reference_kernels_in_f32_and_bf16)
+{
+    for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
+        log_text = g_string_new(NULL);
+        tg_log_set(capture, TG_LOG_DEBUG, NULL);
+        tg_model *m;
+        char *dir = tu_data_path("models/llama_gqa2_llama3");
+        tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+        mo.weight_type = wt;
+        cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
+        tg_session *s;
+        cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
+        tg_batch_row rows[6];
+        for (int i = 0; i < 6; i++)
+            rows[i] = (tg_batch_row){i, i, 0, i == 5};
+        cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
+        tg_batch_row one = {7, 6, 0, 1};
+        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+        tg_log_set(NULL, 0, NULL);
+        cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
+        cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
+                  log_text->str);
+        tg_session_free(s);
+        tg_model_free(m);
+        g_free(dir);
+        g_string_free(log_text, TRUE);
+    }
+}
+
+/* A prompt longer than one prefill run (64 rows) is attended in runs that reuse the K and V the
+ * earlier runs staged: every row's logits equal one-token-at-a-time decoding (the C kernel). */
+Test(session, long_prefill_in_runs_equals_token_by_token)
+{
+    enum { N = 90 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = (i * 29 + 7) % 96;
+    tg_session *whole = make(1, 0), *step = make(1, 0);
+    tg_batch_row rows[N];
+    for (int i = 0; i < N; i++)
+        rows[i] = (tg_batch_row){ids[i], i, 0, 1};
+    cr_assert_eq(tg_session_decode(whole, rows, N), TG_OK, "%s", tg_error_last());
+    for (int i = 0; i < N; i++) {
+        tg_batch_row r = {ids[i], i, 0, 1};
+        cr_assert_eq(tg_session_decode(step, &r, 1), TG_OK, "%s", tg_error_last());
+        const float *a, *b;
+        cr_assert_eq(tg_session_logits(&a, whole, (size_t)i), TG_OK);
+        cr_assert_eq(tg_session_logits(&b, step, 0), TG_OK);
+        cr_assert_leq(tu_max_abs_diff(a, b, (size_t)info.n_vocab), 2e-5, "position %d", i);
+    }
+    tg_session_free(whole);
+    tg_session_free(step);
+}

@@ -1,6 +1,6 @@
-/* backend/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
- * logits buffer; the computation itself is in forward.c. */
-#include "backend.h"
+/* model/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
+ * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
+#include "model_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
 
@@ -10,7 +10,7 @@
 struct tg_session {
     const tg_model *model;
     tg_backend_ctx *ctx;
-    int32_t n_seq, n_ctx, n_batch;
+    int32_t n_seq, n_ctx, n_batch, n_threads;
     int32_t *seq_len;
     float *logits;   /* n_out x n_vocab of the last decode */
     size_t *row_out; /* per row of the last decode: index into logits, or SIZE_MAX */
@@ -59,7 +59,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
         if (st != TG_OK)
             return st;
     }
-    const int32_t model_ctx = model->hp.n_ctx;
+    const int32_t model_ctx = model->cfg.hp.n_ctx;
     if (o.n_seq < 1 || o.n_seq > 4096)
         return tg__error(TG_ERANGE, "tg_session_options.n_seq = %u is out of range [1, 4096]",
                          o.n_seq);
@@ -85,13 +85,15 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     s->n_seq = (int32_t)o.n_seq;
     s->n_ctx = (int32_t)o.n_ctx;
     s->n_batch = (int32_t)o.n_batch;
+    s->n_threads = threads;
     s->seq_len = calloc(o.n_seq, sizeof *s->seq_len);
     s->row_out = malloc(o.n_batch * sizeof *s->row_out);
     if (!s->seq_len || !s->row_out) {
         tg_session_free(s);
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     }
-    tg_status st = tg__backend_ctx_create(&s->ctx, model, s->n_seq, s->n_ctx, s->n_batch, threads);
+    tg_status st =
+        tg__backend_ctx_create(&s->ctx, model->backend, s->n_seq, s->n_ctx, s->n_batch, threads);
     if (st != TG_OK) {
         tg_session_free(s);
         return st;
@@ -117,7 +119,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
     if (n_rows > (size_t)s->n_batch)
         return tg__error(TG_ERANGE, "tg_session_decode: %zu rows exceed the session's n_batch %d",
                          n_rows, (int)s->n_batch);
-    const int32_t n_vocab = s->model->hp.n_vocab;
+    const int32_t n_vocab = s->model->cfg.hp.n_vocab;
     /* Validate everything before touching the cache: on failure nothing is appended. */
     int32_t *len = malloc((size_t)s->n_seq * sizeof *len);
     if (!len)
@@ -180,7 +182,7 @@ tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
                          row, s->n_rows_last);
     if (s->row_out[row] == SIZE_MAX)
         return tg__error(TG_EINVAL, "tg_session_logits: row %zu did not ask for logits", row);
-    *out = s->logits + s->row_out[row] * (size_t)s->model->hp.n_vocab;
+    *out = s->logits + s->row_out[row] * (size_t)s->model->cfg.hp.n_vocab;
     return TG_OK;
 }
 
@@ -208,6 +210,7 @@ tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
     if (n_keep < 0 || n_keep > s->seq_len[seq])
         return tg__error(TG_ERANGE, "n_keep = %d is outside [0, %d] (length of sequence %d)",
                          (int)n_keep, (int)s->seq_len[seq], (int)seq);
+    tg__backend_seq_truncate(s->ctx, seq, n_keep);
     s->seq_len[seq] = n_keep;
     s->n_rows_last = 0; /* logits of rows that may be gone are no longer valid */
     return TG_OK;
@@ -221,7 +224,10 @@ tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
         st = check_seq(s, src, "src");
     if (st != TG_OK)
         return st;
-    tg__backend_kv_copy(s->ctx, dst, src, s->seq_len[src]);
+    if (dst == src)
+        return TG_OK;
+    if ((st = tg__backend_seq_copy(s->ctx, dst, src, s->seq_len[src])) != TG_OK)
+        return st;
     s->seq_len[dst] = s->seq_len[src];
     return TG_OK;
 }
@@ -229,4 +235,24 @@ tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
 const tg_model *tg_session_model(const tg_session *s)
 {
     return s ? s->model : NULL;
+}
+
+tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
+{
+    TG_CHECK_ARG(out, "out");
+    TG_CHECK_ARG(s, "session");
+    tg_kv_stats kv;
+    tg__backend_kv_stats(s->ctx, &kv);
+    tg_session_info full = {
+        .struct_size = sizeof full,
+        .n_seq = (uint32_t)s->n_seq,
+        .n_ctx = (uint32_t)s->n_ctx,
+        .n_batch = (uint32_t)s->n_batch,
+        .n_threads = s->n_threads,
+        .kv_block_positions = kv.block_positions,
+        .kv_block_bytes = kv.block_bytes,
+        .kv_bytes_in_use = kv.blocks_in_use * kv.block_bytes,
+        .kv_bytes_allocated = kv.blocks_allocated * kv.block_bytes,
+    };
+    return tg__struct_write(out, &full, sizeof full, TG_SESSION_INFO_V1_SIZE, "tg_session_info");
 }
