@@ -8,7 +8,9 @@
 #include "tokenizer/tokenizer_internal.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size)
@@ -93,6 +95,35 @@ static tg_status load_weights(struct tg_model *m, const char *file, uint32_t wei
     return rc;
 }
 
+#define TOKENIZER_BUDGET_BASE (1u << 20)
+#define TOKENIZER_BUDGET_PER_TOKEN 4096u
+
+/* A tokenizer file far larger than the model's vocabulary can need is refused before it is
+ * parsed: parsing builds the whole vocabulary first (a 40 MB tokenizer.json of 2M entries took
+ * 700 MB before it could be compared with vocab_size 12). The budget is generous — 1 MiB plus
+ * 4 KiB per token; real files use 20-80 bytes per token (GPT-2 2 MB for 50,257 tokens, Llama 3
+ * 9 MB for 128,256) — so only a file that cannot belong to this model hits it. */
+static tg_status check_tokenizer_size(const char *dir, int32_t n_vocab)
+{
+    static const char *const files[] = {"tokenizer.json", "vocab.json", "merges.txt",
+                                        "encoder.json",   "vocab.bpe",  "tokenizer_config.json"};
+    const uint64_t budget = TOKENIZER_BUDGET_BASE + (uint64_t)n_vocab * TOKENIZER_BUDGET_PER_TOKEN;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *p = g_build_filename(dir, files[i], NULL);
+        struct stat sb;
+        int big = stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > budget;
+        g_free(p);
+        if (big)
+            return tg__error(TG_EFORMAT,
+                             "%s/%s is %llu bytes, more than a vocabulary of %d tokens can need "
+                             "(at most %llu bytes): it does not belong to this model's "
+                             "config.json (vocab_size)",
+                             dir, files[i], (unsigned long long)sb.st_size, (int)n_vocab,
+                             (unsigned long long)budget);
+    }
+    return TG_OK;
+}
+
 tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options *opts)
 {
     TG_CHECK_ARG(out, "out");
@@ -108,10 +139,13 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     if (o.weight_type > TG_WEIGHTS_BF16)
         return tg__error(TG_EINVAL, "tg_model_options.weight_type %u is not one of TG_WEIGHTS_*",
                          o.weight_type);
-    if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
-        return tg__error(
-            g_file_test(dir, G_FILE_TEST_EXISTS) ? TG_EINVAL : TG_ENOTFOUND, "model folder '%s' %s",
-            dir, g_file_test(dir, G_FILE_TEST_EXISTS) ? "is not a directory" : "does not exist");
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return errno == ENOENT ? tg__error(TG_ENOTFOUND, "model folder '%s' does not exist", dir)
+                               : tg__error(TG_EIO, "model folder '%s' cannot be opened: %s", dir,
+                                           strerror(errno)); /* a symlink loop: ELOOP */
+    if (!S_ISDIR(sb.st_mode))
+        return tg__error(TG_EINVAL, "model folder '%s' is not a directory", dir);
     struct tg_model *m = calloc(1, sizeof *m);
     if (!m)
         return tg__error(TG_ENOMEM, "out of memory");
@@ -121,6 +155,8 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
     tg_status st = tg__config_load(&m->cfg, &m->arch, cfg);
     if (st == TG_OK)
         st = tg__gen_defaults_load(&m->gen, dir, m->cfg.hp.n_vocab);
+    if (st == TG_OK)
+        st = check_tokenizer_size(dir, m->cfg.hp.n_vocab);
     if (st == TG_OK) {
         int found = 0;
         st = tg__tokenizer_load_dir(&m->tokenizer, dir, NULL, &found);
