@@ -1,7 +1,7 @@
 /* bench_kernels.c — the standalone small-M kernels (lib/backend/kernels) against oneDNN 2.6's
  * matmul and against the read-bandwidth roofline, on GPT-2 124M's weight shapes. Not a test.
  *
- * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8]
+ * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view]
  *                      [--no-onednn] [--tune] [--streams S] [--prefetch BYTES] [--spin-us US]
  *
  * One "sweep" runs the products of one decoded token of GPT-2 124M in forward order: for each of
@@ -36,17 +36,19 @@
 
 static const int64_t shape_k[N_SHAPES] = {768, 768, 768, 3072, 768};
 static const int64_t shape_n[N_SHAPES] = {2304, 768, 3072, 768, 50257};
-static const char *const shape_name[N_SHAPES] = {"qkv 768x2304", "attn.proj 768x768",
-                                                 "fc 768x3072", "mlp.proj 3072x768",
-                                                 "lm_head 768x50257"};
+static const char *const shape_name[N_SHAPES] = {"qkv 768x2304", "attn.proj 768x768", "fc 768x3072",
+                                                 "mlp.proj 3072x768", "lm_head 768x50257"};
 static int mat_shape(int i)
 {
     return i == N_MATS - 1 ? 4 : i % 4;
 }
 
-enum { P_F32, P_BF16, P_S8, P_U8S8, N_PREC };
-static const char *const prec_name[N_PREC] = {"f32", "bf16", "s8", "u8s8"};
-static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8};
+/* f32view: our f32 kernels on the matrices where they lie, unpacked: the blocks [K][N] as
+ * Conv1D stores them, the output layer [N][K] as the tied embedding (oneDNN: see f32). */
+enum { P_F32, P_BF16, P_S8, P_U8S8, P_F32V, N_PREC };
+static const char *const prec_name[N_PREC] = {"f32", "bf16", "s8", "u8s8", "f32view"};
+static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8,
+                                         TG_KFMT_F32_KN};
 
 #define DN(call)                                                                                   \
     do {                                                                                           \
@@ -229,8 +231,7 @@ static void dn_product(onednn *d, int prec, int i, int mi, int ti, int64_t M, co
     dnnl_memory_t sm, dm;
     DN(dnnl_memory_create(&sm, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), d->eng,
                           (void *)src));
-    DN(dnnl_memory_create(&dm, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), d->eng,
-                          y));
+    DN(dnnl_memory_create(&dm, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), d->eng, y));
     dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, d->w[i]}, {DNNL_ARG_DST, dm}};
     DN(dnnl_primitive_execute(d->prim[s][mi][ti], d->st, 3, a));
     DN(dnnl_stream_wait(d->st));
@@ -263,7 +264,7 @@ static int parse_list(const char *s, int64_t *out, int max)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] "
-                    "[--prec f32,bf16,s8,u8s8] [--no-onednn] [--tune] [--streams S] "
+                    "[--prec f32,bf16,s8,u8s8,f32view] [--no-onednn] [--tune] [--streams S] "
                     "[--prefetch BYTES] [--spin-us US]\n");
     exit(2);
 }
@@ -275,8 +276,9 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
 {
     /* pack our 49 matrices and, if asked, oneDNN's */
     static tg_kmat km[N_MATS];
+    static float *viewed[N_MATS];
     onednn d = {0};
-    const int use_dn = o->onednn && !o->tune;
+    const int use_dn = o->onednn && !o->tune && prec != P_F32V;
     if (use_dn) {
         DN(dnnl_engine_create(&d.eng, dnnl_cpu, 0));
         DN(dnnl_stream_create(&d.st, d.eng, dnnl_stream_default_flags));
@@ -288,12 +290,14 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                 for (int ti = 0; ti < o->n_t; ti++) {
                     omp_set_num_threads(o->threads[ti]); /* fixed at primitive creation */
                     dnnl_primitive_desc_t pd = dn_pd(&d, prec, s, o->ms[mi]);
-                    const dnnl_memory_desc_t *w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+                    const dnnl_memory_desc_t *w =
+                        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
                     if (mi == 0 && ti == 0)
                         d.wmd[s] = *w;
                     else if (!dnnl_memory_desc_equal(w, &d.wmd[s]))
-                        fprintf(stderr, "bench_kernels: warning: oneDNN wants another weight "
-                                        "layout for %s M=%lld\n",
+                        fprintf(stderr,
+                                "bench_kernels: warning: oneDNN wants another weight "
+                                "layout for %s M=%lld\n",
                                 shape_name[s], (long long)o->ms[mi]);
                     DN(dnnl_primitive_create(&d.prim[s][mi][ti], pd));
                     dnnl_primitive_desc_destroy(pd);
@@ -307,7 +311,9 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         float *w = malloc(sizeof(float) * (size_t)(K * N));
         for (int64_t e = 0; e < K * N; e++)
             w[e] = frand();
-        if (tg__kmat_pack(&km[i], w, K, N, 0, prec_fmt[prec]) != TG_OK) {
+        const int nk = prec == P_F32V && s == 4; /* the tied output layer is [N][K] */
+        if ((prec == P_F32V ? tg__kmat_view_f32(&km[i], w, K, N, nk)
+                            : tg__kmat_pack(&km[i], w, K, N, 0, prec_fmt[prec])) != TG_OK) {
             fprintf(stderr, "bench_kernels: packing failed\n");
             exit(1);
         }
@@ -316,7 +322,10 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
             dn_weights(&d, prec, i, w);
             dn_bytes[s] = dnnl_memory_desc_get_size(&d.wmd[s]);
         }
-        free(w);
+        if (prec == P_F32V)
+            viewed[i] = w; /* the view reads it: freed at the end */
+        else
+            free(w);
     }
     const int64_t maxM = 8, maxK = 3072, maxN = 50257;
     float *x = malloc(sizeof(float) * (size_t)(maxM * maxK));
@@ -326,7 +335,8 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
     void *act = aligned_alloc(64, 64 + sizeof(float) * (size_t)(maxM * maxK));
     void *xconv = malloc(sizeof(float) * (size_t)(maxM * maxK));
 
-    printf("\n== %s: ours %s", prec_name[prec], tg__kmat_kernel_name(prec_fmt[prec]));
+    printf("\n== %s: ours %s%s", prec_name[prec], tg__kmat_kernel_name(prec_fmt[prec]),
+           prec == P_F32V ? " (blocks [K][N], output layer [N][K], in place)" : "");
     if (use_dn) {
         printf("; oneDNN");
         for (int s = 0; s < N_SHAPES; s++)
@@ -402,7 +412,8 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                     }
                 }
             }
-            fprintf(stderr, "bench_kernels: %s repetition %d/%d\n", prec_name[prec], r + 1, o->reps);
+            fprintf(stderr, "bench_kernels: %s repetition %d/%d\n", prec_name[prec], r + 1,
+                    o->reps);
         }
         printf("best read bandwidth so far:");
         for (int ti = 0; ti < o->n_t; ti++)
@@ -455,6 +466,8 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
     }
     for (int i = 0; i < N_MATS; i++) {
         tg__kmat_free(&km[i]);
+        free(viewed[i]);
+        viewed[i] = NULL;
         if (use_dn)
             dnnl_memory_destroy(d.w[i]);
     }
@@ -476,8 +489,15 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
 
 int main(int argc, char **argv)
 {
-    options o = {.reps = 7, .n_t = 2, .n_m = 2, .onednn = 1, .spin_us = 100, .streams = 4,
-                 .threads = {1, 2}, .ms = {1, 8}, .prec_on = {1, 1, 1, 1}};
+    options o = {.reps = 7,
+                 .n_t = 2,
+                 .n_m = 2,
+                 .onednn = 1,
+                 .spin_us = 100,
+                 .streams = 4,
+                 .threads = {1, 2},
+                 .ms = {1, 8},
+                 .prec_on = {1, 1, 1, 1, 1}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int more = i + 1 < argc;
@@ -492,8 +512,13 @@ int main(int argc, char **argv)
             o.n_m = parse_list(argv[++i], o.ms, MAX_MS);
         else if (strcmp(a, "--prec") == 0 && more) {
             memset(o.prec_on, 0, sizeof o.prec_on);
-            for (int p = 0; p < N_PREC; p++)
-                o.prec_on[p] = strstr(argv[i + 1], prec_name[p]) != NULL;
+            for (int p = 0; p < N_PREC; p++) { /* whole items of the comma-separated list */
+                char list[256];
+                snprintf(list, sizeof list, ",%s,", argv[i + 1]);
+                char item[32];
+                snprintf(item, sizeof item, ",%s,", prec_name[p]);
+                o.prec_on[p] = strstr(list, item) != NULL;
+            }
             i++;
         } else if (strcmp(a, "--no-onednn") == 0)
             o.onednn = 0;

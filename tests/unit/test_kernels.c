@@ -101,10 +101,24 @@ static void product(const tg_kmat *pk, const float *x, int64_t M, const float *b
     free(act);
 }
 
-static const int32_t all_fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8};
+/* The packed formats, then "view" = f32 used in place ([K][N] or, transposed, [N][K]). */
+#define FMT_VIEW 99
+static const int32_t all_fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8, FMT_VIEW};
+#define N_FMTS 5
 static const char *fmt_name(int32_t f)
 {
-    return f == TG_KFMT_F32 ? "f32" : f == TG_KFMT_BF16 ? "bf16" : f == TG_KFMT_S8 ? "s8" : "u8s8";
+    return f == TG_KFMT_F32    ? "f32"
+           : f == TG_KFMT_BF16 ? "bf16"
+           : f == TG_KFMT_S8   ? "s8"
+           : f == TG_KFMT_U8S8 ? "u8s8"
+                               : "f32 view";
+}
+
+/* Pack (or view) w, stored [K][N], or [N][K] when transposed. */
+static tg_status make(tg_kmat *pk, const float *w, int64_t K, int64_t N, int transposed, int32_t f)
+{
+    return f == FMT_VIEW ? tg__kmat_view_f32(pk, w, K, N, transposed)
+                         : tg__kmat_pack(pk, w, K, N, transposed, f);
 }
 
 /* Every kernel level the CPU has, every format, several shapes (N with a partial last panel,
@@ -115,20 +129,22 @@ static void check_against_reference(int32_t level)
     static const int64_t shapes[][2] = {{37, 45}, {64, 96}, {130, 33}, {768, 70}};
     static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 11};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (size_t fi = 0; fi < 4; fi++)
+        for (size_t fi = 0; fi < N_FMTS; fi++)
             for (int tr = 0; tr < 2; tr++) {
                 const int64_t K = shapes[si][0], N = shapes[si][1], fmt = all_fmts[fi];
                 float *w = randv((size_t)(K * N), 0.02f), *bias = randv((size_t)N, 0.1f);
                 float *src = tr ? transpose(w, K, N) : w;
                 tg_kmat pk;
-                cr_assert_eq(tg__kmat_pack(&pk, src, K, N, tr, (int32_t)fmt), TG_OK, "%s",
-                             tg_error_last());
+                cr_assert_eq(make(&pk, src, K, N, tr, (int32_t)fmt), TG_OK, "%s", tg_error_last());
+                if (fmt == FMT_VIEW)
+                    cr_assert_eq(pk.fmt, tr ? TG_KFMT_F32_NK : TG_KFMT_F32_KN);
                 for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
                     const int64_t M = Ms[mi], ldy = N + 5;
                     float *x = randv((size_t)(M * K), 1.0f);
                     double *we = malloc(sizeof(double) * (size_t)(K * N));
                     double *xe = malloc(sizeof(double) * (size_t)(M * K));
-                    effective((int32_t)fmt, w, x, K, N, M, &pk, we, xe);
+                    effective(fmt == FMT_VIEW ? TG_KFMT_F32 : (int32_t)fmt, w, x, K, N, M, &pk, we,
+                              xe);
                     float *y = malloc(sizeof(float) * (size_t)(M * ldy));
                     for (int64_t i = 0; i < M * ldy; i++)
                         y[i] = -777.0f;
@@ -198,9 +214,10 @@ Test(kernels, every_split_and_stream_count_gives_identical_bits)
 {
     const int64_t K = 200, N = 32 * 13 + 7;
     float *w = randv((size_t)(K * N), 0.02f);
-    for (size_t fi = 0; fi < 4; fi++) {
+    for (size_t fi = 0; fi < N_FMTS + 1; fi++) { /* the last: the [N][K] view */
         tg_kmat pk;
-        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
+        cr_assert_eq(make(&pk, w, K, N, fi == N_FMTS, fi == N_FMTS ? FMT_VIEW : all_fmts[fi]),
+                     TG_OK);
         for (int64_t M = 1; M <= 8; M++) {
             float *x = randv((size_t)(M * K), 1.0f);
             float *y0 = calloc((size_t)(M * N), sizeof(float));
@@ -214,8 +231,8 @@ Test(kernels, every_split_and_stream_count_gives_identical_bits)
                 for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
                     product(&pk, x, M, NULL, y1, N, cuts[c], cuts[c + 1]);
                 cr_assert(memcmp(y0, y1, sizeof(float) * (size_t)(M * N)) == 0,
-                          "%s M=%lld streams %d: results depend on the split",
-                          fmt_name(all_fmts[fi]), (long long)M, tunings[t][0]);
+                          "format %d M=%lld streams %d: results depend on the split", pk.fmt,
+                          (long long)M, tunings[t][0]);
             }
             free(x);
             free(y0);
@@ -297,6 +314,13 @@ Test(kernels, pack_rejects_bad_arguments_with_a_message)
     cr_assert(strstr(tg_error_last(), "invalid matrix 0 x 2"), "%s", tg_error_last());
     cr_assert_eq(tg__kmat_pack(&pk, NULL, 2, 2, 0, TG_KFMT_F32), TG_EINVAL);
     cr_assert_null(pk.data);
+    cr_assert_eq(tg__kmat_view_f32(&pk, w, 2, -1, 1), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "f32 weight view: invalid matrix 2 x -1"), "%s",
+              tg_error_last());
+    cr_assert_eq(tg__kmat_view_f32(&pk, w, 2, 2, 1), TG_OK);
+    cr_assert_eq(pk.data, (void *)w); /* in place: no copy, and free leaves it alone */
+    tg__kmat_free(&pk);
+    cr_assert_float_eq(w[3], 4.0f, 0);
     tg__kmat_free(&pk); /* harmless on a failed pack */
 }
 
@@ -374,9 +398,9 @@ Test(tpool, threaded_products_equal_single_threaded_bits)
 {
     const int64_t K = 768, N = 3072, M = 3;
     float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)(M * K), 1.0f);
-    for (size_t fi = 0; fi < 4; fi++) {
+    for (size_t fi = 0; fi < N_FMTS; fi++) {
         tg_kmat pk;
-        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
+        cr_assert_eq(make(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
         void *act = aligned_alloc(64, tg__kmat_act_bytes(&pk, M));
         tg__kmat_prepare(&pk, x, M, K, act);
         float *y1 = malloc(sizeof(float) * (size_t)(M * N)),

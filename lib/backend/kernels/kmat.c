@@ -67,7 +67,7 @@ static tg_kern_fn kernel_for(int32_t fmt, int32_t *level_used)
 
 const char *tg__kmat_kernel_name(int32_t fmt)
 {
-    if (fmt < TG_KFMT_F32 || fmt > TG_KFMT_U8S8)
+    if (fmt < TG_KFMT_F32 || fmt >= TG_KFMT_COUNT)
         return "none";
     int32_t lvl;
     kernel_for(fmt, &lvl);

@@ -9,6 +9,11 @@
  *   BF16  [Kp/2][32][2] bf16, pairs of k per column  (vdpbf16ps takes k-pairs)
  *   S8    [K][32] int8, a float scale per column     (weight-only int8: x stays f32)
  *   U8S8  [Kp/4][32][4] int8, a scale per column     (vpdpbusd: x quantized per row to u8)
+ * or, for f32 only, the caller's matrix used where it lies (a mapped file), no copy:
+ *   F32_KN  [K][N] as Hugging Face Conv1D stores it: each k-step reads a contiguous run of the
+ *           row k (up to 128 columns at M = 1), rows N floats apart
+ *   F32_NK  [N][K] as nn.Linear and the tied embedding store it: dot products of whole rows,
+ *           four rows side by side
  * Kp = K rounded up to the pair/quad size (the padding holds zeros). Columns past N in the
  * last panel are zero and never written to y. Per-column int8 scales: scale[n] =
  * max_k |W[k][n]| / 127, q = round(W / scale).
@@ -30,9 +35,12 @@
 enum tg_kfmt {
     TG_KFMT_F32 = 1,
     TG_KFMT_BF16 = 2,
-    TG_KFMT_S8 = 3,   /* int8 weights, f32 activations (weight-only) */
-    TG_KFMT_U8S8 = 4, /* int8 weights, activations quantized per row to u8 (VNNI) */
+    TG_KFMT_S8 = 3,     /* int8 weights, f32 activations (weight-only) */
+    TG_KFMT_U8S8 = 4,   /* int8 weights, activations quantized per row to u8 (VNNI) */
+    TG_KFMT_F32_KN = 5, /* f32 used in place, stored [K][N] (Conv1D): no packing */
+    TG_KFMT_F32_NK = 6, /* f32 used in place, stored [N][K] (nn.Linear, tied embeddings) */
 };
+#define TG_KFMT_COUNT 7
 
 typedef struct tg_kmat {
     int32_t fmt; /* enum tg_kfmt */
@@ -42,6 +50,7 @@ typedef struct tg_kmat {
     float *scale;  /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
     int32_t *comp; /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
     size_t bytes;  /* bytes a product reads from this matrix (data + scales + comp) */
+    int32_t owned; /* data was allocated by tg__kmat_pack (0 for a view) */
 } tg_kmat;
 
 /* Pack W (K x N floats). `transposed` = 0: W is stored [K][N] (row k holds the N outputs' weights
@@ -50,6 +59,11 @@ typedef struct tg_kmat {
 tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
                         int32_t fmt);
 void tg__kmat_free(tg_kmat *m);
+
+/* An f32 matrix used in place (F32_KN when transposed = 0, F32_NK when 1): nothing is copied,
+ * `w` must outlive the view and stay unchanged. Work is still split in units of 32 columns
+ * (n_panels). Errors: TG_EINVAL. */
+tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed);
 
 /* Bytes of the per-product activation buffer for M rows (see tg__kmat_prepare). */
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M);

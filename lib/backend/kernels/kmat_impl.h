@@ -25,10 +25,10 @@ typedef struct tg_kcall {
 typedef void (*tg_kern_fn)(const tg_kcall *c);
 
 /* Kernels by format (index = enum tg_kfmt; NULL = not available at this level). */
-extern const tg_kern_fn tg__kern_portable[5];
+extern const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT];
 #if defined(__x86_64__) && defined(__GNUC__)
-extern const tg_kern_fn tg__kern_avx512[5];
-extern const tg_kern_fn tg__kern_avx512_bf16_vnni[5];
+extern const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT];
+extern const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT];
 #define TG_KERNELS_X86 1
 #endif
 
@@ -42,7 +42,7 @@ static inline size_t tg__kact_elem_bytes(const tg_kmat *m)
     return m->fmt == TG_KFMT_BF16 ? 2 : m->fmt == TG_KFMT_U8S8 ? 1 : 4;
 }
 
-/* Store a finished column block of one row: out[j] = acc[j] (+ bias), j < n (n <= 16). */
+/* Store a finished column block of one row: out[j] = acc[j] (+ bias), j < n. */
 static inline void tg__kstore(float *out, const float *acc, const float *bias, int64_t n)
 {
     for (int64_t j = 0; j < n; j++)

@@ -40,7 +40,8 @@ void tg__kmat_free(tg_kmat *m)
 {
     if (!m)
         return;
-    free(m->data);
+    if (m->owned)
+        free(m->data);
     free(m->scale);
     free(m->comp);
     memset(m, 0, sizeof *m);
@@ -65,6 +66,7 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     out->panel_bytes = (size_t)Kp * TG_KPANEL * elem_bytes(fmt);
     const size_t data_bytes = out->panel_bytes * (size_t)np;
     out->data = aligned_alloc(64, (data_bytes + 63) / 64 * 64);
+    out->owned = 1;
     const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
     if (quant)
         out->scale = calloc((size_t)np * TG_KPANEL, sizeof(float));
@@ -116,6 +118,21 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     return TG_OK;
 }
 
+tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed)
+{
+    memset(out, 0, sizeof *out);
+    if (!w || K < 1 || N < 1 || K > (INT64_C(1) << 24) || N > (INT64_C(1) << 24))
+        return tg__error(TG_EINVAL, "f32 weight view: invalid matrix %lld x %lld", (long long)K,
+                         (long long)N);
+    out->fmt = transposed ? TG_KFMT_F32_NK : TG_KFMT_F32_KN;
+    out->K = out->Kp = K;
+    out->N = N;
+    out->n_panels = (N + TG_KPANEL - 1) / TG_KPANEL;
+    out->data = (void *)w;
+    out->bytes = (size_t)K * (size_t)N * sizeof(float);
+    return TG_OK;
+}
+
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M)
 {
     return tg__kact_scales_bytes(m, M) +
@@ -128,7 +145,8 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
     uint8_t *rows = (uint8_t *)act + tg__kact_scales_bytes(m, M);
     for (int64_t r = 0; r < M; r++) {
         const float *xr = x + r * ldx;
-        if (m->fmt == TG_KFMT_F32 || m->fmt == TG_KFMT_S8) {
+        if (m->fmt == TG_KFMT_F32 || m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_F32_KN ||
+            m->fmt == TG_KFMT_F32_NK) {
             memcpy((float *)rows + r * Kp, xr, (size_t)K * sizeof(float));
         } else if (m->fmt == TG_KFMT_BF16) {
             uint16_t *o = (uint16_t *)rows + r * Kp;

@@ -14,6 +14,24 @@ static float bf16_to_f32(uint16_t h)
     return f;
 }
 
+/* In-place f32: element (k, n) of the caller's matrix. */
+static void kern_view(const tg_kcall *c)
+{
+    const tg_kmat *m = c->m;
+    const float *w = m->data;
+    const int64_t K = m->K, N = m->N, n0 = c->p0 * TG_KPANEL;
+    const int64_t n1 = c->p1 * TG_KPANEL < N ? c->p1 * TG_KPANEL : N;
+    for (int64_t r = 0; r < c->M; r++) {
+        const float *x = (const float *)c->act + r * c->act_ld;
+        for (int64_t n = n0; n < n1; n++) {
+            float acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += x[k] * (m->fmt == TG_KFMT_F32_KN ? w[k * N + n] : w[n * K + k]);
+            tg__kstore(c->y + r * c->ldy + n, &acc, c->bias ? c->bias + n : NULL, 1);
+        }
+    }
+}
+
 static void kern_portable(const tg_kcall *c)
 {
     const tg_kmat *m = c->m;
@@ -61,5 +79,5 @@ static void kern_portable(const tg_kcall *c)
     }
 }
 
-const tg_kern_fn tg__kern_portable[5] = {NULL, kern_portable, kern_portable, kern_portable,
-                                         kern_portable};
+const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT] = {
+    NULL, kern_portable, kern_portable, kern_portable, kern_portable, kern_view, kern_view};

@@ -336,7 +336,190 @@ DRIVER(kern_bf16_fma, TGT_512, bf16fma_panels)
 DRIVER(kern_bf16_dp, TGT_BF16, bf16dp_panels)
 DRIVER(kern_u8s8, TGT_VNNI, u8s8_panels)
 
-const tg_kern_fn tg__kern_avx512[5] = {NULL, kern_f32, kern_bf16_fma, kern_s8, NULL};
-const tg_kern_fn tg__kern_avx512_bf16_vnni[5] = {NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8};
+/* ---- f32 in place, [K][N]: a block of 16 B columns (B zmm) of row k per step ---- */
+
+INLINE TGT_512 void kn_cols(const tg_kcall *c, int64_t n0, int64_t nn, const int M, const int B)
+{
+    const int64_t K = c->m->K, N = c->m->N, ld = c->act_ld;
+    const float *w = (const float *)c->m->data + n0, *x = c->act;
+    __mmask16 mk[8];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; b++) {
+        const int64_t v = nn - 16 * b;
+        mk[b] = v >= 16 ? (__mmask16)0xffff : v > 0 ? (__mmask16)((1u << v) - 1) : (__mmask16)0;
+    }
+    __m512 acc[TG_KMAX_M][8];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            acc[r][b] = _mm512_setzero_ps();
+    const int64_t ahead = c->pf / 256 > 0 ? c->pf / 256 : 1; /* rows ahead when prefetching */
+    for (int64_t k = 0; k < K; k++) {
+        const float *row = w + k * N;
+        if (c->pf && k + ahead < K)
+#pragma GCC unroll 8
+            for (int b = 0; b < B; b++)
+                _mm_prefetch((const char *)(row + ahead * N + 16 * b), _MM_HINT_T0);
+        __m512 wv[8];
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            wv[b] = _mm512_maskz_loadu_ps(mk[b], row + 16 * b);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xb = _mm512_set1_ps(x[r * ld + k]);
+#pragma GCC unroll 8
+            for (int b = 0; b < B; b++)
+                acc[r][b] = _mm512_fmadd_ps(xb, wv[b], acc[r][b]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            STORE_HALF(c, r, n0, b, mk[b], acc[r][b]);
+}
+
+TGT_512 static void kern_f32_kn(const tg_kcall *c)
+{
+    const int64_t n1 = c->p1 * TG_KPANEL < c->m->N ? c->p1 * TG_KPANEL : c->m->N;
+    const int64_t width = c->M == 1 ? 128 : c->M == 2 ? 64 : 32;
+    for (int64_t n = c->p0 * TG_KPANEL; n < n1; n += width) {
+        const int64_t nn = n1 - n < width ? n1 - n : width;
+        switch (c->M) {
+        case 1:
+            kn_cols(c, n, nn, 1, 8);
+            break;
+        case 2:
+            kn_cols(c, n, nn, 2, 4);
+            break;
+        case 3:
+            kn_cols(c, n, nn, 3, 2);
+            break;
+        case 4:
+            kn_cols(c, n, nn, 4, 2);
+            break;
+        case 5:
+            kn_cols(c, n, nn, 5, 2);
+            break;
+        case 6:
+            kn_cols(c, n, nn, 6, 2);
+            break;
+        case 7:
+            kn_cols(c, n, nn, 7, 2);
+            break;
+        default:
+            kn_cols(c, n, nn, 8, 2);
+            break;
+        }
+    }
+}
+
+/* ---- f32 in place, [N][K]: C rows of W (= C output columns) as dot products ---- */
+
+INLINE TGT_512 void nk_rows(const tg_kcall *c, int64_t n0, const int M, const int C)
+{
+    const int64_t K = c->m->K, ld = c->act_ld;
+    const float *w[4], *x = c->act;
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++)
+        w[j] = (const float *)c->m->data + (n0 + j) * K;
+    __m512 acc[TG_KMAX_M][4];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++)
+            acc[r][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++) {
+            if (c->pf)
+                _mm_prefetch((const char *)(w[j] + k) + c->pf, _MM_HINT_T0);
+            wv[j] = _mm512_maskz_loadu_ps(mk, w[j] + k);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mk, x + r * ld + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < C; j++)
+                acc[r][j] = _mm512_fmadd_ps(xv, wv[j], acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++) {
+            const float v = _mm512_reduce_add_ps(acc[r][j]);
+            tg__kstore(c->y + r * c->ldy + n0 + j, &v, c->bias ? c->bias + n0 + j : NULL, 1);
+        }
+}
+
+TGT_512 static void kern_f32_nk(const tg_kcall *c)
+{
+    const int64_t n1 = c->p1 * TG_KPANEL < c->m->N ? c->p1 * TG_KPANEL : c->m->N;
+    const int64_t C = c->M <= 4 ? 4 : 2;
+    int64_t n = c->p0 * TG_KPANEL;
+    for (; n + C <= n1; n += C)
+        switch (c->M) {
+        case 1:
+            nk_rows(c, n, 1, 4);
+            break;
+        case 2:
+            nk_rows(c, n, 2, 4);
+            break;
+        case 3:
+            nk_rows(c, n, 3, 4);
+            break;
+        case 4:
+            nk_rows(c, n, 4, 4);
+            break;
+        case 5:
+            nk_rows(c, n, 5, 2);
+            break;
+        case 6:
+            nk_rows(c, n, 6, 2);
+            break;
+        case 7:
+            nk_rows(c, n, 7, 2);
+            break;
+        default:
+            nk_rows(c, n, 8, 2);
+            break;
+        }
+    for (; n < n1; n++)
+        switch (c->M) {
+        case 1:
+            nk_rows(c, n, 1, 1);
+            break;
+        case 2:
+            nk_rows(c, n, 2, 1);
+            break;
+        case 3:
+            nk_rows(c, n, 3, 1);
+            break;
+        case 4:
+            nk_rows(c, n, 4, 1);
+            break;
+        case 5:
+            nk_rows(c, n, 5, 1);
+            break;
+        case 6:
+            nk_rows(c, n, 6, 1);
+            break;
+        case 7:
+            nk_rows(c, n, 7, 1);
+            break;
+        default:
+            nk_rows(c, n, 8, 1);
+            break;
+        }
+}
+
+const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT] = {NULL, kern_f32,    kern_bf16_fma, kern_s8,
+                                                   NULL, kern_f32_kn, kern_f32_nk};
+const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT] = {
+    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk};
 
 #endif
