@@ -305,6 +305,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         }
     }
     size_t ours_bytes[N_SHAPES] = {0}, dn_bytes[N_SHAPES] = {0};
+    tg_tpool *pool_pack = pools[o->n_t - 1];
     for (int i = 0; i < N_MATS; i++) {
         const int s = mat_shape(i);
         const int64_t K = shape_k[s], N = shape_n[s];
@@ -312,8 +313,9 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         for (int64_t e = 0; e < K * N; e++)
             w[e] = frand();
         const int nk = prec == P_F32V && s == 4; /* the tied output layer is [N][K] */
-        if ((prec == P_F32V ? tg__kmat_view_f32(&km[i], w, K, N, nk)
-                            : tg__kmat_pack(&km[i], w, K, N, 0, prec_fmt[prec])) != TG_OK) {
+        if ((prec == P_F32V
+                 ? tg__kmat_view_f32(&km[i], w, K, N, nk)
+                 : tg__kmat_pack(&km[i], w, K, N, 0, prec_fmt[prec], pool_pack)) != TG_OK) {
             fprintf(stderr, "bench_kernels: packing failed\n");
             exit(1);
         }

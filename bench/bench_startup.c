@@ -11,11 +11,12 @@
  *                 zeroing), 4 KiB pages and with MADV_HUGEPAGE
  *   read mapped   sum the mapped file once more (pages already mapped): pure read bandwidth
  *   f32->bf16     convert the file's floats to bf16 into a fresh buffer
- *   pack f32/bf16 tg__kmat_pack of every matrix (the kernels' panels), one thread
+ *   pack f32/bf16 tg__kmat_pack of every matrix (the kernels' panels), 1 and 2 threads
  * These bound what a loader that uses the mapped f32 weights in place, or converts them once,
  * can reach. */
 #include "bw_probe.h"
 #include "kmat.h"
+#include "tpool.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -76,6 +77,10 @@ int main(int argc, char **argv)
     }
     double t_touch[MAX_REPS], t_pop[MAX_REPS], t_anon[MAX_REPS], t_huge[MAX_REPS], t_read[MAX_REPS],
         t_bf16[MAX_REPS], t_pack32[MAX_REPS], t_pack16[MAX_REPS];
+    double t_pack32_2[MAX_REPS], t_pack16_2[MAX_REPS];
+    tg_tpool *pool2;
+    if (tg__tpool_create(&pool2, 2, 50) != TG_OK)
+        return 1;
     /* the matrices of GPT-2 124M as [K][N] float views of the first bytes of the file's data
      * (values do not matter for speed; offsets stay inside the file) */
     static const int64_t mk[5] = {768, 768, 768, 3072, 768}, mn[5] = {2304, 768, 3072, 768, 50257};
@@ -107,21 +112,25 @@ int main(int argc, char **argv)
         t_bf16[r] = bw_now() - t0;
         s += b[nf / 2];
         free(b);
-        /* pack every matrix as the kernels want them */
-        for (int fmt = 0; fmt < 2; fmt++) {
+        /* pack every matrix as the kernels want them, on 1 and on 2 threads */
+        for (int fmt = 0; fmt < 4; fmt++) {
             t0 = bw_now();
             size_t off = 0; /* consecutive views, like the file's own matrices */
             for (int i = 0; i < 49; i++) {
                 const int sh = i == 48 ? 4 : i % 4;
                 tg_kmat km;
                 if (tg__kmat_pack(&km, (const float *)(p + 4096 + off), mk[sh], mn[sh], 0,
-                                  fmt ? TG_KFMT_BF16 : TG_KFMT_F32) != TG_OK)
+                                  fmt % 2 ? TG_KFMT_BF16 : TG_KFMT_F32,
+                                  fmt / 2 ? pool2 : NULL) != TG_OK)
                     return 1;
                 s += ((const uint8_t *)km.data)[0];
                 tg__kmat_free(&km);
                 off += (size_t)(mk[sh] * mn[sh]) * 4;
             }
-            (fmt ? t_pack16 : t_pack32)[r] = bw_now() - t0;
+            (fmt == 0   ? t_pack32
+             : fmt == 1 ? t_pack16
+             : fmt == 2 ? t_pack32_2
+                        : t_pack16_2)[r] = bw_now() - t0;
         }
         munmap((void *)p, len);
         t0 = bw_now();
@@ -162,6 +171,9 @@ int main(int argc, char **argv)
     ROW("f32 -> bf16 of all floats into fresh memory", t_bf16);
     ROW("pack all 49 matrices, f32 panels (1 thread)", t_pack32);
     ROW("pack all 49 matrices, bf16 panels (1 thread)", t_pack16);
+    ROW("pack all 49 matrices, f32 panels (2 threads)", t_pack32_2);
+    ROW("pack all 49 matrices, bf16 panels (2 threads)", t_pack16_2);
+    tg__tpool_free(pool2);
     close(fd);
     return 0;
 }

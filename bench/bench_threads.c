@@ -160,7 +160,7 @@ int main(int argc, char **argv)
             r ^= r << 17;
             w[e] = (float)((double)(r >> 40) / 16777216.0 - 0.5) * 0.1f;
         }
-        if (tg__kmat_pack(&km[i], w, shape_k[s], shape_n[s], 0, fmt) != TG_OK)
+        if (tg__kmat_pack(&km[i], w, shape_k[s], shape_n[s], 0, fmt, NULL) != TG_OK)
             return 1;
         free(w);
     }

@@ -118,7 +118,7 @@ static const char *fmt_name(int32_t f)
 static tg_status make(tg_kmat *pk, const float *w, int64_t K, int64_t N, int transposed, int32_t f)
 {
     return f == FMT_VIEW ? tg__kmat_view_f32(pk, w, K, N, transposed)
-                         : tg__kmat_pack(pk, w, K, N, transposed, f);
+                         : tg__kmat_pack(pk, w, K, N, transposed, f, NULL);
 }
 
 /* Every kernel level the CPU has, every format, several shapes (N with a partial last panel,
@@ -260,7 +260,7 @@ Test(kernels, bf16_and_int8_error_against_f32)
     const double limit[] = {1e-6, 0.006, 0.012, 0.018};
     for (size_t fi = 0; fi < 4; fi++) {
         tg_kmat pk;
-        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
+        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi], NULL), TG_OK);
         float *y = malloc(sizeof(float) * (size_t)(M * N));
         product(&pk, x, M, NULL, y, N, 0, pk.n_panels);
         double se = 0, ss = 0;
@@ -291,7 +291,7 @@ Test(kernels, int8_scales_are_per_column_and_zero_columns_stay_zero)
         w[k * N + 1] = 0.001f * (float)k; /* max 0.007 */
     }                                     /* column 2 all zero */
     tg_kmat pk;
-    cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, TG_KFMT_S8), TG_OK);
+    cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, TG_KFMT_S8, NULL), TG_OK);
     cr_assert_float_eq(pk.scale[0], 4.0f / 127, 1e-9);
     cr_assert_float_eq(pk.scale[1], 0.007f / 127, 1e-9);
     cr_assert_eq(pk.scale[2], 0.0f);
@@ -308,11 +308,11 @@ Test(kernels, pack_rejects_bad_arguments_with_a_message)
 {
     float w[4] = {1, 2, 3, 4};
     tg_kmat pk;
-    cr_assert_eq(tg__kmat_pack(&pk, w, 2, 2, 0, 9), TG_EINVAL);
+    cr_assert_eq(tg__kmat_pack(&pk, w, 2, 2, 0, 9, NULL), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "unknown format 9"), "%s", tg_error_last());
-    cr_assert_eq(tg__kmat_pack(&pk, w, 0, 2, 0, TG_KFMT_F32), TG_EINVAL);
+    cr_assert_eq(tg__kmat_pack(&pk, w, 0, 2, 0, TG_KFMT_F32, NULL), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "invalid matrix 0 x 2"), "%s", tg_error_last());
-    cr_assert_eq(tg__kmat_pack(&pk, NULL, 2, 2, 0, TG_KFMT_F32), TG_EINVAL);
+    cr_assert_eq(tg__kmat_pack(&pk, NULL, 2, 2, 0, TG_KFMT_F32, NULL), TG_EINVAL);
     cr_assert_null(pk.data);
     cr_assert_eq(tg__kmat_view_f32(&pk, w, 2, -1, 1), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "f32 weight view: invalid matrix 2 x -1"), "%s",
@@ -423,6 +423,30 @@ Test(tpool, threaded_products_equal_single_threaded_bits)
     }
     free(w);
     free(x);
+}
+
+Test(tpool, packing_on_a_pool_gives_the_same_bytes)
+{
+    const int64_t K = 130, N = 32 * 9 + 5;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 3, 0), TG_OK);
+    for (size_t fi = 0; fi < 4; fi++)
+        for (int tr = 0; tr < 2; tr++) {
+            tg_kmat a, b;
+            cr_assert_eq(tg__kmat_pack(&a, w, K, N, tr, all_fmts[fi], NULL), TG_OK);
+            cr_assert_eq(tg__kmat_pack(&b, w, K, N, tr, all_fmts[fi], p), TG_OK);
+            cr_assert(memcmp(a.data, b.data, a.panel_bytes * (size_t)a.n_panels) == 0, "%s",
+                      fmt_name(all_fmts[fi]));
+            if (a.scale)
+                cr_assert(memcmp(a.scale, b.scale, sizeof(float) * 32 * (size_t)a.n_panels) == 0);
+            if (a.comp)
+                cr_assert(memcmp(a.comp, b.comp, sizeof(int32_t) * 32 * (size_t)a.n_panels) == 0);
+            tg__kmat_free(&a);
+            tg__kmat_free(&b);
+        }
+    tg__tpool_free(p);
+    free(w);
 }
 
 /* ---- CPUs this process may use ---- */

@@ -53,11 +53,14 @@ typedef struct tg_kmat {
     int32_t owned; /* data was allocated by tg__kmat_pack (0 for a view) */
 } tg_kmat;
 
+typedef struct tg_tpool tg_tpool;
+
 /* Pack W (K x N floats). `transposed` = 0: W is stored [K][N] (row k holds the N outputs' weights
  * of input k; Hugging Face Conv1D); 1: stored [N][K] (nn.Linear). `fmt` is an enum tg_kfmt.
- * Errors: TG_EINVAL (bad sizes or format), TG_ENOMEM. */
+ * Panels are packed in parallel on `pool` (NULL: the calling thread). Errors: TG_EINVAL (bad
+ * sizes or format), TG_ENOMEM. */
 tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
-                        int32_t fmt);
+                        int32_t fmt, tg_tpool *pool);
 void tg__kmat_free(tg_kmat *m);
 
 /* An f32 matrix used in place (F32_KN when transposed = 0, F32_NK when 1): nothing is copied,

@@ -3,6 +3,9 @@
  * product on M x K values (activations). */
 #include "core/error.h"
 #include "kmat_impl.h"
+#include "tpool.h"
+
+#include <stdatomic.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,8 +50,92 @@ void tg__kmat_free(tg_kmat *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Panel p of m from w: gather its 32 columns into a float tile [Kp][32] (zero padded; for f32
+ * the tile is the panel itself), then convert the tile into the panel's format. Reading the
+ * source a tile at a time keeps both layouts cache friendly: [K][N] rows give 128-byte runs,
+ * [N][K] rows are read whole. */
+static void pack_panel(tg_kmat *m, const float *w, int transposed, int64_t p, float *tile)
+{
+    const int64_t K = m->K, N = m->N, Kp = m->Kp, n0 = p * TG_KPANEL;
+    const int64_t nn = N - n0 < TG_KPANEL ? N - n0 : TG_KPANEL;
+    uint8_t *panel = (uint8_t *)m->data + (size_t)p * m->panel_bytes;
+    if (m->fmt == TG_KFMT_F32)
+        tile = (float *)panel;
+    if (!transposed) {
+        for (int64_t k = 0; k < K; k++) {
+            memcpy(tile + k * TG_KPANEL, w + k * N + n0, (size_t)nn * sizeof(float));
+            memset(tile + k * TG_KPANEL + nn, 0, (size_t)(TG_KPANEL - nn) * sizeof(float));
+        }
+    } else {
+        for (int64_t j = 0; j < TG_KPANEL; j++) {
+            const float *row = w + (n0 + j) * K;
+            for (int64_t k = 0; k < K; k++)
+                tile[k * TG_KPANEL + j] = j < nn ? row[k] : 0.0f;
+        }
+    }
+    memset(tile + K * TG_KPANEL, 0, (size_t)(Kp - K) * TG_KPANEL * sizeof(float));
+    if (m->fmt == TG_KFMT_BF16) {
+        uint16_t *o = (uint16_t *)panel;
+        for (int64_t kk = 0; kk < Kp / 2; kk++)
+            for (int64_t j = 0; j < TG_KPANEL; j++) {
+                o[kk * 64 + 2 * j] = f32_to_bf16(tile[(2 * kk) * TG_KPANEL + j]);
+                o[kk * 64 + 2 * j + 1] = f32_to_bf16(tile[(2 * kk + 1) * TG_KPANEL + j]);
+            }
+    } else if (m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_U8S8) {
+        float amax[TG_KPANEL] = {0}, inv[TG_KPANEL];
+        int32_t qsum[TG_KPANEL] = {0};
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < TG_KPANEL; j++)
+                amax[j] = fmaxf(amax[j], fabsf(tile[k * TG_KPANEL + j]));
+        for (int64_t j = 0; j < TG_KPANEL; j++) {
+            m->scale[n0 + j] = amax[j] / 127.0f;
+            inv[j] = amax[j] > 0 ? 1.0f / m->scale[n0 + j] : 0.0f;
+        }
+        int8_t *o = (int8_t *)panel;
+        if (m->fmt == TG_KFMT_S8)
+            for (int64_t k = 0; k < Kp; k++)
+                for (int64_t j = 0; j < TG_KPANEL; j++)
+                    o[k * TG_KPANEL + j] = quant_s8(tile[k * TG_KPANEL + j], inv[j]);
+        else {
+            for (int64_t kq = 0; kq < Kp / 4; kq++)
+                for (int64_t j = 0; j < TG_KPANEL; j++)
+                    for (int64_t i = 0; i < 4; i++) {
+                        const int8_t q = quant_s8(tile[(4 * kq + i) * TG_KPANEL + j], inv[j]);
+                        o[kq * 128 + 4 * j + i] = q;
+                        qsum[j] += q;
+                    }
+            for (int64_t j = 0; j < TG_KPANEL; j++)
+                m->comp[n0 + j] = 128 * qsum[j];
+        }
+    }
+}
+
+typedef struct {
+    tg_kmat *m;
+    const float *w;
+    int transposed;
+    int64_t chunks;
+    atomic_int failed;
+} pack_job;
+
+static void pack_chunk(void *arg, int64_t c, int32_t worker)
+{
+    (void)worker;
+    pack_job *j = arg;
+    const int64_t np = j->m->n_panels, p0 = np * c / j->chunks, p1 = np * (c + 1) / j->chunks;
+    float *tile = NULL;
+    if (j->m->fmt != TG_KFMT_F32 &&
+        !(tile = malloc((size_t)j->m->Kp * TG_KPANEL * sizeof(float)))) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    for (int64_t p = p0; p < p1; p++)
+        pack_panel(j->m, j->w, j->transposed, p, tile);
+    free(tile);
+}
+
 tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
-                        int32_t fmt)
+                        int32_t fmt, tg_tpool *pool)
 {
     memset(out, 0, sizeof *out);
     if (fmt < TG_KFMT_F32 || fmt > TG_KFMT_U8S8)
@@ -79,42 +166,13 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     }
     out->bytes = data_bytes + (quant ? (size_t)np * TG_KPANEL * 4 : 0) +
                  (fmt == TG_KFMT_U8S8 ? (size_t)np * TG_KPANEL * 4 : 0);
-#define W_AT(k, n)                                                                                 \
-    (transposed ? w[(size_t)(n) * (size_t)K + (size_t)(k)]                                         \
-                : w[(size_t)(k) * (size_t)N + (size_t)(n)])
-    if (quant)
-        for (int64_t n = 0; n < N; n++) {
-            float amax = 0;
-            for (int64_t k = 0; k < K; k++)
-                amax = fmaxf(amax, fabsf(W_AT(k, n)));
-            out->scale[n] = amax / 127.0f;
-        }
-    for (int64_t p = 0; p < np; p++) {
-        uint8_t *panel = (uint8_t *)out->data + (size_t)p * out->panel_bytes;
-        for (int64_t j = 0; j < TG_KPANEL; j++) {
-            const int64_t n = p * TG_KPANEL + j;
-            const float inv = quant && n < N && out->scale[n] > 0 ? 1.0f / out->scale[n] : 0.0f;
-            int32_t qsum = 0;
-            for (int64_t k = 0; k < Kp; k++) {
-                const float v = n < N && k < K ? W_AT(k, n) : 0.0f;
-                /* element (k, j) of the panel: k-groups of ks, 32 columns, ks values each */
-                const size_t at = (size_t)(k / ks) * TG_KPANEL * (size_t)ks +
-                                  (size_t)j * (size_t)ks + (size_t)(k % ks);
-                if (fmt == TG_KFMT_F32)
-                    ((float *)panel)[at] = v;
-                else if (fmt == TG_KFMT_BF16)
-                    ((uint16_t *)panel)[at] = f32_to_bf16(v);
-                else {
-                    const int8_t q = quant_s8(v, inv);
-                    ((int8_t *)panel)[at] = q;
-                    qsum += q;
-                }
-            }
-            if (fmt == TG_KFMT_U8S8)
-                out->comp[n] = 128 * qsum;
-        }
+    pack_job j = {out, w, transposed, tg__tpool_chunks(pool, np), 0};
+    tg__tpool_run(pool, j.chunks, pack_chunk, &j);
+    if (atomic_load(&j.failed)) {
+        tg__kmat_free(out);
+        return tg__error(TG_ENOMEM, "out of memory packing a %lld x %lld matrix", (long long)K,
+                         (long long)N);
     }
-#undef W_AT
     return TG_OK;
 }
 

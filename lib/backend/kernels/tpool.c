@@ -2,7 +2,9 @@
  * generation number, packed with the next unclaimed chunk in one 64-bit counter
  * (generation << 32 | next chunk); a thread claims a chunk with a compare-and-swap that fails if
  * the generation moved on, so a worker waking late can never run a chunk of a later job with an
- * earlier job's function. The job ends when `done` reaches the chunk count. */
+ * earlier job's function, nor claim chunks past an earlier job's end against a later job's
+ * count (the counter is closed before a new job is written). The job ends when `done` reaches
+ * the chunk count. */
 #include "tpool.h"
 
 #include "core/error.h"
@@ -180,6 +182,10 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
         return;
     }
     const uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    /* Close the counter under the new generation before touching the job: a worker still
+     * holding a value of the last generation must fail its compare-and-swap now, not claim a
+     * chunk against this job's n_chunks (which it may already see). */
+    atomic_store(&p->claim, (uint64_t)g << 32 | 0xffffffffu);
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
     atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
