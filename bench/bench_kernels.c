@@ -3,6 +3,7 @@
  *
  * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view]
  *                      [--no-onednn] [--tune] [--streams S] [--prefetch BYTES] [--spin-us US]
+ *                      [--gate SECONDS]
  *
  * One "sweep" runs the products of one decoded token of GPT-2 124M in forward order: for each of
  * 12 layers qkv 768x2304, attn proj 768x768, fc 768x3072, mlp proj 3072x768, then the output
@@ -15,7 +16,10 @@
  * Precisions: f32; bf16 (ours: vdpbf16ps; oneDNN: bf16 x bf16 -> f32); s8 = our weight-only int8
  * (f32 activations) vs oneDNN u8 x s8; u8s8 = our VNNI u8 x s8 vs the same oneDNN u8 x s8.
  * Our kernels run on tpool (dynamic chunks), oneDNN on its OpenMP threads.
- * --tune: our kernels only, M = 1, every stream count (1, 2, 4) x prefetch distance. */
+ * --tune: our kernels only, M = 1, every stream count (1, 2, 4) x prefetch distance.
+ * --gate S: before each repetition wait up to S seconds for a quiet moment (other processes
+ * below 0.2 CPUs for 0.5 s) and print what was seen: on a shared machine, the figures of the
+ * repetitions that got one are the ones to trust. */
 #include "bw_probe.h"
 #include "kmat.h"
 #include "tpool.h"
@@ -242,7 +246,7 @@ static void dn_product(onednn *d, int prec, int i, int mi, int ti, int64_t M, co
 /* ---- the benchmark ---- */
 
 typedef struct {
-    int reps, n_t, n_m, onednn, tune, spin_us, streams, prefetch;
+    int reps, n_t, n_m, onednn, tune, spin_us, streams, prefetch, gate;
     int threads[MAX_T];
     int64_t ms[MAX_MS];
     int prec_on[N_PREC];
@@ -265,7 +269,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] "
                     "[--prec f32,bf16,s8,u8s8,f32view] [--no-onednn] [--tune] [--streams S] "
-                    "[--prefetch BYTES] [--spin-us US]\n");
+                    "[--prefetch BYTES] [--spin-us US] [--gate S]\n");
     exit(2);
 }
 
@@ -358,6 +362,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         for (int si = 0; si < 3; si++)
             for (int pi = 0; pi < 5; pi++) {
                 tg__kmat_set_tuning(streams[si], pfs[pi]);
+                const double quiet = o->gate > 0 ? bench_wait_quiet(o->gate) : -1;
                 printf("%d x %-18d", streams[si], pfs[pi]);
                 for (int ti = 0; ti < o->n_t; ti++) {
                     double gbs[MAX_REPS];
@@ -373,6 +378,8 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                     const double g = median(gbs, o->reps);
                     printf("| %6.2f (%5.3f)    ", g, g / bw_best_t[o->threads[ti]]);
                 }
+                if (quiet >= 0)
+                    printf("| busy before: %.2f CPUs", quiet);
                 printf("\n");
             }
         tg__kmat_set_tuning(o->streams, o->prefetch);
@@ -391,7 +398,9 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                         dn_product(&d, prec, i, 0, ti, o->ms[0], x, xconv, y);
                     }
                 }
+        double others[MAX_REPS];
         for (int r = 0; r < o->reps; r++) {
+            others[r] = o->gate > 0 ? bench_wait_quiet(o->gate) : -1;
             for (int tk = 0; tk < o->n_t; tk++) {
                 const int ti = r % 2 ? o->n_t - 1 - tk : tk;
                 const double bw = bw_best(bwbuf, bwbytes, o->threads[ti]);
@@ -416,6 +425,12 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
             }
             fprintf(stderr, "bench_kernels: %s repetition %d/%d\n", prec_name[prec], r + 1,
                     o->reps);
+        }
+        if (o->gate > 0) {
+            printf("CPUs busy just before each repetition (waited up to %d s for < 0.2):", o->gate);
+            for (int r = 0; r < o->reps; r++)
+                printf(" %.2f", others[r]);
+            printf("\n");
         }
         printf("best read bandwidth so far:");
         for (int ti = 0; ti < o->n_t; ti++)
@@ -532,6 +547,8 @@ int main(int argc, char **argv)
             o.prefetch = atoi(argv[++i]);
         else if (strcmp(a, "--spin-us") == 0 && more)
             o.spin_us = atoi(argv[++i]);
+        else if (strcmp(a, "--gate") == 0 && more)
+            o.gate = atoi(argv[++i]);
         else
             usage();
     }

@@ -2,7 +2,7 @@
  * whether the kernels' own pool (lib/backend/kernels/tpool.c) does not. Not a test.
  *
  * Usage: bench_threads [--reps N] [--threads 1,2] [--sweeps N] [--spin-us US] [--prec f32|bf16]
- *                      [--modes omp-static,omp-dynamic,pool] [--no-spinner]
+ *                      [--modes omp-static,omp-dynamic,pool] [--no-spinner] [--gate S]
  *
  * The workload is a decoded token's weight products (GPT-2 124M: 12 x (768x2304, 768x768,
  * 768x3072, 3072x768) + 768x50257, distinct copies, M = 1) with the packed kernels, split over
@@ -15,7 +15,8 @@
  *                then sleep
  * Every repetition runs each (mode, threads) quiet and with a background process spinning on
  * one CPU (fork()ed here, killed after), orders alternating. Printed: median tokens/s (sweeps/s)
- * and the paired ratio N threads / 1 thread. libgomp's waiting is set from the environment
+ * and the paired ratio N threads / 1 thread. --gate S: wait up to S s for a quiet moment before
+ * each repetition (see bench_kernels). libgomp's waiting is set from the environment
  * (OMP_WAIT_POLICY, GOMP_SPINCOUNT), so bench/threads.sh runs this program under each setting. */
 #include "bw_probe.h"
 #include "kmat.h"
@@ -114,6 +115,7 @@ static void spinner_stop(pid_t p)
 int main(int argc, char **argv)
 {
     int reps = 5, sweeps = 8, spin_us = 100, use_spinner = 1, n_t = 2, threads[4] = {1, 2};
+    int gate = 0;
     int mode_on[N_MODES] = {1, 1, 1};
     int32_t fmt = TG_KFMT_F32;
     for (int i = 1; i < argc; i++) {
@@ -125,6 +127,8 @@ int main(int argc, char **argv)
             sweeps = atoi(argv[++i]);
         else if (strcmp(a, "--spin-us") == 0 && more)
             spin_us = atoi(argv[++i]);
+        else if (strcmp(a, "--gate") == 0 && more)
+            gate = atoi(argv[++i]);
         else if (strcmp(a, "--no-spinner") == 0)
             use_spinner = 0;
         else if (strcmp(a, "--prec") == 0 && more)
@@ -143,7 +147,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_threads [--reps N] [--threads 1,2] [--sweeps N] "
                             "[--spin-us US] [--prec f32|bf16] [--modes omp-static,omp-dynamic,"
-                            "pool] [--no-spinner]\n");
+                            "pool] [--no-spinner] [--gate S]\n");
             return 2;
         }
     }
@@ -183,7 +187,9 @@ int main(int argc, char **argv)
             if (mode_on[m])
                 sweep(m, threads[t], pools[t]);
     const int n_cond = use_spinner ? 2 : 1;
+    double quiet[MAX_REPS];
     for (int rep = 0; rep < reps; rep++) {
+        quiet[rep] = gate > 0 ? bench_wait_quiet(gate) : -1;
         for (int ck = 0; ck < n_cond; ck++) {
             const int cond = rep % 2 && n_cond == 2 ? 1 - ck : ck;
             const pid_t sp = cond ? spinner_start() : -1;
@@ -200,6 +206,12 @@ int main(int argc, char **argv)
             spinner_stop(sp);
         }
         fprintf(stderr, "bench_threads: repetition %d/%d\n", rep + 1, reps);
+    }
+    if (gate > 0) {
+        printf("CPUs busy just before each repetition (waited up to %d s for < 0.2):", gate);
+        for (int rep = 0; rep < reps; rep++)
+            printf(" %.2f", quiet[rep]);
+        printf("\n");
     }
     for (int cond = 0; cond < n_cond; cond++) {
         printf("-- %s --\n", cond ? "one CPU kept busy by a spinning process" : "quiet");

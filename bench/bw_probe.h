@@ -6,6 +6,7 @@
 #define TG_BENCH_BW_PROBE_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -107,6 +108,36 @@ static inline double bw_best(const void *buf, size_t bytes, int nt)
 {
     const double a = bw_measure(buf, bytes, nt, 1), b = bw_measure(buf, bytes, nt, 8);
     return a > b ? a : b;
+}
+
+/* CPU seconds all CPUs spent busy (user, nice, system, irq, softirq), from /proc/stat. */
+static inline double bench_cpu_busy(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = 0;
+    if (f) {
+        n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6]);
+        fclose(f);
+    }
+    return n >= 7 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / 100.0 : 0.0;
+}
+
+/* On a shared machine: wait (at most max_s seconds) for a 0.5 s window in which other
+ * processes keep less than 0.2 CPUs busy; returns that window's CPUs busy. Call it while this
+ * process is idle. */
+static inline double bench_wait_quiet(double max_s)
+{
+    const double end = bw_now() + max_s;
+    double busy;
+    do {
+        const double a = bench_cpu_busy(), t0 = bw_now();
+        struct timespec ts = {0, 500000000};
+        nanosleep(&ts, NULL);
+        busy = (bench_cpu_busy() - a) / (bw_now() - t0);
+    } while (busy >= 0.2 && bw_now() < end);
+    return busy;
 }
 
 #endif
