@@ -351,7 +351,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
     printf(" ==\n");
 
     if (o->tune) {
-        static const int streams[] = {1, 2, 4}, pfs[] = {0, 256, 512, 1024, 2048};
+        static const int streams[] = {1, 2, 4}, pfs[] = {0, 512, 2048};
         printf("M=1, whole token sweep, weight GB/s median of %d (efficiency vs best bandwidth at "
                "that thread count)\n",
                o->reps);
@@ -360,7 +360,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
             printf("| %d thread%s        ", o->threads[ti], o->threads[ti] > 1 ? "s" : " ");
         printf("\n");
         for (int si = 0; si < 3; si++)
-            for (int pi = 0; pi < 5; pi++) {
+            for (int pi = 0; pi < 3; pi++) {
                 tg__kmat_set_tuning(streams[si], pfs[pi]);
                 const double quiet = o->gate > 0 ? bench_wait_quiet(o->gate) : -1;
                 printf("%d x %-18d", streams[si], pfs[pi]);
