@@ -354,10 +354,12 @@ INLINE TGT_512 void kn_cols(const tg_kcall *c, int64_t n0, int64_t nn, const int
 #pragma GCC unroll 8
         for (int b = 0; b < B; b++)
             acc[r][b] = _mm512_setzero_ps();
-    const int64_t ahead = c->pf / 256 > 0 ? c->pf / 256 : 1; /* rows ahead when prefetching */
+    /* Every row is in another 4 KiB page, where hardware prefetchers stop: always prefetch
+     * the block a few rows ahead (8 by default; pf bytes' worth of rows when set). */
+    const int64_t ahead = c->pf / (64 * B) > 0 ? c->pf / (64 * B) : 8;
     for (int64_t k = 0; k < K; k++) {
         const float *row = w + k * N;
-        if (c->pf && k + ahead < K)
+        if (k + ahead < K)
 #pragma GCC unroll 8
             for (int b = 0; b < B; b++)
                 _mm_prefetch((const char *)(row + ahead * N + 16 * b), _MM_HINT_T0);
