@@ -231,8 +231,15 @@ int main(int argc, char **argv)
             printf("| x%.2f\n", median(ratio, reps));
         }
     }
-    for (int t = 0; t < n_t; t++)
+    for (int t = 0; t < n_t; t++) {
+        int64_t par, solo;
+        tg__tpool_stats(pools[t], &par, &solo);
+        if (mode_on[MODE_POOL] && threads[t] > 1)
+            printf("  pool, %d threads: %lld products on the threads, %lld on the caller alone "
+                   "(the pool's busy-machine fallback)\n",
+                   threads[t], (long long)par, (long long)solo);
         tg__tpool_free(pools[t]);
+    }
     for (int i = 0; i < N_MATS; i++)
         tg__kmat_free(&km[i]);
     free(act);

@@ -365,6 +365,39 @@ Test(tpool, every_chunk_runs_exactly_once_over_many_jobs)
     }
 }
 
+/* A worker that sleeps inside every chunk it claims stands for one descheduled by another
+ * process: the caller then waits for it, so the pool must fall back to the caller alone. */
+static void slow_worker_chunk(void *arg, int64_t chunk, int32_t worker)
+{
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[chunk], 1);
+    usleep(worker != 0 ? 3000 : 100); /* the caller's chunks take time too: workers get some */
+}
+
+Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
+{
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
+    _Atomic int *hits = calloc(16, sizeof *hits);
+    count_job j = {hits, 0, 2};
+    for (int rep = 0; rep < 200; rep++) {
+        tg__tpool_run(p, 16, slow_worker_chunk, &j);
+        for (int c = 0; c < 16; c++) {
+            cr_assert_eq(atomic_load(&hits[c]), 1, "job %d chunk %d ran %d times", rep, c,
+                         atomic_load(&hits[c]));
+            atomic_store(&hits[c], 0);
+        }
+    }
+    int64_t par, solo;
+    tg__tpool_stats(p, &par, &solo);
+    cr_assert_eq(par + solo, 200);
+    /* ~10 slow parallel jobs raise the average past the threshold, then 256 run solo */
+    cr_assert(solo >= 150 && par <= 50, "parallel %lld, solo %lld", (long long)par,
+              (long long)solo);
+    free(hits);
+    tg__tpool_free(p);
+}
+
 Test(tpool, rejects_bad_sizes_and_chunks_scale_with_threads)
 {
     tg_tpool *p = (tg_tpool *)1;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define TG_TPOOL_SOLO_JOBS 256 /* ~5 decoded tokens of GPT-2 124M */
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -40,6 +42,13 @@ struct tg_tpool {
     _Atomic int64_t n_chunks;
     _Atomic int stop;
     _Atomic int sleepers;
+    /* Adaptive fallback (caller's thread only): see tg__tpool_run. */
+    double slow_ema;       /* moving average of a job's time / the caller's estimated solo time */
+    int32_t solo_left;     /* jobs still to run on the caller alone */
+    int32_t solo_len;      /* length of the next solo period (doubles while retries fail) */
+    int32_t par_run;       /* parallel jobs since the last solo period */
+    int64_t jobs_parallel; /* statistics for tests and benchmarks */
+    int64_t jobs_solo;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -51,18 +60,18 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
 }
 
-/* Claim and run chunks of generation g until none is left. */
-static void work(tg_tpool *p, uint32_t g, int32_t who)
+/* Claim and run chunks of generation g until none is left; returns how many it ran. */
+static int64_t work(tg_tpool *p, uint32_t g, int32_t who)
 {
-    for (;;) {
+    for (int64_t ran = 0;; ran++) {
         uint64_t v = atomic_load_explicit(&p->claim, memory_order_acquire);
         int64_t idx;
         do {
             if ((uint32_t)(v >> 32) != g)
-                return;
+                return ran;
             idx = (int64_t)(v & 0xffffffffu);
             if (idx >= atomic_load_explicit(&p->n_chunks, memory_order_relaxed))
-                return;
+                return ran;
         } while (!atomic_compare_exchange_weak_explicit(&p->claim, &v, v + 1, memory_order_acq_rel,
                                                         memory_order_acquire));
         /* The claim succeeded for generation g, so the job cannot end (and the next one cannot
@@ -128,6 +137,8 @@ tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
     }
     p->n = n_threads;
     p->spin_us = spin_us < 0 ? 0 : spin_us;
+    p->slow_ema = 0.5; /* what two threads that share evenly give */
+    p->solo_len = TG_TPOOL_SOLO_JOBS / 2;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     for (int32_t i = 0; i < n_threads - 1; i++) {
@@ -176,11 +187,18 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
 {
     if (n_chunks <= 0)
         return;
-    if (!p || p->n == 1 || n_chunks == 1) {
+    if (!p || p->n == 1 || n_chunks == 1 || p->solo_left > 0) {
+        if (p && p->n > 1 && n_chunks > 1) {
+            p->solo_left--;
+            p->jobs_solo++;
+        }
         for (int64_t c = 0; c < n_chunks; c++)
             fn(arg, c, 0);
         return;
     }
+    p->jobs_parallel++;
+    p->par_run++;
+    const double t0 = now_us();
     const uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     /* Close the counter under the new generation before touching the job: a worker still
      * holding a value of the last generation must fail its compare-and-swap now, not claim a
@@ -193,7 +211,8 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     atomic_store_explicit(&p->claim, (uint64_t)g << 32, memory_order_release);
     atomic_store(&p->gen, g); /* seq_cst: pairs with the sleepers count in worker_main */
     wake_all(p);
-    work(p, g, 0);
+    const int64_t mine = work(p, g, 0);
+    const double t1 = now_us();
     /* Wait for chunks other threads hold. Yield now and then: if the thread we wait for shares
      * our CPU, spinning would only delay it. */
     for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; i++) {
@@ -201,4 +220,28 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
         if (i % 256 == 0)
             sched_yield();
     }
+    /* A worker that claimed a chunk and was then descheduled (another process wants its CPU)
+     * makes the caller wait for a whole time slice. Estimate what the caller alone would have
+     * taken (its own time per chunk x all chunks); when the pool keeps needing more than 90 %
+     * of that (on average over ~10 jobs), it is no faster than the caller alone: run the next
+     * TG_TPOOL_SOLO_JOBS (or, while retries keep failing, up to 32x as many) jobs on the caller
+     * only, then try again. Same bits either way. */
+    const double total = now_us() - t0;
+    const double solo = mine > 0 ? (t1 - t0) * (double)n_chunks / (double)mine : 0;
+    p->slow_ema = 0.9 * p->slow_ema + 0.1 * (solo > 0 ? total / solo : 0.0);
+    if (p->slow_ema > 0.9) {
+        /* A retry that failed at once means the machine is still busy: back off (x2, up to
+         * 32x); a long good run resets the period. */
+        p->solo_len = p->par_run < 64 && p->solo_len < 32 * TG_TPOOL_SOLO_JOBS ? 2 * p->solo_len
+                                                                               : TG_TPOOL_SOLO_JOBS;
+        p->solo_left = p->solo_len;
+        p->par_run = 0;
+        p->slow_ema = 0.5;
+    }
+}
+
+void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)
+{
+    *jobs_parallel = p ? p->jobs_parallel : 0;
+    *jobs_solo = p ? p->jobs_solo : 0;
 }

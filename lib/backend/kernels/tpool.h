@@ -30,8 +30,13 @@ void tg__tpool_free(tg_tpool *p);
 int32_t tg__tpool_size(const tg_tpool *p);
 
 /* Run fn(arg, c, worker) for every chunk c, on the caller and the pool's threads; returns when
- * all chunks are done. Not reentrant: one job at a time per pool. */
+ * all chunks are done. Not reentrant: one job at a time per pool. When the caller keeps waiting
+ * for chunks held by descheduled workers (a busy machine), the pool runs the next jobs on the
+ * caller alone for a while, then tries its threads again. */
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg);
+
+/* Jobs run on several threads / on the caller alone because of the fallback above. */
+void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
 
 /* Chunks per pool thread that a job of `units` units (e.g. weight panels) should be cut into:
  * enough that a descheduled thread costs little, few enough that claiming stays cheap. */
