@@ -1,0 +1,225 @@
+/* backend/kernels/kmat_pack.c — packing weights into panels (f32, bf16, per-column int8) and
+ * preparing each product's activations. Plain C: this runs once at load (weights) or once per
+ * product on M x K values (activations). */
+#include "core/error.h"
+#include "kmat_impl.h"
+#include "tpool.h"
+
+#include <stdatomic.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((b >> 16) | 0x40);                   /* quiet NaN */
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16); /* round to nearest even */
+}
+
+static int8_t quant_s8(float v, float inv_scale)
+{
+    float q = nearbyintf(v * inv_scale);
+    if (q != q) /* NaN */
+        return 0;
+    q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
+    return (int8_t)q;
+}
+
+static int64_t k_step(int32_t fmt)
+{
+    return fmt == TG_KFMT_BF16 ? 2 : fmt == TG_KFMT_U8S8 ? 4 : 1;
+}
+
+static size_t elem_bytes(int32_t fmt)
+{
+    return fmt == TG_KFMT_F32 ? 4 : fmt == TG_KFMT_BF16 ? 2 : 1;
+}
+
+void tg__kmat_free(tg_kmat *m)
+{
+    if (!m)
+        return;
+    if (m->owned)
+        free(m->data);
+    free(m->scale);
+    free(m->comp);
+    memset(m, 0, sizeof *m);
+}
+
+/* Panel p of m from w: gather its 32 columns into a float tile [Kp][32] (zero padded; for f32
+ * the tile is the panel itself), then convert the tile into the panel's format. Reading the
+ * source a tile at a time keeps both layouts cache friendly: [K][N] rows give 128-byte runs,
+ * [N][K] rows are read whole. */
+static void pack_panel(tg_kmat *m, const float *w, int transposed, int64_t p, float *tile)
+{
+    const int64_t K = m->K, N = m->N, Kp = m->Kp, n0 = p * TG_KPANEL;
+    const int64_t nn = N - n0 < TG_KPANEL ? N - n0 : TG_KPANEL;
+    uint8_t *panel = (uint8_t *)m->data + (size_t)p * m->panel_bytes;
+    if (m->fmt == TG_KFMT_F32)
+        tile = (float *)panel;
+    if (!transposed) {
+        for (int64_t k = 0; k < K; k++) {
+            memcpy(tile + k * TG_KPANEL, w + k * N + n0, (size_t)nn * sizeof(float));
+            memset(tile + k * TG_KPANEL + nn, 0, (size_t)(TG_KPANEL - nn) * sizeof(float));
+        }
+    } else {
+        for (int64_t j = 0; j < TG_KPANEL; j++) {
+            const float *row = w + (n0 + j) * K;
+            for (int64_t k = 0; k < K; k++)
+                tile[k * TG_KPANEL + j] = j < nn ? row[k] : 0.0f;
+        }
+    }
+    memset(tile + K * TG_KPANEL, 0, (size_t)(Kp - K) * TG_KPANEL * sizeof(float));
+    if (m->fmt == TG_KFMT_BF16) {
+        uint16_t *o = (uint16_t *)panel;
+        for (int64_t kk = 0; kk < Kp / 2; kk++)
+            for (int64_t j = 0; j < TG_KPANEL; j++) {
+                o[kk * 64 + 2 * j] = f32_to_bf16(tile[(2 * kk) * TG_KPANEL + j]);
+                o[kk * 64 + 2 * j + 1] = f32_to_bf16(tile[(2 * kk + 1) * TG_KPANEL + j]);
+            }
+    } else if (m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_U8S8) {
+        float amax[TG_KPANEL] = {0}, inv[TG_KPANEL];
+        int32_t qsum[TG_KPANEL] = {0};
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < TG_KPANEL; j++)
+                amax[j] = fmaxf(amax[j], fabsf(tile[k * TG_KPANEL + j]));
+        for (int64_t j = 0; j < TG_KPANEL; j++) {
+            m->scale[n0 + j] = amax[j] / 127.0f;
+            inv[j] = amax[j] > 0 ? 1.0f / m->scale[n0 + j] : 0.0f;
+        }
+        int8_t *o = (int8_t *)panel;
+        if (m->fmt == TG_KFMT_S8)
+            for (int64_t k = 0; k < Kp; k++)
+                for (int64_t j = 0; j < TG_KPANEL; j++)
+                    o[k * TG_KPANEL + j] = quant_s8(tile[k * TG_KPANEL + j], inv[j]);
+        else {
+            for (int64_t kq = 0; kq < Kp / 4; kq++)
+                for (int64_t j = 0; j < TG_KPANEL; j++)
+                    for (int64_t i = 0; i < 4; i++) {
+                        const int8_t q = quant_s8(tile[(4 * kq + i) * TG_KPANEL + j], inv[j]);
+                        o[kq * 128 + 4 * j + i] = q;
+                        qsum[j] += q;
+                    }
+            for (int64_t j = 0; j < TG_KPANEL; j++)
+                m->comp[n0 + j] = 128 * qsum[j];
+        }
+    }
+}
+
+typedef struct {
+    tg_kmat *m;
+    const float *w;
+    int transposed;
+    int64_t chunks;
+    atomic_int failed;
+} pack_job;
+
+static void pack_chunk(void *arg, int64_t c, int32_t worker)
+{
+    (void)worker;
+    pack_job *j = arg;
+    const int64_t np = j->m->n_panels, p0 = np * c / j->chunks, p1 = np * (c + 1) / j->chunks;
+    float *tile = NULL;
+    if (j->m->fmt != TG_KFMT_F32 &&
+        !(tile = malloc((size_t)j->m->Kp * TG_KPANEL * sizeof(float)))) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    for (int64_t p = p0; p < p1; p++)
+        pack_panel(j->m, j->w, j->transposed, p, tile);
+    free(tile);
+}
+
+tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                        int32_t fmt, tg_tpool *pool)
+{
+    memset(out, 0, sizeof *out);
+    if (fmt < TG_KFMT_F32 || fmt > TG_KFMT_U8S8)
+        return tg__error(TG_EINVAL, "packing weights: unknown format %d", (int)fmt);
+    if (!w || K < 1 || N < 1 || K > (INT64_C(1) << 24) || N > (INT64_C(1) << 24))
+        return tg__error(TG_EINVAL, "packing weights: invalid matrix %lld x %lld", (long long)K,
+                         (long long)N);
+    const int64_t ks = k_step(fmt), Kp = (K + ks - 1) / ks * ks;
+    const int64_t np = (N + TG_KPANEL - 1) / TG_KPANEL;
+    out->fmt = fmt;
+    out->K = K;
+    out->N = N;
+    out->Kp = Kp;
+    out->n_panels = np;
+    out->panel_bytes = (size_t)Kp * TG_KPANEL * elem_bytes(fmt);
+    const size_t data_bytes = out->panel_bytes * (size_t)np;
+    out->data = aligned_alloc(64, (data_bytes + 63) / 64 * 64);
+    out->owned = 1;
+    const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
+    if (quant)
+        out->scale = calloc((size_t)np * TG_KPANEL, sizeof(float));
+    if (fmt == TG_KFMT_U8S8)
+        out->comp = calloc((size_t)np * TG_KPANEL, sizeof(int32_t));
+    if (!out->data || (quant && !out->scale) || (fmt == TG_KFMT_U8S8 && !out->comp)) {
+        tg__kmat_free(out);
+        return tg__error(TG_ENOMEM, "out of memory packing a %lld x %lld matrix", (long long)K,
+                         (long long)N);
+    }
+    out->bytes = data_bytes + (quant ? (size_t)np * TG_KPANEL * 4 : 0) +
+                 (fmt == TG_KFMT_U8S8 ? (size_t)np * TG_KPANEL * 4 : 0);
+    pack_job j = {out, w, transposed, tg__tpool_chunks(pool, np), 0};
+    tg__tpool_run(pool, j.chunks, pack_chunk, &j);
+    if (atomic_load(&j.failed)) {
+        tg__kmat_free(out);
+        return tg__error(TG_ENOMEM, "out of memory packing a %lld x %lld matrix", (long long)K,
+                         (long long)N);
+    }
+    return TG_OK;
+}
+
+tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed)
+{
+    memset(out, 0, sizeof *out);
+    if (!w || K < 1 || N < 1 || K > (INT64_C(1) << 24) || N > (INT64_C(1) << 24))
+        return tg__error(TG_EINVAL, "f32 weight view: invalid matrix %lld x %lld", (long long)K,
+                         (long long)N);
+    out->fmt = transposed ? TG_KFMT_F32_NK : TG_KFMT_F32_KN;
+    out->K = out->Kp = K;
+    out->N = N;
+    out->n_panels = (N + TG_KPANEL - 1) / TG_KPANEL;
+    out->data = (void *)w;
+    out->bytes = (size_t)K * (size_t)N * sizeof(float);
+    return TG_OK;
+}
+
+size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M)
+{
+    return tg__kact_scales_bytes(m, M) +
+           ((size_t)M * (size_t)m->Kp * tg__kact_elem_bytes(m) + 63) / 64 * 64;
+}
+
+void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act)
+{
+    const int64_t K = m->K, Kp = m->Kp;
+    uint8_t *rows = (uint8_t *)act + tg__kact_scales_bytes(m, M);
+    for (int64_t r = 0; r < M; r++) {
+        const float *xr = x + r * ldx;
+        if (m->fmt == TG_KFMT_F32 || m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_F32_KN ||
+            m->fmt == TG_KFMT_F32_NK) {
+            memcpy((float *)rows + r * Kp, xr, (size_t)K * sizeof(float));
+        } else if (m->fmt == TG_KFMT_BF16) {
+            uint16_t *o = (uint16_t *)rows + r * Kp;
+            for (int64_t k = 0; k < Kp; k++)
+                o[k] = k < K ? f32_to_bf16(xr[k]) : 0;
+        } else {
+            /* Symmetric per-row quantization, shifted by 128 into u8 for vpdpbusd. */
+            float amax = 0;
+            for (int64_t k = 0; k < K; k++)
+                amax = fmaxf(amax, fabsf(xr[k]));
+            const float s = amax / 127.0f, inv = s > 0 ? 1.0f / s : 0.0f;
+            ((float *)act)[r] = s;
+            uint8_t *o = rows + r * Kp;
+            for (int64_t k = 0; k < Kp; k++)
+                o[k] = (uint8_t)(128 + (k < K ? quant_s8(xr[k], inv) : 0));
+        }
+    }
+}

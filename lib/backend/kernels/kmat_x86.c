@@ -1,0 +1,527 @@
+/* backend/kernels/kmat_x86.c — AVX-512 kernels for the packed panels (see kmat.h), compiled with
+ * per-function target attributes so that the library itself needs no -m flags; kmat.c picks them
+ * at run time with __builtin_cpu_supports.
+ *
+ * One call walks panels [p0, p1). Its share is cut into S equal runs read side by side (panel i
+ * of every run in the same loop), so the memory system sees S sequential streams instead of one
+ * (more hardware prefetch streams in flight); the remainder goes one panel at a time. For M rows
+ * and S runs the accumulators are M x S x 2 zmm registers, so S shrinks as M grows (M <= 2: up
+ * to 4 runs, M <= 4: 2, M <= 8: 1). An optional software prefetch reads `pf` bytes ahead in
+ * each run. Columns past N in the last panel are masked off on store. */
+#include "kmat_impl.h"
+
+#if defined(TG_KERNELS_X86)
+
+#include <immintrin.h>
+#include <string.h>
+
+#define TGT_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+#define TGT_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Masks of the valid columns of the two 16-column halves of a panel starting at column n0. */
+#define HALF_MASKS(c, n0, m0, m1)                                                                  \
+    const int64_t nn_ = (c)->m->N - (n0) < TG_KPANEL ? (c)->m->N - (n0) : TG_KPANEL;               \
+    const __mmask16 m0 = nn_ >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nn_) - 1);             \
+    const __mmask16 m1 = nn_ >= 32  ? (__mmask16)0xffff                                            \
+                         : nn_ > 16 ? (__mmask16)((1u << (nn_ - 16)) - 1)                          \
+                                    : (__mmask16)0
+
+/* y = acc (* colscale) (+ bias) for one row's 16-column half. */
+#define STORE_HALF(c, r, n0, h, mask, accv)                                                        \
+    do {                                                                                           \
+        __m512 v_ = (accv);                                                                        \
+        if ((c)->bias)                                                                             \
+            v_ = _mm512_add_ps(v_, _mm512_maskz_loadu_ps(mask, (c)->bias + (n0) + 16 * (h)));      \
+        _mm512_mask_storeu_ps((c)->y + (r) * (c)->ldy + (n0) + 16 * (h), mask, v_);                \
+    } while (0)
+
+#define PANEL_PTR(c, p) ((const uint8_t *)(c)->m->data + (size_t)(p) * (c)->m->panel_bytes)
+
+#define PREFETCH_RUNS(c, wp, S, off)                                                               \
+    do {                                                                                           \
+        if ((c)->pf)                                                                               \
+            for (int s_ = 0; s_ < (S); s_++) {                                                     \
+                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf, _MM_HINT_T0);               \
+                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf + 64, _MM_HINT_T0);          \
+            }                                                                                      \
+    } while (0)
+
+/* ---- f32 and weight-only int8: one k per step, 32 columns = 2 zmm ---- */
+
+INLINE TGT_512 void f32_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                               const int S, const int s8)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512 acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    const float *x = c->act;
+    const int64_t K = c->m->Kp, ld = c->act_ld, step = s8 ? 32 : 128;
+    for (int64_t k = 0; k < K; k++) {
+        __m512 w0[4], w1[4];
+        PREFETCH_RUNS(c, wp, S, k * step);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            if (s8) {
+                const __m128i *q = (const __m128i *)(wp[s] + k * 32);
+                w0[s] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q)));
+                w1[s] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q + 1)));
+            } else {
+                w0[s] = _mm512_load_ps((const float *)(wp[s] + k * 128));
+                w1[s] = _mm512_load_ps((const float *)(wp[s] + k * 128 + 64));
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xb = _mm512_set1_ps(x[r * ld + k]);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                acc[r][s][0] = _mm512_fmadd_ps(xb, w0[s], acc[r][s][0]);
+                acc[r][s][1] = _mm512_fmadd_ps(xb, w1[s], acc[r][s][1]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+        __m512 sc0 = _mm512_set1_ps(1.0f), sc1 = sc0;
+        if (s8) {
+            sc0 = _mm512_loadu_ps(c->m->scale + n0);
+            sc1 = _mm512_loadu_ps(c->m->scale + n0 + 16);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            STORE_HALF(c, r, n0, 0, mk0, s8 ? _mm512_mul_ps(acc[r][s][0], sc0) : acc[r][s][0]);
+            STORE_HALF(c, r, n0, 1, mk1, s8 ? _mm512_mul_ps(acc[r][s][1], sc1) : acc[r][s][1]);
+        }
+    }
+}
+
+/* ---- bf16: k-pairs; with AVX512-BF16 one vdpbf16ps per pair, else two FMAs ---- */
+
+INLINE TGT_BF16 void bf16dp_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                                   const int S)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512 acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    const uint16_t *x = c->act;
+    const int64_t K2 = c->m->Kp / 2, ld = c->act_ld;
+    for (int64_t kk = 0; kk < K2; kk++) {
+        __m512i w0[4], w1[4];
+        PREFETCH_RUNS(c, wp, S, kk * 128);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            w0[s] = _mm512_load_si512((const void *)(wp[s] + kk * 128));
+            w1[s] = _mm512_load_si512((const void *)(wp[s] + kk * 128 + 64));
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            int32_t pair;
+            memcpy(&pair, x + r * ld + 2 * kk, 4);
+            const __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                acc[r][s][0] = _mm512_dpbf16_ps(acc[r][s][0], xb, (__m512bh)w0[s]);
+                acc[r][s][1] = _mm512_dpbf16_ps(acc[r][s][1], xb, (__m512bh)w1[s]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
+            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
+        }
+    }
+}
+
+INLINE TGT_512 void bf16fma_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                                   const int S)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512 acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    const uint16_t *x = c->act;
+    const int64_t K2 = c->m->Kp / 2, ld = c->act_ld;
+    const __m512i hi = _mm512_set1_epi32((int32_t)0xffff0000u);
+    for (int64_t kk = 0; kk < K2; kk++) {
+        __m512 e0[4], o0[4], e1[4], o1[4];
+        PREFETCH_RUNS(c, wp, S, kk * 128);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            const __m512i a = _mm512_load_si512((const void *)(wp[s] + kk * 128));
+            const __m512i b = _mm512_load_si512((const void *)(wp[s] + kk * 128 + 64));
+            e0[s] = _mm512_castsi512_ps(_mm512_slli_epi32(a, 16));
+            o0[s] = _mm512_castsi512_ps(_mm512_and_si512(a, hi));
+            e1[s] = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
+            o1[s] = _mm512_castsi512_ps(_mm512_and_si512(b, hi));
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const uint32_t ev = (uint32_t)x[r * ld + 2 * kk] << 16;
+            const uint32_t od = (uint32_t)x[r * ld + 2 * kk + 1] << 16;
+            float fe, fo;
+            memcpy(&fe, &ev, 4);
+            memcpy(&fo, &od, 4);
+            const __m512 xe = _mm512_set1_ps(fe), xo = _mm512_set1_ps(fo);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                acc[r][s][0] = _mm512_fmadd_ps(xo, o0[s], _mm512_fmadd_ps(xe, e0[s], acc[r][s][0]));
+                acc[r][s][1] = _mm512_fmadd_ps(xo, o1[s], _mm512_fmadd_ps(xe, e1[s], acc[r][s][1]));
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
+            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
+        }
+    }
+}
+
+/* ---- u8 x s8 with VNNI: k-quads, one vpdpbusd per quad and 16 columns ---- */
+
+INLINE TGT_VNNI void u8s8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                                 const int S)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512i acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_si512();
+    const uint8_t *x = c->act;
+    const int64_t K4 = c->m->Kp / 4, ld = c->act_ld;
+    for (int64_t kq = 0; kq < K4; kq++) {
+        __m512i w0[4], w1[4];
+        PREFETCH_RUNS(c, wp, S, kq * 128);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            w0[s] = _mm512_load_si512((const void *)(wp[s] + kq * 128));
+            w1[s] = _mm512_load_si512((const void *)(wp[s] + kq * 128 + 64));
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            int32_t quad;
+            memcpy(&quad, x + r * ld + 4 * kq, 4);
+            const __m512i xb = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                acc[r][s][0] = _mm512_dpbusd_epi32(acc[r][s][0], xb, w0[s]);
+                acc[r][s][1] = _mm512_dpbusd_epi32(acc[r][s][1], xb, w1[s]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+        const __m512i cp0 = _mm512_loadu_si512((const void *)(c->m->comp + n0));
+        const __m512i cp1 = _mm512_loadu_si512((const void *)(c->m->comp + n0 + 16));
+        const __m512 sc0 = _mm512_loadu_ps(c->m->scale + n0);
+        const __m512 sc1 = _mm512_loadu_ps(c->m->scale + n0 + 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xs = _mm512_set1_ps(c->xscale[r]);
+            const __m512 v0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][s][0], cp0));
+            const __m512 v1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][s][1], cp1));
+            STORE_HALF(c, r, n0, 0, mk0, _mm512_mul_ps(v0, _mm512_mul_ps(xs, sc0)));
+            STORE_HALF(c, r, n0, 1, mk1, _mm512_mul_ps(v1, _mm512_mul_ps(xs, sc1)));
+        }
+    }
+}
+
+/* ---- drivers: M and S become constants in each case so the accumulators live in registers ---- */
+
+static int runs_for(int64_t M, int32_t want)
+{
+    const int cap = M <= 2 ? 4 : M <= 4 ? 2 : 1;
+    const int w = want >= 4 ? 4 : want >= 2 ? 2 : 1;
+    return w < cap ? w : cap;
+}
+
+#define CALL_MS(PANELS, c, p, g, ...)                                                              \
+    switch ((c)->M * 8 + S) {                                                                      \
+    case 1 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 1, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 1 * 8 + 2:                                                                                \
+        PANELS(c, p, g, 1, 2 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 1 * 8 + 4:                                                                                \
+        PANELS(c, p, g, 1, 4 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 2 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 2, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 2 * 8 + 2:                                                                                \
+        PANELS(c, p, g, 2, 2 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 2 * 8 + 4:                                                                                \
+        PANELS(c, p, g, 2, 4 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 3 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 3, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 3 * 8 + 2:                                                                                \
+        PANELS(c, p, g, 3, 2 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 4 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 4, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 4 * 8 + 2:                                                                                \
+        PANELS(c, p, g, 4, 2 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 5 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 5, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 6 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 6, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    case 7 * 8 + 1:                                                                                \
+        PANELS(c, p, g, 7, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    default:                                                                                       \
+        PANELS(c, p, g, 8, 1 __VA_ARGS__);                                                         \
+        break;                                                                                     \
+    }
+
+#define DRIVER(NAME, TGT, PANELS, ...)                                                             \
+    TGT static void NAME(const tg_kcall *c)                                                        \
+    {                                                                                              \
+        const int S0 = runs_for(c->M, c->streams);                                                 \
+        const int64_t g = (c->p1 - c->p0) / S0;                                                    \
+        int S = S0;                                                                                \
+        for (int64_t i = 0; i < g; i++)                                                            \
+            CALL_MS(PANELS, c, c->p0 + i, g, __VA_ARGS__)                                          \
+        S = 1;                                                                                     \
+        for (int64_t p = c->p0 + g * S0; p < c->p1; p++)                                           \
+            CALL_MS(PANELS, c, p, 0, __VA_ARGS__)                                                  \
+    }
+
+DRIVER(kern_f32, TGT_512, f32_panels, , 0)
+DRIVER(kern_s8, TGT_512, f32_panels, , 1)
+DRIVER(kern_bf16_fma, TGT_512, bf16fma_panels)
+DRIVER(kern_bf16_dp, TGT_BF16, bf16dp_panels)
+DRIVER(kern_u8s8, TGT_VNNI, u8s8_panels)
+
+/* ---- f32 in place, [K][N]: a block of 16 B columns (B zmm) of row k per step ---- */
+
+INLINE TGT_512 void kn_cols(const tg_kcall *c, int64_t n0, int64_t nn, const int M, const int B)
+{
+    const int64_t K = c->m->K, N = c->m->N, ld = c->act_ld;
+    const float *w = (const float *)c->m->data + n0, *x = c->act;
+    __mmask16 mk[8];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; b++) {
+        const int64_t v = nn - 16 * b;
+        mk[b] = v >= 16 ? (__mmask16)0xffff : v > 0 ? (__mmask16)((1u << v) - 1) : (__mmask16)0;
+    }
+    __m512 acc[TG_KMAX_M][8];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            acc[r][b] = _mm512_setzero_ps();
+    /* Every row is in another 4 KiB page, where hardware prefetchers stop: always prefetch
+     * the block a few rows ahead (8 by default; pf bytes' worth of rows when set). */
+    const int64_t ahead = c->pf / (64 * B) > 0 ? c->pf / (64 * B) : 8;
+    for (int64_t k = 0; k < K; k++) {
+        const float *row = w + k * N;
+        if (k + ahead < K)
+#pragma GCC unroll 8
+            for (int b = 0; b < B; b++)
+                _mm_prefetch((const char *)(row + ahead * N + 16 * b), _MM_HINT_T0);
+        __m512 wv[8];
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            wv[b] = _mm512_maskz_loadu_ps(mk[b], row + 16 * b);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xb = _mm512_set1_ps(x[r * ld + k]);
+#pragma GCC unroll 8
+            for (int b = 0; b < B; b++)
+                acc[r][b] = _mm512_fmadd_ps(xb, wv[b], acc[r][b]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 8
+        for (int b = 0; b < B; b++)
+            STORE_HALF(c, r, n0, b, mk[b], acc[r][b]);
+}
+
+TGT_512 static void kern_f32_kn(const tg_kcall *c)
+{
+    const int64_t n1 = c->p1 * TG_KPANEL < c->m->N ? c->p1 * TG_KPANEL : c->m->N;
+    const int64_t width = c->M == 1 ? 128 : c->M == 2 ? 64 : 32;
+    for (int64_t n = c->p0 * TG_KPANEL; n < n1; n += width) {
+        const int64_t nn = n1 - n < width ? n1 - n : width;
+        switch (c->M) {
+        case 1:
+            kn_cols(c, n, nn, 1, 8);
+            break;
+        case 2:
+            kn_cols(c, n, nn, 2, 4);
+            break;
+        case 3:
+            kn_cols(c, n, nn, 3, 2);
+            break;
+        case 4:
+            kn_cols(c, n, nn, 4, 2);
+            break;
+        case 5:
+            kn_cols(c, n, nn, 5, 2);
+            break;
+        case 6:
+            kn_cols(c, n, nn, 6, 2);
+            break;
+        case 7:
+            kn_cols(c, n, nn, 7, 2);
+            break;
+        default:
+            kn_cols(c, n, nn, 8, 2);
+            break;
+        }
+    }
+}
+
+/* ---- f32 in place, [N][K]: C rows of W (= C output columns) as dot products ---- */
+
+INLINE TGT_512 void nk_rows(const tg_kcall *c, int64_t n0, const int M, const int C)
+{
+    const int64_t K = c->m->K, ld = c->act_ld;
+    const float *w[4], *x = c->act;
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++)
+        w[j] = (const float *)c->m->data + (n0 + j) * K;
+    __m512 acc[TG_KMAX_M][4];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++)
+            acc[r][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++) {
+            if (c->pf)
+                _mm_prefetch((const char *)(w[j] + k) + c->pf, _MM_HINT_T0);
+            wv[j] = _mm512_maskz_loadu_ps(mk, w[j] + k);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mk, x + r * ld + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < C; j++)
+                acc[r][j] = _mm512_fmadd_ps(xv, wv[j], acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < C; j++) {
+            const float v = _mm512_reduce_add_ps(acc[r][j]);
+            tg__kstore(c->y + r * c->ldy + n0 + j, &v, c->bias ? c->bias + n0 + j : NULL, 1);
+        }
+}
+
+TGT_512 static void kern_f32_nk(const tg_kcall *c)
+{
+    const int64_t n1 = c->p1 * TG_KPANEL < c->m->N ? c->p1 * TG_KPANEL : c->m->N;
+    const int64_t C = c->M <= 4 ? 4 : 2;
+    int64_t n = c->p0 * TG_KPANEL;
+    for (; n + C <= n1; n += C)
+        switch (c->M) {
+        case 1:
+            nk_rows(c, n, 1, 4);
+            break;
+        case 2:
+            nk_rows(c, n, 2, 4);
+            break;
+        case 3:
+            nk_rows(c, n, 3, 4);
+            break;
+        case 4:
+            nk_rows(c, n, 4, 4);
+            break;
+        case 5:
+            nk_rows(c, n, 5, 2);
+            break;
+        case 6:
+            nk_rows(c, n, 6, 2);
+            break;
+        case 7:
+            nk_rows(c, n, 7, 2);
+            break;
+        default:
+            nk_rows(c, n, 8, 2);
+            break;
+        }
+    for (; n < n1; n++)
+        switch (c->M) {
+        case 1:
+            nk_rows(c, n, 1, 1);
+            break;
+        case 2:
+            nk_rows(c, n, 2, 1);
+            break;
+        case 3:
+            nk_rows(c, n, 3, 1);
+            break;
+        case 4:
+            nk_rows(c, n, 4, 1);
+            break;
+        case 5:
+            nk_rows(c, n, 5, 1);
+            break;
+        case 6:
+            nk_rows(c, n, 6, 1);
+            break;
+        case 7:
+            nk_rows(c, n, 7, 1);
+            break;
+        default:
+            nk_rows(c, n, 8, 1);
+            break;
+        }
+}
+
+const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT] = {NULL, kern_f32,    kern_bf16_fma, kern_s8,
+                                                   NULL, kern_f32_kn, kern_f32_nk};
+const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT] = {
+    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk};
+
+#endif

@@ -1,0 +1,247 @@
+/* backend/kernels/tpool.c — see tpool.h. One job at a time: the caller publishes it under a new
+ * generation number, packed with the next unclaimed chunk in one 64-bit counter
+ * (generation << 32 | next chunk); a thread claims a chunk with a compare-and-swap that fails if
+ * the generation moved on, so a worker waking late can never run a chunk of a later job with an
+ * earlier job's function, nor claim chunks past an earlier job's end against a later job's
+ * count (the counter is closed before a new job is written). The job ends when `done` reaches
+ * the chunk count. */
+#include "tpool.h"
+
+#include "core/error.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define TG_TPOOL_SOLO_JOBS 256 /* ~5 decoded tokens of GPT-2 124M */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+typedef struct worker {
+    tg_tpool *pool;
+    int32_t index;
+    pthread_t th;
+} worker;
+
+struct tg_tpool {
+    int32_t n;              /* threads in all, the caller included */
+    int32_t spin_us;        /* idle polling before sleeping */
+    worker *w;              /* n - 1 pool threads */
+    _Atomic uint64_t claim; /* generation << 32 | next chunk */
+    _Atomic uint32_t gen;   /* the job's generation, what idle workers watch */
+    _Atomic int64_t done;   /* chunks finished in this generation */
+    _Atomic(tg_tpool_fn) fn;
+    _Atomic(void *) arg;
+    _Atomic int64_t n_chunks;
+    _Atomic int stop;
+    _Atomic int sleepers;
+    /* Adaptive fallback (caller's thread only): see tg__tpool_run. */
+    double slow_ema;       /* moving average of a job's time / the caller's estimated solo time */
+    int32_t solo_left;     /* jobs still to run on the caller alone */
+    int32_t solo_len;      /* length of the next solo period (doubles while retries fail) */
+    int32_t par_run;       /* parallel jobs since the last solo period */
+    int64_t jobs_parallel; /* statistics for tests and benchmarks */
+    int64_t jobs_solo;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+/* Claim and run chunks of generation g until none is left; returns how many it ran. */
+static int64_t work(tg_tpool *p, uint32_t g, int32_t who)
+{
+    for (int64_t ran = 0;; ran++) {
+        uint64_t v = atomic_load_explicit(&p->claim, memory_order_acquire);
+        int64_t idx;
+        do {
+            if ((uint32_t)(v >> 32) != g)
+                return ran;
+            idx = (int64_t)(v & 0xffffffffu);
+            if (idx >= atomic_load_explicit(&p->n_chunks, memory_order_relaxed))
+                return ran;
+        } while (!atomic_compare_exchange_weak_explicit(&p->claim, &v, v + 1, memory_order_acq_rel,
+                                                        memory_order_acquire));
+        /* The claim succeeded for generation g, so the job cannot end (and the next one cannot
+         * be published) before this chunk is done: fn and arg are g's. */
+        tg_tpool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        fn(atomic_load_explicit(&p->arg, memory_order_relaxed), idx, who);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    tg_tpool *p = w->pool;
+    uint32_t seen = atomic_load(&p->gen);
+    for (;;) {
+        uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        if (g == seen && !atomic_load(&p->stop)) {
+            const double until = now_us() + p->spin_us;
+            for (unsigned i = 1; p->spin_us > 0; i++) {
+                CPU_RELAX();
+                g = atomic_load_explicit(&p->gen, memory_order_acquire);
+                if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed))
+                    break;
+                if (i % 64 == 0 && now_us() > until)
+                    break;
+            }
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop))
+            return NULL;
+        seen = g;
+        work(p, g, w->index);
+    }
+}
+
+static void wake_all(tg_tpool *p)
+{
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
+{
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 256)
+        return tg__error(TG_EINVAL, "thread pool: n_threads must be 1 to 256, not %d",
+                         (int)n_threads);
+    tg_tpool *p = calloc(1, sizeof *p);
+    if (!p || (n_threads > 1 && !(p->w = calloc((size_t)n_threads - 1, sizeof *p->w)))) {
+        free(p);
+        return tg__error(TG_ENOMEM, "out of memory creating a thread pool");
+    }
+    p->n = n_threads;
+    p->spin_us = spin_us < 0 ? 0 : spin_us;
+    p->slow_ema = 0.5; /* what two threads that share evenly give */
+    p->solo_len = TG_TPOOL_SOLO_JOBS / 2;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    for (int32_t i = 0; i < n_threads - 1; i++) {
+        p->w[i].pool = p;
+        p->w[i].index = i + 1;
+        if (pthread_create(&p->w[i].th, NULL, worker_main, &p->w[i]) != 0) {
+            p->n = i + 1; /* free joins the ones that started */
+            tg__tpool_free(p);
+            return tg__error(TG_ENOMEM, "thread pool: cannot create thread %d of %d", (int)i + 2,
+                             (int)n_threads);
+        }
+    }
+    *out = p;
+    return TG_OK;
+}
+
+void tg__tpool_free(tg_tpool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int32_t i = 0; i < p->n - 1; i++)
+        pthread_join(p->w[i].th, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->w);
+    free(p);
+}
+
+int32_t tg__tpool_size(const tg_tpool *p)
+{
+    return p ? p->n : 1;
+}
+
+int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
+{
+    /* 8 chunks per thread: a late thread then holds back at most ~1/8 of its share. */
+    const int64_t want = p && p->n > 1 ? 8 * (int64_t)p->n : 1;
+    return units < want ? (units < 1 ? 1 : units) : want;
+}
+
+void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
+{
+    if (n_chunks <= 0)
+        return;
+    if (!p || p->n == 1 || n_chunks == 1 || p->solo_left > 0) {
+        if (p && p->n > 1 && n_chunks > 1) {
+            p->solo_left--;
+            p->jobs_solo++;
+        }
+        for (int64_t c = 0; c < n_chunks; c++)
+            fn(arg, c, 0);
+        return;
+    }
+    p->jobs_parallel++;
+    p->par_run++;
+    const double t0 = now_us();
+    const uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    /* Close the counter under the new generation before touching the job: a worker still
+     * holding a value of the last generation must fail its compare-and-swap now, not claim a
+     * chunk against this job's n_chunks (which it may already see). */
+    atomic_store(&p->claim, (uint64_t)g << 32 | 0xffffffffu);
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, (uint64_t)g << 32, memory_order_release);
+    atomic_store(&p->gen, g); /* seq_cst: pairs with the sleepers count in worker_main */
+    wake_all(p);
+    const int64_t mine = work(p, g, 0);
+    const double t1 = now_us();
+    /* Wait for chunks other threads hold. Yield now and then: if the thread we wait for shares
+     * our CPU, spinning would only delay it. */
+    for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; i++) {
+        CPU_RELAX();
+        if (i % 256 == 0)
+            sched_yield();
+    }
+    /* A worker that claimed a chunk and was then descheduled (another process wants its CPU)
+     * makes the caller wait for a whole time slice. Estimate what the caller alone would have
+     * taken (its own time per chunk x all chunks); when the pool keeps needing more than 90 %
+     * of that (on average over ~10 jobs), it is no faster than the caller alone: run the next
+     * TG_TPOOL_SOLO_JOBS (or, while retries keep failing, up to 32x as many) jobs on the caller
+     * only, then try again. Same bits either way. */
+    const double total = now_us() - t0;
+    const double solo = mine > 0 ? (t1 - t0) * (double)n_chunks / (double)mine : 0;
+    p->slow_ema = 0.9 * p->slow_ema + 0.1 * (solo > 0 ? total / solo : 0.0);
+    if (p->slow_ema > 0.9) {
+        /* A retry that failed at once means the machine is still busy: back off (x2, up to
+         * 32x); a long good run resets the period. */
+        p->solo_len = p->par_run < 64 && p->solo_len < 32 * TG_TPOOL_SOLO_JOBS ? 2 * p->solo_len
+                                                                               : TG_TPOOL_SOLO_JOBS;
+        p->solo_left = p->solo_len;
+        p->par_run = 0;
+        p->slow_ema = 0.5;
+    }
+}
+
+void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)
+{
+    *jobs_parallel = p ? p->jobs_parallel : 0;
+    *jobs_solo = p ? p->jobs_solo : 0;
+}

@@ -1,0 +1,45 @@
+/* backend/kernels/tpool.h — a small thread pool for the per-token matrix products, built to stay
+ * fast when another process keeps a core busy.
+ *
+ * Why not OpenMP's static split: with 2 threads and the other CPU busy, a static split makes
+ * every product wait for the half owned by a thread that is not running, ~60 products per token
+ * (docs/performance.md, "Threads"). Here a job is cut into many chunks that threads claim one at
+ * a time from a shared counter, the caller claims too, and the job is over when every chunk is
+ * done, not when every thread has checked in: a thread that is descheduled simply claims fewer
+ * chunks (at most the one it holds is late). Idle workers spin briefly (the next product follows
+ * within microseconds during decode), then sleep on a condition variable, so an idle pool costs
+ * no CPU. */
+#ifndef TG_KERNELS_TPOOL_H
+#define TG_KERNELS_TPOOL_H
+
+#include <textgen/common.h>
+
+#include <stdint.h>
+
+typedef struct tg_tpool tg_tpool;
+
+/* chunk in [0, n_chunks); `worker` is 0 for the calling thread, 1.. for pool threads. */
+typedef void (*tg_tpool_fn)(void *arg, int64_t chunk, int32_t worker);
+
+/* A pool of n_threads threads in all, the caller of tg__tpool_run included (so n_threads - 1
+ * are created). spin_us: how long an idle worker polls for the next job before sleeping
+ * (0 = sleep at once). Errors: TG_EINVAL (n_threads < 1 or > 256), TG_ENOMEM / thread creation
+ * failure. */
+tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us);
+void tg__tpool_free(tg_tpool *p);
+int32_t tg__tpool_size(const tg_tpool *p);
+
+/* Run fn(arg, c, worker) for every chunk c, on the caller and the pool's threads; returns when
+ * all chunks are done. Not reentrant: one job at a time per pool. When the caller keeps waiting
+ * for chunks held by descheduled workers (a busy machine), the pool runs the next jobs on the
+ * caller alone for a while, then tries its threads again. */
+void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg);
+
+/* Jobs run on several threads / on the caller alone because of the fallback above. */
+void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
+
+/* Chunks per pool thread that a job of `units` units (e.g. weight panels) should be cut into:
+ * enough that a descheduled thread costs little, few enough that claiming stays cheap. */
+int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units);
+
+#endif

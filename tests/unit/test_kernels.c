@@ -1,0 +1,579 @@
+/* The standalone kernels of lib/backend/kernels (issue 12, phase 1): packed small-M products in
+ * f32, bf16 and int8 against a double-precision reference of the same operands, on every ISA
+ * level the CPU has; bit-identical results for every panel split, stream count and thread
+ * count; int8/bf16 error against f32 on random data; the thread pool; the CPU count. */
+#include "cpus.h"
+#include "kmat.h"
+#include "tpool.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <textgen/textgen.h>
+#include <unistd.h>
+
+/* ---- helpers ---- */
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void) /* (0, 1] */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)((rng >> 11) + 1) / 9007199254740992.0;
+}
+static float gauss(void)
+{
+    return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand()));
+}
+static float *randv(size_t n, float sd)
+{
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = sd * gauss();
+    return v;
+}
+
+static float bf16_round(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    b = (b + 0x7fffu + ((b >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static float q8(float v, float scale) /* quantize-dequantize as the packer and prepare do */
+{
+    if (scale <= 0)
+        return 0;
+    float q = nearbyintf(v * (1.0f / scale));
+    q = q > 127 ? 127 : q < -127 ? -127 : q;
+    return q * scale;
+}
+
+/* The operands each format really multiplies: W (K x N, [K][N]) and x (M x K) after rounding or
+ * quantization, so that the kernels can be held to float round-off. */
+static void effective(int32_t fmt, const float *w, const float *x, int64_t K, int64_t N, int64_t M,
+                      const tg_kmat *pk, double *we, double *xe)
+{
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++) {
+            const float v = w[k * N + n];
+            we[k * N + n] = fmt == TG_KFMT_BF16  ? bf16_round(v)
+                            : fmt == TG_KFMT_F32 ? v
+                                                 : q8(v, pk->scale[n]);
+        }
+    for (int64_t r = 0; r < M; r++) {
+        float amax = 0;
+        for (int64_t k = 0; k < K; k++)
+            amax = fmaxf(amax, fabsf(x[r * K + k]));
+        for (int64_t k = 0; k < K; k++) {
+            const float v = x[r * K + k];
+            xe[r * K + k] = fmt == TG_KFMT_BF16   ? bf16_round(v)
+                            : fmt == TG_KFMT_U8S8 ? q8(v, amax / 127.0f)
+                                                  : v;
+        }
+    }
+}
+
+static float *transpose(const float *w, int64_t K, int64_t N)
+{
+    float *t = malloc((size_t)K * (size_t)N * sizeof *t);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++)
+            t[n * K + k] = w[k * N + n];
+    return t;
+}
+
+/* y (M x ldy) = x . W (+ bias) with the packed kernels over panels [p0, p1). */
+static void product(const tg_kmat *pk, const float *x, int64_t M, const float *bias, float *y,
+                    int64_t ldy, int64_t p0, int64_t p1)
+{
+    void *act = aligned_alloc(64, tg__kmat_act_bytes(pk, M));
+    tg__kmat_prepare(pk, x, M, pk->K, act);
+    tg__kmat_mul(pk, act, M, bias, y, ldy, p0, p1);
+    free(act);
+}
+
+/* The packed formats, then "view" = f32 used in place ([K][N] or, transposed, [N][K]). */
+#define FMT_VIEW 99
+static const int32_t all_fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8, FMT_VIEW};
+#define N_FMTS 5
+static const char *fmt_name(int32_t f)
+{
+    return f == TG_KFMT_F32    ? "f32"
+           : f == TG_KFMT_BF16 ? "bf16"
+           : f == TG_KFMT_S8   ? "s8"
+           : f == TG_KFMT_U8S8 ? "u8s8"
+                               : "f32 view";
+}
+
+/* Pack (or view) w, stored [K][N], or [N][K] when transposed. */
+static tg_status make(tg_kmat *pk, const float *w, int64_t K, int64_t N, int transposed, int32_t f)
+{
+    return f == FMT_VIEW ? tg__kmat_view_f32(pk, w, K, N, transposed)
+                         : tg__kmat_pack(pk, w, K, N, transposed, f, NULL);
+}
+
+/* Every kernel level the CPU has, every format, several shapes (N with a partial last panel,
+ * odd K that needs padding), M from 1 to 11 (two row blocks), both source layouts, with and
+ * without bias; columns past N must stay untouched. */
+static void check_against_reference(int32_t level)
+{
+    static const int64_t shapes[][2] = {{37, 45}, {64, 96}, {130, 33}, {768, 70}};
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 11};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t fi = 0; fi < N_FMTS; fi++)
+            for (int tr = 0; tr < 2; tr++) {
+                const int64_t K = shapes[si][0], N = shapes[si][1], fmt = all_fmts[fi];
+                float *w = randv((size_t)(K * N), 0.02f), *bias = randv((size_t)N, 0.1f);
+                float *src = tr ? transpose(w, K, N) : w;
+                tg_kmat pk;
+                cr_assert_eq(make(&pk, src, K, N, tr, (int32_t)fmt), TG_OK, "%s", tg_error_last());
+                if (fmt == FMT_VIEW)
+                    cr_assert_eq(pk.fmt, tr ? TG_KFMT_F32_NK : TG_KFMT_F32_KN);
+                for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
+                    const int64_t M = Ms[mi], ldy = N + 5;
+                    float *x = randv((size_t)(M * K), 1.0f);
+                    double *we = malloc(sizeof(double) * (size_t)(K * N));
+                    double *xe = malloc(sizeof(double) * (size_t)(M * K));
+                    effective(fmt == FMT_VIEW ? TG_KFMT_F32 : (int32_t)fmt, w, x, K, N, M, &pk, we,
+                              xe);
+                    float *y = malloc(sizeof(float) * (size_t)(M * ldy));
+                    for (int64_t i = 0; i < M * ldy; i++)
+                        y[i] = -777.0f;
+                    const int use_bias = (int)(mi % 2);
+                    product(&pk, x, M, use_bias ? bias : NULL, y, ldy, 0, pk.n_panels);
+                    for (int64_t r = 0; r < M; r++) {
+                        for (int64_t n = 0; n < N; n++) {
+                            double ref = use_bias ? bias[n] : 0, mag = fabs(ref);
+                            for (int64_t k = 0; k < K; k++) {
+                                ref += xe[r * K + k] * we[k * N + n];
+                                mag += fabs(xe[r * K + k] * we[k * N + n]);
+                            }
+                            const double got = y[r * ldy + n];
+                            /* recursive summation: |error| <= (K + 3) u sum|x w| */
+                            cr_assert(fabs(got - ref) <= (double)(K + 3) * 6e-8 * mag + 1e-7,
+                                      "level %d %s K=%lld N=%lld M=%lld tr=%d row %lld col %lld: "
+                                      "%.9g vs reference %.9g",
+                                      level, fmt_name((int32_t)fmt), (long long)K, (long long)N,
+                                      (long long)M, tr, (long long)r, (long long)n, got, ref);
+                        }
+                        for (int64_t n = N; n < ldy; n++)
+                            cr_assert_eq(y[r * ldy + n], -777.0f, "column %lld past N written",
+                                         (long long)n);
+                    }
+                    free(x);
+                    free(we);
+                    free(xe);
+                    free(y);
+                }
+                tg__kmat_free(&pk);
+                if (tr)
+                    free(src);
+                free(w);
+                free(bias);
+            }
+}
+
+Test(kernels, portable_kernels_match_the_reference)
+{
+    tg__kmat_set_isa(TG_KISA_PORTABLE);
+    check_against_reference(TG_KISA_PORTABLE);
+    tg__kmat_set_isa(99);
+}
+
+Test(kernels, avx512_kernels_match_the_reference)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX512) < TG_KISA_AVX512)
+        cr_skip_test("no AVX-512 on this CPU");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_BF16), "avx512 (bf16 via fma)");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_U8S8), "portable");
+    check_against_reference(TG_KISA_AVX512);
+    tg__kmat_set_isa(99);
+}
+
+Test(kernels, avx512_bf16_vnni_kernels_match_the_reference)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX512_BF16_VNNI) < TG_KISA_AVX512_BF16_VNNI)
+        cr_skip_test("no AVX512-BF16 + VNNI on this CPU");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_BF16), "avx512bf16");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_U8S8), "avx512vnni");
+    check_against_reference(TG_KISA_AVX512_BF16_VNNI);
+}
+
+/* Greedy output must not depend on the thread count: every panel split and stream count gives
+ * the same bits (the vector kernels; the portable one has no streams). */
+Test(kernels, every_split_and_stream_count_gives_identical_bits)
+{
+    const int64_t K = 200, N = 32 * 13 + 7;
+    float *w = randv((size_t)(K * N), 0.02f);
+    for (size_t fi = 0; fi < N_FMTS + 1; fi++) { /* the last: the [N][K] view */
+        tg_kmat pk;
+        cr_assert_eq(make(&pk, w, K, N, fi == N_FMTS, fi == N_FMTS ? FMT_VIEW : all_fmts[fi]),
+                     TG_OK);
+        for (int64_t M = 1; M <= 8; M++) {
+            float *x = randv((size_t)(M * K), 1.0f);
+            float *y0 = calloc((size_t)(M * N), sizeof(float));
+            float *y1 = calloc((size_t)(M * N), sizeof(float));
+            tg__kmat_set_tuning(1, 0);
+            product(&pk, x, M, NULL, y0, N, 0, pk.n_panels);
+            const int32_t tunings[][2] = {{2, 0}, {4, 0}, {4, 512}, {2, 2048}};
+            for (size_t t = 0; t < 4; t++) {
+                tg__kmat_set_tuning(tunings[t][0], tunings[t][1]);
+                const int64_t cuts[] = {0, 3, 5, 6, 13, pk.n_panels}; /* uneven pieces */
+                for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+                    product(&pk, x, M, NULL, y1, N, cuts[c], cuts[c + 1]);
+                cr_assert(memcmp(y0, y1, sizeof(float) * (size_t)(M * N)) == 0,
+                          "format %d M=%lld streams %d: results depend on the split", pk.fmt,
+                          (long long)M, tunings[t][0]);
+            }
+            free(x);
+            free(y0);
+            free(y1);
+        }
+        tg__kmat_free(&pk);
+    }
+    tg__kmat_set_tuning(4, 0);
+    free(w);
+}
+
+/* Error of each format against exact f32 products on GPT-2-like random data (weights
+ * N(0, 0.02), activations N(0, 1)): relative RMS over all outputs. Expected: bf16 ~2^-9
+ * rounding of both operands (~0.3 %), per-column int8 weights a step of max|w|/127 (~0.7 %),
+ * plus per-row int8 activations (~1 %). */
+Test(kernels, bf16_and_int8_error_against_f32)
+{
+    const int64_t K = 768, N = 2304, M = 4;
+    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)(M * K), 1.0f);
+    double *exact = calloc((size_t)(M * N), sizeof(double));
+    for (int64_t r = 0; r < M; r++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++)
+                exact[r * N + n] += (double)x[r * K + k] * w[k * N + n];
+    const double limit[] = {1e-6, 0.006, 0.012, 0.018};
+    for (size_t fi = 0; fi < 4; fi++) {
+        tg_kmat pk;
+        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi], NULL), TG_OK);
+        float *y = malloc(sizeof(float) * (size_t)(M * N));
+        product(&pk, x, M, NULL, y, N, 0, pk.n_panels);
+        double se = 0, ss = 0;
+        for (int64_t i = 0; i < M * N; i++) {
+            se += (y[i] - exact[i]) * (y[i] - exact[i]);
+            ss += exact[i] * exact[i];
+        }
+        const double rel = sqrt(se / ss);
+        cr_log_info("%s: relative RMS error vs f32 %.5f", fmt_name(all_fmts[fi]), rel);
+        cr_assert(rel < limit[fi], "%s: relative RMS error %.5f >= %.5f", fmt_name(all_fmts[fi]),
+                  rel, limit[fi]);
+        cr_assert(rel > limit[fi] / 100 || fi == 0, "%s: error %.2g suspiciously small",
+                  fmt_name(all_fmts[fi]), rel);
+        free(y);
+        tg__kmat_free(&pk);
+    }
+    free(exact);
+    free(w);
+    free(x);
+}
+
+Test(kernels, int8_scales_are_per_column_and_zero_columns_stay_zero)
+{
+    const int64_t K = 8, N = 3;
+    float w[8 * 3] = {0};
+    for (int64_t k = 0; k < K; k++) {
+        w[k * N + 0] = (float)(k - 4);    /* max |w| 4 */
+        w[k * N + 1] = 0.001f * (float)k; /* max 0.007 */
+    }                                     /* column 2 all zero */
+    tg_kmat pk;
+    cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, TG_KFMT_S8, NULL), TG_OK);
+    cr_assert_float_eq(pk.scale[0], 4.0f / 127, 1e-9);
+    cr_assert_float_eq(pk.scale[1], 0.007f / 127, 1e-9);
+    cr_assert_eq(pk.scale[2], 0.0f);
+    const float x[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    float y[3];
+    product(&pk, x, 1, NULL, y, N, 0, pk.n_panels);
+    cr_assert_float_eq(y[0], -4.0f, 1e-5);  /* -4-3-2-1+0+1+2+3 */
+    cr_assert_float_eq(y[1], 0.028f, 1e-5); /* 0.001 * 28 */
+    cr_assert_eq(y[2], 0.0f);
+    tg__kmat_free(&pk);
+}
+
+Test(kernels, pack_rejects_bad_arguments_with_a_message)
+{
+    float w[4] = {1, 2, 3, 4};
+    tg_kmat pk;
+    cr_assert_eq(tg__kmat_pack(&pk, w, 2, 2, 0, 9, NULL), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "unknown format 9"), "%s", tg_error_last());
+    cr_assert_eq(tg__kmat_pack(&pk, w, 0, 2, 0, TG_KFMT_F32, NULL), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "invalid matrix 0 x 2"), "%s", tg_error_last());
+    cr_assert_eq(tg__kmat_pack(&pk, NULL, 2, 2, 0, TG_KFMT_F32, NULL), TG_EINVAL);
+    cr_assert_null(pk.data);
+    cr_assert_eq(tg__kmat_view_f32(&pk, w, 2, -1, 1), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "f32 weight view: invalid matrix 2 x -1"), "%s",
+              tg_error_last());
+    cr_assert_eq(tg__kmat_view_f32(&pk, w, 2, 2, 1), TG_OK);
+    cr_assert_eq(pk.data, (void *)w); /* in place: no copy, and free leaves it alone */
+    tg__kmat_free(&pk);
+    cr_assert_float_eq(w[3], 4.0f, 0);
+    tg__kmat_free(&pk); /* harmless on a failed pack */
+}
+
+/* ---- thread pool ---- */
+
+typedef struct {
+    _Atomic int *hits;
+    _Atomic int bad_worker;
+    int32_t n_threads;
+} count_job;
+
+static void count_chunk(void *arg, int64_t chunk, int32_t worker)
+{
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[chunk], 1);
+    if (worker < 0 || worker >= j->n_threads)
+        atomic_store(&j->bad_worker, 1);
+}
+
+Test(tpool, every_chunk_runs_exactly_once_over_many_jobs)
+{
+    for (int32_t nt = 1; nt <= 4; nt++) {
+        tg_tpool *p;
+        cr_assert_eq(tg__tpool_create(&p, nt, nt % 2 ? 50 : 0), TG_OK, "%s", tg_error_last());
+        cr_assert_eq(tg__tpool_size(p), nt);
+        _Atomic int *hits = calloc(1000, sizeof *hits);
+        count_job j = {hits, 0, nt};
+        const int64_t sizes[] = {1, 2, 3, 7, 64, 1000};
+        for (int rep = 0; rep < 3000; rep++) {
+            const int64_t n = sizes[rep % 6];
+            tg__tpool_run(p, n, count_chunk, &j);
+            for (int64_t c = 0; c < n; c++) {
+                cr_assert_eq(atomic_load(&hits[c]), 1, "threads %d job %d chunk %lld ran %d times",
+                             nt, rep, (long long)c, atomic_load(&hits[c]));
+                atomic_store(&hits[c], 0);
+            }
+        }
+        cr_assert_eq(atomic_load(&j.bad_worker), 0);
+        tg__tpool_run(p, 0, count_chunk, &j); /* nothing to do: returns */
+        free(hits);
+        tg__tpool_free(p);
+    }
+}
+
+/* A worker that sleeps inside every chunk it claims stands for one descheduled by another
+ * process: the caller then waits for it, so the pool must fall back to the caller alone. */
+static void slow_worker_chunk(void *arg, int64_t chunk, int32_t worker)
+{
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[chunk], 1);
+    usleep(worker != 0 ? 3000 : 100); /* the caller's chunks take time too: workers get some */
+}
+
+Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
+{
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
+    _Atomic int *hits = calloc(16, sizeof *hits);
+    count_job j = {hits, 0, 2};
+    for (int rep = 0; rep < 200; rep++) {
+        tg__tpool_run(p, 16, slow_worker_chunk, &j);
+        for (int c = 0; c < 16; c++) {
+            cr_assert_eq(atomic_load(&hits[c]), 1, "job %d chunk %d ran %d times", rep, c,
+                         atomic_load(&hits[c]));
+            atomic_store(&hits[c], 0);
+        }
+    }
+    int64_t par, solo;
+    tg__tpool_stats(p, &par, &solo);
+    cr_assert_eq(par + solo, 200);
+    /* ~10 slow parallel jobs raise the average past the threshold, then 256 run solo */
+    cr_assert(solo >= 150 && par <= 50, "parallel %lld, solo %lld", (long long)par,
+              (long long)solo);
+    free(hits);
+    tg__tpool_free(p);
+}
+
+Test(tpool, rejects_bad_sizes_and_chunks_scale_with_threads)
+{
+    tg_tpool *p = (tg_tpool *)1;
+    cr_assert_eq(tg__tpool_create(&p, 0, 0), TG_EINVAL);
+    cr_assert_null(p);
+    cr_assert(strstr(tg_error_last(), "n_threads must be 1 to 256, not 0"), "%s", tg_error_last());
+    cr_assert_eq(tg__tpool_create(&p, 257, 0), TG_EINVAL);
+    cr_assert_eq(tg__tpool_chunks(NULL, 100), 1);
+    cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
+    cr_assert_eq(tg__tpool_chunks(p, 1000), 16);
+    cr_assert_eq(tg__tpool_chunks(p, 5), 5);
+    tg__tpool_free(p);
+}
+
+typedef struct {
+    const tg_kmat *pk;
+    const void *act;
+    int64_t M, n_chunks;
+    float *y;
+} mul_job;
+
+static void mul_chunk(void *arg, int64_t c, int32_t worker)
+{
+    mul_job *j = arg;
+    const int64_t np = j->pk->n_panels;
+    tg__kmat_mul(j->pk, j->act, j->M, NULL, j->y, j->pk->N, np * c / j->n_chunks,
+                 np * (c + 1) / j->n_chunks);
+}
+
+Test(tpool, threaded_products_equal_single_threaded_bits)
+{
+    const int64_t K = 768, N = 3072, M = 3;
+    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)(M * K), 1.0f);
+    for (size_t fi = 0; fi < N_FMTS; fi++) {
+        tg_kmat pk;
+        cr_assert_eq(make(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
+        void *act = aligned_alloc(64, tg__kmat_act_bytes(&pk, M));
+        tg__kmat_prepare(&pk, x, M, K, act);
+        float *y1 = malloc(sizeof(float) * (size_t)(M * N)),
+              *y2 = malloc(sizeof(float) * (size_t)(M * N));
+        tg__kmat_mul(&pk, act, M, NULL, y1, N, 0, pk.n_panels);
+        for (int32_t nt = 2; nt <= 3; nt++) {
+            tg_tpool *p;
+            cr_assert_eq(tg__tpool_create(&p, nt, 20), TG_OK);
+            mul_job j = {&pk, act, M, tg__tpool_chunks(p, pk.n_panels), y2};
+            memset(y2, 0, sizeof(float) * (size_t)(M * N));
+            tg__tpool_run(p, j.n_chunks, mul_chunk, &j);
+            cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(M * N)) == 0,
+                      "%s: %d threads differ from 1", fmt_name(all_fmts[fi]), nt);
+            tg__tpool_free(p);
+        }
+        free(act);
+        free(y1);
+        free(y2);
+        tg__kmat_free(&pk);
+    }
+    free(w);
+    free(x);
+}
+
+Test(tpool, packing_on_a_pool_gives_the_same_bytes)
+{
+    const int64_t K = 130, N = 32 * 9 + 5;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 3, 0), TG_OK);
+    for (size_t fi = 0; fi < 4; fi++)
+        for (int tr = 0; tr < 2; tr++) {
+            tg_kmat a, b;
+            cr_assert_eq(tg__kmat_pack(&a, w, K, N, tr, all_fmts[fi], NULL), TG_OK);
+            cr_assert_eq(tg__kmat_pack(&b, w, K, N, tr, all_fmts[fi], p), TG_OK);
+            cr_assert(memcmp(a.data, b.data, a.panel_bytes * (size_t)a.n_panels) == 0, "%s",
+                      fmt_name(all_fmts[fi]));
+            if (a.scale)
+                cr_assert(memcmp(a.scale, b.scale, sizeof(float) * 32 * (size_t)a.n_panels) == 0);
+            if (a.comp)
+                cr_assert(memcmp(a.comp, b.comp, sizeof(int32_t) * 32 * (size_t)a.n_panels) == 0);
+            tg__kmat_free(&a);
+            tg__kmat_free(&b);
+        }
+    tg__tpool_free(p);
+    free(w);
+}
+
+/* ---- CPUs this process may use ---- */
+
+Test(cpus, cgroup_quota_files_parse)
+{
+    cr_assert_eq(tg__cgroup_quota_v2("max 100000\n"), 0.0);
+    cr_assert_float_eq(tg__cgroup_quota_v2("150000 100000\n"), 1.5, 1e-12);
+    cr_assert_eq(tg__cgroup_quota_v2("lots 100000"), -1.0);
+    cr_assert_eq(tg__cgroup_quota_v2("100000 0"), -1.0);
+    cr_assert_eq(tg__cgroup_quota_v2(""), -1.0);
+    cr_assert_eq(tg__cgroup_quota_v1("-1\n", "100000\n"), 0.0);
+    cr_assert_float_eq(tg__cgroup_quota_v1("50000\n", "100000\n"), 0.5, 1e-12);
+    cr_assert_eq(tg__cgroup_quota_v1("x", "100000"), -1.0);
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(cpus, the_tightest_quota_on_the_path_counts)
+{
+    char root[] = "/tmp/tg_cgroup_XXXXXX", d[600];
+    cr_assert_not_null(mkdtemp(root));
+    /* v2: /a/b has no limit, /a allows 2.5 CPUs, the root 4. */
+    snprintf(d, sizeof d, "%s/a", root);
+    mkdir(d, 0700);
+    put(d, "cpu.max", "250000 100000\n");
+    snprintf(d, sizeof d, "%s/a/b", root);
+    mkdir(d, 0700);
+    put(d, "cpu.max", "max 100000\n");
+    put(root, "cpu.max", "400000 100000\n");
+    cr_assert_float_eq(tg__cgroup_quota(root, "0::/a/b\n"), 2.5, 1e-12);
+    cr_assert_float_eq(tg__cgroup_quota(root, "0::/\n"), 4.0, 1e-12);
+    /* v1: the cpu controller mounted as cpu,cpuacct; other controllers are ignored. */
+    snprintf(d, sizeof d, "%s/cpu,cpuacct", root);
+    mkdir(d, 0700);
+    snprintf(d, sizeof d, "%s/cpu,cpuacct/job", root);
+    mkdir(d, 0700);
+    put(d, "cpu.cfs_quota_us", "150000\n");
+    put(d, "cpu.cfs_period_us", "100000\n");
+    cr_assert_float_eq(tg__cgroup_quota(root, "5:memory:/a\n3:cpu,cpuacct:/job\n"), 1.5, 1e-12);
+    cr_assert_eq(tg__cgroup_quota(root, "3:cpuacct:/job\n"), 0.0); /* not the cpu controller */
+    cr_assert_eq(tg__cgroup_quota(root, "3:cpu:/nowhere\n"), 0.0);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(cpus, affinity_matches_the_kernel_s_allowed_list)
+{
+    /* Count Cpus_allowed_list ("0-3,8") from /proc/self/status: an independent reading. */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        cr_skip_test("no /proc/self/status");
+    char line[512];
+    int count = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+            count = 0;
+            for (char *s = line + 18; *s;) {
+                char *end;
+                const long a = strtol(s, &end, 10);
+                if (end == s) {
+                    s++;
+                    continue;
+                }
+                long b = a;
+                if (*end == '-')
+                    b = strtol(end + 1, &end, 10);
+                count += (int)(b - a + 1);
+                s = end;
+            }
+        }
+    fclose(f);
+    cr_assert_gt(count, 0);
+    cr_assert_eq(tg__cpus_affinity(), count);
+    const int32_t avail = tg__cpus_available(NULL);
+    cr_assert(avail >= 1 && avail <= count, "available %d of %d", avail, count);
+    /* Restricting the affinity is seen at once. */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET((int)sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+    cpu_set_t old;
+    sched_getaffinity(0, sizeof old, &old);
+    if (sched_setaffinity(0, sizeof one, &one) == 0) {
+        cr_assert_eq(tg__cpus_affinity(), 1);
+        cr_assert_eq(tg__cpus_available(NULL), 1);
+        sched_setaffinity(0, sizeof old, &old);
+    }
+}
