@@ -531,6 +531,36 @@ def case_unicode():
     assert line.startswith(want), line
 
 
+def case_llama_qwen():
+    """textgen -m on the tiny Llama and Qwen2 folders: greedy tokens equal PyTorch's (up to the
+    first end id, where the CLI stops), in fp32 and in bf16 where the file is BF16."""
+    models = os.path.join(SRC, "tests", "data", "models")
+    seen = 0
+    for name in sorted(os.listdir(models)):
+        if not name.startswith(("llama_", "qwen2_")):
+            continue
+        d = os.path.join(models, name)
+        with open(os.path.join(d, "reference.json")) as f:
+            ref = json.load(f)
+        with open(os.path.join(d, "config.json")) as f:
+            cfg = json.load(f)
+        ends = cfg.get("eos_token_id")
+        ends = set(ends if isinstance(ends, list) else [ends])
+        want = ref.get("text_greedy")
+        r = json.loads(ok("-m", d, "--json", "-n", "30", "--temperature", "0",
+                          ref["text_prompt"]))
+        assert r["prompt"] == ref["text_prompt"], r
+        if want and cfg.get("torch_dtype") != "bfloat16":
+            k = next((i + 1 for i, t in enumerate(want) if t in ends), len(want))
+            assert r["tokens"] == want[:k], (name, r["tokens"], want[:k])
+            assert r["stop_reason"] == ("eos" if k < len(want) or want[-1] in ends
+                                        else "max_tokens"), (name, r["stop_reason"])
+        else:  # a BF16 file: it runs and says why it stopped
+            assert len(r["tokens"]) >= 1 and r["stop_reason"] in ("eos", "max_tokens"), r
+        seen += 1
+    assert seen >= 5, seen
+
+
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}
 
 if __name__ == "__main__":
