@@ -6,7 +6,6 @@
 #include "simd.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +14,8 @@
 struct tg_attn {
     const tg_net_hparams *hp;
     tg_kv_cache *kv;
-    int32_t n_ctx, n_threads;
+    int32_t n_ctx;
+    tg_tpool *pool; /* the session's: decode rows are spread over it */
     dnnl_stream_t stream;
     dnnl_primitive_t qk, pv;  /* batched matmuls with runtime sizes, created once */
     int64_t t_pad;            /* staging rows per KV head (n_ctx, off power-of-two strides) */
@@ -300,30 +300,48 @@ static tg_status prefill(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t
     return TG_OK;
 }
 
-/* Decode rows: one task per (row, KV head), spread over the threads when there is enough. */
+typedef struct dec_job {
+    tg_attn *a;
+    int32_t l;
+    const tg_batch_row *rows;
+    const int32_t *idx;
+    const float *qkv;
+    float *att;
+    float scale;
+    int64_t G;
+} dec_job;
+
+/* One (row, KV head) of decode_rows; `worker` picks the thread's score buffer. */
+static void decode_task(void *arg, int64_t k, int32_t worker)
+{
+    const dec_job *j = arg;
+    const tg_net_hparams *hp = j->a->hp;
+    const int64_t H = hp->n_head, G = j->G, R = H / G, D = hp->head_dim, QKV = (H + 2 * G) * D;
+    const int64_t r = j->idx[k / G], g = k % G;
+    float q[R * D];
+    const float *src = j->qkv + (size_t)r * (size_t)QKV + g * R * D;
+    for (int64_t i = 0; i < R * D; i++)
+        q[i] = src[i] * j->scale;
+    float *s = j->a->row_scores + (size_t)worker * (size_t)(R * j->a->n_ctx);
+    decode_group(j->a->kv, j->rows[r].seq, j->l, (int32_t)g, (int64_t)j->rows[r].pos + 1, R, D, q,
+                 j->att + (size_t)r * (size_t)(H * D) + g * R * D, s);
+}
+
+/* Decode rows: one task per (row, KV head), spread over the pool's threads when there is
+ * enough. */
 static void decode_rows(tg_attn *a, int32_t l, const tg_batch_row *rows, const int32_t *idx,
                         int64_t n, const float *qkv, float *att)
 {
     const tg_net_hparams *hp = a->hp;
-    const int64_t H = hp->n_head, G = hp->n_kv_head, R = H / G, D = hp->head_dim,
-                  QKV = (H + 2 * G) * D, tasks = n * G;
+    const int64_t H = hp->n_head, G = hp->n_kv_head, D = hp->head_dim, tasks = n * G;
     const float scale = 1.0f / sqrtf((float)D);
     int64_t work = 0;
     for (int64_t i = 0; i < n; i++)
         work += (int64_t)rows[idx[i]].pos + 1;
     work *= H * D;
-    const int threads = a->n_threads > 1 && work >= 32768 ? a->n_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t k = 0; k < tasks; k++) {
-        const int64_t r = idx[k / G], g = k % G;
-        float q[R * D];
-        const float *src = qkv + (size_t)r * (size_t)QKV + g * R * D;
-        for (int64_t i = 0; i < R * D; i++)
-            q[i] = src[i] * scale;
-        float *s = a->row_scores + (size_t)omp_get_thread_num() * (size_t)(R * a->n_ctx);
-        decode_group(a->kv, rows[r].seq, l, (int32_t)g, (int64_t)rows[r].pos + 1, R, D, q,
-                     att + (size_t)r * (size_t)(H * D) + g * R * D, s);
-    }
+    dec_job j = {a, l, rows, idx, qkv, att, scale, G};
+    /* Below ~32k multiply-adds a task costs less than handing it to another thread. */
+    tg__tpool_run(work >= 32768 ? a->pool : NULL, tasks, decode_task, &j);
 }
 
 void tg__attn_begin(tg_attn *a)
@@ -389,7 +407,7 @@ static int is_pow2(uint64_t v)
 }
 
 tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *kv, int32_t n_ctx,
-                          int32_t n_batch, int32_t n_threads)
+                          int32_t n_batch, tg_tpool *pool)
 {
     *out = NULL;
     tg_attn *a = calloc(1, sizeof *a);
@@ -399,7 +417,8 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
     a->kv = kv;
     a->staged_seq = -1;
     a->n_ctx = n_ctx;
-    a->n_threads = n_threads;
+    a->pool = pool;
+    const int32_t n_threads = tg__tpool_size(pool);
     const size_t H = (size_t)hp->n_head, G = (size_t)hp->n_kv_head, D = (size_t)hp->head_dim,
                  B = (size_t)n_batch, chunk = B < ATT_CHUNK ? B : ATT_CHUNK;
     /* Power-of-two strides between heads alias in the caches; pad them away. */

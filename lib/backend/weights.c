@@ -6,6 +6,8 @@
  * tensor) low. */
 #include "backend_internal.h"
 #include "core/error.h"
+#include "kernels/cpus.h"
+#include "kernels/tpool.h"
 #include "rope.h"
 
 #include <stdio.h>
@@ -20,8 +22,8 @@ static int n_parts(const tg_net_linear *l)
     return n;
 }
 
-static tg_status make_linear(tg_linear **out, const tg_net_linear *src, int64_t K, int gated,
-                             tg_mat_layout layout, tg_precision prec, const char *name)
+static tg_status make_linear(tg_linear **out, const tg_backend_model *bm, const tg_net_linear *src,
+                             int64_t K, int gated, tg_mat_layout layout, const char *name)
 {
     tg_linear_desc d = {
         .name = name,
@@ -31,7 +33,8 @@ static tg_status make_linear(tg_linear **out, const tg_net_linear *src, int64_t 
         .layout = layout,
         .K = K,
         .gated = gated,
-        .precision = prec,
+        .precision = bm->precision,
+        .pool = bm->load_pool,
     };
     return tg__linear_create(out, &d);
 }
@@ -108,7 +111,7 @@ static tg_status build_block(tg_backend_model *bm, const tg_net *net, int32_t i)
         return st;
     for (int r = 0; r < TG_N_BLOCK_ROLES; r++) {
         const int gated = r == TG_ROLE_FFN_UP && hp->ffn == TG_FFN_SILU_GATED;
-        if ((st = make_linear(&b->lin[r], src[r], K[r], gated, hp->layout, bm->precision,
+        if ((st = make_linear(&b->lin[r], bm, src[r], K[r], gated, hp->layout,
                               net->role_names[r])) != TG_OK)
             return st;
         if (i > 0 && !tg__linear_same_class(b->lin[r], bm->blocks[0].lin[r]))
@@ -125,7 +128,7 @@ static tg_status build(tg_backend_model *bm, const tg_net *net)
     tg_status st;
     /* [n_vocab, n_embd] either way: nn.Linear layout of a K = n_embd, N = n_vocab matrix */
     tg_net_linear out = {{net->output ? net->output : net->tok_embd}, {NULL}};
-    if ((st = make_linear(&bm->output, &out, hp->n_embd, 0, TG_MAT_OUT_IN, bm->precision,
+    if ((st = make_linear(&bm->output, bm, &out, hp->n_embd, 0, TG_MAT_OUT_IN,
                           net->role_names[TG_ROLE_OUTPUT])) != TG_OK ||
         (st = tg__norm_init(&bm->out_norm, hp->norm, hp->norm_eps, net->out_norm_w,
                             net->out_norm_b)) != TG_OK ||
@@ -148,7 +151,13 @@ tg_status tg__backend_model_create(tg_backend_model **out, const tg_net *net,
     bm->hp = net->hp;
     bm->precision = precision;
     bm->blocks = calloc((size_t)net->hp.n_layer, sizeof *bm->blocks);
-    tg_status st = bm->blocks ? build(bm, net) : tg__error(TG_ENOMEM, "out of memory");
+    /* Weights are packed on every CPU this process may use, by threads that live for the load. */
+    tg_status st = bm->blocks ? tg__tpool_create(&bm->load_pool, tg__cpus_available(NULL), 0)
+                              : tg__error(TG_ENOMEM, "out of memory");
+    if (st == TG_OK)
+        st = build(bm, net);
+    tg__tpool_free(bm->load_pool);
+    bm->load_pool = NULL;
     if (st != TG_OK) {
         tg__backend_model_free(bm);
         return st;

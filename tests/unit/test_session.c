@@ -165,33 +165,62 @@ static void capture(int32_t level, const char *msg, void *user)
     g_string_append_printf(log_text, "%d %s\n", (int)level, msg);
 }
 
-/* Every primitive on the hot path must be an optimized kernel: a "ref:" implementation is 10 to
- * 300 times slower and means a descriptor needs fixing. */
+/* What a log must not show for either linear implementation: oneDNN's "ref:" kernels (10 to
+ * 300 times slower: a descriptor needs fixing), or the portable C kernels of kmat on a CPU with
+ * AVX-512. */
+static void assert_no_slow_kernel(const char *log)
+{
+    cr_assert(strstr(log, "ref:") == NULL, "a reference kernel was chosen:\n%s", log);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        cr_assert(strstr(log, "kmat:portable") == NULL, "a portable kernel was chosen:\n%s", log);
+#endif
+}
+
+/* The linear implementations: the default (kmat) and oneDNN ($TEXTGEN_LINEAR, linear.c). */
+static const char *const linear_impls[] = {NULL, "onednn"};
+
+static void use_linear_impl(const char *impl)
+{
+    if (impl)
+        setenv("TEXTGEN_LINEAR", impl, 1);
+    else
+        unsetenv("TEXTGEN_LINEAR");
+}
+
+/* Every primitive on the hot path must be an optimized kernel, in either implementation. */
 Test(session, no_primitive_runs_on_a_reference_kernel)
 {
-    log_text = g_string_new(NULL);
-    tg_log_set(capture, TG_LOG_DEBUG, NULL);
-    tg_model *m;
-    char *dir = tu_data_path("models/hf_tanh_bias");
-    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK);
-    tg_session_options o = TG_SESSION_OPTIONS_INIT;
-    o.n_seq = 2;
-    tg_session *s;
-    cr_assert_eq(tg_session_create(&s, m, &o), TG_OK);
-    tg_batch_row rows[3] = {{1, 0, 0, 1}, {2, 1, 0, 1}, {3, 0, 1, 1}};
-    cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK);
-    tg_batch_row one = {4, 2, 0, 1};
-    cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
-    tg_log_set(NULL, 0, NULL);
-    cr_assert(strstr(log_text->str, "primitive attn.c_attn") != NULL, "log:\n%s", log_text->str);
-    cr_assert(strstr(log_text->str, "primitive attention q.k") != NULL);
-    cr_assert(strstr(log_text->str, "primitive lm_head") != NULL);
-    cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
-              log_text->str);
-    tg_session_free(s);
-    tg_model_free(m);
-    g_free(dir);
-    g_string_free(log_text, TRUE);
+    for (size_t impl = 0; impl < 2; impl++) {
+        use_linear_impl(linear_impls[impl]);
+        log_text = g_string_new(NULL);
+        tg_log_set(capture, TG_LOG_DEBUG, NULL);
+        tg_model *m;
+        char *dir = tu_data_path("models/hf_tanh_bias");
+        cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK);
+        tg_session_options o = TG_SESSION_OPTIONS_INIT;
+        o.n_seq = 2;
+        tg_session *s;
+        cr_assert_eq(tg_session_create(&s, m, &o), TG_OK);
+        tg_batch_row rows[3] = {{1, 0, 0, 1}, {2, 1, 0, 1}, {3, 0, 1, 1}};
+        cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK);
+        tg_batch_row one = {4, 2, 0, 1};
+        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+        tg_log_set(NULL, 0, NULL);
+        cr_assert(strstr(log_text->str, "primitive attn.c_attn") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, impl ? "(M=1): brg" : "(M=1): kmat:") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive attention q.k") != NULL);
+        cr_assert(strstr(log_text->str, "primitive lm_head") != NULL);
+        assert_no_slow_kernel(log_text->str);
+        tg_session_free(s);
+        tg_model_free(m);
+        g_free(dir);
+        g_string_free(log_text, TRUE);
+    }
+    use_linear_impl(NULL);
 }
 
 /* ---- the paged KV cache: forks share blocks, writes copy at most one ---- */
@@ -431,33 +460,35 @@ Test(session, random_forks_and_frees_keep_every_sequence_exact)
  * post-ops) keep optimized kernels too, in f32 and in bf16. */
 Test(session, llama_primitives_avoid_reference_kernels_in_f32_and_bf16)
 {
-    for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
-        log_text = g_string_new(NULL);
-        tg_log_set(capture, TG_LOG_DEBUG, NULL);
-        tg_model *m;
-        char *dir = tu_data_path("models/llama_gqa2_llama3");
-        tg_model_options mo = TG_MODEL_OPTIONS_INIT;
-        mo.weight_type = wt;
-        cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
-        tg_session *s;
-        cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
-        tg_batch_row rows[6];
-        for (int i = 0; i < 6; i++)
-            rows[i] = (tg_batch_row){i, i, 0, i == 5};
-        cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
-        tg_batch_row one = {7, 6, 0, 1};
-        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
-        tg_log_set(NULL, 0, NULL);
-        cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
-                  log_text->str);
-        cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
-        cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
-                  log_text->str);
-        tg_session_free(s);
-        tg_model_free(m);
-        g_free(dir);
-        g_string_free(log_text, TRUE);
-    }
+    for (size_t impl = 0; impl < 2; impl++)
+        for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
+            use_linear_impl(linear_impls[impl]);
+            log_text = g_string_new(NULL);
+            tg_log_set(capture, TG_LOG_DEBUG, NULL);
+            tg_model *m;
+            char *dir = tu_data_path("models/llama_gqa2_llama3");
+            tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+            mo.weight_type = wt;
+            cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
+            tg_session *s;
+            cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
+            tg_batch_row rows[6];
+            for (int i = 0; i < 6; i++)
+                rows[i] = (tg_batch_row){i, i, 0, i == 5};
+            cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
+            tg_batch_row one = {7, 6, 0, 1};
+            cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+            tg_log_set(NULL, 0, NULL);
+            cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
+                      log_text->str);
+            cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
+            assert_no_slow_kernel(log_text->str);
+            tg_session_free(s);
+            tg_model_free(m);
+            g_free(dir);
+            g_string_free(log_text, TRUE);
+        }
+    use_linear_impl(NULL);
 }
 
 /* A prompt longer than one prefill run (64 rows) is attended in runs that reuse the K and V the

@@ -68,6 +68,10 @@ void tg__kmat_free(tg_kmat *m);
  * (n_panels). Errors: TG_EINVAL. */
 tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed);
 
+/* Column n of W (K values) as f32, dequantized for int8: a tied output layer doubles as the
+ * embedding table. */
+void tg__kmat_read_column(const tg_kmat *m, int64_t n, float *out);
+
 /* Bytes of the per-product activation buffer for M rows (see tg__kmat_prepare). */
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M);
 

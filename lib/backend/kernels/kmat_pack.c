@@ -191,6 +191,40 @@ tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, 
     return TG_OK;
 }
 
+void tg__kmat_read_column(const tg_kmat *m, int64_t n, float *out)
+{
+    const int64_t K = m->K, j = n % TG_KPANEL;
+    const uint8_t *panel = (const uint8_t *)m->data + (size_t)(n / TG_KPANEL) * m->panel_bytes;
+    switch (m->fmt) {
+    case TG_KFMT_F32:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = ((const float *)panel)[k * TG_KPANEL + j];
+        break;
+    case TG_KFMT_BF16:
+        for (int64_t k = 0; k < K; k++) {
+            const uint32_t b = (uint32_t)((const uint16_t *)panel)[(k / 2) * 64 + 2 * j + (k & 1)]
+                               << 16;
+            memcpy(&out[k], &b, 4);
+        }
+        break;
+    case TG_KFMT_S8:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (float)((const int8_t *)panel)[k * TG_KPANEL + j] * m->scale[n];
+        break;
+    case TG_KFMT_U8S8:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (float)((const int8_t *)panel)[(k / 4) * 128 + 4 * j + (k & 3)] * m->scale[n];
+        break;
+    case TG_KFMT_F32_KN:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = ((const float *)m->data)[k * m->N + n];
+        break;
+    case TG_KFMT_F32_NK:
+        memcpy(out, (const float *)m->data + n * K, (size_t)K * sizeof(float));
+        break;
+    }
+}
+
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M)
 {
     return tg__kact_scales_bytes(m, M) +
