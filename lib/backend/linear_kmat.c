@@ -11,6 +11,7 @@
 #include "kernels/kmat.h"
 #include "kernels/tpool.h"
 #include "linear.h"
+#include "linear_prefill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,8 +28,9 @@ typedef struct kmat_linear {
 typedef struct kmat_plan {
     tg_linear_plan base;
     tg_tpool *pool;
-    size_t act_bytes; /* scratch: the prepared activations, then f32 tmp buffers */
-    int n_tmp;        /* [M][N] f32 buffers after the activations */
+    tg_prefill *prefill; /* many rows: oneDNN on the same panels (linear_prefill.h) */
+    size_t act_bytes;    /* scratch: the prepared activations, then f32 tmp buffers */
+    int n_tmp;           /* [M][N] f32 buffers after the activations */
 } kmat_plan;
 
 static const tg_linear_ops kmat_ops;
@@ -154,8 +156,10 @@ fail:
 
 /* ---- plans and products ---- */
 
-static void linear_plan_free(tg_linear_plan *p)
+static void linear_plan_free(tg_linear_plan *base)
 {
+    kmat_plan *p = (kmat_plan *)base;
+    tg__prefill_free(p->prefill);
     free(p);
 }
 
@@ -182,6 +186,15 @@ static tg_status linear_plan_create(tg_linear_plan **out, const tg_linear *base,
     p->n_tmp = (cfg->accumulate || cfg->dst == TG_ACT_BF16) + (base->gated != 0);
     p->base.scratch_size =
         p->act_bytes + (size_t)p->n_tmp * (size_t)cfg->M * (size_t)base->N * sizeof(float);
+    if (cfg->M >= TG_PREFILL_MIN_M && tg__prefill_fits(&l->w[0])) {
+        tg_status st = tg__prefill_create(&p->prefill, l->w, l->bias, base->gated, cfg, base->name,
+                                          &p->base.scratch_size);
+        if (st != TG_OK)
+            free(p);
+        else
+            *out = &p->base;
+        return st;
+    }
     /* The same words as oneDNN's plans (dnnl_util.c), so one log line says what runs where. */
     tg__log(TG_LOG_DEBUG, "primitive %s (M=%lld): kmat:%s", base->name, (long long)cfg->M,
             tg__kmat_kernel_name(l->w[0].fmt));
@@ -279,6 +292,8 @@ static tg_status linear_forward(tg_linear_plan *base, const tg_linear *lb, const
     kmat_plan *p = (kmat_plan *)base;
     const kmat_linear *l = (const kmat_linear *)lb;
     const int64_t M = base->cfg.M, N = lb->N;
+    if (p->prefill)
+        return tg__prefill_run(p->prefill, l->w, l->bias, src, dst, scratch);
     tg__kmat_prepare(&l->w[0], src, M, lb->K, scratch);
     float *tmp = (float *)((unsigned char *)scratch + p->act_bytes);
     const int direct = !base->cfg.accumulate && base->cfg.dst == TG_ACT_F32;

@@ -207,8 +207,14 @@ Test(session, no_primitive_runs_on_a_reference_kernel)
         cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK);
         tg_batch_row one = {4, 2, 0, 1};
         cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+        tg_batch_row many[20]; /* a prompt: kmat hands it to oneDNN on its packed panels */
+        for (int i = 0; i < 20; i++)
+            many[i] = (tg_batch_row){i, 1 + i, 1, i == 19};
+        cr_assert_eq(tg_session_decode(s, many, 20), TG_OK, "%s", tg_error_last());
         tg_log_set(NULL, 0, NULL);
         cr_assert(strstr(log_text->str, "primitive attn.c_attn") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive mlp.c_proj (M=20): brg") != NULL, "log:\n%s",
                   log_text->str);
         cr_assert(strstr(log_text->str, impl ? "(M=1): brg" : "(M=1): kmat:") != NULL, "log:\n%s",
                   log_text->str);
