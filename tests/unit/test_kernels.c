@@ -406,8 +406,8 @@ Test(tpool, rejects_bad_sizes_and_chunks_scale_with_threads)
     tg_tpool *p = (tg_tpool *)1;
     cr_assert_eq(tg__tpool_create(&p, 0, 0), TG_EINVAL);
     cr_assert_null(p);
-    cr_assert(strstr(tg_error_last(), "n_threads must be 1 to 256, not 0"), "%s", tg_error_last());
-    cr_assert_eq(tg__tpool_create(&p, 257, 0), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "n_threads must be 1 to 1024, not 0"), "%s", tg_error_last());
+    cr_assert_eq(tg__tpool_create(&p, 1025, 0), TG_EINVAL);
     cr_assert_eq(tg__tpool_chunks(NULL, 100), 1);
     cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
     cr_assert_eq(tg__tpool_chunks(p, 1000), 16);

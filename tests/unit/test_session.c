@@ -2,6 +2,7 @@
 #include "../support/testutil.h"
 
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <textgen/textgen.h>
@@ -142,6 +143,71 @@ Test(session, two_threads_give_the_same_logits_as_one)
     g_free(b);
     tg_session_free(one);
     tg_session_free(two);
+}
+
+static int32_t resolved_threads(tg_session *s)
+{
+    tg_session_info si = TG_SESSION_INFO_INIT;
+    cr_assert_eq(tg_session_get_info(&si, s), TG_OK);
+    return si.n_threads;
+}
+
+/* n_threads 0 = the CPUs this process may run on: all of its affinity mask here (no cgroup quota
+ * can raise it), and 1 once the process is pinned to one CPU. */
+Test(session, default_threads_are_the_cpus_this_process_may_use)
+{
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    tg_session *s = make(1, 0);
+    const int32_t n = resolved_threads(s);
+    cr_assert(n >= 1 && n <= CPU_COUNT(&all), "%d threads, affinity %d", n, CPU_COUNT(&all));
+    tg_session_free(s);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    s = make(1, 0);
+    cr_assert_eq(resolved_threads(s), 1);
+    tg_session_free(s);
+    sched_setaffinity(0, sizeof all, &all);
+}
+
+/* Greedy continuations: identical tokens and bit-identical decode logits at 1, 2 and 3 threads
+ * (each output column is one sum in k order whatever the split, kernels/kmat.h). */
+Test(session, greedy_output_is_identical_at_every_thread_count)
+{
+    enum { GEN = 24 };
+    int32_t toks[3][GEN];
+    float *step_logits[3];
+    for (int t = 0; t < 3; t++) {
+        tg_session *s = make(1, t + 1);
+        cr_assert_eq(resolved_threads(s), t + 1);
+        feed(s, 0, 0, prompt, N_PROMPT);
+        float *lg = last_logits(s, N_PROMPT - 1);
+        for (int i = 0; i < GEN; i++) {
+            int32_t best = 0;
+            for (int32_t v = 1; v < info.n_vocab; v++)
+                if (lg[v] > lg[best])
+                    best = v;
+            toks[t][i] = best;
+            g_free(lg);
+            feed(s, 0, (int32_t)N_PROMPT + i, &best, 1);
+            lg = last_logits(s, 0);
+        }
+        step_logits[t] = lg;
+        tg_session_free(s);
+    }
+    for (int t = 1; t < 3; t++) {
+        cr_assert(memcmp(toks[0], toks[t], sizeof toks[0]) == 0, "%d threads", t + 1);
+        cr_assert(memcmp(step_logits[0], step_logits[t], (size_t)info.n_vocab * sizeof(float)) == 0,
+                  "%d threads: decode logits differ", t + 1);
+    }
+    for (int t = 0; t < 3; t++)
+        g_free(step_logits[t]);
 }
 
 Test(session, a_failed_decode_appends_nothing)
