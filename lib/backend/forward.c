@@ -200,9 +200,11 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     if (st == TG_OK)
         st = tg__kvc_create(&c->kv, n_seq, n_ctx, hp->n_layer, hp->n_kv_head, hp->head_dim);
     if (st == TG_OK) {
-        /* oneDNN fixes a primitive's thread count when it is created: the session's. */
+        /* oneDNN fixes a primitive's thread count when it is created: one. Nothing of a
+         * session forks OpenMP teams, whose static split collapses when another process holds
+         * a core (docs/performance.md); the session's pool shares the work out instead. */
         const int saved_threads = omp_get_max_threads();
-        omp_set_num_threads(n_threads);
+        omp_set_num_threads(1);
         st = tg__attn_create(&c->attn, hp, c->kv, n_ctx, n_batch, c->pool);
         omp_set_num_threads(saved_threads);
     }
@@ -341,9 +343,10 @@ static tg_status reserve(tg_backend_ctx *c, const tg_batch_row *rows, size_t M)
 tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
                               float *logits_out)
 {
-    /* The session's thread count for this call only: the caller's OpenMP setting is restored. */
+    /* oneDNN primitives made during this call (plans) run on one thread each; the caller's
+     * OpenMP setting is restored. */
     const int saved_threads = omp_get_max_threads();
-    omp_set_num_threads(c->n_threads);
+    omp_set_num_threads(1);
     tg_status st = reserve(c, rows, M);
     if (st == TG_OK)
         st = forward(c, rows, M, logits_out);

@@ -1,9 +1,9 @@
 /* backend/linear_kmat.c — the hand-written implementation of the linear seam (backend/kernels).
  *
  * Weights are packed once into panels of 32 output columns (kernels/kmat.h): f32, bf16 or
- * per-column int8 (u8 x s8 with VNNI). Decode is bound by how fast the weights stream, and these
- * kernels read each thread's share as several concurrent runs, which oneDNN's brgemm does not
- * (docs/performance.md). A product runs on the session's thread pool (kernels/tpool.h): its
+ * per-column int8 (weight-only: f32 activations). Decode is bound by how fast the weights stream,
+ * and these kernels read each thread's share as several concurrent runs, which oneDNN's brgemm does
+ * not (docs/performance.md). A product runs on the session's thread pool (kernels/tpool.h): its
  * panels are cut into chunks that the threads claim, and each chunk applies the epilogue (GELU,
  * SiLU gate, residual add) to its own columns while they are in cache. Activations are always
  * f32 in and out of the seam; the kernels convert them once per product (kernels/kmat.h). */
@@ -35,9 +35,11 @@ typedef struct kmat_plan {
 
 static const tg_linear_ops kmat_ops;
 
+/* int8 is weight-only (S8: f32 activations): quantizing the activations too (U8S8, VNNI) is
+ * faster for many rows but flipped the argmax at twice as many positions (docs/performance.md). */
 static int32_t fmt_of(tg_precision p)
 {
-    return p == TG_PREC_BF16 ? TG_KFMT_BF16 : p == TG_PREC_INT8 ? TG_KFMT_U8S8 : TG_KFMT_F32;
+    return p == TG_PREC_BF16 ? TG_KFMT_BF16 : p == TG_PREC_INT8 ? TG_KFMT_S8 : TG_KFMT_F32;
 }
 
 /* One matrix as a plain f32 source: the data itself for one aligned f32 part, else a

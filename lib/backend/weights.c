@@ -63,7 +63,8 @@ static tg_status build_embeddings(tg_backend_model *bm, const tg_net *net)
 {
     const tg_net_hparams *hp = &net->hp;
     const size_t C = (size_t)hp->n_embd;
-    bm->tok_type = bm->output->src;
+    /* bf16 weights keep a bf16 table (half the memory); f32 and int8 an exact f32 one. */
+    bm->tok_type = bm->precision == TG_PREC_BF16 ? TG_ACT_BF16 : TG_ACT_F32;
     if (net->output) { /* untied: a table of our own, in the compute precision */
         const size_t V = (size_t)hp->n_vocab, es = bm->tok_type == TG_ACT_BF16 ? 2 : 4;
         bm->tok_rows = malloc(V * C * es);
