@@ -46,11 +46,12 @@ typedef struct tg_kmat {
     int32_t fmt; /* enum tg_kfmt */
     int64_t K, N, Kp, n_panels;
     size_t panel_bytes;
-    void *data;    /* n_panels * panel_bytes, 64-byte aligned */
-    float *scale;  /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
-    int32_t *comp; /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
-    size_t bytes;  /* bytes a product reads from this matrix (data + scales + comp) */
-    int32_t owned; /* data was allocated by tg__kmat_pack (0 for a view) */
+    void *data;       /* n_panels * panel_bytes, 64-byte aligned */
+    float *scale;     /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
+    int32_t *comp;    /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
+    size_t bytes;     /* bytes a product reads from this matrix (data + scales + comp) */
+    int32_t owned;    /* data allocated by tg__kmat_pack: 1 malloc, 2 mmap (0: a view) */
+    size_t map_bytes; /* owned == 2: the mapping's length */
 } tg_kmat;
 
 typedef struct tg_tpool tg_tpool;
