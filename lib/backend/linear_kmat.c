@@ -12,6 +12,7 @@
 #include "kernels/tpool.h"
 #include "linear.h"
 #include "linear_prefill.h"
+#include "simd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -229,6 +230,49 @@ static inline float silu(float x)
     return x / (1.0f + expf(-x));
 }
 
+/* The epilogues over columns [n0, n1) of one row, 8 at a time with the vectorised exp of
+ * simd.h (libm's tanhf on every element cost ~15 % of a batched decode step). n0 is a multiple
+ * of 32 (a panel), so which columns take the vector path does not depend on the split: the
+ * same bits at every thread count. tanh(u) = sign(u) (1 - e) / (1 + e), e = exp(-2|u|). */
+TG_CLONES
+static void gelu_tanh_cols(float *y, int64_t n0, int64_t n1)
+{
+    int64_t n = n0;
+    for (; n + 8 <= n1; n += 8) {
+        v8f x, u, a, e;
+        memcpy(&x, y + n, sizeof x);
+        u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        a = (v8f)((v8i)u & 0x7fffffff);
+        e = -2.0f * a;
+        tg__exp_nonpositive(&e);
+        v8f t = (1.0f - e) / (1.0f + e);
+        t = (v8f)((v8i)t | ((v8i)u & (int32_t)0x80000000));
+        x = 0.5f * x * (1.0f + t);
+        memcpy(y + n, &x, sizeof x);
+    }
+    for (; n < n1; n++)
+        y[n] = gelu_tanh(y[n]);
+}
+
+TG_CLONES
+static void silu_gate_cols(float *y, const float *g, int64_t n0, int64_t n1)
+{
+    int64_t n = n0;
+    for (; n + 8 <= n1; n += 8) { /* sigmoid(g) = 1 / (1 + e) for g >= 0, e / (1 + e) below */
+        v8f x, gv, e;
+        memcpy(&x, y + n, sizeof x);
+        memcpy(&gv, g + n, sizeof gv);
+        e = -(v8f)((v8i)gv & 0x7fffffff);
+        tg__exp_nonpositive(&e);
+        const v8i neg = gv < 0.0f;
+        const v8f num = (v8f)(((v8i)e & neg) | ((v8i)(e * 0.0f + 1.0f) & ~neg));
+        x = x * gv * (num / (1.0f + e));
+        memcpy(y + n, &x, sizeof x);
+    }
+    for (; n < n1; n++)
+        y[n] *= silu(g[n]);
+}
+
 static void run_chunk(void *arg, int64_t c, int32_t worker)
 {
     (void)worker;
@@ -248,16 +292,14 @@ static void run_chunk(void *arg, int64_t c, int32_t worker)
         const float *g = j->gate ? j->gate + r * j->N : NULL;
         switch (cfg->epi) {
         case TG_EPI_GELU_TANH:
-            for (int64_t n = n0; n < n1; n++)
-                y[n] = gelu_tanh(y[n]);
+            gelu_tanh_cols(y, n0, n1);
             break;
         case TG_EPI_GELU_ERF:
             for (int64_t n = n0; n < n1; n++)
                 y[n] = gelu_erf(y[n]);
             break;
         case TG_EPI_SILU_GATE:
-            for (int64_t n = n0; n < n1; n++)
-                y[n] *= silu(g[n]);
+            silu_gate_cols(y, g, n0, n1);
             break;
         case TG_EPI_NONE:
             break;
