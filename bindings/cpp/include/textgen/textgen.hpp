@@ -721,8 +721,8 @@ class processor
     virtual void apply(candidates &c, const tg_step_info &step) = 0;
     virtual void accept(int32_t /*token*/, const tg_step_info & /*step*/) {}
     virtual void reset() {}
-    /// A deep copy, for tg_chain_clone. Stateless processors may leave it: a clone is then
-    /// created afresh from the same parameters.
+    /// A deep copy, for tg_chain_clone (beam search clones the chain for every beam). The
+    /// default (nullptr) refuses: the clone fails with TG_EUNSUPPORTED naming the processor.
     virtual std::unique_ptr<processor> clone() const
     {
         return nullptr;
