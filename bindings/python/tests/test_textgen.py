@@ -5,6 +5,7 @@
 the GIL released while generating, a processor written in Python in a chain next to built-ins,
 and every library handle freed (the module counts them)."""
 
+import ctypes
 import gc
 import os
 import subprocess
@@ -133,6 +134,15 @@ class BindingTest(unittest.TestCase):
                 m.generate(PROMPT, num_beams=2, num_return_sequences=3)
             self.assertEqual(e.exception.status, -8)  # TG_ERANGE
             self.assertIn("num_return_sequences = 3 is more than num_beams = 2", str(e.exception))
+
+    @unittest.skipUnless(ctypes.sizeof(ctypes.c_void_p) == 8, "the sizes are x86_64's")
+    def test_struct_mirrors_match_the_c_headers(self):
+        # tests/abi/test_layout.c's sizes: a mismatch means _lib.py drifted from the headers
+        from textgen import _lib
+        self.assertEqual(ctypes.sizeof(_lib.GenerateOptions), 144)
+        self.assertEqual(_lib.GenerateOptions.num_beams.offset, 96)
+        self.assertEqual(ctypes.sizeof(_lib.ProcessorVtable), 160)
+        self.assertEqual(_lib.ProcessorVtable.scorer.offset, 152)
 
     def test_callback_stops_or_raises(self):
         with textgen.Model() as m:
