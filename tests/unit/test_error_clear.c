@@ -9,7 +9,7 @@
 #include <string.h>
 #include <textgen/textgen.h>
 
-static tg_model *model; /* models/char_tiny: a character tokenizer, 65 ids */
+static tg_model *model; /* models/char_tiny: a character tokenizer */
 static char *model_dir;
 
 static void setup(void)
@@ -184,8 +184,10 @@ Test(error_clear, chain_and_registry_calls)
     int traced = 0;
     EXPECT_CLEARS(tg_chain_set_trace(c, on_trace, 3, &traced));
     EXPECT_CLEARS(tg_chain_set_seed(c, 7, 0));
-    float logits[65];
-    for (int i = 0; i < 65; i++)
+    tg_model_info info = TG_MODEL_INFO_INIT;
+    cr_assert_eq(tg_model_get_info(&info, model), TG_OK);
+    float *logits = g_new(float, (size_t)info.n_vocab);
+    for (int32_t i = 0; i < info.n_vocab; i++)
         logits[i] = (float)(i % 7);
     int32_t tok;
     float lp;
@@ -202,6 +204,7 @@ Test(error_clear, chain_and_registry_calls)
     EXPECT_CLEARS(tg_chain_restore(copy, saved, saved_len));
     EXPECT_CLEARS(tg_chain_reset(c));
     tg_free(saved);
+    g_free(logits);
     tg_chain_free(copy);
     tg_chain_free(c);
     tg_chain *parsed;
