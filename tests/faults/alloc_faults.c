@@ -120,8 +120,7 @@ out:
     return bad;
 }
 
-/* A Llama model with the Llama 3 tokenizer: GQA, RoPE, the paged KV cache, a sampled continuation.
- */
+/* A Llama model (GQA, RoPE with Llama 3's scaling, the paged KV cache): a sampled continuation. */
 static int run_llama_sample(void)
 {
     const char *scenario = "llama_sample";
