@@ -1,6 +1,7 @@
 /* model/model.c — tg_model_load: config.json (its architecture reads it) + model.safetensors
  * (bound to the architecture's tensor-name table) -> the backend's prepared weights. The file is
  * closed once the backend holds its copy. */
+#include "core/alloc.h"
 #include "model_access.h"
 #include "model_internal.h"
 #include "core/error.h"
@@ -34,7 +35,7 @@ static void add_end_id(struct tg_model *m, int32_t id)
 /* The one place that decides which ids end a sequence (see tg_model_end_ids). */
 static tg_status collect_end_ids(struct tg_model *m)
 {
-    m->end_ids = malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
+    m->end_ids = tg__malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
     if (!m->end_ids)
         return tg__error(TG_ENOMEM, "out of memory");
     add_end_id(m, m->cfg.eos_id);
@@ -149,7 +150,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
                                            strerror(errno)); /* a symlink loop: ELOOP */
     if (!S_ISDIR(sb.st_mode))
         return tg__error(TG_EINVAL, "model folder '%s' is not a directory", dir);
-    struct tg_model *m = calloc(1, sizeof *m);
+    struct tg_model *m = tg__calloc(1, sizeof *m);
     if (!m)
         return tg__error(TG_ENOMEM, "out of memory");
     m->path = g_strdup(dir);

@@ -1,5 +1,6 @@
 /* model/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
  * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
+#include "core/alloc.h"
 #include "model_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -80,7 +81,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
         return tg__error(TG_ERANGE, "tg_session_options.n_threads = %d is out of range [0, 1024]",
                          (int)o.n_threads);
     int32_t threads = o.n_threads ? o.n_threads : default_threads();
-    tg_session *s = calloc(1, sizeof *s);
+    tg_session *s = tg__calloc(1, sizeof *s);
     if (!s)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     s->model = model;
@@ -88,8 +89,8 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     s->n_ctx = (int32_t)o.n_ctx;
     s->n_batch = (int32_t)o.n_batch;
     s->n_threads = threads;
-    s->seq_len = calloc(o.n_seq, sizeof *s->seq_len);
-    s->row_out = malloc(o.n_batch * sizeof *s->row_out);
+    s->seq_len = tg__calloc(o.n_seq, sizeof *s->seq_len);
+    s->row_out = tg__malloc(o.n_batch * sizeof *s->row_out);
     if (!s->seq_len || !s->row_out) {
         tg_session_free(s);
         return tg__error(TG_ENOMEM, "out of memory creating a session");
@@ -124,7 +125,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
                          n_rows, (int)s->n_batch);
     const int32_t n_vocab = s->model->cfg.hp.n_vocab;
     /* Validate everything before touching the cache: on failure nothing is appended. */
-    int32_t *len = malloc((size_t)s->n_seq * sizeof *len);
+    int32_t *len = tg__malloc((size_t)s->n_seq * sizeof *len);
     if (!len)
         return tg__error(TG_ENOMEM, "out of memory");
     memcpy(len, s->seq_len, (size_t)s->n_seq * sizeof *len);
@@ -152,7 +153,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
         }
     }
     if (st == TG_OK && n_out) {
-        float *lg = realloc(s->logits, n_out * (size_t)n_vocab * sizeof(float));
+        float *lg = tg__realloc(s->logits, n_out * (size_t)n_vocab * sizeof(float));
         if (!lg)
             st = tg__error(TG_ENOMEM, "out of memory for %zu rows of logits", n_out);
         else

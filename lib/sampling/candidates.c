@@ -1,6 +1,7 @@
 /* sampling/candidates.c — helpers every processor uses: partial sort (quickselect + sort of the
  * prefix, never a full sort of the vocabulary for small k), softmax, truncation, and the
  * filter helpers (keep_if / remove_if / keep: one stable compaction). */
+#include "core/alloc.h"
 #include "core/error.h"
 #include <textgen/plugin.h>
 
@@ -116,7 +117,7 @@ static void smallest_sorted(keyed *out, size_t m, const tg_candidates *c, size_t
         return;
     }
     /* many wanted: key everything, select, sort the prefix */
-    keyed *all = malloc((hi - lo) * sizeof *all);
+    keyed *all = tg__malloc((hi - lo) * sizeof *all);
     if (!all) { /* degrade gracefully: the heap path needs no extra memory */
         for (size_t i = 0; i < m; i++)
             out[i] = (keyed){key_of(c->logits[lo + i], c->ids[lo + i]), (uint32_t)(lo + i)};
@@ -150,10 +151,10 @@ tg_status tg_candidates_sort(tg_candidates *c, size_t k)
     if (k <= c->sorted)
         return TG_OK;
     const size_t lo = c->sorted, hi = c->size, m = k - lo;
-    keyed *top = malloc(m * sizeof *top);
-    unsigned char *chosen = calloc(hi - lo, 1);
-    int32_t *ids = malloc(m * sizeof *ids);
-    float *logits = malloc(m * sizeof *logits), *probs = malloc(m * sizeof *probs);
+    keyed *top = tg__malloc(m * sizeof *top);
+    unsigned char *chosen = tg__calloc(hi - lo, 1);
+    int32_t *ids = tg__malloc(m * sizeof *ids);
+    float *logits = tg__malloc(m * sizeof *logits), *probs = tg__malloc(m * sizeof *probs);
     tg_status st = TG_OK;
     if (!top || !chosen || !ids || !logits || !probs) {
         st = tg__error(TG_ENOMEM, "tg_candidates_sort: out of memory");

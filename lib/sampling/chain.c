@@ -1,5 +1,6 @@
 /* sampling/chain.c — an ordered list of processor instances and the per-sequence state they run
  * on: history, step counter, candidates buffer (allocated once per chain), trace. */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/versioned.h"
 #include "model/model_access.h"
@@ -110,7 +111,7 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
         if (eos[i] < 0 || eos[i] >= n_vocab)
             return tg__error(TG_ERANGE, "tg_chain_options.eos_ids[%zu] = %d is outside [0, %d)", i,
                              (int)eos[i], (int)n_vocab);
-    tg_chain *c = calloc(1, sizeof *c);
+    tg_chain *c = tg__calloc(1, sizeof *c);
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
     c->n_vocab = n_vocab;
@@ -121,10 +122,10 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     c->tokenizer = tokenizer;
     c->seed = opts->seed;
     c->stages = g_array_new(FALSE, TRUE, sizeof(stage));
-    c->eos = malloc((n_eos ? n_eos : 1) * sizeof *c->eos);
-    c->cand.ids = malloc((size_t)n_vocab * sizeof *c->cand.ids);
-    c->cand.logits = malloc((size_t)n_vocab * sizeof *c->cand.logits);
-    c->cand.probs = malloc((size_t)n_vocab * sizeof *c->cand.probs);
+    c->eos = tg__malloc((n_eos ? n_eos : 1) * sizeof *c->eos);
+    c->cand.ids = tg__malloc((size_t)n_vocab * sizeof *c->cand.ids);
+    c->cand.logits = tg__malloc((size_t)n_vocab * sizeof *c->cand.logits);
+    c->cand.probs = tg__malloc((size_t)n_vocab * sizeof *c->cand.probs);
     if (!c->eos || !c->cand.ids || !c->cand.logits || !c->cand.probs) {
         tg_chain_free(c);
         return tg__error(TG_ENOMEM, "out of memory creating a chain (n_vocab %d)", (int)n_vocab);
@@ -368,7 +369,7 @@ static tg_status reserve_history(tg_chain *c, size_t n)
     size_t cap = c->cap_hist ? c->cap_hist : 64;
     while (cap < n)
         cap *= 2;
-    int32_t *h = realloc(c->history, cap * sizeof *h);
+    int32_t *h = tg__realloc(c->history, cap * sizeof *h);
     if (!h)
         return tg__error(TG_ENOMEM, "out of memory growing the chain history");
     c->history = h;
@@ -601,11 +602,19 @@ static tg_status run_stages(tg_chain *c, int with_selector)
     tg_trace_entry *entries = NULL;
     tg_candidates tmp = {0};
     if (c->trace_fn) {
-        tr = g_new0(tg_trace_stage, n_stages);
-        entries = g_new0(tg_trace_entry, 2 * n_stages * c->trace_top + 1);
-        tmp.ids = g_new(int32_t, c->n_vocab);
-        tmp.logits = g_new(float, c->n_vocab);
-        tmp.probs = g_new(float, c->n_vocab);
+        tr = tg__calloc(n_stages, sizeof *tr);
+        entries = tg__calloc(2 * (size_t)n_stages * c->trace_top + 1, sizeof *entries);
+        tmp.ids = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.ids);
+        tmp.logits = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.logits);
+        tmp.probs = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.probs);
+        if (!tr || !entries || !tmp.ids || !tmp.logits || !tmp.probs) {
+            free(tr);
+            free(entries);
+            free(tmp.ids);
+            free(tmp.logits);
+            free(tmp.probs);
+            return tg__enomem("the sampler trace", (size_t)c->n_vocab * 12);
+        }
         tmp.capacity = (size_t)c->n_vocab;
         tmp.n_vocab = c->n_vocab;
         tmp.struct_size = sizeof tmp;
@@ -648,11 +657,11 @@ static tg_status run_stages(tg_chain *c, int with_selector)
             c->trace_fn(tr, n_traced, cand->ids[sel], c->step, c->trace_user);
     }
     if (tr) {
-        g_free(tr);
-        g_free(entries);
-        g_free(tmp.ids);
-        g_free(tmp.logits);
-        g_free(tmp.probs);
+        free(tr);
+        free(entries);
+        free(tmp.ids);
+        free(tmp.logits);
+        free(tmp.probs);
     }
     return st;
 }
@@ -1000,8 +1009,10 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
         void *state = NULL;
         if (s->vt->save) {
             if ((st = s->vt->save(s->state, NULL, &sl)) == TG_OK && sl) {
-                state = g_malloc(sl);
-                st = s->vt->save(s->state, state, &sl);
+                if (!(state = tg__malloc(sl)))
+                    st = tg__enomem("a stage's saved state", sl);
+                else
+                    st = s->vt->save(s->state, state, &sl);
             }
         } else if (is_stateful(s->vt)) {
             st = tg__error(TG_EUNSUPPORTED,
@@ -1019,10 +1030,10 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
     }
     uint64_t sum = fnv1a64(b->data, b->len);
     put(b, &sum, sizeof sum);
-    void *out = malloc(b->len);
+    void *out = tg__malloc(b->len);
     if (!out) {
         g_byte_array_free(b, TRUE);
-        return tg__error(TG_ENOMEM, "out of memory");
+        return tg__enomem("a chain snapshot", b->len);
     }
     memcpy(out, b->data, b->len);
     *buf_out = out;

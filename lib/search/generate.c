@@ -3,6 +3,7 @@
  * complete. One loop for every kind of generation: a step either extends the one hypothesis
  * (greedy or sampled, through the chain's selector) or runs one step of beam search (beam.c); both
  * work on the same hypothesis unit (hyp.c), which owns stops, hold-back and detokenizing. */
+#include "core/alloc.h"
 #include "beam.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -237,7 +238,7 @@ static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t f
             return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
                                         "token to start from");
         free(g->prompt);
-        g->prompt = malloc(sizeof *g->prompt);
+        g->prompt = tg__malloc(sizeof *g->prompt);
         if (!g->prompt)
             return tg__error(TG_ENOMEM, "out of memory");
         g->prompt[0] = start;
@@ -299,7 +300,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     if ((st = tg_session_create(&g->session, m, &so)) != TG_OK)
         return g->n_beams > 1 ? tg__error_prefix("beam search with num_beams = %d", g->n_beams)
                               : st;
-    tg_batch_row *rows = malloc(g->n_prompt * sizeof *rows);
+    tg_batch_row *rows = tg__malloc(g->n_prompt * sizeof *rows);
     if (!rows)
         return tg__error(TG_ENOMEM, "out of memory");
     for (size_t i = 0; i < g->n_prompt; i++)
@@ -348,7 +349,7 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
                          tg_model_path(model));
     if (!g_utf8_validate(prompt, -1, NULL))
         return tg__error(TG_EINVAL, "the prompt is not valid UTF-8");
-    tg_generator *g = calloc(1, sizeof *g);
+    tg_generator *g = tg__calloc(1, sizeof *g);
     if (!g)
         return tg__error(TG_ENOMEM, "out of memory");
     g->model = model;

@@ -6,6 +6,7 @@
  * before Fuse) are applied once at load time to every token (tok->bytes), and what depends on
  * the position is applied while concatenating: the first token of a text under a Metaspace
  * decoder (which drops its "▁" there), and a Strip after Fuse (the start of the whole text). */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -96,24 +97,20 @@ static int apply_step(const tg__dec *d, tg__buf *out, const char *s, size_t n, i
 }
 
 tg_status tg__decode_token(const tg_tokenizer *tok, const char *piece, size_t len, int first,
-                           tg__buf *out)
+                           tg__buf *out, tg__buf *scratch)
 {
     out->len = 0;
     if (!tg__buf_append(out, piece, len))
         return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
-    tg__buf tmp = {0};
     for (size_t k = 0; k < tok->n_dec; k++) {
-        tmp.len = 0;
-        if (!tg__buf_reserve(&tmp, out->len + 1) ||
-            !apply_step(&tok->dec[k], &tmp, out->data, out->len, first)) {
-            free(tmp.data);
+        scratch->len = 0;
+        if (!tg__buf_reserve(scratch, out->len + 1) ||
+            !apply_step(&tok->dec[k], scratch, out->data, out->len, first))
             return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
-        }
         tg__buf swap = *out;
-        *out = tmp;
-        tmp = swap;
+        *out = *scratch;
+        *scratch = swap;
     }
-    free(tmp.data);
     if (!tg__buf_reserve(out, 1))
         return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
     out->data[out->len] = '\0';
@@ -139,8 +136,11 @@ static tg_status token_bytes(const tg_tokenizer *tok, decode_pos *p, int32_t id,
     *b = tok->bytes + tok->bytes_off[id];
     *k = tok->bytes_off[id + 1] - tok->bytes_off[id] - 1;
     if (p->first && tok->dec_first_differs) {
-        tg_status st = tg__decode_token(tok, tok->pieces + tok->piece_off[id],
-                                        tok->piece_off[id + 1] - tok->piece_off[id] - 1, 1, tmp);
+        tg__buf scratch = {0};
+        tg_status st =
+            tg__decode_token(tok, tok->pieces + tok->piece_off[id],
+                             tok->piece_off[id + 1] - tok->piece_off[id] - 1, 1, tmp, &scratch);
+        free(scratch.data);
         if (st != TG_OK)
             return st;
         *b = tmp->data;
@@ -366,7 +366,7 @@ tg_status tg_detokenizer_create(tg_detokenizer **out, const tg_tokenizer *tok, u
                          "tg_detokenizer_create: unknown flags 0x%x (only "
                          "TG_DECODE_SKIP_SPECIAL is allowed)",
                          flags);
-    tg_detokenizer *d = calloc(1, sizeof *d);
+    tg_detokenizer *d = tg__calloc(1, sizeof *d);
     if (!d || !tg__buf_reserve(&d->out, 64) || !tg__buf_reserve(&d->work, 64)) {
         tg_detokenizer_free(d);
         return tg__error(TG_ENOMEM, "tg_detokenizer_create: out of memory");
