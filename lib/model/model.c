@@ -16,6 +16,7 @@
 
 tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_model_options d = TG_MODEL_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_MODEL_OPTIONS_V1_SIZE,
                            "tg_model_options");
@@ -48,6 +49,7 @@ static tg_status collect_end_ids(struct tg_model *m)
 tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
                            uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(ids_out, "ids_out");
     TG_CHECK_ARG(n_out, "n_out");
     *ids_out = NULL;
@@ -127,6 +129,7 @@ static tg_status check_tokenizer_size(const char *dir, int32_t n_vocab)
 
 tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(dir, "dir");
@@ -187,6 +190,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
 
 tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(model, "model");
     const tg_net_hparams *hp = &model->cfg.hp;

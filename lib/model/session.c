@@ -32,6 +32,7 @@ static int32_t default_threads(void)
 
 tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_session_options d = TG_SESSION_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_SESSION_OPTIONS_V1_SIZE,
                            "tg_session_options");
@@ -50,6 +51,7 @@ void tg_session_free(tg_session *s)
 
 tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_session_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(model, "model");
@@ -113,6 +115,7 @@ static tg_status check_seq(const tg_session *s, int32_t seq, const char *name)
 
 tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_rows)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     TG_CHECK_ARG(rows || n_rows == 0, "rows");
     if (n_rows == 0)
@@ -173,6 +176,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
 
 tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(s, "session");
@@ -189,6 +193,7 @@ tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
 
 tg_status tg_session_seq_length(int32_t *out, const tg_session *s, int32_t seq)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, seq, "seq");
@@ -199,11 +204,13 @@ tg_status tg_session_seq_length(int32_t *out, const tg_session *s, int32_t seq)
 
 tg_status tg_session_seq_clear(tg_session *s, int32_t seq)
 {
+    tg_error_clear();
     return tg_session_seq_truncate(s, seq, 0);
 }
 
 tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, seq, "seq");
     if (st != TG_OK)
@@ -219,6 +226,7 @@ tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
 
 tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, dst, "dst");
     if (st == TG_OK)
@@ -240,6 +248,7 @@ const tg_model *tg_session_model(const tg_session *s)
 
 tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(s, "session");
     tg_kv_stats kv;

@@ -143,6 +143,7 @@ static void smallest_sorted(keyed *out, size_t m, const tg_candidates *c, size_t
 
 tg_status tg_candidates_sort(tg_candidates *c, size_t k)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_sort: invalid argument 'c'");
     if (k > c->size)
@@ -199,6 +200,7 @@ done:
 
 tg_status tg_candidates_softmax(tg_candidates *c)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_softmax: invalid argument 'c'");
     if (c->size == 0)
@@ -222,6 +224,7 @@ tg_status tg_candidates_softmax(tg_candidates *c)
 
 tg_status tg_candidates_truncate(tg_candidates *c, size_t n)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_truncate: invalid argument 'c'");
     if (n == 0 || n > c->size)
@@ -316,18 +319,21 @@ static tg_status compact(tg_candidates *c, const keep_query *q, const char *fn)
 
 tg_status tg_candidates_keep_if(tg_candidates *c, tg_candidate_pred keep, void *user_data)
 {
+    tg_error_clear();
     const keep_query q = {keep, user_data, 1, NULL};
     return compact(c, &q, "tg_candidates_keep_if");
 }
 
 tg_status tg_candidates_remove_if(tg_candidates *c, tg_candidate_pred remove, void *user_data)
 {
+    tg_error_clear();
     const keep_query q = {remove, user_data, 0, NULL};
     return compact(c, &q, "tg_candidates_remove_if");
 }
 
 tg_status tg_candidates_keep(tg_candidates *c, const uint8_t *keep)
 {
+    tg_error_clear();
     const keep_query q = {NULL, NULL, 1, keep};
     if (!keep)
         return tg__error(TG_EINVAL, "tg_candidates_keep: invalid argument 'keep'");

@@ -44,6 +44,7 @@ struct tg_chain {
 
 tg_status tg_chain_options_init(tg_chain_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_chain_options d = TG_CHAIN_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_CHAIN_OPTIONS_V1_SIZE,
                            "tg_chain_options");
@@ -78,6 +79,7 @@ void tg_chain_free(tg_chain *c)
 
 tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(opts, "opts");
@@ -293,6 +295,7 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
 
 tg_status tg_chain_add(tg_chain *c, const char *name, const char *params)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(name, "name");
     tg_kv *kvs = NULL;
@@ -309,6 +312,7 @@ tg_status tg_chain_add(tg_chain *c, const char *name, const char *params)
 
 tg_status tg_chain_validate(const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     for (guint i = 0; i < c->stages->len; i++)
         if (g_array_index(c->stages, stage, i).vt->kind == TG_PROC_SELECTOR)
@@ -319,6 +323,7 @@ tg_status tg_chain_validate(const tg_chain *c)
 
 tg_status tg_chain_print(char **out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(c, "chain");
@@ -347,6 +352,7 @@ size_t tg_chain_length(const tg_chain *c)
 
 tg_status tg_chain_stage(const tg_processor_vtable **out, const tg_chain *c, size_t index)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(c, "chain");
     if (index >= c->stages->len)
@@ -382,6 +388,7 @@ static void reset_stages(tg_chain *c)
 
 tg_status tg_chain_reset(tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     c->n_hist = c->n_prompt = 0;
     c->step = 0;
@@ -391,6 +398,7 @@ tg_status tg_chain_reset(tg_chain *c)
 
 tg_status tg_chain_set_prompt(tg_chain *c, const int32_t *ids, size_t n)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(ids || n == 0, "ids");
     for (size_t i = 0; i < n; i++)
@@ -410,6 +418,7 @@ tg_status tg_chain_set_prompt(tg_chain *c, const int32_t *ids, size_t n)
 
 tg_status tg_chain_set_seed(tg_chain *c, uint64_t seed, int32_t sequence)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     c->seed = seed;
     c->sequence = sequence;
@@ -659,6 +668,7 @@ static tg_status run_stages(tg_chain *c, int with_selector)
 
 tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, const float *logits)
 {
+    tg_error_clear();
     TG_CHECK_ARG(token_out, "token_out");
     *token_out = -1;
     TG_CHECK_ARG(c, "chain");
@@ -815,6 +825,7 @@ void tg__chain_set_scorers_only(tg_chain *c)
 
 tg_status tg_chain_accept(tg_chain *c, int32_t token)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     if (token < 0 || token >= c->n_vocab)
         return tg__error(TG_ERANGE, "tg_chain_accept: token %d is outside the vocabulary [0, %d)",
@@ -846,6 +857,7 @@ tg_status tg_chain_accept(tg_chain *c, int32_t token)
 
 tg_status tg_chain_check_stop(int32_t *stop_out, tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(stop_out, "stop_out");
     *stop_out = 0;
     TG_CHECK_ARG(c, "chain");
@@ -878,6 +890,7 @@ const tg_candidates *tg_chain_candidates(const tg_chain *c)
 
 tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(c, "chain");
@@ -937,6 +950,7 @@ tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
 
 tg_status tg_chain_set_trace(tg_chain *c, tg_trace_fn fn, size_t top_n, void *user_data)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     if (fn && (top_n == 0 || top_n > 1000))
         return tg__error(TG_ERANGE, "tg_chain_set_trace: top_n = %zu is outside [1, 1000]", top_n);
@@ -974,6 +988,7 @@ static uint64_t fnv1a64(const unsigned char *p, size_t n)
 
 tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(buf_out, "buf_out");
     TG_CHECK_ARG(len_out, "len_out");
     *buf_out = NULL;
@@ -1056,6 +1071,7 @@ static tg_status spare_state(void **out, const tg_chain *c, const stage *s)
 
 tg_status tg_chain_restore(tg_chain *c, const void *buf, size_t len)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(buf, "buf");
     uint64_t sum;

@@ -84,6 +84,7 @@ const char *tg_stop_reason_str(int32_t reason)
 
 tg_status tg_generate_options_init(tg_generate_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_generate_options d = TG_GENERATE_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_GENERATE_OPTIONS_V1_SIZE,
                            "tg_generate_options");
@@ -332,6 +333,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
 tg_status tg_generator_create(tg_generator **out, const tg_model *model, const char *prompt,
                               const tg_generate_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(model, "model");
@@ -443,6 +445,7 @@ static tg_status step_beams(tg_generator *g)
 tg_status tg_generator_next(int32_t *token_out, const char **text_out, size_t *len_out,
                             int32_t *stop_out, tg_generator *g)
 {
+    tg_error_clear();
     TG_CHECK_ARG(token_out && text_out && len_out && stop_out, "out");
     TG_CHECK_ARG(g, "gen");
     *token_out = -1;
@@ -488,6 +491,7 @@ static void stream_tokens(const tg_generator *g, const int32_t **ids, size_t *n)
 
 tg_status tg_generator_result(tg_result **out, const tg_generator *g)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(g, "gen");
@@ -521,6 +525,7 @@ tg_status tg_generator_result(tg_result **out, const tg_generator *g)
 tg_status tg_generate(tg_result **out, const tg_model *model, const char *prompt,
                       const tg_generate_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     tg_generate_options o;

@@ -165,6 +165,7 @@ int32_t tg_result_stop_reason(const tg_result *r)
 
 tg_status tg_result_timing(tg_timing *out, const tg_result *r)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(r, "result");
     return tg__struct_write(out, &r->timing, sizeof r->timing, TG_TIMING_V1_SIZE, "tg_timing");

@@ -185,6 +185,7 @@ int32_t tg_tokenizer_is_special(const tg_tokenizer *tok, int32_t id)
 tg_status tg_tokenizer_special_tokens(const int32_t **ids_out, size_t *n_out,
                                       const tg_tokenizer *tok)
 {
+    tg_error_clear();
     TG_CHECK_ARG(ids_out, "ids_out");
     *ids_out = NULL;
     TG_CHECK_ARG(n_out, "n_out");
@@ -199,6 +200,7 @@ tg_status tg_tokenizer_template(const int32_t **prefix_out, size_t *n_prefix_out
                                 const int32_t **suffix_out, size_t *n_suffix_out,
                                 const tg_tokenizer *tok)
 {
+    tg_error_clear();
     TG_CHECK_ARG(prefix_out, "prefix_out");
     *prefix_out = NULL;
     TG_CHECK_ARG(n_prefix_out, "n_prefix_out");
@@ -229,6 +231,7 @@ static tg_status bad_id(const char *fn, int32_t id, const tg_tokenizer *tok)
 tg_status tg_tokenizer_token_to_piece(const char **piece_out, size_t *len_out,
                                       const tg_tokenizer *tok, int32_t id)
 {
+    tg_error_clear();
     TG_CHECK_ARG(piece_out, "piece_out");
     *piece_out = NULL;
     if (len_out)
@@ -245,6 +248,7 @@ tg_status tg_tokenizer_token_to_piece(const char **piece_out, size_t *len_out,
 tg_status tg_tokenizer_token_to_bytes(const char **bytes_out, size_t *len_out,
                                       const tg_tokenizer *tok, int32_t id)
 {
+    tg_error_clear();
     TG_CHECK_ARG(bytes_out, "bytes_out");
     *bytes_out = NULL;
     TG_CHECK_ARG(len_out, "len_out");
@@ -260,6 +264,7 @@ tg_status tg_tokenizer_token_to_bytes(const char **bytes_out, size_t *len_out,
 tg_status tg_tokenizer_piece_to_token(int32_t *id_out, const tg_tokenizer *tok, const char *piece,
                                       size_t len)
 {
+    tg_error_clear();
     TG_CHECK_ARG(id_out, "id_out");
     *id_out = TG_TOKEN_NONE;
     TG_CHECK_ARG(tok, "tok");
@@ -279,6 +284,7 @@ tg_status tg_tokenizer_piece_to_token(int32_t *id_out, const tg_tokenizer *tok, 
 tg_status tg_tokenizer_decode(char **text_out, size_t *len_out, const tg_tokenizer *tok,
                               const int32_t *ids, size_t n, uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = NULL;
     if (len_out)
@@ -351,6 +357,7 @@ struct tg_detokenizer {
 
 tg_status tg_detokenizer_create(tg_detokenizer **out, const tg_tokenizer *tok, uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(tok, "tok");
@@ -398,6 +405,7 @@ static tg_status detok_emit(tg_detokenizer *d, const unsigned char *bytes, size_
 
 tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_out, size_t *len_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = "";
     if (len_out)
@@ -424,6 +432,7 @@ tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_o
 
 tg_status tg_detokenizer_flush(tg_detokenizer *d, const char **text_out, size_t *len_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = "";
     if (len_out)

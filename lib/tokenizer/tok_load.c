@@ -754,6 +754,7 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
 
 tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_TOKENIZER_OPTIONS_V1_SIZE,
                            "tg_tokenizer_options");
@@ -762,6 +763,7 @@ tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_
 tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_path,
                                          const char *merges_path, const tg_tokenizer_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(vocab_path, "vocab_path");
@@ -828,6 +830,7 @@ tg_status tg__tokenizer_load_dir(tg_tokenizer **out, const char *dir,
 
 tg_status tg_tokenizer_load(tg_tokenizer **out, const char *path, const tg_tokenizer_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(path, "path");
