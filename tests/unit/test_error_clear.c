@@ -358,3 +358,32 @@ Test(error_clear, a_bad_beam_option_keeps_its_message)
     cr_assert(strstr(tg_error_last(), "no_such_scorer") != NULL, "%s", tg_error_last());
     cr_assert_eq(tg_error_last_status(), TG_ESPEC);
 }
+
+/* The installed folders exist only once installed: in the build tree these fail, and then keep
+ * their own message, never the earlier failure's; installed, they succeed and clear it. */
+static void expect_clears_or_own_message(tg_status (*fn)(const char **), const char *own)
+{
+    const char *dir;
+    fail_first();
+    if (fn(&dir) == TG_OK) {
+        cr_assert_str_eq(tg_error_last(), "");
+        cr_assert_eq(tg_error_last_status(), TG_OK);
+    } else {
+        cr_assert(strstr(tg_error_last(), own) != NULL, "%s", tg_error_last());
+        cr_assert(strstr(tg_error_last(), "folder-error-clear") == NULL, "%s", tg_error_last());
+    }
+}
+
+Test(error_clear, folder_calls)
+{
+    expect_clears_or_own_message(tg_plugins_dir, "plugin folder");
+    expect_clears_or_own_message(tg_bundled_model_dir, "bundled model");
+    const char *dir;
+    setenv("TEXTGEN_MODEL", model_dir, 1); /* names the default model */
+    EXPECT_CLEARS(tg_default_model_dir(&dir));
+    cr_assert_str_eq(dir, model_dir);
+    tg_model *m = NULL;
+    EXPECT_CLEARS(tg_model_load_default(&m, NULL));
+    tg_model_free(m);
+    unsetenv("TEXTGEN_MODEL");
+}
