@@ -177,6 +177,7 @@ out:
 #endif
 #endif
 
+#ifndef TG_UNDER_ASAN
 static unsigned long long vm_size_bytes(void)
 {
     unsigned long long kb = 0;
@@ -189,6 +190,7 @@ static unsigned long long vm_size_bytes(void)
         fclose(f);
     return kb * 1024;
 }
+#endif
 
 static int run_address_space(void)
 {
