@@ -4,7 +4,9 @@
  *
  * Conventions used by every libtextgen header:
  * - Every fallible function returns a ::tg_status: ::TG_OK (0) on success, a negative code
- *   otherwise. The details of the last failure on the calling thread are in tg_error_last().
+ *   otherwise. The details of the last failure on the calling thread are in tg_error_last();
+ *   every call that returns a ::tg_status clears them first (but tg_error_last_status() and
+ *   tg_plugin_set_error()), so after a success they are empty.
  * - Output parameters come first and are named `out`.
  * - Constructors (`_load`, `_create`) hand the caller an owned object that is released with the
  *   matching `_free`; every `_free(NULL)` is a no-op.
@@ -85,7 +87,9 @@ enum {
 /**
  * @brief The last error raised on the calling thread.
  * @return A message naming the file, tensor or argument at fault (borrowed; valid until the next
- *         libtextgen call on this thread). Never NULL: "" when there was no error.
+ *         libtextgen call on this thread). Never NULL: "" when there was no error, and "" again
+ *         after any call that returns a ::tg_status and succeeds (each clears it on entry; the
+ *         `_free` functions and getters that return no status leave it alone).
  *         Use return codes to detect failure, not this string.
  */
 TG_API const char *tg_error_last(void);

@@ -1,5 +1,6 @@
 /* backend/attention.c — decode kernel over cache blocks, and oneDNN prefill over gathered K/V.
  * Scale 1/sqrt(head_dim) is folded into q; the softmax is a C loop. */
+#include "core/alloc.h"
 #include "attention.h"
 #include "core/error.h"
 #include "dnnl_util.h"
@@ -390,7 +391,7 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
                           int32_t n_batch, tg_tpool *pool)
 {
     *out = NULL;
-    tg_attn *a = calloc(1, sizeof *a);
+    tg_attn *a = tg__calloc(1, sizeof *a);
     if (!a)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     a->hp = hp;
@@ -406,13 +407,13 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
     while (is_pow2((uint64_t)a->t_pad * D * sizeof(float)) || (a->t_pad * D * 4) % 4096 == 0)
         a->t_pad++;
     /* Buffers sized for the longest sequence are touched only as far as sequences grow. */
-    a->k_stage = malloc(G * (size_t)a->t_pad * D * sizeof(float));
-    a->v_stage = malloc(G * (size_t)a->t_pad * D * sizeof(float));
-    a->q = malloc(H * chunk * D * sizeof(float));
-    a->o = malloc(H * chunk * D * sizeof(float));
-    a->scores = malloc(H * chunk * (size_t)n_ctx * sizeof(float));
-    a->row_scores = malloc((size_t)n_threads * (H / G) * (size_t)n_ctx * sizeof(float));
-    a->dec = malloc(B * sizeof *a->dec);
+    a->k_stage = tg__malloc(G * (size_t)a->t_pad * D * sizeof(float));
+    a->v_stage = tg__malloc(G * (size_t)a->t_pad * D * sizeof(float));
+    a->q = tg__malloc(H * chunk * D * sizeof(float));
+    a->o = tg__malloc(H * chunk * D * sizeof(float));
+    a->scores = tg__malloc(H * chunk * (size_t)n_ctx * sizeof(float));
+    a->row_scores = tg__malloc((size_t)n_threads * (H / G) * (size_t)n_ctx * sizeof(float));
+    a->dec = tg__malloc(B * sizeof *a->dec);
     if (!a->k_stage || !a->v_stage || !a->q || !a->o || !a->scores || !a->row_scores || !a->dec) {
         tg__attn_free(a);
         return tg__error(TG_ENOMEM, "out of memory creating a session (n_ctx %d)", (int)n_ctx);

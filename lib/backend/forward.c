@@ -7,6 +7,7 @@
  * or SiLU-gated) -> down projection accumulating into the residual. Only rows that asked for
  * logits go through the final norm and the output layer. Linear plans are made per row count M,
  * lazily, and kept for the last few row counts. */
+#include "core/alloc.h"
 #include "attention.h"
 #include "backend_internal.h"
 #include "core/error.h"
@@ -65,7 +66,7 @@ static tg_status grow_scratch(tg_backend_ctx *c, const tg_linear_plan *p)
 {
     if (p->scratch_size <= c->scratch_size)
         return TG_OK;
-    void *n = realloc(c->scratch, p->scratch_size);
+    void *n = tg__realloc(c->scratch, p->scratch_size);
     if (!n)
         return tg__error(TG_ENOMEM, "out of memory for linear scratch (%zu bytes)",
                          p->scratch_size);
@@ -170,7 +171,7 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     const size_t C = (size_t)hp->n_embd, F = (size_t)hp->n_ff, H = (size_t)hp->n_head,
                  G = (size_t)hp->n_kv_head, D = (size_t)hp->head_dim, B = (size_t)n_batch,
                  HD = H * D, QKV = (H + 2 * G) * D;
-    tg_backend_ctx *c = calloc(1, sizeof *c);
+    tg_backend_ctx *c = tg__calloc(1, sizeof *c);
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     c->bm = bm;
@@ -179,18 +180,18 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     c->n_ctx = n_ctx;
     c->n_batch = n_batch;
     c->n_threads = n_threads;
-    c->x = malloc(B * C * sizeof(float));
-    c->h = malloc(B * C * sizeof(float));
-    c->qkv = malloc(B * QKV * sizeof(float));
-    c->att = malloc(B * HD * sizeof(float));
+    c->x = tg__malloc(B * C * sizeof(float));
+    c->h = tg__malloc(B * C * sizeof(float));
+    c->qkv = tg__malloc(B * QKV * sizeof(float));
+    c->att = tg__malloc(B * HD * sizeof(float));
     c->att_in = bm->blocks[0].lin[TG_ROLE_ATTN_OUT]->src == TG_ACT_F32 ? (void *)c->att
-                                                                       : malloc(B * HD * 2);
-    c->ff = malloc(B * F * sizeof(float));
-    c->rope_cos = malloc(B * (D / 2 + 1) * sizeof(float));
-    c->rope_sin = malloc(B * (D / 2 + 1) * sizeof(float));
-    c->res_p0 = calloc((size_t)n_seq, sizeof *c->res_p0);
-    c->res_n = calloc((size_t)n_seq, sizeof *c->res_n);
-    c->res_seqs = malloc(B * sizeof *c->res_seqs);
+                                                                       : tg__malloc(B * HD * 2);
+    c->ff = tg__malloc(B * F * sizeof(float));
+    c->rope_cos = tg__malloc(B * (D / 2 + 1) * sizeof(float));
+    c->rope_sin = tg__malloc(B * (D / 2 + 1) * sizeof(float));
+    c->res_p0 = tg__calloc((size_t)n_seq, sizeof *c->res_p0);
+    c->res_n = tg__calloc((size_t)n_seq, sizeof *c->res_n);
+    c->res_seqs = tg__malloc(B * sizeof *c->res_seqs);
     if (!c->x || !c->h || !c->qkv || !c->att || !c->att_in || !c->ff || !c->rope_cos ||
         !c->rope_sin || !c->res_p0 || !c->res_n || !c->res_seqs) {
         tg__backend_ctx_free(c);

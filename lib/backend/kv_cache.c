@@ -1,4 +1,5 @@
 /* backend/kv_cache.c — block pool, per-sequence block tables, copy-on-write. */
+#include "core/alloc.h"
 #include "kv_cache.h"
 #include "core/error.h"
 
@@ -26,7 +27,7 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
                          int32_t n_kv_head, int32_t head_dim)
 {
     *out = NULL;
-    tg_kv_cache *kv = calloc(1, sizeof *kv);
+    tg_kv_cache *kv = tg__calloc(1, sizeof *kv);
     if (!kv)
         return tg__error(TG_ENOMEM, "out of memory creating the KV cache");
     kv->n_seq = n_seq;
@@ -36,9 +37,9 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     kv->max_blocks = (n_ctx + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
     kv->array_floats = (size_t)TG_KV_BLOCK * (size_t)head_dim;
     kv->n_planes = (size_t)n_layer * 2 * (size_t)n_kv_head;
-    kv->table = calloc((size_t)n_seq, sizeof *kv->table);
-    kv->n_blocks = calloc((size_t)n_seq, sizeof *kv->n_blocks);
-    kv->table_cap = calloc((size_t)n_seq, sizeof *kv->table_cap);
+    kv->table = tg__calloc((size_t)n_seq, sizeof *kv->table);
+    kv->n_blocks = tg__calloc((size_t)n_seq, sizeof *kv->n_blocks);
+    kv->table_cap = tg__calloc((size_t)n_seq, sizeof *kv->table_cap);
     if (!kv->table || !kv->n_blocks || !kv->table_cap) {
         tg__kvc_free(kv);
         return tg__error(TG_ENOMEM, "out of memory creating the KV cache (%d sequences)",
@@ -60,13 +61,13 @@ static tg_status pool_grow(tg_kv_cache *kv)
     if (kv->n_alloc < kv->pool_cap)
         return TG_OK;
     const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 4 * TG_KV_SLAB; /* slab multiple */
-    float **slab = realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
+    float **slab = tg__realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
     if (slab)
         kv->slab = slab;
-    int32_t *ref = slab ? realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
+    int32_t *ref = slab ? tg__realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
     if (ref)
         kv->ref = ref;
-    int32_t *fr = ref ? realloc(kv->free_id, (size_t)cap * sizeof *fr) : NULL;
+    int32_t *fr = ref ? tg__realloc(kv->free_id, (size_t)cap * sizeof *fr) : NULL;
     if (!fr)
         return oom(kv);
     kv->free_id = fr;
@@ -84,7 +85,7 @@ static tg_status table_grow(tg_kv_cache *kv, int32_t seq, int32_t n)
         cap *= 2;
     if (cap > kv->max_blocks)
         cap = kv->max_blocks;
-    int32_t *t = realloc(kv->table[seq], (size_t)cap * sizeof *t);
+    int32_t *t = tg__realloc(kv->table[seq], (size_t)cap * sizeof *t);
     if (!t)
         return oom(kv);
     kv->table[seq] = t;
@@ -102,7 +103,7 @@ static tg_status block_new(tg_kv_cache *kv, int32_t *id)
             return st;
         if (kv->n_alloc % TG_KV_SLAB == 0) { /* a new slab; its pages are touched as used */
             const size_t bytes = (TG_KV_SLAB * tg__kvc_block_bytes(kv) + 4095) & ~(size_t)4095;
-            float *m = aligned_alloc(4096, bytes);
+            float *m = tg__aligned_alloc(4096, bytes);
             if (!m)
                 return oom(kv);
             kv->slab[kv->n_alloc / TG_KV_SLAB] = m;

@@ -7,6 +7,7 @@
  * (tanh or erf), sum (accumulate into the residual). A gated linear keeps gate and up as two
  * matrices: the gate matmul fuses swish into an f32 buffer, the up matmul multiplies by it with a
  * binary post-op. bf16 matrices take bf16 inputs (oneDNN 2.6 has no f32 x bf16 matmul). */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "dnnl_util.h"
 #include "linear.h"
@@ -62,7 +63,7 @@ static tg_status gather_source(const void **src, void **tmp, dnnl_data_type_t *d
     }
     const int keep_bf16 = same && aligned && d0 == TG_DT_BF16 && want == dnnl_bf16;
     const size_t esize = keep_bf16 ? 2 : 4;
-    unsigned char *buf = malloc((size_t)K * (size_t)N * esize);
+    unsigned char *buf = tg__malloc((size_t)K * (size_t)N * esize);
     if (!buf)
         return tg__error(TG_ENOMEM, "out of memory converting tensor '%s'", parts[0]->name);
     int64_t col = 0;
@@ -156,7 +157,7 @@ static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *con
     *out = NULL;
     if (!want)
         return TG_OK;
-    float *b = calloc((size_t)N, sizeof *b);
+    float *b = tg__calloc((size_t)N, sizeof *b);
     if (!b)
         return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
     *out = b;
@@ -199,7 +200,7 @@ tg_status tg__linear_dnnl_create(tg_linear **out, const tg_linear_desc *d)
     tg_status st = tg__dnnl_engine(&eng);
     if (st != TG_OK)
         return st;
-    dnnl_linear *l = calloc(1, sizeof *l);
+    dnnl_linear *l = tg__calloc(1, sizeof *l);
     if (!l)
         return tg__error(TG_ENOMEM, "out of memory preparing %s", d->name);
     int64_t N = 0;
@@ -236,7 +237,7 @@ tg_status tg__linear_dnnl_create(tg_linear **out, const tg_linear_desc *d)
         b->bytes += dnnl_memory_desc_get_size(&l->wmd);
     }
     if (!d->gated) { /* for read_column: a tied output layer doubles as the embedding table */
-        l->col_off = malloc((size_t)d->K * sizeof *l->col_off);
+        l->col_off = tg__malloc((size_t)d->K * sizeof *l->col_off);
         if (!l->col_off) {
             st = tg__error(TG_ENOMEM, "out of memory preparing %s", d->name);
             goto fail;
@@ -279,7 +280,7 @@ static tg_status linear_plan_create(tg_linear_plan **out, const tg_linear *base,
     tg_status st = tg__dnnl_engine(&eng);
     if (st != TG_OK)
         return st;
-    dnnl_plan *p = calloc(1, sizeof *p);
+    dnnl_plan *p = tg__calloc(1, sizeof *p);
     if (!p)
         return tg__error(TG_ENOMEM, "out of memory planning %s", base->name);
     p->base.ops = base->ops;
@@ -292,7 +293,7 @@ static tg_status linear_plan_create(tg_linear_plan **out, const tg_linear *base,
         goto fail;
     }
     if (base->gated) {
-        p->gate = malloc((size_t)M * (size_t)N * sizeof *p->gate);
+        p->gate = tg__malloc((size_t)M * (size_t)N * sizeof *p->gate);
         dnnl_memory_desc_t md;
         dnnl_dims_t dd = {M, N};
         if (!p->gate) {

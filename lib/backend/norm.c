@@ -2,6 +2,7 @@
  * the square root) and RMSNorm (Llama: x / sqrt(mean(x^2) + eps) * w). Two passes (mean, then
  * the centred sum of squares) in 8 f32 lanes each combined in double: exact to a few ulp for the
  * row widths of these models, and vectorised (simd.h). */
+#include "core/alloc.h"
 #include "norm.h"
 #include "core/error.h"
 #include "simd.h"
@@ -12,7 +13,7 @@
 
 static tg_status copy_f32(float **out, const tg_tensor *t)
 {
-    *out = malloc((size_t)t->numel * sizeof(float));
+    *out = tg__malloc((size_t)t->numel * sizeof(float));
     if (!*out)
         return tg__error(TG_ENOMEM, "out of memory copying tensor '%s'", t->name);
     tg__tensor_to_f32(*out, t, 0, (size_t)t->numel);

@@ -4,6 +4,7 @@
  * frequencies. The output layer is prepared first: it is the largest matrix, and converting it
  * while little else is resident keeps the peak of loading (prepared weights plus one source
  * tensor) low. */
+#include "core/alloc.h"
 #include "backend_internal.h"
 #include "core/error.h"
 #include "kernels/cpus.h"
@@ -67,8 +68,8 @@ static tg_status build_embeddings(tg_backend_model *bm, const tg_net *net)
     bm->tok_type = bm->precision == TG_PREC_BF16 ? TG_ACT_BF16 : TG_ACT_F32;
     if (net->output) { /* untied: a table of our own, in the compute precision */
         const size_t V = (size_t)hp->n_vocab, es = bm->tok_type == TG_ACT_BF16 ? 2 : 4;
-        bm->tok_rows = malloc(V * C * es);
-        float *row = malloc(C * sizeof *row);
+        bm->tok_rows = tg__malloc(V * C * es);
+        float *row = tg__malloc(C * sizeof *row);
         if (!bm->tok_rows || !row) {
             free(row);
             return tg__error(TG_ENOMEM, "out of memory copying '%s'", net->tok_embd->name);
@@ -83,12 +84,12 @@ static tg_status build_embeddings(tg_backend_model *bm, const tg_net *net)
         free(row);
     }
     if (hp->pos == TG_POS_LEARNED) {
-        bm->pos_rows = malloc((size_t)net->pos_embd->numel * sizeof(float));
+        bm->pos_rows = tg__malloc((size_t)net->pos_embd->numel * sizeof(float));
         if (!bm->pos_rows)
             return tg__error(TG_ENOMEM, "out of memory copying '%s'", net->pos_embd->name);
         tg__tensor_to_f32(bm->pos_rows, net->pos_embd, 0, (size_t)net->pos_embd->numel);
     } else {
-        bm->inv_freq = malloc((size_t)(hp->head_dim / 2) * sizeof(float));
+        bm->inv_freq = tg__malloc((size_t)(hp->head_dim / 2) * sizeof(float));
         if (!bm->inv_freq)
             return tg__error(TG_ENOMEM, "out of memory");
         tg__rope_inv_freq(bm->inv_freq, &hp->rope, hp->head_dim);
@@ -146,12 +147,12 @@ tg_status tg__backend_model_create(tg_backend_model **out, const tg_net *net,
                                    tg_precision precision)
 {
     *out = NULL;
-    tg_backend_model *bm = calloc(1, sizeof *bm);
+    tg_backend_model *bm = tg__calloc(1, sizeof *bm);
     if (!bm)
         return tg__error(TG_ENOMEM, "out of memory preparing weights");
     bm->hp = net->hp;
     bm->precision = precision;
-    bm->blocks = calloc((size_t)net->hp.n_layer, sizeof *bm->blocks);
+    bm->blocks = tg__calloc((size_t)net->hp.n_layer, sizeof *bm->blocks);
     /* Weights are packed on every CPU this process may use, by threads that live for the load. */
     tg_status st = bm->blocks ? tg__tpool_create(&bm->load_pool, tg__cpus_available(NULL), 0)
                               : tg__error(TG_ENOMEM, "out of memory");

@@ -1,4 +1,5 @@
 /* core/fileutil.c — mmap and whole-file reads. */
+#include "alloc.h"
 #include "fileutil.h"
 #include "error.h"
 
@@ -65,7 +66,7 @@ tg_status tg__file_read(char **out, size_t *size_out, const char *path)
     tg_status st = tg__file_map(&f, path);
     if (st != TG_OK)
         return st;
-    char *buf = malloc(f.size + 1);
+    char *buf = tg__malloc(f.size + 1);
     if (!buf) {
         tg__file_unmap(&f);
         return tg__error(TG_ENOMEM, "out of memory reading '%s' (%zu bytes)", path, f.size);

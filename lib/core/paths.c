@@ -81,18 +81,21 @@ static tg_status report_installed(const char **dir_out, const char *dir, const c
 
 tg_status tg_plugins_dir(const char **dir_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(dir_out, "dir_out");
     return report_installed(dir_out, tg__plugins_dir(), "the installed plugin folder");
 }
 
 tg_status tg_bundled_model_dir(const char **dir_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(dir_out, "dir_out");
     return report_installed(dir_out, dirs_get()->bundled_model, "the bundled model folder");
 }
 
 tg_status tg_default_model_dir(const char **dir_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(dir_out, "dir_out");
     const char *env = g_getenv("TEXTGEN_MODEL");
     if (env && *env) {
@@ -106,6 +109,7 @@ tg_status tg_default_model_dir(const char **dir_out)
 
 tg_status tg_model_load_default(tg_model **out, const tg_model_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     const char *dir;

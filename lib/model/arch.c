@@ -2,6 +2,7 @@
  * safetensors file become the backend's tg_net. Every tensor's shape is checked against the
  * hyper-parameters, and a file may hold nothing the architecture does not use (a config.json
  * that says 2 layers for a file of 4 is refused, not half-run). */
+#include "core/alloc.h"
 #include "arch.h"
 #include "core/error.h"
 
@@ -374,7 +375,7 @@ tg_status tg__arch_bind(tg_bound *out, const tg_arch *arch, tg_model_config *cfg
     out->net.hp = cfg->hp;
     for (int r = 0; r < TG_N_ROLES; r++)
         out->net.role_names[r] = arch->role_names[r];
-    out->net.layers = calloc((size_t)cfg->hp.n_layer, sizeof *out->net.layers);
+    out->net.layers = tg__calloc((size_t)cfg->hp.n_layer, sizeof *out->net.layers);
     if (st_ == TG_OK && !out->net.layers)
         st_ = tg__error(TG_ENOMEM, "out of memory");
     for (size_t k = 0; st_ == TG_OK && arch->names[k].name; k++)

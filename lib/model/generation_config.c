@@ -31,9 +31,9 @@ typedef struct field_rule {
 static const field_rule rules[] = {
     {"temperature", 0, 100, 0, 0, "a number in [0, 100]"},
     {"top_k", 0, 1e9, 0, 1, "an integer in [0, 1000000000] (0 = off)"},
-    {"top_p", 0, 1, 1, 0, "a number in (0, 1]"},
+    {"top_p", 1e-9, 1, 0, 0, "a number in [1e-9, 1]"},
     {"min_p", 0, 1, 0, 0, "a number in [0, 1]"},
-    {"typical_p", 0, 1, 1, 0, "a number in (0, 1]"},
+    {"typical_p", 1e-9, 1, 0, 0, "a number in [1e-9, 1]"},
     {"repetition_penalty", 1e-6, 10, 0, 0, "a number in [0.000001, 10]"},
     {"no_repeat_ngram_size", 0, 64, 0, 1, "an integer in [0, 64] (0 = off)"},
     {"max_new_tokens", 1, 1e9, 0, 1, "an integer in [1, 1000000000]"},

@@ -1,6 +1,7 @@
 /* model/model.c — tg_model_load: config.json (its architecture reads it) + model.safetensors
  * (bound to the architecture's tensor-name table) -> the backend's prepared weights. The file is
  * closed once the backend holds its copy. */
+#include "core/alloc.h"
 #include "model_access.h"
 #include "model_internal.h"
 #include "core/error.h"
@@ -15,6 +16,7 @@
 
 tg_status tg_model_options_init(tg_model_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_model_options d = TG_MODEL_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_MODEL_OPTIONS_V1_SIZE,
                            "tg_model_options");
@@ -33,7 +35,7 @@ static void add_end_id(struct tg_model *m, int32_t id)
 /* The one place that decides which ids end a sequence (see tg_model_end_ids). */
 static tg_status collect_end_ids(struct tg_model *m)
 {
-    m->end_ids = malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
+    m->end_ids = tg__malloc((m->gen.n_eos + 2) * sizeof *m->end_ids);
     if (!m->end_ids)
         return tg__error(TG_ENOMEM, "out of memory");
     add_end_id(m, m->cfg.eos_id);
@@ -47,6 +49,7 @@ static tg_status collect_end_ids(struct tg_model *m)
 tg_status tg_model_end_ids(const int32_t **ids_out, size_t *n_out, const tg_model *model,
                            uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(ids_out, "ids_out");
     TG_CHECK_ARG(n_out, "n_out");
     *ids_out = NULL;
@@ -129,6 +132,7 @@ static tg_status check_tokenizer_size(const char *dir, int32_t n_vocab)
 
 tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(dir, "dir");
@@ -149,7 +153,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
                                            strerror(errno)); /* a symlink loop: ELOOP */
     if (!S_ISDIR(sb.st_mode))
         return tg__error(TG_EINVAL, "model folder '%s' is not a directory", dir);
-    struct tg_model *m = calloc(1, sizeof *m);
+    struct tg_model *m = tg__calloc(1, sizeof *m);
     if (!m)
         return tg__error(TG_ENOMEM, "out of memory");
     m->path = g_strdup(dir);
@@ -189,6 +193,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
 
 tg_status tg_model_get_info(tg_model_info *out, const tg_model *model)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(model, "model");
     const tg_net_hparams *hp = &model->cfg.hp;

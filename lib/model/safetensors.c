@@ -1,6 +1,7 @@
 /* model/safetensors.c — reader for the safetensors format (8-byte LE header length, JSON header,
  * contiguous byte buffer). Validation follows the reference reader: the buffer must be covered
  * exactly, without holes or overlaps. */
+#include "core/alloc.h"
 #include "safetensors.h"
 #include "core/error.h"
 #include "core/json_util.h"
@@ -102,10 +103,10 @@ static tg_status parse_header(tg_safetensors *st, JsonObject *root, uint64_t dat
     const char *path = st->path;
     GList *members = json_object_get_members(root);
     guint n_members = g_list_length(members);
-    span *spans = calloc(n_members ? n_members : 1, sizeof *spans);
-    st->tensors = calloc(n_members ? n_members : 1, sizeof *st->tensors);
-    st->other = calloc(n_members ? n_members : 1, sizeof *st->other);
-    st->other_dtype = calloc(n_members ? n_members : 1, sizeof *st->other_dtype);
+    span *spans = tg__calloc(n_members ? n_members : 1, sizeof *spans);
+    st->tensors = tg__calloc(n_members ? n_members : 1, sizeof *st->tensors);
+    st->other = tg__calloc(n_members ? n_members : 1, sizeof *st->other);
+    st->other_dtype = tg__calloc(n_members ? n_members : 1, sizeof *st->other_dtype);
     if (!spans || !st->tensors || !st->other || !st->other_dtype) {
         g_list_free(members);
         free(spans);

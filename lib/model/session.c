@@ -1,5 +1,6 @@
 /* model/session.c — the public tg_session API: argument checks, sequence bookkeeping and the
  * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
+#include "core/alloc.h"
 #include "model_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -29,6 +30,7 @@ static int32_t default_threads(void)
 
 tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_session_options d = TG_SESSION_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_SESSION_OPTIONS_V1_SIZE,
                            "tg_session_options");
@@ -47,6 +49,7 @@ void tg_session_free(tg_session *s)
 
 tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_session_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(model, "model");
@@ -76,7 +79,7 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
         return tg__error(TG_ERANGE, "tg_session_options.n_threads = %d is out of range [0, 1024]",
                          (int)o.n_threads);
     int32_t threads = o.n_threads ? o.n_threads : default_threads();
-    tg_session *s = calloc(1, sizeof *s);
+    tg_session *s = tg__calloc(1, sizeof *s);
     if (!s)
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     s->model = model;
@@ -84,8 +87,8 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
     s->n_ctx = (int32_t)o.n_ctx;
     s->n_batch = (int32_t)o.n_batch;
     s->n_threads = threads;
-    s->seq_len = calloc(o.n_seq, sizeof *s->seq_len);
-    s->row_out = malloc(o.n_batch * sizeof *s->row_out);
+    s->seq_len = tg__calloc(o.n_seq, sizeof *s->seq_len);
+    s->row_out = tg__malloc(o.n_batch * sizeof *s->row_out);
     if (!s->seq_len || !s->row_out) {
         tg_session_free(s);
         return tg__error(TG_ENOMEM, "out of memory creating a session");
@@ -110,6 +113,7 @@ static tg_status check_seq(const tg_session *s, int32_t seq, const char *name)
 
 tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_rows)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     TG_CHECK_ARG(rows || n_rows == 0, "rows");
     if (n_rows == 0)
@@ -119,7 +123,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
                          n_rows, (int)s->n_batch);
     const int32_t n_vocab = s->model->cfg.hp.n_vocab;
     /* Validate everything before touching the cache: on failure nothing is appended. */
-    int32_t *len = malloc((size_t)s->n_seq * sizeof *len);
+    int32_t *len = tg__malloc((size_t)s->n_seq * sizeof *len);
     if (!len)
         return tg__error(TG_ENOMEM, "out of memory");
     memcpy(len, s->seq_len, (size_t)s->n_seq * sizeof *len);
@@ -147,7 +151,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
         }
     }
     if (st == TG_OK && n_out) {
-        float *lg = realloc(s->logits, n_out * (size_t)n_vocab * sizeof(float));
+        float *lg = tg__realloc(s->logits, n_out * (size_t)n_vocab * sizeof(float));
         if (!lg)
             st = tg__error(TG_ENOMEM, "out of memory for %zu rows of logits", n_out);
         else
@@ -170,6 +174,7 @@ tg_status tg_session_decode(tg_session *s, const tg_batch_row *rows, size_t n_ro
 
 tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(s, "session");
@@ -186,6 +191,7 @@ tg_status tg_session_logits(const float **out, const tg_session *s, size_t row)
 
 tg_status tg_session_seq_length(int32_t *out, const tg_session *s, int32_t seq)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, seq, "seq");
@@ -196,11 +202,13 @@ tg_status tg_session_seq_length(int32_t *out, const tg_session *s, int32_t seq)
 
 tg_status tg_session_seq_clear(tg_session *s, int32_t seq)
 {
+    tg_error_clear();
     return tg_session_seq_truncate(s, seq, 0);
 }
 
 tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, seq, "seq");
     if (st != TG_OK)
@@ -216,6 +224,7 @@ tg_status tg_session_seq_truncate(tg_session *s, int32_t seq, int32_t n_keep)
 
 tg_status tg_session_seq_copy(tg_session *s, int32_t dst, int32_t src)
 {
+    tg_error_clear();
     TG_CHECK_ARG(s, "session");
     tg_status st = check_seq(s, dst, "dst");
     if (st == TG_OK)
@@ -237,6 +246,7 @@ const tg_model *tg_session_model(const tg_session *s)
 
 tg_status tg_session_get_info(tg_session_info *out, const tg_session *s)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(s, "session");
     tg_kv_stats kv;

@@ -1,6 +1,7 @@
 /* sampling/candidates.c — helpers every processor uses: partial sort (quickselect + sort of the
  * prefix, never a full sort of the vocabulary for small k), softmax, truncation, and the
  * filter helpers (keep_if / remove_if / keep: one stable compaction). */
+#include "core/alloc.h"
 #include "core/error.h"
 #include <textgen/plugin.h>
 
@@ -116,7 +117,7 @@ static void smallest_sorted(keyed *out, size_t m, const tg_candidates *c, size_t
         return;
     }
     /* many wanted: key everything, select, sort the prefix */
-    keyed *all = malloc((hi - lo) * sizeof *all);
+    keyed *all = tg__malloc((hi - lo) * sizeof *all);
     if (!all) { /* degrade gracefully: the heap path needs no extra memory */
         for (size_t i = 0; i < m; i++)
             out[i] = (keyed){key_of(c->logits[lo + i], c->ids[lo + i]), (uint32_t)(lo + i)};
@@ -142,6 +143,7 @@ static void smallest_sorted(keyed *out, size_t m, const tg_candidates *c, size_t
 
 tg_status tg_candidates_sort(tg_candidates *c, size_t k)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_sort: invalid argument 'c'");
     if (k > c->size)
@@ -149,10 +151,10 @@ tg_status tg_candidates_sort(tg_candidates *c, size_t k)
     if (k <= c->sorted)
         return TG_OK;
     const size_t lo = c->sorted, hi = c->size, m = k - lo;
-    keyed *top = malloc(m * sizeof *top);
-    unsigned char *chosen = calloc(hi - lo, 1);
-    int32_t *ids = malloc(m * sizeof *ids);
-    float *logits = malloc(m * sizeof *logits), *probs = malloc(m * sizeof *probs);
+    keyed *top = tg__malloc(m * sizeof *top);
+    unsigned char *chosen = tg__calloc(hi - lo, 1);
+    int32_t *ids = tg__malloc(m * sizeof *ids);
+    float *logits = tg__malloc(m * sizeof *logits), *probs = tg__malloc(m * sizeof *probs);
     tg_status st = TG_OK;
     if (!top || !chosen || !ids || !logits || !probs) {
         st = tg__error(TG_ENOMEM, "tg_candidates_sort: out of memory");
@@ -198,6 +200,7 @@ done:
 
 tg_status tg_candidates_softmax(tg_candidates *c)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_softmax: invalid argument 'c'");
     if (c->size == 0)
@@ -221,6 +224,7 @@ tg_status tg_candidates_softmax(tg_candidates *c)
 
 tg_status tg_candidates_truncate(tg_candidates *c, size_t n)
 {
+    tg_error_clear();
     if (!c)
         return tg__error(TG_EINVAL, "tg_candidates_truncate: invalid argument 'c'");
     if (n == 0 || n > c->size)
@@ -315,18 +319,21 @@ static tg_status compact(tg_candidates *c, const keep_query *q, const char *fn)
 
 tg_status tg_candidates_keep_if(tg_candidates *c, tg_candidate_pred keep, void *user_data)
 {
+    tg_error_clear();
     const keep_query q = {keep, user_data, 1, NULL};
     return compact(c, &q, "tg_candidates_keep_if");
 }
 
 tg_status tg_candidates_remove_if(tg_candidates *c, tg_candidate_pred remove, void *user_data)
 {
+    tg_error_clear();
     const keep_query q = {remove, user_data, 0, NULL};
     return compact(c, &q, "tg_candidates_remove_if");
 }
 
 tg_status tg_candidates_keep(tg_candidates *c, const uint8_t *keep)
 {
+    tg_error_clear();
     const keep_query q = {NULL, NULL, 1, keep};
     if (!keep)
         return tg__error(TG_EINVAL, "tg_candidates_keep: invalid argument 'keep'");

@@ -1,5 +1,6 @@
 /* sampling/chain.c — an ordered list of processor instances and the per-sequence state they run
  * on: history, step counter, candidates buffer (allocated once per chain), trace. */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/versioned.h"
 #include "model/model_access.h"
@@ -43,6 +44,7 @@ struct tg_chain {
 
 tg_status tg_chain_options_init(tg_chain_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_chain_options d = TG_CHAIN_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_CHAIN_OPTIONS_V1_SIZE,
                            "tg_chain_options");
@@ -77,6 +79,7 @@ void tg_chain_free(tg_chain *c)
 
 tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(opts, "opts");
@@ -108,7 +111,7 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
         if (eos[i] < 0 || eos[i] >= n_vocab)
             return tg__error(TG_ERANGE, "tg_chain_options.eos_ids[%zu] = %d is outside [0, %d)", i,
                              (int)eos[i], (int)n_vocab);
-    tg_chain *c = calloc(1, sizeof *c);
+    tg_chain *c = tg__calloc(1, sizeof *c);
     if (!c)
         return tg__error(TG_ENOMEM, "out of memory creating a chain");
     c->n_vocab = n_vocab;
@@ -119,10 +122,10 @@ tg_status tg_chain_create(tg_chain **out, const tg_chain_options *opts)
     c->tokenizer = tokenizer;
     c->seed = opts->seed;
     c->stages = g_array_new(FALSE, TRUE, sizeof(stage));
-    c->eos = malloc((n_eos ? n_eos : 1) * sizeof *c->eos);
-    c->cand.ids = malloc((size_t)n_vocab * sizeof *c->cand.ids);
-    c->cand.logits = malloc((size_t)n_vocab * sizeof *c->cand.logits);
-    c->cand.probs = malloc((size_t)n_vocab * sizeof *c->cand.probs);
+    c->eos = tg__malloc((n_eos ? n_eos : 1) * sizeof *c->eos);
+    c->cand.ids = tg__malloc((size_t)n_vocab * sizeof *c->cand.ids);
+    c->cand.logits = tg__malloc((size_t)n_vocab * sizeof *c->cand.logits);
+    c->cand.probs = tg__malloc((size_t)n_vocab * sizeof *c->cand.probs);
     if (!c->eos || !c->cand.ids || !c->cand.logits || !c->cand.probs) {
         tg_chain_free(c);
         return tg__error(TG_ENOMEM, "out of memory creating a chain (n_vocab %d)", (int)n_vocab);
@@ -292,6 +295,7 @@ tg_status tg__chain_add_kv(tg_chain *c, const char *name, const tg_kv *kvs, size
 
 tg_status tg_chain_add(tg_chain *c, const char *name, const char *params)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(name, "name");
     tg_kv *kvs = NULL;
@@ -308,6 +312,7 @@ tg_status tg_chain_add(tg_chain *c, const char *name, const char *params)
 
 tg_status tg_chain_validate(const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     for (guint i = 0; i < c->stages->len; i++)
         if (g_array_index(c->stages, stage, i).vt->kind == TG_PROC_SELECTOR)
@@ -318,6 +323,7 @@ tg_status tg_chain_validate(const tg_chain *c)
 
 tg_status tg_chain_print(char **out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(c, "chain");
@@ -346,6 +352,7 @@ size_t tg_chain_length(const tg_chain *c)
 
 tg_status tg_chain_stage(const tg_processor_vtable **out, const tg_chain *c, size_t index)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(c, "chain");
     if (index >= c->stages->len)
@@ -362,7 +369,7 @@ static tg_status reserve_history(tg_chain *c, size_t n)
     size_t cap = c->cap_hist ? c->cap_hist : 64;
     while (cap < n)
         cap *= 2;
-    int32_t *h = realloc(c->history, cap * sizeof *h);
+    int32_t *h = tg__realloc(c->history, cap * sizeof *h);
     if (!h)
         return tg__error(TG_ENOMEM, "out of memory growing the chain history");
     c->history = h;
@@ -381,6 +388,7 @@ static void reset_stages(tg_chain *c)
 
 tg_status tg_chain_reset(tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     c->n_hist = c->n_prompt = 0;
     c->step = 0;
@@ -390,6 +398,7 @@ tg_status tg_chain_reset(tg_chain *c)
 
 tg_status tg_chain_set_prompt(tg_chain *c, const int32_t *ids, size_t n)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(ids || n == 0, "ids");
     for (size_t i = 0; i < n; i++)
@@ -409,6 +418,7 @@ tg_status tg_chain_set_prompt(tg_chain *c, const int32_t *ids, size_t n)
 
 tg_status tg_chain_set_seed(tg_chain *c, uint64_t seed, int32_t sequence)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     c->seed = seed;
     c->sequence = sequence;
@@ -592,11 +602,19 @@ static tg_status run_stages(tg_chain *c, int with_selector)
     tg_trace_entry *entries = NULL;
     tg_candidates tmp = {0};
     if (c->trace_fn) {
-        tr = g_new0(tg_trace_stage, n_stages);
-        entries = g_new0(tg_trace_entry, 2 * n_stages * c->trace_top + 1);
-        tmp.ids = g_new(int32_t, c->n_vocab);
-        tmp.logits = g_new(float, c->n_vocab);
-        tmp.probs = g_new(float, c->n_vocab);
+        tr = tg__calloc(n_stages, sizeof *tr);
+        entries = tg__calloc(2 * (size_t)n_stages * c->trace_top + 1, sizeof *entries);
+        tmp.ids = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.ids);
+        tmp.logits = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.logits);
+        tmp.probs = tg__malloc_array((size_t)c->n_vocab, sizeof *tmp.probs);
+        if (!tr || !entries || !tmp.ids || !tmp.logits || !tmp.probs) {
+            free(tr);
+            free(entries);
+            free(tmp.ids);
+            free(tmp.logits);
+            free(tmp.probs);
+            return tg__enomem("the sampler trace", (size_t)c->n_vocab * 12);
+        }
         tmp.capacity = (size_t)c->n_vocab;
         tmp.n_vocab = c->n_vocab;
         tmp.struct_size = sizeof tmp;
@@ -639,17 +657,18 @@ static tg_status run_stages(tg_chain *c, int with_selector)
             c->trace_fn(tr, n_traced, cand->ids[sel], c->step, c->trace_user);
     }
     if (tr) {
-        g_free(tr);
-        g_free(entries);
-        g_free(tmp.ids);
-        g_free(tmp.logits);
-        g_free(tmp.probs);
+        free(tr);
+        free(entries);
+        free(tmp.ids);
+        free(tmp.logits);
+        free(tmp.probs);
     }
     return st;
 }
 
 tg_status tg_chain_sample(int32_t *token_out, float *logprob_out, tg_chain *c, const float *logits)
 {
+    tg_error_clear();
     TG_CHECK_ARG(token_out, "token_out");
     *token_out = -1;
     TG_CHECK_ARG(c, "chain");
@@ -806,6 +825,7 @@ void tg__chain_set_scorers_only(tg_chain *c)
 
 tg_status tg_chain_accept(tg_chain *c, int32_t token)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     if (token < 0 || token >= c->n_vocab)
         return tg__error(TG_ERANGE, "tg_chain_accept: token %d is outside the vocabulary [0, %d)",
@@ -837,6 +857,7 @@ tg_status tg_chain_accept(tg_chain *c, int32_t token)
 
 tg_status tg_chain_check_stop(int32_t *stop_out, tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(stop_out, "stop_out");
     *stop_out = 0;
     TG_CHECK_ARG(c, "chain");
@@ -869,6 +890,7 @@ const tg_candidates *tg_chain_candidates(const tg_chain *c)
 
 tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(c, "chain");
@@ -928,6 +950,7 @@ tg_status tg_chain_clone(tg_chain **out, const tg_chain *c)
 
 tg_status tg_chain_set_trace(tg_chain *c, tg_trace_fn fn, size_t top_n, void *user_data)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     if (fn && (top_n == 0 || top_n > 1000))
         return tg__error(TG_ERANGE, "tg_chain_set_trace: top_n = %zu is outside [1, 1000]", top_n);
@@ -965,6 +988,7 @@ static uint64_t fnv1a64(const unsigned char *p, size_t n)
 
 tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
 {
+    tg_error_clear();
     TG_CHECK_ARG(buf_out, "buf_out");
     TG_CHECK_ARG(len_out, "len_out");
     *buf_out = NULL;
@@ -985,8 +1009,10 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
         void *state = NULL;
         if (s->vt->save) {
             if ((st = s->vt->save(s->state, NULL, &sl)) == TG_OK && sl) {
-                state = g_malloc(sl);
-                st = s->vt->save(s->state, state, &sl);
+                if (!(state = tg__malloc(sl)))
+                    st = tg__enomem("a stage's saved state", sl);
+                else
+                    st = s->vt->save(s->state, state, &sl);
             }
         } else if (is_stateful(s->vt)) {
             st = tg__error(TG_EUNSUPPORTED,
@@ -1004,10 +1030,10 @@ tg_status tg_chain_save(void **buf_out, size_t *len_out, const tg_chain *c)
     }
     uint64_t sum = fnv1a64(b->data, b->len);
     put(b, &sum, sizeof sum);
-    void *out = malloc(b->len);
+    void *out = tg__malloc(b->len);
     if (!out) {
         g_byte_array_free(b, TRUE);
-        return tg__error(TG_ENOMEM, "out of memory");
+        return tg__enomem("a chain snapshot", b->len);
     }
     memcpy(out, b->data, b->len);
     *buf_out = out;
@@ -1045,6 +1071,7 @@ static tg_status spare_state(void **out, const tg_chain *c, const stage *s)
 
 tg_status tg_chain_restore(tg_chain *c, const void *buf, size_t len)
 {
+    tg_error_clear();
     TG_CHECK_ARG(c, "chain");
     TG_CHECK_ARG(buf, "buf");
     uint64_t sum;

@@ -46,6 +46,7 @@ static tg_status check_groups_unique(const char *text, const char *path)
 
 tg_status tg_chain_load_file(tg_chain *chain, const char *path)
 {
+    tg_error_clear();
     TG_CHECK_ARG(chain, "chain");
     TG_CHECK_ARG(path, "path");
     /* Read with the library's file reader (refuses FIFOs and devices instead of blocking). */

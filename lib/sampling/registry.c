@@ -49,6 +49,7 @@ static void ensure_init(void)
 
 tg_status tg_plugin_add_dir(const char *dir)
 {
+    tg_error_clear();
     TG_CHECK_ARG(dir && *dir, "dir");
     g_mutex_lock(&lock);
     ensure_init();
@@ -285,6 +286,7 @@ static tg_status load_locked(const char *path)
 
 tg_status tg_plugin_load(const char *path)
 {
+    tg_error_clear();
     TG_CHECK_ARG(path && *path, "path");
     g_mutex_lock(&lock);
     ensure_init();
@@ -335,6 +337,7 @@ static const tg_plugin_desc *copy_desc(const tg_plugin_desc *src)
 
 tg_status tg_plugin_register(const tg_plugin_desc *desc, void *user_data)
 {
+    tg_error_clear();
     TG_CHECK_ARG(desc, "desc");
     char label[160];
     snprintf(label, sizeof label, "memory:%s",
@@ -408,6 +411,7 @@ static tg_status scan_locked(void)
 
 tg_status tg_plugin_scan(void)
 {
+    tg_error_clear();
     g_mutex_lock(&lock);
     tg_status st = scan_locked();
     g_mutex_unlock(&lock);
@@ -431,6 +435,7 @@ static tg_status fill_info(tg_processor_info *out, const reg_proc *rp)
 
 tg_status tg_processor_at(tg_processor_info *out, size_t index)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     g_mutex_lock(&lock);
     ensure_init();
@@ -474,6 +479,7 @@ const tg_processor_vtable *tg__registry_lookup(const char *name, void **user_dat
 
 tg_status tg_processor_find(tg_processor_info *out, const char *name)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(name, "name");
     char *known = NULL;

@@ -192,6 +192,7 @@ static tg_status parse_into(tg_chain *chain, const char *spec)
 
 tg_status tg_chain_parse(tg_chain **out, const char *spec, const tg_chain_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(spec, "spec");

@@ -16,6 +16,7 @@
  * generation. Live beams keep their KV cache in the session's sequences: after each step a beam
  * whose parent has no other child keeps the parent's sequence, the others get the sequences of
  * parents that left no child (tg_session_seq_copy), and all live beams decode as one batch. */
+#include "core/alloc.h"
 #include "beam.h"
 #include "core/error.h"
 #include "model/model_access.h"
@@ -546,7 +547,7 @@ static tg_status collect_scorers(tg_beam *b)
     for (int attempt = 0; attempt < 2; attempt++) {
         const size_t n = tg__chain_n_stages(b->scorers);
         free(b->adjusters);
-        b->adjusters = calloc(n + 1, sizeof *b->adjusters);
+        b->adjusters = tg__calloc(n + 1, sizeof *b->adjusters);
         if (!b->adjusters)
             return tg__error(TG_ENOMEM, "out of memory");
         b->n_adjusters = 0;
@@ -595,7 +596,7 @@ static tg_status make_groups(tg_beam *b)
     }
     b->n_groups = n_groups;
     b->group_size = b->n_beams / n_groups;
-    b->groups = calloc((size_t)n_groups, sizeof *b->groups);
+    b->groups = tg__calloc((size_t)n_groups, sizeof *b->groups);
     if (!b->groups)
         return tg__error(TG_ENOMEM, "out of memory");
     for (int32_t gi = 0; gi < n_groups; gi++) {
@@ -608,7 +609,7 @@ static tg_status make_groups(tg_beam *b)
 tg_status tg__beam_create(tg_beam **out, const tg_beam_config *cfg)
 {
     *out = NULL;
-    tg_beam *b = calloc(1, sizeof *b);
+    tg_beam *b = tg__calloc(1, sizeof *b);
     if (!b)
         return tg__error(TG_ENOMEM, "out of memory");
     b->n_beams = cfg->n_beams;
@@ -638,20 +639,21 @@ tg_status tg__beam_create(tg_beam **out, const tg_beam_config *cfg)
     const int32_t n_end = (int32_t)(r->n_end + r->n_stop_ids);
     b->n_keep = (1 + n_end > 2 ? 1 + n_end : 2) * b->group_size;
     const size_t cells = (size_t)b->group_size * (size_t)b->n_vocab;
-    b->rows = malloc(cells * sizeof *b->rows);
-    b->lp = malloc((size_t)b->n_vocab * sizeof *b->lp);
-    b->running = calloc((size_t)b->group_size, sizeof *b->running);
-    b->hist = calloc((size_t)b->group_size, sizeof *b->hist);
-    b->flat.ids = malloc(cells * sizeof *b->flat.ids);
-    b->flat.logits = malloc(cells * sizeof *b->flat.logits);
-    b->flat.probs = malloc(cells * sizeof *b->flat.probs);
-    b->claimed = calloc((size_t)b->n_beams, sizeof *b->claimed);
-    b->batch = calloc((size_t)b->n_beams, sizeof *b->batch);
+    b->rows = tg__malloc(cells * sizeof *b->rows);
+    b->lp = tg__malloc((size_t)b->n_vocab * sizeof *b->lp);
+    b->running = tg__calloc((size_t)b->group_size, sizeof *b->running);
+    b->hist = tg__calloc((size_t)b->group_size, sizeof *b->hist);
+    b->flat.ids = tg__malloc(cells * sizeof *b->flat.ids);
+    b->flat.logits = tg__malloc(cells * sizeof *b->flat.logits);
+    b->flat.probs = tg__malloc(cells * sizeof *b->flat.probs);
+    b->claimed = tg__calloc((size_t)b->n_beams, sizeof *b->claimed);
+    b->batch = tg__calloc((size_t)b->n_beams, sizeof *b->batch);
     if (!b->rows || !b->lp || !b->running || !b->hist || !b->flat.ids || !b->flat.logits ||
         !b->flat.probs || !b->claimed || !b->batch) {
+        st = tg__error(TG_ENOMEM, "out of memory for beam search (%d beams of %d tokens)",
+                       (int)b->n_beams, (int)b->n_vocab);
         tg__beam_free(b);
-        return tg__error(TG_ENOMEM, "out of memory for beam search (%d beams of %d tokens)",
-                         (int)b->n_beams, (int)b->n_vocab);
+        return st;
     }
     b->flat.struct_size = sizeof b->flat;
     b->flat.n_vocab = (int32_t)(cells < INT32_MAX ? cells : INT32_MAX);

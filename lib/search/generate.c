@@ -3,6 +3,7 @@
  * complete. One loop for every kind of generation: a step either extends the one hypothesis
  * (greedy or sampled, through the chain's selector) or runs one step of beam search (beam.c); both
  * work on the same hypothesis unit (hyp.c), which owns stops, hold-back and detokenizing. */
+#include "core/alloc.h"
 #include "beam.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -83,6 +84,7 @@ const char *tg_stop_reason_str(int32_t reason)
 
 tg_status tg_generate_options_init(tg_generate_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_generate_options d = TG_GENERATE_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_GENERATE_OPTIONS_V1_SIZE,
                            "tg_generate_options");
@@ -236,7 +238,7 @@ static tg_status tokenize_prompt(tg_generator *g, const char *prompt, uint32_t f
             return tg__error(TG_EINVAL, "the prompt is empty and the model has no bos or eos "
                                         "token to start from");
         free(g->prompt);
-        g->prompt = malloc(sizeof *g->prompt);
+        g->prompt = tg__malloc(sizeof *g->prompt);
         if (!g->prompt)
             return tg__error(TG_ENOMEM, "out of memory");
         g->prompt[0] = start;
@@ -298,7 +300,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     if ((st = tg_session_create(&g->session, m, &so)) != TG_OK)
         return g->n_beams > 1 ? tg__error_prefix("beam search with num_beams = %d", g->n_beams)
                               : st;
-    tg_batch_row *rows = malloc(g->n_prompt * sizeof *rows);
+    tg_batch_row *rows = tg__malloc(g->n_prompt * sizeof *rows);
     if (!rows)
         return tg__error(TG_ENOMEM, "out of memory");
     for (size_t i = 0; i < g->n_prompt; i++)
@@ -331,6 +333,7 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
 tg_status tg_generator_create(tg_generator **out, const tg_model *model, const char *prompt,
                               const tg_generate_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(model, "model");
@@ -346,7 +349,7 @@ tg_status tg_generator_create(tg_generator **out, const tg_model *model, const c
                          tg_model_path(model));
     if (!g_utf8_validate(prompt, -1, NULL))
         return tg__error(TG_EINVAL, "the prompt is not valid UTF-8");
-    tg_generator *g = calloc(1, sizeof *g);
+    tg_generator *g = tg__calloc(1, sizeof *g);
     if (!g)
         return tg__error(TG_ENOMEM, "out of memory");
     g->model = model;
@@ -442,6 +445,7 @@ static tg_status step_beams(tg_generator *g)
 tg_status tg_generator_next(int32_t *token_out, const char **text_out, size_t *len_out,
                             int32_t *stop_out, tg_generator *g)
 {
+    tg_error_clear();
     TG_CHECK_ARG(token_out && text_out && len_out && stop_out, "out");
     TG_CHECK_ARG(g, "gen");
     *token_out = -1;
@@ -487,6 +491,7 @@ static void stream_tokens(const tg_generator *g, const int32_t **ids, size_t *n)
 
 tg_status tg_generator_result(tg_result **out, const tg_generator *g)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(g, "gen");
@@ -520,6 +525,7 @@ tg_status tg_generator_result(tg_result **out, const tg_generator *g)
 tg_status tg_generate(tg_result **out, const tg_model *model, const char *prompt,
                       const tg_generate_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     tg_generate_options o;

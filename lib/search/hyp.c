@@ -1,5 +1,6 @@
 /* search/hyp.c — one hypothesis: tokens, score, sampling state and text, and the rules that end
  * it (see hyp.h). */
+#include "core/alloc.h"
 #include "hyp.h"
 #include "core/error.h"
 #include "sampling/sampling_internal.h"
@@ -29,7 +30,7 @@ static tg_status hyp_make(tg_hyp **out, tg_chain *chain, const tg_chain *from,
                           const tg_tokenizer *tok)
 {
     *out = NULL;
-    tg_hyp *h = calloc(1, sizeof *h);
+    tg_hyp *h = tg__calloc(1, sizeof *h);
     if (!h) {
         tg_chain_free(chain);
         return tg__error(TG_ENOMEM, "out of memory");

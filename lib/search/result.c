@@ -1,5 +1,6 @@
 /* search/result.c — the outcome of a generation: one or more sequences (text, tokens, per-token
  * scores, score, stop reason), the prompt, why it ended and how long it took. */
+#include "core/alloc.h"
 #include "result.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -44,11 +45,11 @@ void tg_result_free(tg_result *r)
 tg_status tg__result_new(tg_result **out, size_t n_seqs, const int32_t *prompt, size_t n_prompt)
 {
     *out = NULL;
-    tg_result *r = calloc(1, sizeof *r);
+    tg_result *r = tg__calloc(1, sizeof *r);
     if (!r)
         return tg__error(TG_ENOMEM, "out of memory");
-    r->seqs = calloc(n_seqs + 1, sizeof *r->seqs);
-    r->prompt = malloc((n_prompt + 1) * sizeof *r->prompt);
+    r->seqs = tg__calloc(n_seqs + 1, sizeof *r->seqs);
+    r->prompt = tg__malloc((n_prompt + 1) * sizeof *r->prompt);
     if (!r->seqs || !r->prompt) {
         tg_result_free(r);
         return tg__error(TG_ENOMEM, "out of memory");
@@ -66,9 +67,9 @@ tg_status tg__result_set(tg_result *r, size_t index, const tg_hyp *h, double sco
 {
     tg_sequence *s = &r->seqs[index];
     const size_t n = h->tokens->len;
-    s->text = malloc(h->text->len + 1);
-    s->tokens = malloc((n + 1) * sizeof *s->tokens);
-    s->logprobs = malloc((n + 1) * sizeof *s->logprobs);
+    s->text = tg__malloc(h->text->len + 1);
+    s->tokens = tg__malloc((n + 1) * sizeof *s->tokens);
+    s->logprobs = tg__malloc((n + 1) * sizeof *s->logprobs);
     if (!s->text || !s->tokens || !s->logprobs)
         return tg__error(TG_ENOMEM, "out of memory");
     memcpy(s->text, h->text->str, h->text->len + 1);
@@ -164,6 +165,7 @@ int32_t tg_result_stop_reason(const tg_result *r)
 
 tg_status tg_result_timing(tg_timing *out, const tg_result *r)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     TG_CHECK_ARG(r, "result");
     return tg__struct_write(out, &r->timing, sizeof r->timing, TG_TIMING_V1_SIZE, "tg_timing");

@@ -2,6 +2,7 @@
  * (byte-level: its bytes; otherwise its characters, with HF's byte fallback and unk rules), then
  * the adjacent pair with the lowest merge rank (leftmost on ties) is merged until none has a
  * rank, as GPT-2's encoder.py, tiktoken and HF tokenizers do. */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -117,9 +118,9 @@ static heap_ent heap_pop(heap_ent *h, size_t *n)
 static int bpe_large(const tg__pairmap *m, int32_t *sym, size_t n, size_t *n_out)
 {
     /* Each merge pushes at most 2 entries: n - 1 initial + 2 (n - 1) later. */
-    int32_t *prev = malloc(n * sizeof *prev);
-    int32_t *next = malloc(n * sizeof *next);
-    heap_ent *heap = malloc(3 * n * sizeof *heap);
+    int32_t *prev = tg__malloc(n * sizeof *prev);
+    int32_t *next = tg__malloc(n * sizeof *next);
+    heap_ent *heap = tg__malloc(3 * n * sizeof *heap);
     if (!prev || !next || !heap) {
         free(prev);
         free(next);

@@ -4,6 +4,7 @@
  * them, the template becomes [bos if add_bos_token] text [eos if add_eos_token] in place of
  * tokenizer.json's post_processor; otherwise the post_processor's template stays. Then the
  * caller's options override bos and eos. */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -105,12 +106,12 @@ static tg_status set_template(tg_tokenizer *tok, int add_bos, int add_eos)
     tok->n_prefix = tok->n_suffix = 0;
     /* transformers drops add_bos_token when there is no bos token (and so for eos). */
     if (add_bos == 1 && tok->bos_id >= 0) {
-        if (!(tok->prefix_ids = malloc(sizeof *tok->prefix_ids)))
+        if (!(tok->prefix_ids = tg__malloc(sizeof *tok->prefix_ids)))
             return tg__error(TG_ENOMEM, "tokenizer: out of memory");
         tok->prefix_ids[tok->n_prefix++] = tok->bos_id;
     }
     if (add_eos == 1 && tok->eos_id >= 0) {
-        if (!(tok->suffix_ids = malloc(sizeof *tok->suffix_ids)))
+        if (!(tok->suffix_ids = tg__malloc(sizeof *tok->suffix_ids)))
             return tg__error(TG_ENOMEM, "tokenizer: out of memory");
         tok->suffix_ids[tok->n_suffix++] = tok->eos_id;
     }

@@ -6,6 +6,7 @@
  * before Fuse) are applied once at load time to every token (tok->bytes), and what depends on
  * the position is applied while concatenating: the first token of a text under a Metaspace
  * decoder (which drops its "▁" there), and a Strip after Fuse (the start of the whole text). */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -96,24 +97,20 @@ static int apply_step(const tg__dec *d, tg__buf *out, const char *s, size_t n, i
 }
 
 tg_status tg__decode_token(const tg_tokenizer *tok, const char *piece, size_t len, int first,
-                           tg__buf *out)
+                           tg__buf *out, tg__buf *scratch)
 {
     out->len = 0;
     if (!tg__buf_append(out, piece, len))
         return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
-    tg__buf tmp = {0};
     for (size_t k = 0; k < tok->n_dec; k++) {
-        tmp.len = 0;
-        if (!tg__buf_reserve(&tmp, out->len + 1) ||
-            !apply_step(&tok->dec[k], &tmp, out->data, out->len, first)) {
-            free(tmp.data);
+        scratch->len = 0;
+        if (!tg__buf_reserve(scratch, out->len + 1) ||
+            !apply_step(&tok->dec[k], scratch, out->data, out->len, first))
             return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
-        }
         tg__buf swap = *out;
-        *out = tmp;
-        tmp = swap;
+        *out = *scratch;
+        *scratch = swap;
     }
-    free(tmp.data);
     if (!tg__buf_reserve(out, 1))
         return tg__error(TG_ENOMEM, "tokenizer: out of memory decoding a token");
     out->data[out->len] = '\0';
@@ -139,8 +136,11 @@ static tg_status token_bytes(const tg_tokenizer *tok, decode_pos *p, int32_t id,
     *b = tok->bytes + tok->bytes_off[id];
     *k = tok->bytes_off[id + 1] - tok->bytes_off[id] - 1;
     if (p->first && tok->dec_first_differs) {
-        tg_status st = tg__decode_token(tok, tok->pieces + tok->piece_off[id],
-                                        tok->piece_off[id + 1] - tok->piece_off[id] - 1, 1, tmp);
+        tg__buf scratch = {0};
+        tg_status st =
+            tg__decode_token(tok, tok->pieces + tok->piece_off[id],
+                             tok->piece_off[id + 1] - tok->piece_off[id] - 1, 1, tmp, &scratch);
+        free(scratch.data);
         if (st != TG_OK)
             return st;
         *b = tmp->data;
@@ -185,6 +185,7 @@ int32_t tg_tokenizer_is_special(const tg_tokenizer *tok, int32_t id)
 tg_status tg_tokenizer_special_tokens(const int32_t **ids_out, size_t *n_out,
                                       const tg_tokenizer *tok)
 {
+    tg_error_clear();
     TG_CHECK_ARG(ids_out, "ids_out");
     *ids_out = NULL;
     TG_CHECK_ARG(n_out, "n_out");
@@ -199,6 +200,7 @@ tg_status tg_tokenizer_template(const int32_t **prefix_out, size_t *n_prefix_out
                                 const int32_t **suffix_out, size_t *n_suffix_out,
                                 const tg_tokenizer *tok)
 {
+    tg_error_clear();
     TG_CHECK_ARG(prefix_out, "prefix_out");
     *prefix_out = NULL;
     TG_CHECK_ARG(n_prefix_out, "n_prefix_out");
@@ -229,6 +231,7 @@ static tg_status bad_id(const char *fn, int32_t id, const tg_tokenizer *tok)
 tg_status tg_tokenizer_token_to_piece(const char **piece_out, size_t *len_out,
                                       const tg_tokenizer *tok, int32_t id)
 {
+    tg_error_clear();
     TG_CHECK_ARG(piece_out, "piece_out");
     *piece_out = NULL;
     if (len_out)
@@ -245,6 +248,7 @@ tg_status tg_tokenizer_token_to_piece(const char **piece_out, size_t *len_out,
 tg_status tg_tokenizer_token_to_bytes(const char **bytes_out, size_t *len_out,
                                       const tg_tokenizer *tok, int32_t id)
 {
+    tg_error_clear();
     TG_CHECK_ARG(bytes_out, "bytes_out");
     *bytes_out = NULL;
     TG_CHECK_ARG(len_out, "len_out");
@@ -260,6 +264,7 @@ tg_status tg_tokenizer_token_to_bytes(const char **bytes_out, size_t *len_out,
 tg_status tg_tokenizer_piece_to_token(int32_t *id_out, const tg_tokenizer *tok, const char *piece,
                                       size_t len)
 {
+    tg_error_clear();
     TG_CHECK_ARG(id_out, "id_out");
     *id_out = TG_TOKEN_NONE;
     TG_CHECK_ARG(tok, "tok");
@@ -279,6 +284,7 @@ tg_status tg_tokenizer_piece_to_token(int32_t *id_out, const tg_tokenizer *tok, 
 tg_status tg_tokenizer_decode(char **text_out, size_t *len_out, const tg_tokenizer *tok,
                               const int32_t *ids, size_t n, uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = NULL;
     if (len_out)
@@ -351,6 +357,7 @@ struct tg_detokenizer {
 
 tg_status tg_detokenizer_create(tg_detokenizer **out, const tg_tokenizer *tok, uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(tok, "tok");
@@ -359,7 +366,7 @@ tg_status tg_detokenizer_create(tg_detokenizer **out, const tg_tokenizer *tok, u
                          "tg_detokenizer_create: unknown flags 0x%x (only "
                          "TG_DECODE_SKIP_SPECIAL is allowed)",
                          flags);
-    tg_detokenizer *d = calloc(1, sizeof *d);
+    tg_detokenizer *d = tg__calloc(1, sizeof *d);
     if (!d || !tg__buf_reserve(&d->out, 64) || !tg__buf_reserve(&d->work, 64)) {
         tg_detokenizer_free(d);
         return tg__error(TG_ENOMEM, "tg_detokenizer_create: out of memory");
@@ -398,6 +405,7 @@ static tg_status detok_emit(tg_detokenizer *d, const unsigned char *bytes, size_
 
 tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_out, size_t *len_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = "";
     if (len_out)
@@ -424,6 +432,7 @@ tg_status tg_detokenizer_feed(tg_detokenizer *d, int32_t id, const char **text_o
 
 tg_status tg_detokenizer_flush(tg_detokenizer *d, const char **text_out, size_t *len_out)
 {
+    tg_error_clear();
     TG_CHECK_ARG(text_out, "text_out");
     *text_out = "";
     if (len_out)

@@ -156,6 +156,7 @@ static tg_status encode_all(const tg_tokenizer *tok, tg__enc *e, uint32_t flags)
 tg_status tg_tokenizer_encode(int32_t **ids_out, size_t *n_out, const tg_tokenizer *tok,
                               const char *text, size_t len, uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(ids_out, "ids_out");
     *ids_out = NULL;
     TG_CHECK_ARG(n_out, "n_out");
@@ -188,6 +189,7 @@ tg_status tg_tokenizer_encode_into(int32_t *ids, size_t capacity, size_t *n_out,
                                    const tg_tokenizer *tok, const char *text, size_t len,
                                    uint32_t flags)
 {
+    tg_error_clear();
     TG_CHECK_ARG(n_out, "n_out");
     *n_out = 0;
     TG_CHECK_ARG(ids || capacity == 0, "ids");

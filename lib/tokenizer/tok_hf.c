@@ -2,6 +2,7 @@
  * pre_tokenizer, decoder and post_processor, read into the tokenizer's steps with the meaning HF's
  * Rust library gives them. A component or option the library does not implement is refused by
  * name (TG_EUNSUPPORTED), never ignored; a malformed one is TG_EFORMAT naming the field. */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -126,7 +127,7 @@ static tg_status one_char(const char *s, const char *what, const char *field, co
 
 #define GROW(arr, n)                                                                               \
     do {                                                                                           \
-        void *p_ = realloc((arr), sizeof *(arr) * ((n) + 1));                                      \
+        void *p_ = tg__realloc((arr), sizeof *(arr) * ((n) + 1));                                  \
         if (!p_)                                                                                   \
             return tg__error(TG_ENOMEM, "tokenizer: out of memory");                               \
         (arr) = p_;                                                                                \

@@ -1,6 +1,7 @@
 /* tokenizer/tok_load.c — reading tokenizer.json (HF: the model, its vocabulary, merges and
  * added tokens here; the other components in tok_hf.c) and vocab.json + merges.txt (GPT-2);
  * building the immutable tg_tokenizer; the loading entry points. */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
@@ -121,7 +122,7 @@ static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
         cap <<= 1;
     m->mask = cap - 1;
     m->count = 0;
-    m->slots = calloc(cap, sizeof *m->slots);
+    m->slots = tg__calloc(cap, sizeof *m->slots);
     if (!m->slots) {
         pairmap_free(m);
         return tg__error(TG_ENOMEM, "%s: out of memory for %zu merges", what, n);
@@ -176,28 +177,30 @@ void tg_tokenizer_free(tg_tokenizer *tok)
 static tg_status build_bytes(tg_tokenizer *tok, builder *b)
 {
     guint n = (guint)tok->n_vocab;
-    tg__buf arena = {0}, one = {0};
-    tok->bytes_off = malloc(sizeof *tok->bytes_off * (n + 1));
+    tg__buf arena = {0}, one = {0}, scratch = {0};
+    tok->bytes_off = tg__malloc(sizeof *tok->bytes_off * (n + 1));
     if (!tok->bytes_off)
         return tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", b->what, n);
     for (guint id = 0; id < n; id++) {
         const char *p = tok->pieces + tok->piece_off[id];
         size_t len = tok->piece_off[id + 1] - tok->piece_off[id] - 1;
-        tg_status st = tg__decode_token(tok, p, len, 0, &one);
+        tg_status st = tg__decode_token(tok, p, len, 0, &one, &scratch);
         if (st == TG_OK && (arena.len + one.len + 1 > UINT32_MAX ||
                             !tg__buf_append(&arena, one.data, one.len + 1)))
             st = tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", b->what, n);
         if (st != TG_OK) {
             free(arena.data);
             free(one.data);
+            free(scratch.data);
             return st;
         }
         tok->bytes_off[id] = (uint32_t)(arena.len - one.len - 1);
     }
     tok->bytes_off[n] = (uint32_t)arena.len;
     free(one.data);
+    free(scratch.data);
     tok->bytes = arena.data;
-    if (!tok->bytes && !(tok->bytes = calloc(1, 1)))
+    if (!tok->bytes && !(tok->bytes = tg__calloc(1, 1)))
         return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
     return TG_OK;
 }
@@ -233,13 +236,13 @@ static tg_status build_added(tg_tokenizer *tok, builder *b)
         if (f & ADDED)
             (f & NORMALIZED) ? n_norm++ : n_raw++;
     }
-    tok->added_raw.tok = n_raw ? calloc(n_raw, sizeof(tg__added)) : NULL;
-    tok->added_norm.tok = n_norm ? calloc(n_norm, sizeof(tg__added)) : NULL;
+    tok->added_raw.tok = n_raw ? tg__calloc(n_raw, sizeof(tg__added)) : NULL;
+    tok->added_norm.tok = n_norm ? tg__calloc(n_norm, sizeof(tg__added)) : NULL;
     if ((n_raw && !tok->added_raw.tok) || (n_norm && !tok->added_norm.tok))
         return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
     /* Normalized texts first into an arena (offsets), then pointers into it. */
     tg__buf arena = {0}, norm = {0};
-    size_t *off = n_norm ? calloc(n_norm, sizeof *off) : NULL;
+    size_t *off = n_norm ? tg__calloc(n_norm, sizeof *off) : NULL;
     if (n_norm && !off)
         return tg__error(TG_ENOMEM, "%s: out of memory", b->what);
     tg_status st = TG_OK;
@@ -300,10 +303,10 @@ static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
         total += strlen(g_ptr_array_index(b->pieces, id)) + 1;
     if (total > UINT32_MAX)
         return tg__error(TG_EFORMAT, "%s: the vocabulary is too large", what);
-    tok->pieces = malloc(total);
-    tok->piece_off = malloc(sizeof *tok->piece_off * (n + 1));
-    tok->is_special = calloc(n, 1);
-    tok->is_added = calloc(n, 1);
+    tok->pieces = tg__malloc(total);
+    tok->piece_off = tg__malloc(sizeof *tok->piece_off * (n + 1));
+    tok->is_special = tg__calloc(n, 1);
+    tok->is_added = tg__calloc(n, 1);
     if (!tok->pieces || !tok->piece_off || !tok->is_special || !tok->is_added)
         return tg__error(TG_ENOMEM, "%s: out of memory for %u tokens", what, n);
     size_t po = 0;
@@ -333,7 +336,7 @@ static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
     for (guint id = 0; id < n; id++)
         n_special += tok->is_special[id];
     if (n_special) {
-        tok->special_ids = malloc(sizeof *tok->special_ids * n_special);
+        tok->special_ids = tg__malloc(sizeof *tok->special_ids * n_special);
         if (!tok->special_ids)
             return tg__error(TG_ENOMEM, "%s: out of memory", what);
         for (guint id = 0; id < n; id++)
@@ -343,7 +346,7 @@ static tg_status builder_freeze(tg_tokenizer *tok, builder *b)
     if ((st = build_added(tok, b)) != TG_OK)
         return st;
 
-    if (!(tok->is_fallback = calloc(n, 1)))
+    if (!(tok->is_fallback = tg__calloc(n, 1)))
         return tg__error(TG_ENOMEM, "%s: out of memory", what);
     for (int by = 0; by < 256; by++) {
         char name[8];
@@ -623,8 +626,8 @@ static tg_status from_vocab_merges(tg_tokenizer *tok, JsonNode *rootn, builder *
     /* GPT-2: ByteLevel pre-tokenizer (its regex, no prefix space) and decoder */
     tok->kind = TG_TOKENIZER_BYTE_BPE;
     tok->unk_id = -1;
-    tok->pre = calloc(1, sizeof *tok->pre);
-    tok->dec = calloc(1, sizeof *tok->dec);
+    tok->pre = tg__calloc(1, sizeof *tok->pre);
+    tok->dec = tg__calloc(1, sizeof *tok->dec);
     if (!tok->pre || !tok->dec)
         return tg__error(TG_ENOMEM, "%s: out of memory", what);
     tok->pre[tok->n_pre++] = (tg__pretok){.kind = TG__PRE_BYTELEVEL, .use_regex = 1};
@@ -716,7 +719,7 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
     tg_status st = read_json(&parser, json_path);
     if (st != TG_OK)
         return st;
-    tg_tokenizer *tok = calloc(1, sizeof *tok);
+    tg_tokenizer *tok = tg__calloc(1, sizeof *tok);
     if (!tok) {
         g_object_unref(parser);
         return tg__error(TG_ENOMEM, "%s: out of memory", json_path);
@@ -751,6 +754,7 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
 
 tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_size)
 {
+    tg_error_clear();
     const tg_tokenizer_options d = TG_TOKENIZER_OPTIONS_INIT;
     return tg__struct_init(opts, struct_size, &d, sizeof d, TG_TOKENIZER_OPTIONS_V1_SIZE,
                            "tg_tokenizer_options");
@@ -759,6 +763,7 @@ tg_status tg_tokenizer_options_init(tg_tokenizer_options *opts, uint32_t struct_
 tg_status tg_tokenizer_load_vocab_merges(tg_tokenizer **out, const char *vocab_path,
                                          const char *merges_path, const tg_tokenizer_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(vocab_path, "vocab_path");
@@ -825,6 +830,7 @@ tg_status tg__tokenizer_load_dir(tg_tokenizer **out, const char *dir,
 
 tg_status tg_tokenizer_load(tg_tokenizer **out, const char *path, const tg_tokenizer_options *opts)
 {
+    tg_error_clear();
     TG_CHECK_ARG(out, "out");
     *out = NULL;
     TG_CHECK_ARG(path, "path");

@@ -2,6 +2,7 @@
  * by a regex or a literal with HF's five delimiter behaviors and `invert`, ByteLevel, Metaspace),
  * each run over every piece the step before it produced, as HF does; the last step's pieces are
  * the words the model encodes. GPT-2's pattern has a hand-written scanner (no regex engine). */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -462,8 +463,8 @@ static void regex_spans(splitter *sp, GRegex *re, const unsigned char *s, size_t
     unsigned char *copy = NULL;
     size_t v = valid_len(s, n);
     if (v < n) {
-        copy = malloc(3 * n + 1);
-        map = malloc(sizeof *map * (3 * n + 1));
+        copy = tg__malloc(3 * n + 1);
+        map = tg__malloc(sizeof *map * (3 * n + 1));
         if (!copy || !map) {
             free(copy);
             free(map);
@@ -595,7 +596,7 @@ static void byte_level(tg__enc *e, size_t step, const tg__pretok *p, const unsig
 {
     unsigned char *tmp = NULL;
     if (p->add_prefix_space && s[0] != ' ') {
-        tmp = malloc(n + 1);
+        tmp = tg__malloc(n + 1);
         if (!tmp) {
             e->out.oom = 1;
             return;
@@ -626,7 +627,7 @@ static void metaspace(tg__enc *e, size_t step, const tg__pretok *p, const unsign
     for (size_t i = 0; i < n; i++)
         spaces += s[i] == ' ';
     size_t cap = n + (spaces + 1) * p->rep_len;
-    unsigned char *t = malloc(cap);
+    unsigned char *t = tg__malloc(cap);
     if (!t) {
         e->out.oom = 1;
         return;

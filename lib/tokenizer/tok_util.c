@@ -1,6 +1,7 @@
 /* tokenizer/tok_util.c — hashing, the piece -> id map, growable buffers, UTF-8 decoding, the
  * replacement (U+FFFD) policy shared by decode and the streaming detokenizer, White_Space, and
  * GPT-2's byte alphabet. */
+#include "core/alloc.h"
 #include "tokenizer_internal.h"
 #include "core/error.h"
 
@@ -83,8 +84,8 @@ tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off
 {
     uint32_t cap = pow2_at_least((uint64_t)n * 2 + 1);
     m->mask = cap - 1;
-    m->slots = malloc(sizeof *m->slots * cap);
-    m->hashes = malloc(sizeof *m->hashes * cap);
+    m->slots = tg__malloc(sizeof *m->slots * cap);
+    m->hashes = tg__malloc(sizeof *m->hashes * cap);
     if (!m->slots || !m->hashes) {
         tg__strmap_free(m);
         return tg__error(TG_ENOMEM, "tokenizer: out of memory building the vocabulary index");
@@ -150,7 +151,7 @@ int tg__buf_reserve(tg__buf *b, size_t extra)
             return 0;
         cap *= 2;
     }
-    char *p = realloc(b->data, cap);
+    char *p = tg__realloc(b->data, cap);
     if (!p)
         return 0;
     b->data = p;
@@ -181,7 +182,7 @@ int tg__idvec_grow(tg__idvec *v, size_t extra)
         }
         cap *= 2;
     }
-    int32_t *p = realloc(v->data, cap * sizeof *p);
+    int32_t *p = tg__realloc(v->data, cap * sizeof *p);
     if (!p) {
         v->oom = 1;
         return 0;

@@ -262,9 +262,10 @@ void tg__scan_llama3(tg__enc *e, const unsigned char *s, size_t n, int first, in
                      tg__piece_fn fn, void *ctx);
 extern const char tg__llama3_pattern[], tg__qwen2_pattern[];
 
-/* The decoder steps applied to one token's string (first: it is the first token of the text). */
+/* The decoder steps applied to one token's string (first: it is the first token of the text).
+ * `scratch` is working memory the caller keeps across calls and frees. */
 tg_status tg__decode_token(const tg_tokenizer *tok, const char *piece, size_t len, int first,
-                           tg__buf *out);
+                           tg__buf *out, tg__buf *scratch);
 
 /* Unicode White_Space (as Oniguruma, Rust and Python's `regex` define \s) of a code point. */
 int tg__is_white_space(uint32_t cp);

@@ -316,6 +316,10 @@ def case_errors():
     fails(2, ["--no-such-option"], "--no-such-option")
     fails(2, ["-m", MODEL, "-n", "abc", "x"], "-n", "abc")
     fails(2, ["-m", MODEL, "--top-p", "1.5", "x"], "--top-p", "1.5")
+    # Below top_p's least p: a usage error naming the option, never a position in a spec
+    # the user did not write (what a fuzzer found through generation_config.json).
+    fails(2, ["-m", MODEL, "--top-p", "1e-40", "x"], "--top-p wants a number in [1e-9, 1]", "1e-40")
+    fails(2, ["-m", MODEL, "--repeat-penalty", "1e-8", "x"], "--repeat-penalty", "1e-8")
     fails(2, ["-m", MODEL, "--temperature", "hot", "x"], "--temperature", "hot")
     fails(2, ["-m", MODEL, "--seed", "-1", "x"], "--seed")
     fails(2, ["-m", MODEL, "--explain", "0", "x"], "--explain")

@@ -421,7 +421,7 @@ def genconfig_cases():
         ["generation_config.json: \"top_k\" is 3000000000 but must be"], {"do_sample": True, "top_k": 3e9})
     gen("gen-ngram-3e9", "no_repeat_ngram_size 3e9", "TG_ERANGE",
         ["\"no_repeat_ngram_size\" is 3000000000"], {"no_repeat_ngram_size": 3e9})
-    gen("gen-top_p-2", "top_p 2", "TG_ERANGE", ["\"top_p\" is 2 but must be a number in (0, 1]"],
+    gen("gen-top_p-2", "top_p 2", "TG_ERANGE", ["\"top_p\" is 2 but must be a number in [1e-9, 1]"],
         {"do_sample": True, "top_p": 2})
     gen("gen-top_k-negative", "top_k -5", "TG_ERANGE", ["\"top_k\" is -5"], {"do_sample": True, "top_k": -5})
     gen("gen-top_k-fraction", "top_k 2.7", "TG_EFORMAT", ["\"top_k\" is 2.7000000000000002 but must be an integer"],
@@ -445,6 +445,14 @@ def genconfig_cases():
     gen("gen-temperature-tiny", "temperature 1e-40 inside the documented [0, 100]: generation works",
         "TG_OK", [], {"do_sample": True, "temperature": 1e-40, "top_k": 0},
         kind="generate", args=["{dir}", "abc", "", "3"])
+    gen("gen-top_p-tiny", "top_p 8.1e-41 (found by fuzzing: refused once as a spec position)",
+        "TG_ERANGE", ["generation_config.json: \"top_p\" is 8.1", "e-41 but must be a number in [1e-9, 1]"],
+        {"do_sample": True, "top_p": 8.1e-41})
+    gen("gen-typical-tiny", "typical_p 1e-12", "TG_ERANGE",
+        ["\"typical_p\" is 9.9999999999999998e-13 but must be a number in [1e-9, 1]"],
+        {"do_sample": True, "typical_p": 1e-12})
+    gen("gen-top_p-typical-least", "top_p and typical_p at their least, 1e-9: generation works", "TG_OK", [],
+        {"do_sample": True, "top_p": 1e-9, "typical_p": 1e-9}, kind="generate", args=["{dir}", "abc", "", "3"])
     gen("gen-every-knob", "every knob at once, then generation", "TG_OK", [],
         {"do_sample": True, "temperature": 0.7, "top_k": 5, "top_p": 0.8, "min_p": 0.05,
          "typical_p": 0.9, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "max_new_tokens": 5,

@@ -1,5 +1,5 @@
 // generate.cpp — the C++ binding's example: a processor written in C++ (it bans the letters you
-// name) in a chain with built-in stages, streamed from the bundled model.
+// name) in a chain with built-in stages, streamed from the bundled model; then a beam search.
 //
 //   generate [PROMPT] [BANNED_LETTERS]        (the model: $TEXTGEN_MODEL, else the bundled one)
 //
@@ -23,6 +23,11 @@ class ban_letters : public textgen::processor
             for (int32_t id : ids_)
                 if (c.id(i) == id)
                     c.set_logit(i, -INFINITY);
+    }
+    // Beam search gives every beam its own copy of the chain.
+    std::unique_ptr<textgen::processor> clone() const override
+    {
+        return std::make_unique<ban_letters>(ids_);
     }
 
   private:
@@ -58,6 +63,26 @@ int main(int argc, char **argv)
             [](std::string_view text, textgen::view<int32_t>) { std::cout << text << std::flush; });
         std::cout << "\n[" << result.stop_reason_name() << ", " << result.tokens().size()
                   << " tokens]\n";
+
+        // Beam search with the same C++ processor on every beam: the two best of 4 beams.
+        textgen::generate_options beam_opts;
+        beam_opts.samplers = "ban_letters(letters=\"" + letters + "\") greedy";
+        beam_opts.max_new_tokens = 40;
+        beam_opts.num_beams = 4;
+        beam_opts.num_return_sequences = 2;
+        beam_opts.beam_scorers = "length_penalty(alpha=1.2)";
+        auto beams = textgen::generate(model, prompt, beam_opts);
+        int banned = result.text().find_first_of(letters) != std::string::npos;
+        for (size_t i = 0; i < beams.n_sequences(); i++) {
+            textgen::sequence s = beams.sequence_at(i);
+            std::printf("[beam %zu, score %.4f, %s] %s\n", i, s.score, s.stop_reason_name.c_str(),
+                        s.text.c_str());
+            banned |= s.text.find_first_of(letters) != std::string::npos;
+        }
+        if (banned) {
+            std::cerr << "generate: a banned letter came out\n";
+            return 1;
+        }
         return 0;
     } catch (const textgen::error &e) {
         std::cerr << "generate: " << e.status_name() << ": " << e.what() << "\n";

@@ -1,6 +1,7 @@
 // test_cpp.cpp — the C++ binding against the bundled model ($TEXTGEN_MODEL): load, tokenizer
 // round trip, greedy ids equal to a raw C session's argmax, streaming equal to the result,
-// exceptions out of the stream callable, errors under concurrency, a processor written in C++
+// exceptions out of the stream callable, beam search equal to the C library's sequences,
+// errors under concurrency, a processor written in C++
 // in a chain next to built-ins, and RAII (the ASan build of `scripts/setup.sh sanitize` checks
 // that every handle is freed). Prints "N passed, N failed".
 #include <textgen/textgen.hpp>
@@ -98,8 +99,12 @@ class ban_id : public textgen::processor
 
 std::atomic<int> cpp_creates{0};
 
-void register_cpp_processors()
+void register_cpp_processors() // once per process: a second registration is refused
 {
+    static bool registered = false;
+    if (registered)
+        return;
+    registered = true;
     textgen::processor_def ban;
     ban.name = "cpp_ban_id";
     ban.kind = TG_PROC_TRANSFORM;
@@ -201,6 +206,94 @@ int main()
         }
         EXPECT(caught);
         EXPECT(calls == 3);
+    });
+
+    run("beam search equals the C library's sequences (ids, scores, stop reasons)", [] {
+        auto m = textgen::model::load_default();
+        textgen::generate_options o;
+        o.num_beams = 4;
+        o.num_return_sequences = 3;
+        o.max_new_tokens = 12;
+        o.early_stopping = TG_EARLY_STOP_NEVER;
+        o.beam_scorers = "length_penalty(alpha=1.5)";
+        o.flags = TG_GEN_NO_CONFIG;
+        auto r = textgen::generate(m, prompt, o);
+
+        tg_generate_options c = TG_GENERATE_OPTIONS_INIT;
+        c.num_beams = 4;
+        c.num_return_sequences = 3;
+        c.max_new_tokens = 12;
+        c.early_stopping = TG_EARLY_STOP_NEVER;
+        c.beam_scorers = "length_penalty(alpha=1.5)";
+        c.flags = TG_GEN_NO_CONFIG;
+        tg_result *raw = nullptr;
+        textgen::check(tg_generate(&raw, m.get(), prompt, &c));
+        textgen::result want(raw);
+
+        EXPECT(want.n_sequences() == 3);
+        EXPECT(r.n_sequences() == 3);
+        auto seqs = r.sequences();
+        for (size_t i = 0; i < 3; i++) {
+            size_t n = 0, len = 0;
+            const int32_t *ids = tg_result_sequence_tokens(want.get(), i, &n);
+            EXPECT(seqs[i].tokens == std::vector<int32_t>(ids, ids + n));
+            EXPECT(seqs[i].score == tg_result_sequence_score(want.get(), i));
+            EXPECT(seqs[i].stop_reason == tg_result_sequence_stop_reason(want.get(), i));
+            EXPECT(seqs[i].text == tg_result_sequence_text(want.get(), i, &len));
+            EXPECT(seqs[i].logprobs.size() == n);
+            // the default scorer family: score = sum of token scores / length^alpha
+            double sum = 0;
+            for (float lp : seqs[i].logprobs)
+                sum += lp;
+            EXPECT(std::fabs(seqs[i].score - sum / std::pow(double(n), 1.5)) < 1e-4);
+        }
+        EXPECT(seqs[0].score >= seqs[1].score && seqs[1].score >= seqs[2].score);
+        EXPECT(seqs[0].tokens == r.tokens().to_vector()); // sequence 0 is the best
+        EXPECT(seqs[0].tokens != seqs[1].tokens);
+        bool refused = false;
+        try {
+            r.sequence_at(3);
+        } catch (const textgen::error &e) {
+            refused = e.status() == TG_ERANGE;
+        }
+        EXPECT(refused);
+    });
+
+    run("beam search streams the best sequence; processors and scorers apply to every beam", [] {
+        register_cpp_processors();
+        auto m = textgen::model::load_default();
+        const int32_t e = m.tokenizer().encode("e")[0];
+        textgen::generate_options o;
+        o.samplers = "cpp_ban_id(id=" + std::to_string(e) + ") greedy";
+        o.num_beams = 4;
+        o.num_return_sequences = 4;
+        o.max_new_tokens = 16;
+        o.beam_scorers = "diverse_groups(groups=2, penalty=1.0) length_penalty(alpha=1)";
+        o.flags = TG_GEN_NO_CONFIG;
+        std::string text;
+        std::vector<int32_t> ids;
+        auto r = textgen::generate(m, prompt, o, [&](std::string_view t, textgen::view<int32_t> v) {
+            text += t;
+            ids.insert(ids.end(), v.begin(), v.end());
+        });
+        EXPECT(text == r.text());
+        EXPECT(ids == r.tokens().to_vector());
+        EXPECT(r.n_sequences() == 4);
+        for (const auto &s : r.sequences()) {
+            EXPECT(!s.tokens.empty());
+            EXPECT(std::count(s.tokens.begin(), s.tokens.end(), e) == 0);
+        }
+        o.num_return_sequences = 5; // more than the beams: the library refuses it
+        bool refused = false;
+        try {
+            textgen::generate(m, prompt, o);
+        } catch (const textgen::error &err) {
+            refused =
+                err.status() == TG_ERANGE && std::string(err.what())
+                                                     .find("num_return_sequences = 5 is more than "
+                                                           "num_beams = 4") != std::string::npos;
+        }
+        EXPECT(refused);
     });
 
     run("errors carry status and message, per thread, under concurrency", [] {

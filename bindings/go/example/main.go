@@ -1,5 +1,5 @@
 // Command example is the Go binding's example: a processor written in Go (it bans the letters
-// you name) in a chain with built-in stages, streamed from the bundled model.
+// you name) in a chain with built-in stages, streamed from the bundled model; then a beam search.
 //
 //	go run ./example [PROMPT] [BANNED_LETTERS]   (the model: $TEXTGEN_MODEL, else the bundled one)
 package main
@@ -23,6 +23,9 @@ func (b *banLetters) Apply(c *textgen.Candidates, _ *textgen.Step) error {
 	}
 	return c.Keep(keep)
 }
+
+// Clone gives every beam of a beam search its own copy (the ids never change: share them).
+func (b *banLetters) Clone() (textgen.Processor, error) { return &banLetters{ids: b.ids}, nil }
 
 func main() {
 	prompt, letters := "ROMEO:", "e"
@@ -70,7 +73,19 @@ func run(prompt, letters string) error {
 		return err
 	}
 	fmt.Printf("\n[%s, %d tokens]\n", res.StopReason, len(res.Tokens))
-	if strings.ContainsAny(res.Text, letters) {
+	// Beam search with the same Go processor on every beam: the two best of 4 beams.
+	beams, err := model.Generate(prompt, &textgen.Options{
+		Samplers: fmt.Sprintf("ban_letters(letters=%q) greedy", letters), MaxNewTokens: 40,
+		NumBeams: 4, NumReturnSequences: 2, BeamScorers: "length_penalty(alpha=1.2)"})
+	if err != nil {
+		return err
+	}
+	banned := strings.ContainsAny(res.Text, letters)
+	for i, s := range beams.Sequences {
+		fmt.Printf("[beam %d, score %.4f, %s] %q\n", i, s.Score, s.StopReason, s.Text)
+		banned = banned || strings.ContainsAny(s.Text, letters)
+	}
+	if banned {
 		return fmt.Errorf("a banned letter came out")
 	}
 	return nil

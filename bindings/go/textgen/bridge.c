@@ -53,6 +53,10 @@ tgo_options *tgo_options_new(const char *samplers, int32_t max_new_tokens, size_
     o->o.max_new_tokens = max_new_tokens;
     o->stops = calloc(n_stops + 1, sizeof *o->stops);
     o->stop_tokens = calloc(n_stop_tokens + 1, sizeof *o->stop_tokens);
+    if ((samplers && !o->o.samplers) || !o->stops || !o->stop_tokens) {
+        tgo_options_free(o); /* n_stop_strings is still 0: frees only what exists */
+        return NULL;
+    }
     o->o.stop_strings = n_stops ? (const char *const *)o->stops : NULL;
     o->o.n_stop_strings = n_stops;
     o->o.stop_tokens = n_stop_tokens ? o->stop_tokens : NULL;
@@ -64,9 +68,20 @@ tgo_options *tgo_options_new(const char *samplers, int32_t max_new_tokens, size_
     return o;
 }
 
-void tgo_options_set_stop(tgo_options *o, size_t i, const char *s)
+int tgo_options_set_stop(tgo_options *o, size_t i, const char *s)
 {
     o->stops[i] = strdup(s);
+    return o->stops[i] != NULL;
+}
+
+int tgo_options_set_beams(tgo_options *o, int32_t num_beams, int32_t num_return_sequences,
+                          int32_t early_stopping, const char *beam_scorers)
+{
+    o->o.num_beams = num_beams;
+    o->o.num_return_sequences = num_return_sequences;
+    o->o.early_stopping = early_stopping;
+    o->o.beam_scorers = beam_scorers ? strdup(beam_scorers) : NULL;
+    return !beam_scorers || o->o.beam_scorers;
 }
 
 void tgo_options_set_stop_token(tgo_options *o, size_t i, int32_t id)
@@ -79,7 +94,8 @@ void tgo_options_free(tgo_options *o)
     if (!o)
         return;
     free((char *)o->o.samplers);
-    for (size_t i = 0; i < o->o.n_stop_strings; i++)
+    free((char *)o->o.beam_scorers);
+    for (size_t i = 0; o->stops && i < o->o.n_stop_strings; i++)
         free(o->stops[i]);
     free(o->stops);
     free(o->stop_tokens);

@@ -18,7 +18,8 @@ tg_status tgo_encode(int32_t **ids, size_t *n, const tg_tokenizer *t, const char
 tg_status tgo_decode(char **text, size_t *len, const tg_tokenizer *t, const int32_t *ids, size_t n,
                      char **msg);
 
-/* Generation options, built in C memory so no Go pointer is stored in them. */
+/* Generation options, built in C memory so no Go pointer is stored in them; NULL when out of
+ * memory. */
 typedef struct tgo_options {
     tg_generate_options o;
     char **stops;
@@ -27,7 +28,10 @@ typedef struct tgo_options {
 tgo_options *tgo_options_new(const char *samplers, int32_t max_new_tokens, size_t n_stops,
                              size_t n_stop_tokens, double max_time_s, uint64_t seed,
                              int32_t n_threads, uint32_t flags);
-void tgo_options_set_stop(tgo_options *o, size_t i, const char *s);
+/* The setters return 0 when out of memory (the options are then freed by the caller). */
+int tgo_options_set_stop(tgo_options *o, size_t i, const char *s);
+int tgo_options_set_beams(tgo_options *o, int32_t num_beams, int32_t num_return_sequences,
+                          int32_t early_stopping, const char *beam_scorers);
 void tgo_options_set_stop_token(tgo_options *o, size_t i, int32_t id);
 void tgo_options_free(tgo_options *o);
 

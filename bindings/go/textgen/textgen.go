@@ -265,7 +265,21 @@ type Options struct {
 	Seed         uint64
 	NThreads     int32
 	Flags        uint32 // IgnoreEOS, AllowSpecial, NoConfig
+	// Beam search: NumBeams B > 1 searches with B beams and returns the best
+	// NumReturnSequences (1..B; 0 = 1) in Result.Sequences, best first.
+	NumBeams           int32
+	NumReturnSequences int32
+	EarlyStopping      int32  // EarlyStopDefault, EarlyStopFalse, EarlyStopTrue, EarlyStopNever
+	BeamScorers        string // e.g. "length_penalty(alpha=2)"; "": length_penalty(alpha=1)
 }
+
+// Early-stopping rules of beam search (TG_EARLY_STOP_*: Hugging Face's False, True, "never").
+const (
+	EarlyStopDefault = 0
+	EarlyStopFalse   = 1
+	EarlyStopTrue    = 2
+	EarlyStopNever   = 3
+)
 
 func (o *Options) c() *C.tgo_options {
 	if o == nil {
@@ -279,15 +293,41 @@ func (o *Options) c() *C.tgo_options {
 	co := C.tgo_options_new(samplers, C.int32_t(o.MaxNewTokens), C.size_t(len(o.StopStrings)),
 		C.size_t(len(o.StopTokens)), C.double(o.MaxTimeS), C.uint64_t(o.Seed),
 		C.int32_t(o.NThreads), C.uint32_t(o.Flags))
+	if co == nil {
+		panic("textgen: out of memory") // as C.CString does
+	}
 	for i, s := range o.StopStrings {
 		cs := C.CString(s)
-		C.tgo_options_set_stop(co, C.size_t(i), cs)
+		ok := C.tgo_options_set_stop(co, C.size_t(i), cs)
 		C.free(unsafe.Pointer(cs))
+		if ok == 0 {
+			C.tgo_options_free(co)
+			panic("textgen: out of memory")
+		}
 	}
 	for i, t := range o.StopTokens {
 		C.tgo_options_set_stop_token(co, C.size_t(i), C.int32_t(t))
 	}
+	var scorers *C.char
+	if o.BeamScorers != "" {
+		scorers = C.CString(o.BeamScorers)
+		defer C.free(unsafe.Pointer(scorers))
+	}
+	if C.tgo_options_set_beams(co, C.int32_t(o.NumBeams), C.int32_t(o.NumReturnSequences),
+		C.int32_t(o.EarlyStopping), scorers) == 0 {
+		C.tgo_options_free(co)
+		panic("textgen: out of memory")
+	}
 	return co
+}
+
+// Sequence is one generated sequence; beam search returns several, best first.
+type Sequence struct {
+	Text       string
+	Tokens     []int32
+	Logprobs   []float32 // per token: the score it added (beam search) or its log-probability
+	Score      float64   // the beam scorer's final score, or the sum of the log-probabilities
+	StopReason string    // "max_tokens", "eos", "stop_string", ...
 }
 
 // Result is what a generation produced (copied; no library object stays behind).
@@ -300,6 +340,16 @@ type Result struct {
 	PromptS      float64
 	GenerateS    float64
 	SampleS      float64
+	// Every sequence, best first (one without beam search); Text, Tokens, Logprobs and
+	// StopReason above describe Sequences[0].
+	Sequences []Sequence
+}
+
+func copyLogprobs(lp *C.float, n C.size_t) []float32 {
+	if n == 0 || lp == nil {
+		return nil
+	}
+	return append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(lp)), int(n))...)
 }
 
 func takeResult(r *C.tg_result) *Result {
@@ -308,12 +358,19 @@ func takeResult(r *C.tg_result) *Result {
 	t := C.tg_result_text(r, &n)
 	res := &Result{Text: C.GoStringN(t, C.int(n))}
 	res.Tokens = copyIDs(C.tg_result_tokens(r, &n), n)
-	lp := C.tg_result_logprobs(r, &n)
-	if n > 0 {
-		res.Logprobs = append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(lp)), int(n))...)
-	}
+	res.Logprobs = copyLogprobs(C.tg_result_logprobs(r, &n), n)
 	res.PromptTokens = copyIDs(C.tg_result_prompt_tokens(r, &n), n)
 	res.StopReason = C.GoString(C.tg_stop_reason_str(C.tg_result_stop_reason(r)))
+	for i := C.size_t(0); i < C.tg_result_n_sequences(r); i++ {
+		var q Sequence
+		t := C.tg_result_sequence_text(r, i, &n)
+		q.Text = C.GoStringN(t, C.int(n))
+		q.Tokens = copyIDs(C.tg_result_sequence_tokens(r, i, &n), n)
+		q.Logprobs = copyLogprobs(C.tg_result_sequence_logprobs(r, i, &n), n)
+		q.Score = float64(C.tg_result_sequence_score(r, i))
+		q.StopReason = C.GoString(C.tg_stop_reason_str(C.tg_result_sequence_stop_reason(r, i)))
+		res.Sequences = append(res.Sequences, q)
+	}
 	var tm C.tg_timing
 	if C.tgo_result_timing(&tm, r) == C.TG_OK {
 		res.PromptS, res.GenerateS, res.SampleS = float64(tm.prompt_s), float64(tm.generate_s), float64(tm.sample_s)

@@ -1,9 +1,10 @@
 package textgen
 
 // The Go binding against the bundled model ($TEXTGEN_MODEL): load, tokenizer round trip, greedy
-// ids equal to the C library's (examples/greedy.c, $TG_GREEDY_EXE), streaming equal to the
-// result, errors from 4 goroutines (each message the failing call's own), a processor written in
-// Go next to built-ins, and every handle and processor state released. Run with -race.
+// ids equal to the C library's (examples/greedy.c, $TG_GREEDY_EXE), beam search equal to the C
+// library's (bindings/reference/beam_reference.c), streaming equal to the result, errors from 4
+// goroutines (each message the failing call's own), a processor written in Go next to built-ins,
+// and every handle and processor state released. Run with -race.
 
 import (
 	"errors"
@@ -88,6 +89,114 @@ func TestGreedyEqualsTheCLibrary(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r.PromptTokens, ids) || r.StopReason != "max_tokens" {
 		t.Fatalf("prompt %v, stop %q", r.PromptTokens, r.StopReason)
+	}
+}
+
+// cBeams is the C library's beam search (bindings/reference/beam_reference.c,
+// $TG_BEAM_REFERENCE_EXE): one Sequence (score, stop reason, ids) per line, best first.
+func cBeams(t *testing.T, o *Options) []Sequence {
+	args := []string{prompt, strconv.Itoa(int(o.NumBeams)), strconv.Itoa(int(o.NumReturnSequences)),
+		strconv.Itoa(int(o.MaxNewTokens)), strconv.Itoa(int(o.EarlyStopping)), o.Samplers,
+		o.BeamScorers}
+	out, err := exec.Command(os.Getenv("TG_BEAM_REFERENCE_EXE"), args...).Output()
+	if err != nil {
+		t.Fatalf("beam_reference ($TG_BEAM_REFERENCE_EXE): %v", err)
+	}
+	var want []Sequence
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		score, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			t.Fatalf("beam_reference printed %q", line)
+		}
+		q := Sequence{Score: score, StopReason: f[1]}
+		for _, id := range f[2:] {
+			v, _ := strconv.Atoi(id)
+			q.Tokens = append(q.Tokens, int32(v))
+		}
+		want = append(want, q)
+	}
+	return want
+}
+
+func TestBeamSearchEqualsTheCLibrary(t *testing.T) {
+	m := load(t)
+	cases := []*Options{
+		{NumBeams: 4, NumReturnSequences: 3, MaxNewTokens: 12, EarlyStopping: EarlyStopNever,
+			BeamScorers: "length_penalty(alpha=1.5)", Flags: NoConfig},
+		{Samplers: "top_k(k=5) greedy", NumBeams: 4, NumReturnSequences: 4, MaxNewTokens: 10,
+			EarlyStopping: EarlyStopTrue, BeamScorers: "diverse_groups(groups=2, penalty=1.0)",
+			Flags: NoConfig},
+	}
+	for _, o := range cases {
+		r, err := m.Generate(prompt, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := cBeams(t, o)
+		if len(want) != int(o.NumReturnSequences) || len(r.Sequences) != len(want) {
+			t.Fatalf("%+v: %d sequences, the C library's %d", o, len(r.Sequences), len(want))
+		}
+		for i, q := range r.Sequences {
+			w := want[i]
+			if q.Score != w.Score || q.StopReason != w.StopReason || !reflect.DeepEqual(q.Tokens, w.Tokens) {
+				t.Fatalf("%+v: sequence %d is %v %s %v, the C library's %v %s %v", o, i, q.Score,
+					q.StopReason, q.Tokens, w.Score, w.StopReason, w.Tokens)
+			}
+			if text, _ := m.Decode(q.Tokens); text != q.Text || len(q.Logprobs) != len(q.Tokens) {
+				t.Fatalf("sequence %d: text %q, decoded %q, %d logprobs", i, q.Text, text, len(q.Logprobs))
+			}
+		}
+		if !reflect.DeepEqual(r.Tokens, r.Sequences[0].Tokens) || r.Text != r.Sequences[0].Text {
+			t.Fatal("sequence 0 is not the best")
+		}
+		if reflect.DeepEqual(r.Sequences[0].Tokens, r.Sequences[1].Tokens) {
+			t.Fatal("two sequences are the same")
+		}
+	}
+}
+
+func TestBeamSearchStreamsTheBestSequence(t *testing.T) {
+	m := load(t)
+	o := &Options{NumBeams: 3, NumReturnSequences: 2, MaxNewTokens: 20, Flags: NoConfig}
+	var text strings.Builder
+	var ids []int32
+	r, err := m.GenerateStream(prompt, o, func(s string, i []int32) bool {
+		text.WriteString(s)
+		ids = append(ids, i...)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != r.Text || !reflect.DeepEqual(ids, r.Tokens) {
+		t.Fatalf("streamed %q / %v, result %q / %v", text.String(), ids, r.Text, r.Tokens)
+	}
+	g, err := m.NewGenerator(prompt, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var chunks strings.Builder
+	for {
+		s, done, err := g.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks.WriteString(s)
+		if done {
+			break
+		}
+	}
+	if chunks.String() != r.Text || !reflect.DeepEqual(g.Result().Sequences, r.Sequences) {
+		t.Fatalf("generator %q %v, generate %q %v", chunks.String(), g.Result().Sequences, r.Text,
+			r.Sequences)
+	}
+	_, err = m.Generate(prompt, &Options{NumBeams: 2, NumReturnSequences: 3})
+	var e *Error
+	if !errors.As(err, &e) || e.Status != ERANGE ||
+		!strings.Contains(e.Message, "num_return_sequences = 3 is more than num_beams = 2") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The Python binding's example: a processor written in Python (it bans the letters you name)
-in a chain with built-in stages, streamed from the bundled model.
+in a chain with built-in stages, streamed from the bundled model; then a beam search with it.
 
     generate.py [PROMPT] [BANNED_LETTERS]      (the model: $TEXTGEN_MODEL, else the bundled one)
 
@@ -20,6 +20,9 @@ class BanLetters(textgen.Processor):
     def apply(self, cands, step):
         cands.keep([i not in self.ids for i in cands.ids])
 
+    def clone(self):  # beam search gives every beam its own copy of the chain
+        return BanLetters(self.ids)
+
 
 def main():
     prompt = sys.argv[1] if len(sys.argv) > 1 else "ROMEO:"
@@ -38,8 +41,14 @@ def main():
                 print(chunk, end="", flush=True)
         result = chunks.result
         print("\n[%s, %d tokens]" % (result.stop_reason, len(result.tokens)))
+        # Beam search with the same Python processor on every beam: the two best of 4 beams.
+        beams = model.generate(prompt, samplers='ban_letters(letters="%s") greedy' % letters,
+                               max_new_tokens=40, num_beams=4, num_return_sequences=2,
+                               beam_scorers="length_penalty(alpha=1.2)")
+        for i, seq in enumerate(beams.sequences):
+            print("[beam %d, score %.4f, %s] %r" % (i, seq.score, seq.stop_reason, seq.text))
         banned = set(letters)
-        if banned & set(result.text):
+        if any(banned & set(text) for text in [result.text] + [q.text for q in beams.sequences]):
             print("a banned letter came out", file=sys.stderr)
             return 1
     return 0

@@ -1,9 +1,11 @@
 """The Python binding against the bundled model ($TEXTGEN_MODEL) and the build tree's library
 ($TEXTGEN_LIBRARY): load, tokenizer round trip, greedy ids equal to the C library's
-(examples/greedy.c, $TG_GREEDY_EXE), streaming equal to the result, errors under 4 threads,
+(examples/greedy.c, $TG_GREEDY_EXE), beam search equal to the C library's
+(bindings/reference/beam_reference.c), streaming equal to the result, errors under 4 threads,
 the GIL released while generating, a processor written in Python in a chain next to built-ins,
 and every library handle freed (the module counts them)."""
 
+import ctypes
 import gc
 import os
 import subprocess
@@ -24,6 +26,16 @@ def c_greedy(model_dir, ids, n):
     out = subprocess.run([os.environ["TG_GREEDY_EXE"], model_dir, str(n)] + [str(i) for i in ids],
                          capture_output=True, text=True, check=True).stdout
     return [int(x) for x in out.split()]
+
+
+def c_beams(prompt, beams, n_return, max_new, early_stopping, samplers="", scorers=""):
+    """The C library's beam search (bindings/reference/beam_reference.c): per sequence, best
+    first, (score, stop reason, ids)."""
+    out = subprocess.run([os.environ["TG_BEAM_REFERENCE_EXE"], prompt, str(beams), str(n_return),
+                          str(max_new), str(early_stopping), samplers, scorers],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    return [(float(r[0]), r[1], [int(x) for x in r[2:]]) for r in rows]
 
 
 class BindingTest(unittest.TestCase):
@@ -81,6 +93,56 @@ class BindingTest(unittest.TestCase):
             self.assertEqual("".join(pieces), r.text)
             self.assertEqual(ids, r.tokens)
             self.assertEqual(r.tokens, s.result.tokens, "same seed, same tokens")
+
+    def test_beam_search_equals_the_c_library(self):
+        cases = [dict(num_beams=4, num_return_sequences=3, max_new_tokens=12,
+                      early_stopping=textgen.EARLY_STOP_NEVER,
+                      beam_scorers="length_penalty(alpha=1.5)"),
+                 dict(num_beams=4, num_return_sequences=4, max_new_tokens=10,
+                      early_stopping=textgen.EARLY_STOP_TRUE, samplers="top_k(k=5) greedy",
+                      beam_scorers="diverse_groups(groups=2, penalty=1.0)")]
+        with textgen.Model() as m:
+            for kw in cases:
+                r = m.generate(PROMPT, flags=textgen.GEN_NO_CONFIG, **kw)
+                want = c_beams(PROMPT, kw["num_beams"], kw["num_return_sequences"],
+                               kw["max_new_tokens"], kw["early_stopping"],
+                               kw.get("samplers", ""), kw["beam_scorers"])
+                self.assertEqual(len(want), kw["num_return_sequences"])
+                got = [(q.score, q.stop_reason, q.tokens) for q in r.sequences]
+                self.assertEqual(got, want, kw)
+                self.assertEqual(r.tokens, r.sequences[0].tokens, "sequence 0 is the best")
+                self.assertEqual(r.text, r.sequences[0].text)
+                for q in r.sequences:
+                    self.assertEqual(q.text, m.tokenizer.decode(q.tokens))
+                    self.assertEqual(len(q.logprobs), len(q.tokens))
+                self.assertNotEqual(r.sequences[0].tokens, r.sequences[1].tokens)
+
+    def test_beam_search_streams_the_best_sequence(self):
+        with textgen.Model() as m:
+            kw = dict(num_beams=3, num_return_sequences=2, max_new_tokens=20,
+                      flags=textgen.GEN_NO_CONFIG)
+            pieces, ids = [], []
+            r = m.generate(PROMPT, on_text=lambda t, i: pieces.append(t) or ids.extend(i), **kw)
+            self.assertEqual("".join(pieces), r.text)
+            self.assertEqual(ids, r.tokens)
+            with m.stream(PROMPT, **kw) as s:
+                chunks = list(s)
+            self.assertEqual("".join(chunks), r.text)
+            self.assertEqual([q.tokens for q in s.result.sequences],
+                             [q.tokens for q in r.sequences])
+            with self.assertRaises(textgen.TextgenError) as e:
+                m.generate(PROMPT, num_beams=2, num_return_sequences=3)
+            self.assertEqual(e.exception.status, -8)  # TG_ERANGE
+            self.assertIn("num_return_sequences = 3 is more than num_beams = 2", str(e.exception))
+
+    @unittest.skipUnless(ctypes.sizeof(ctypes.c_void_p) == 8, "the sizes are x86_64's")
+    def test_struct_mirrors_match_the_c_headers(self):
+        # tests/abi/test_layout.c's sizes: a mismatch means _lib.py drifted from the headers
+        from textgen import _lib
+        self.assertEqual(ctypes.sizeof(_lib.GenerateOptions), 144)
+        self.assertEqual(_lib.GenerateOptions.num_beams.offset, 96)
+        self.assertEqual(ctypes.sizeof(_lib.ProcessorVtable), 160)
+        self.assertEqual(_lib.ProcessorVtable.scorer.offset, 152)
 
     def test_callback_stops_or_raises(self):
         with textgen.Model() as m:

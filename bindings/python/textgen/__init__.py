@@ -32,12 +32,15 @@ __all__ = [
     "Param", "ProcessorDef", "register_processors", "plugins_dir", "default_model_dir",
     "version", "STOP_REASONS", "GEN_IGNORE_EOS", "GEN_ALLOW_SPECIAL", "GEN_NO_CONFIG",
     "PARAM_FLOAT", "PARAM_INT", "PARAM_BOOL", "PARAM_STRING", "PARAM_IDS", "TRANSFORM", "FILTER",
-    "SELECTOR",
+    "SELECTOR", "GeneratedSequence", "EARLY_STOP_DEFAULT", "EARLY_STOP_FALSE", "EARLY_STOP_TRUE",
+    "EARLY_STOP_NEVER",
 ]
 
 GEN_IGNORE_EOS, GEN_ALLOW_SPECIAL, GEN_NO_CONFIG = 1, 2, 4
 PARAM_FLOAT, PARAM_INT, PARAM_BOOL, PARAM_STRING, PARAM_IDS = 1, 2, 3, 4, 5
 TRANSFORM, FILTER, SELECTOR = 1, 2, 3
+# Beam search's early_stopping (Hugging Face's False / True / "never"; DEFAULT is FALSE)
+EARLY_STOP_DEFAULT, EARLY_STOP_FALSE, EARLY_STOP_TRUE, EARLY_STOP_NEVER = 0, 1, 2, 3
 STOP_REASONS = {i: lib.tg_stop_reason_str(i).decode() for i in range(9)}
 
 
@@ -174,14 +177,39 @@ class Timing:
 
 
 @dataclass
+class GeneratedSequence:
+    """One sequence of a result: beam search returns several, best first."""
+    text: str
+    tokens: List[int]
+    logprobs: List[float]  # per token: the score it added (beams) or its log-probability
+    score: float  # the beam scorer's final score, or the sum of the log-probabilities
+    stop_reason: str
+
+
+@dataclass
 class Result:
-    """What a generation produced (a copy: no library object stays behind)."""
+    """What a generation produced (a copy: no library object stays behind). ``text``,
+    ``tokens``, ``logprobs`` and ``stop_reason`` describe the best sequence, ``sequences[0]``."""
     text: str
     tokens: List[int]
     logprobs: List[float]
     prompt_tokens: List[int]
     stop_reason: str
     timing: Timing
+    sequences: List[GeneratedSequence] = field(default_factory=list)
+
+
+def _sequence_from(ptr: int, i: int) -> GeneratedSequence:
+    n = c_size_t()
+    text = lib.tg_result_sequence_text(ptr, i, byref(n))
+    text_s = ctypes.string_at(text, n.value).decode("utf-8")
+    toks = lib.tg_result_sequence_tokens(ptr, i, byref(n))
+    tokens = toks[:n.value] if n.value else []
+    lps = lib.tg_result_sequence_logprobs(ptr, i, byref(n))
+    logprobs = lps[:n.value] if n.value else []
+    reason = lib.tg_stop_reason_str(lib.tg_result_sequence_stop_reason(ptr, i)).decode()
+    return GeneratedSequence(text_s, tokens, logprobs, lib.tg_result_sequence_score(ptr, i),
+                             reason)
 
 
 def _result_from(ptr: int) -> Result:
@@ -199,8 +227,10 @@ def _result_from(ptr: int) -> Result:
         t.struct_size = ctypes.sizeof(t)
         _check(lib.tg_result_timing(byref(t), ptr))
         reason = lib.tg_stop_reason_str(lib.tg_result_stop_reason(ptr)).decode()
+        seqs = [_sequence_from(ptr, i) for i in range(lib.tg_result_n_sequences(ptr))]
         return Result(text_s, tokens, logprobs, prompt, reason,
-                      Timing(t.prompt_s, t.generate_s, t.sample_s, t.n_prompt, t.n_generated))
+                      Timing(t.prompt_s, t.generate_s, t.sample_s, t.n_prompt, t.n_generated),
+                      seqs)
     finally:
         lib.tg_result_free(ptr)
 
@@ -210,7 +240,8 @@ class _GenOptions:
 
     def __init__(self, samplers: Optional[str], max_new_tokens: int, stop: Sequence[str],
                  stop_tokens: Sequence[int], seed: int, n_threads: int, max_time_s: float,
-                 flags: int) -> None:
+                 flags: int, num_beams: int, num_return_sequences: int, early_stopping: int,
+                 beam_scorers: Optional[str]) -> None:
         o = _lib.init_struct(lib.tg_generate_options_init, _lib.GenerateOptions)
         self._samplers = _lib.optional_bytes(samplers)
         o.samplers = self._samplers
@@ -225,6 +256,11 @@ class _GenOptions:
         o.n_threads = n_threads
         o.max_time_s = max_time_s
         o.flags = flags
+        o.num_beams = num_beams
+        o.num_return_sequences = num_return_sequences
+        o.early_stopping = early_stopping
+        self._beam_scorers = _lib.optional_bytes(beam_scorers)
+        o.beam_scorers = self._beam_scorers
         self.c = o
 
 
@@ -274,15 +310,23 @@ class Model(_Handle):
     def generate(self, prompt: str, samplers: Optional[str] = None, max_new_tokens: int = 0,
                  stop: Sequence[str] = (), stop_tokens: Sequence[int] = (), seed: int = 0,
                  n_threads: int = 0, max_time_s: float = 0.0, flags: int = 0,
-                 on_text: Optional[Callable[[str, List[int]], Optional[bool]]] = None) -> Result:
+                 on_text: Optional[Callable[[str, List[int]], Optional[bool]]] = None,
+                 num_beams: int = 0, num_return_sequences: int = 0, early_stopping: int = 0,
+                 beam_scorers: Optional[str] = None) -> Result:
         """Generate a continuation of ``prompt`` in one call (the GIL is released meanwhile).
 
         ``on_text(text, ids)`` receives each piece of text as it is produced; returning False
         stops generation (stop reason "callback"), and an exception it raises stops generation
         and is raised again here.
+
+        ``num_beams`` > 1 runs beam search; ``result.sequences`` then holds the best
+        ``num_return_sequences`` hypotheses, best first. ``early_stopping`` is an EARLY_STOP_*
+        value, ``beam_scorers`` a scorer spec such as "length_penalty(alpha=2)" or
+        "diverse_groups(groups=2, penalty=0.5)" (None: length_penalty(alpha=1)).
         """
         o = _GenOptions(samplers, max_new_tokens, stop, stop_tokens, seed, n_threads,
-                        max_time_s, flags)
+                        max_time_s, flags, num_beams, num_return_sequences, early_stopping,
+                        beam_scorers)
         failure: List[BaseException] = []
         if on_text is not None:
             def trampoline(text, length, ids, n_ids, user):
@@ -307,11 +351,17 @@ class Model(_Handle):
 
     def stream(self, prompt: str, samplers: Optional[str] = None, max_new_tokens: int = 0,
                stop: Sequence[str] = (), stop_tokens: Sequence[int] = (), seed: int = 0,
-               n_threads: int = 0, max_time_s: float = 0.0, flags: int = 0) -> "Stream":
+               n_threads: int = 0, max_time_s: float = 0.0, flags: int = 0,
+               num_beams: int = 0, num_return_sequences: int = 0, early_stopping: int = 0,
+               beam_scorers: Optional[str] = None) -> "Stream":
         """A generator of text chunks, one token at a time (each step releases the GIL).
-        After it is exhausted, ``.result`` holds the :class:`Result`."""
+        After it is exhausted, ``.result`` holds the :class:`Result`. With beam search a chunk
+        is the text every hypothesis that can still win shares, and the last one the rest of
+        the best sequence."""
         return Stream(self, prompt, _GenOptions(samplers, max_new_tokens, stop, stop_tokens,
-                                                seed, n_threads, max_time_s, flags))
+                                                seed, n_threads, max_time_s, flags, num_beams,
+                                                num_return_sequences, early_stopping,
+                                                beam_scorers))
 
 
 class Stream(_Handle):

@@ -78,7 +78,11 @@ class GenerateOptions(Structure):
                 ("stop_strings", POINTER(c_char_p)), ("n_stop_strings", c_size_t),
                 ("stop_tokens", POINTER(c_int32)), ("n_stop_tokens", c_size_t),
                 ("max_time_s", c_double), ("seed", c_uint64), ("n_threads", c_int32),
-                ("flags", c_uint32), ("on_text", STREAM_FN), ("user_data", c_void_p)]
+                ("flags", c_uint32), ("on_text", STREAM_FN), ("user_data", c_void_p),
+                ("num_beams", c_int32), ("num_return_sequences", c_int32),
+                ("early_stopping", c_int32), ("trace_top_n", c_uint32),
+                ("beam_scorers", c_char_p), ("on_trace", c_void_p), ("trace_user_data", c_void_p),
+                ("trace_steps", c_int32)]
 
 
 class Timing(Structure):
@@ -135,7 +139,7 @@ class ProcessorVtable(Structure):
                 ("create", CREATE_FN), ("apply", APPLY_FN), ("accept", ACCEPT_FN),
                 ("reset", RESET_FN), ("clone", CLONE_FN), ("destroy", DESTROY_FN),
                 ("save", c_void_p), ("load", c_void_p), ("check_stop", c_void_p),
-                ("reserved", c_void_p * 4)]
+                ("reserved", c_void_p * 4), ("scorer", c_void_p)]
 
 
 class PluginDesc(Structure):
@@ -186,6 +190,12 @@ _fn("tg_result_stop_reason", c_int32, c_void_p)
 _fn("tg_stop_reason_str", c_char_p, c_int32)
 _fn("tg_result_timing", tg_status, P(Timing), c_void_p)
 _fn("tg_result_free", None, c_void_p)
+_fn("tg_result_n_sequences", c_size_t, c_void_p)
+_fn("tg_result_sequence_text", c_void_p, c_void_p, c_size_t, P(c_size_t))
+_fn("tg_result_sequence_tokens", P(c_int32), c_void_p, c_size_t, P(c_size_t))
+_fn("tg_result_sequence_logprobs", P(c_float), c_void_p, c_size_t, P(c_size_t))
+_fn("tg_result_sequence_score", c_double, c_void_p, c_size_t)
+_fn("tg_result_sequence_stop_reason", c_int32, c_void_p, c_size_t)
 _fn("tg_generator_create", tg_status, P(c_void_p), c_void_p, c_char_p, P(GenerateOptions))
 _fn("tg_generator_next", tg_status, P(c_int32), P(c_void_p), P(c_size_t), P(c_int32), c_void_p)
 _fn("tg_generator_result", tg_status, P(c_void_p), c_void_p)

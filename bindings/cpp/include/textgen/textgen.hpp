@@ -332,6 +332,23 @@ struct generate_options {
     uint64_t seed = 0;
     int32_t n_threads = 0;
     uint32_t flags = 0; ///< TG_GEN_*
+    // Beam search (the C library's tg_generate_options): 0 or 1 beam is one sequence.
+    int32_t num_beams = 0;            ///< B > 1: beam search with B beams
+    int32_t num_return_sequences = 0; ///< sequences in the result, 1..B; 0 = 1
+    int32_t early_stopping = 0;       ///< TG_EARLY_STOP_*
+    /// Beam scorers, written like a chain spec ("length_penalty(alpha=2)",
+    /// "diverse_groups(groups=2, penalty=0.5)"); empty: length_penalty(alpha=1)
+    std::string beam_scorers;
+};
+
+/// One sequence of a result (plain data, copied out of it).
+struct sequence {
+    std::string text;             ///< generated text, without the prompt or a stop string
+    std::vector<int32_t> tokens;  ///< generated ids
+    std::vector<float> logprobs;  ///< per token: the score it added (beam search) or its logprob
+    double score = 0;             ///< the scorer's final score (beam search) or the logprob sum
+    int32_t stop_reason = 0;      ///< TG_STOP_* that ended this sequence
+    std::string stop_reason_name; ///< "eos", "max_tokens", ...
 };
 
 /// Timing of a generation.
@@ -379,6 +396,39 @@ class result
     {
         return tg_stop_reason_str(stop_reason());
     }
+    /// Sequences in the result, best first: 1 without beam search.
+    size_t n_sequences() const noexcept
+    {
+        return tg_result_n_sequences(r_.get());
+    }
+    /// Sequence `index` (0 is the best, the one text() and tokens() describe).
+    sequence sequence_at(size_t index) const
+    {
+        if (index >= n_sequences())
+            throw error(TG_ERANGE, "result: sequence " + std::to_string(index) +
+                                       " is out of range (the result has " +
+                                       std::to_string(n_sequences()) + ")");
+        sequence s;
+        size_t len = 0, n = 0, n_lp = 0;
+        const char *t = tg_result_sequence_text(r_.get(), index, &len);
+        s.text.assign(t, len);
+        const int32_t *ids = tg_result_sequence_tokens(r_.get(), index, &n);
+        s.tokens.assign(ids, ids + n);
+        const float *lp = tg_result_sequence_logprobs(r_.get(), index, &n_lp);
+        s.logprobs.assign(lp, lp + n_lp);
+        s.score = tg_result_sequence_score(r_.get(), index);
+        s.stop_reason = tg_result_sequence_stop_reason(r_.get(), index);
+        s.stop_reason_name = tg_stop_reason_str(s.stop_reason);
+        return s;
+    }
+    /// Every sequence, best first.
+    std::vector<sequence> sequences() const
+    {
+        std::vector<sequence> all;
+        for (size_t i = 0; i < n_sequences(); i++)
+            all.push_back(sequence_at(i));
+        return all;
+    }
     timing time() const
     {
         timing t = TG_TIMING_INIT;
@@ -411,6 +461,10 @@ struct c_generate_options {
         o.seed = opts.seed;
         o.n_threads = opts.n_threads;
         o.flags = opts.flags;
+        o.num_beams = opts.num_beams;
+        o.num_return_sequences = opts.num_return_sequences;
+        o.early_stopping = opts.early_stopping;
+        o.beam_scorers = opts.beam_scorers.empty() ? nullptr : opts.beam_scorers.c_str();
     }
 };
 
@@ -667,8 +721,8 @@ class processor
     virtual void apply(candidates &c, const tg_step_info &step) = 0;
     virtual void accept(int32_t /*token*/, const tg_step_info & /*step*/) {}
     virtual void reset() {}
-    /// A deep copy, for tg_chain_clone. Stateless processors may leave it: a clone is then
-    /// created afresh from the same parameters.
+    /// A deep copy, for tg_chain_clone (beam search clones the chain for every beam). The
+    /// default (nullptr) refuses: the clone fails with TG_EUNSUPPORTED naming the processor.
     virtual std::unique_ptr<processor> clone() const
     {
         return nullptr;

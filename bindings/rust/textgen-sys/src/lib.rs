@@ -30,6 +30,11 @@ pub const TG_GEN_IGNORE_EOS: u32 = 1;
 pub const TG_GEN_ALLOW_SPECIAL: u32 = 2;
 pub const TG_GEN_NO_CONFIG: u32 = 4;
 
+pub const TG_EARLY_STOP_DEFAULT: i32 = 0;
+pub const TG_EARLY_STOP_FALSE: i32 = 1;
+pub const TG_EARLY_STOP_TRUE: i32 = 2;
+pub const TG_EARLY_STOP_NEVER: i32 = 3;
+
 pub const TG_PARAM_FLOAT: u32 = 1;
 pub const TG_PARAM_INT: u32 = 2;
 pub const TG_PARAM_BOOL: u32 = 3;
@@ -113,6 +118,15 @@ pub struct tg_generate_options {
     pub flags: u32,
     pub on_text: tg_stream_fn,
     pub user_data: *mut c_void,
+    pub num_beams: i32,
+    pub num_return_sequences: i32,
+    pub early_stopping: i32,
+    pub trace_top_n: u32,
+    pub beam_scorers: *const c_char,
+    /// `tg_step_trace_fn`; the step trace itself is not mirrored here.
+    pub on_trace: Option<unsafe extern "C" fn(trace: *const c_void, user_data: *mut c_void)>,
+    pub trace_user_data: *mut c_void,
+    pub trace_steps: i32,
 }
 
 #[repr(C)]
@@ -229,6 +243,8 @@ pub struct tg_processor_vtable {
     pub load: *const c_void,
     pub check_stop: *const c_void,
     pub reserved: [*mut c_void; 4],
+    /// `const tg_beam_scorer *` (TG_PROC_BEAM_SCORER only; not mirrored here).
+    pub scorer: *const c_void,
 }
 
 #[repr(C)]
@@ -301,6 +317,24 @@ extern "C" {
     pub fn tg_stop_reason_str(reason: i32) -> *const c_char;
     pub fn tg_result_timing(out: *mut tg_timing, result: *const tg_result) -> tg_status;
     pub fn tg_result_free(result: *mut tg_result);
+    pub fn tg_result_n_sequences(result: *const tg_result) -> usize;
+    pub fn tg_result_sequence_text(
+        result: *const tg_result,
+        index: usize,
+        len_out: *mut usize,
+    ) -> *const c_char;
+    pub fn tg_result_sequence_tokens(
+        result: *const tg_result,
+        index: usize,
+        n_out: *mut usize,
+    ) -> *const i32;
+    pub fn tg_result_sequence_logprobs(
+        result: *const tg_result,
+        index: usize,
+        n_out: *mut usize,
+    ) -> *const f32;
+    pub fn tg_result_sequence_score(result: *const tg_result, index: usize) -> c_double;
+    pub fn tg_result_sequence_stop_reason(result: *const tg_result, index: usize) -> i32;
 
     pub fn tg_generator_create(
         out: *mut *mut tg_generator,
@@ -358,7 +392,7 @@ mod layout {
     fn sizes_match_the_c_headers() {
         assert_eq!(size_of::<tg_model_options>(), 8);
         assert_eq!(size_of::<tg_model_info>(), 56);
-        assert_eq!(size_of::<tg_generate_options>(), 96);
+        assert_eq!(size_of::<tg_generate_options>(), 144);
         assert_eq!(size_of::<tg_timing>(), 40);
         assert_eq!(size_of::<tg_chain_options>(), 40);
         assert_eq!(size_of::<tg_candidates>(), 64);
@@ -366,7 +400,7 @@ mod layout {
         assert_eq!(size_of::<tg_proc_context>(), 40);
         assert_eq!(size_of::<tg_param_spec>(), 48);
         assert_eq!(size_of::<tg_param_value>(), 56);
-        assert_eq!(size_of::<tg_processor_vtable>(), 152);
+        assert_eq!(size_of::<tg_processor_vtable>(), 160);
         assert_eq!(size_of::<tg_plugin_desc>(), 88);
         assert_eq!(align_of::<tg_generate_options>(), 8);
     }

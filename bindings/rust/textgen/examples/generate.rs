@@ -1,5 +1,5 @@
 //! The Rust binding's example: a processor written in Rust (it bans the letters you name) in a
-//! chain with built-in stages, streamed from the bundled model.
+//! chain with built-in stages, streamed from the bundled model; then a beam search with it.
 //!
 //!     cargo run --example generate -- [PROMPT] [BANNED_LETTERS]
 //!
@@ -19,6 +19,10 @@ impl Processor for BanLetters {
     fn apply(&mut self, c: &mut Candidates<'_>, _step: &Step<'_>) -> textgen::Result<()> {
         let ids = &self.ids;
         c.retain(|id, _| !ids.contains(&id))
+    }
+    // Beam search gives every beam its own copy of the chain.
+    fn box_clone(&self) -> Option<Box<dyn Processor>> {
+        Some(Box::new(BanLetters { ids: self.ids.clone() }))
     }
 }
 
@@ -66,7 +70,21 @@ fn main() -> Result<(), textgen::Error> {
     }
     let result = stream.result().expect("a finished stream has its result");
     println!("\n[{}, {} tokens]", result.stop_reason, result.tokens.len());
-    if result.text.chars().any(|ch| letters.contains(ch)) {
+    // Beam search with the same Rust processor on every beam: the two best of 4 beams.
+    let beam_opts = GenerateOptions {
+        samplers: Some(format!("ban_letters(letters=\"{}\") greedy", letters)),
+        max_new_tokens: 40,
+        num_beams: 4,
+        num_return_sequences: 2,
+        beam_scorers: Some("length_penalty(alpha=1.2)".into()),
+        ..Default::default()
+    };
+    let beams = model.generate(&prompt, &beam_opts)?;
+    for (i, s) in beams.sequences.iter().enumerate() {
+        println!("[beam {}, score {:.4}, {}] {:?}", i, s.score, s.stop_reason, s.text);
+    }
+    let texts = std::iter::once(&result.text).chain(beams.sequences.iter().map(|s| &s.text));
+    if texts.flat_map(|t| t.chars()).any(|ch| letters.contains(ch)) {
         eprintln!("a banned letter came out");
         std::process::exit(1);
     }

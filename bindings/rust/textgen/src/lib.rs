@@ -339,12 +339,22 @@ pub struct GenerateOptions {
     pub n_threads: i32,
     /// `sys::TG_GEN_*`.
     pub flags: u32,
+    /// B > 1: beam search with B beams; 0 or 1: one sequence.
+    pub num_beams: i32,
+    /// Sequences in the result with beam search, best first: 1..=B; 0 = 1.
+    pub num_return_sequences: i32,
+    /// `sys::TG_EARLY_STOP_*` (Hugging Face's False / True / "never").
+    pub early_stopping: i32,
+    /// Beam scorers, written like a chain spec: "length_penalty(alpha=2)",
+    /// "diverse_groups(groups=2, penalty=0.5)"; None: length_penalty(alpha=1).
+    pub beam_scorers: Option<String>,
 }
 
 /// A tg_generate_options and the C strings it points into.
 struct CGenerateOptions {
     opts: sys::tg_generate_options,
     _samplers: Option<CString>,
+    _beam_scorers: Option<CString>,
     _stops: Vec<CString>,
     _stop_ptrs: Vec<*const c_char>,
     _stop_tokens: Vec<i32>,
@@ -376,9 +386,18 @@ impl CGenerateOptions {
         opts.seed = o.seed;
         opts.n_threads = o.n_threads;
         opts.flags = o.flags;
+        let beam_scorers = match &o.beam_scorers {
+            Some(s) => Some(c_string(s, "beam_scorers")?),
+            None => None,
+        };
+        opts.num_beams = o.num_beams;
+        opts.num_return_sequences = o.num_return_sequences;
+        opts.early_stopping = o.early_stopping;
+        opts.beam_scorers = beam_scorers.as_ref().map_or(ptr::null(), |s| s.as_ptr());
         Ok(CGenerateOptions {
             opts,
             _samplers: samplers,
+            _beam_scorers: beam_scorers,
             _stops: stops,
             _stop_ptrs: stop_ptrs,
             _stop_tokens: stop_tokens,
@@ -386,7 +405,21 @@ impl CGenerateOptions {
     }
 }
 
-/// What a generation produced (copied out of the library's result, which is freed).
+/// One sequence of a generation: beam search returns several, best first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequence {
+    pub text: String,
+    pub tokens: Vec<i32>,
+    /// Per token: the score it added to its hypothesis (beam search) or its log-probability.
+    pub logprobs: Vec<f32>,
+    /// The beam scorer's final score, or the sum of the log-probabilities.
+    pub score: f64,
+    /// "max_tokens", "eos", "stop_string", ...
+    pub stop_reason: String,
+}
+
+/// What a generation produced (copied out of the library's result, which is freed). `text`,
+/// `tokens`, `logprobs` and `stop_reason` describe the best sequence, `sequences[0]`.
 #[derive(Clone, Debug)]
 pub struct Generation {
     pub text: String,
@@ -396,6 +429,26 @@ pub struct Generation {
     /// "max_tokens", "eos", "stop_string", "callback", ...
     pub stop_reason: String,
     pub timing: sys::tg_timing,
+    /// Every sequence, best first (one without beam search).
+    pub sequences: Vec<Sequence>,
+}
+
+impl Sequence {
+    unsafe fn copy(r: *const sys::tg_result, i: usize) -> Sequence {
+        let mut n = 0usize;
+        let t = sys::tg_result_sequence_text(r, i, &mut n);
+        let text = String::from_utf8_lossy(slice(t as *const u8, n)).into_owned();
+        let tokens = slice(sys::tg_result_sequence_tokens(r, i, &mut n), n).to_vec();
+        let logprobs = slice(sys::tg_result_sequence_logprobs(r, i, &mut n), n).to_vec();
+        let reason = sys::tg_result_sequence_stop_reason(r, i);
+        Sequence {
+            text,
+            tokens,
+            logprobs,
+            score: sys::tg_result_sequence_score(r, i),
+            stop_reason: cstr(sys::tg_stop_reason_str(reason)).to_string(),
+        }
+    }
 }
 
 impl Generation {
@@ -413,8 +466,9 @@ impl Generation {
             ..Default::default()
         };
         sys::tg_result_timing(&mut timing, r);
+        let sequences = (0..sys::tg_result_n_sequences(r)).map(|i| Sequence::copy(r, i)).collect();
         sys::tg_result_free(r);
-        Generation { text, tokens, logprobs, prompt_tokens, stop_reason, timing }
+        Generation { text, tokens, logprobs, prompt_tokens, stop_reason, timing, sequences }
     }
 }
 
@@ -846,6 +900,7 @@ pub fn register_processor(def: ProcessorDef) -> Result<()> {
         load: ptr::null(),
         check_stop: ptr::null(),
         reserved: [ptr::null_mut(); 4],
+        scorer: ptr::null(),
     };
     let list = [&vt as *const sys::tg_processor_vtable];
     let version = CString::new(version()).unwrap_or_default();

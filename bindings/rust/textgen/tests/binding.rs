@@ -1,7 +1,7 @@
 //! The Rust binding against the bundled model ($TEXTGEN_MODEL): load, tokenizer round trip,
-//! greedy ids equal to the C library's (examples/greedy.c, $TG_GREEDY_EXE), streaming equal to
-//! the result, errors from 4 threads, a processor written in Rust next to built-ins, and every
-//! processor state dropped (the library calls destroy, the binding frees the box).
+//! greedy ids equal to the C library's (examples/greedy.c, $TG_GREEDY_EXE), beam search equal to
+//! the C library's (bindings/reference/beam_reference.c), streaming equal to the result, errors
+//! from 4 threads, a processor written in Rust next to built-ins, and every processor state dropped (the library calls destroy, the binding frees the box).
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
@@ -24,6 +24,31 @@ fn c_greedy(dir: &str, ids: &[i32], n: usize) -> Vec<i32> {
     let out = Command::new(exe).args(&args).output().expect("examples/greedy runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().split_whitespace().map(|s| s.parse().unwrap()).collect()
+}
+
+/// The C library's beam search (bindings/reference/beam_reference.c, $TG_BEAM_REFERENCE_EXE):
+/// per sequence, best first, (score, stop reason, ids).
+fn c_beams(o: &GenerateOptions) -> Vec<(f64, String, Vec<i32>)> {
+    let exe = std::env::var("TG_BEAM_REFERENCE_EXE").expect("TG_BEAM_REFERENCE_EXE is set");
+    let args = [
+        PROMPT.to_string(),
+        o.num_beams.to_string(),
+        o.num_return_sequences.to_string(),
+        o.max_new_tokens.to_string(),
+        o.early_stopping.to_string(),
+        o.samplers.clone().unwrap_or_default(),
+        o.beam_scorers.clone().unwrap_or_default(),
+    ];
+    let out = Command::new(exe).args(&args).output().expect("beam_reference runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let ids = f[2..].iter().map(|s| s.parse().unwrap()).collect();
+            (f[0].parse().unwrap(), f[1].to_string(), ids)
+        })
+        .collect()
 }
 
 #[test]
@@ -85,6 +110,82 @@ fn streaming_equals_the_result() {
     assert_eq!(pieces, g.text);
     assert_eq!(ids, g.tokens);
     assert_eq!(g.tokens, result.tokens, "same seed, same tokens");
+}
+
+#[test]
+fn beam_search_equals_the_c_library() {
+    let m = model();
+    let cases = [
+        GenerateOptions {
+            num_beams: 4,
+            num_return_sequences: 3,
+            max_new_tokens: 12,
+            early_stopping: sys::TG_EARLY_STOP_NEVER,
+            beam_scorers: Some("length_penalty(alpha=1.5)".into()),
+            flags: sys::TG_GEN_NO_CONFIG,
+            ..Default::default()
+        },
+        GenerateOptions {
+            samplers: Some("top_k(k=5) greedy".into()),
+            num_beams: 4,
+            num_return_sequences: 4,
+            max_new_tokens: 10,
+            early_stopping: sys::TG_EARLY_STOP_TRUE,
+            beam_scorers: Some("diverse_groups(groups=2, penalty=1.0)".into()),
+            flags: sys::TG_GEN_NO_CONFIG,
+            ..Default::default()
+        },
+    ];
+    let tok = m.tokenizer().unwrap();
+    for opts in &cases {
+        let g = m.generate(PROMPT, opts).unwrap();
+        let want = c_beams(opts);
+        assert_eq!(want.len(), opts.num_return_sequences as usize);
+        let got: Vec<(f64, String, Vec<i32>)> = g
+            .sequences
+            .iter()
+            .map(|s| (s.score, s.stop_reason.clone(), s.tokens.clone()))
+            .collect();
+        assert_eq!(got, want, "{:?}", opts);
+        assert_eq!(g.tokens, g.sequences[0].tokens, "sequence 0 is the best");
+        assert_eq!(g.text, g.sequences[0].text);
+        for s in &g.sequences {
+            assert_eq!(s.text, tok.decode(&s.tokens).unwrap());
+            assert_eq!(s.logprobs.len(), s.tokens.len());
+        }
+        assert_ne!(g.sequences[0].tokens, g.sequences[1].tokens);
+    }
+}
+
+#[test]
+fn beam_search_streams_the_best_sequence() {
+    let m = model();
+    let opts = GenerateOptions {
+        num_beams: 3,
+        num_return_sequences: 2,
+        max_new_tokens: 20,
+        flags: sys::TG_GEN_NO_CONFIG,
+        ..Default::default()
+    };
+    let (mut pieces, mut ids) = (String::new(), Vec::new());
+    let g = m
+        .generate_with(PROMPT, &opts, |t, i| {
+            pieces.push_str(t);
+            ids.extend_from_slice(i);
+            true
+        })
+        .unwrap();
+    assert_eq!(pieces, g.text);
+    assert_eq!(ids, g.tokens);
+    let mut stream = m.stream(PROMPT, &opts).unwrap();
+    let text: String = stream.by_ref().map(|c| c.unwrap()).collect();
+    let result = stream.result().unwrap().clone();
+    assert_eq!(text, g.text);
+    assert_eq!(result.sequences, g.sequences);
+    let too_many = GenerateOptions { num_beams: 2, num_return_sequences: 3, ..Default::default() };
+    let e = m.generate(PROMPT, &too_many).unwrap_err();
+    assert_eq!(e.status(), sys::TG_ERANGE);
+    assert!(e.message().contains("num_return_sequences = 3 is more than num_beams = 2"), "{}", e);
 }
 
 #[test]
