@@ -1,9 +1,9 @@
 /* bench_decode.c — decode/prefill throughput, memory-bandwidth efficiency and peak RSS of
  * libtextgen on one model folder. Not a test: it is built by meson and run by bench/run.sh.
  *
- * Usage: bench_decode MODEL_DIR [--bf16] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
+ * Usage: bench_decode MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
  *                               [--threads A,B,...] [--no-rss] [--mark]
- *        bench_decode MODEL_DIR --rss-only [--bf16] [--threads N] [--prompt N] [--gen N]
+ *        bench_decode MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]
  *
  * In one run it measures, interleaving the thread counts within every repetition so that the
  * noise of a shared machine hits all of them alike:
@@ -240,10 +240,15 @@ static int run_once(tg_session *s, const workload *w, double *prefill_tps, doubl
     return 0;
 }
 
-static tg_model *load(const char *dir, int bf16, tg_model_info *info)
+static const char *wt_name(int wt)
+{
+    return wt == TG_WEIGHTS_BF16 ? "bf16" : wt == TG_WEIGHTS_INT8 ? "int8" : "fp32";
+}
+
+static tg_model *load(const char *dir, int wt, tg_model_info *info)
 {
     tg_model_options mo = TG_MODEL_OPTIONS_INIT;
-    mo.weight_type = bf16 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
+    mo.weight_type = (uint32_t)wt;
     tg_model *m;
     if (tg_model_load(&m, dir, &mo) != TG_OK) {
         fail("loading the model");
@@ -279,10 +284,10 @@ static void make_prompt(workload *w)
 }
 
 /* --rss-only: the child process. Prints one machine-readable line. */
-static int rss_only(const char *dir, int bf16, int nt, workload *w)
+static int rss_only(const char *dir, int wt, int nt, workload *w)
 {
     tg_model_info info;
-    tg_model *m = load(dir, bf16, &info);
+    tg_model *m = load(dir, wt, &info);
     if (!m)
         return 1;
     long rss_loaded = status_kb("VmRSS");
@@ -324,7 +329,7 @@ typedef struct {
 } rss_result;
 
 /* Run ourselves with --rss-only in a fresh process and parse its line. */
-static rss_result rss_child(const char *dir, int bf16, int nt, const workload *w)
+static rss_result rss_child(const char *dir, int wt, int nt, const workload *w)
 {
     rss_result r = {0};
     int fd[2];
@@ -339,9 +344,19 @@ static rss_result rss_child(const char *dir, int bf16, int nt, const workload *w
         snprintf(nts, sizeof nts, "%d", nt);
         snprintf(ps, sizeof ps, "%d", w->prompt);
         snprintf(gs, sizeof gs, "%d", w->gen);
-        char *args[] = {
-            "bench_decode", (char *)dir, "--rss-only",           "--threads", nts, "--prompt", ps,
-            "--gen",        gs,          bf16 ? "--bf16" : NULL, NULL};
+        char *args[] = {"bench_decode",
+                        (char *)dir,
+                        "--rss-only",
+                        "--threads",
+                        nts,
+                        "--prompt",
+                        ps,
+                        "--gen",
+                        gs,
+                        wt == TG_WEIGHTS_BF16   ? "--bf16"
+                        : wt == TG_WEIGHTS_INT8 ? "--int8"
+                                                : NULL,
+                        NULL};
         execv("/proc/self/exe", args);
         _exit(127);
     }
@@ -419,9 +434,9 @@ static void loadavg(char *out, size_t n)
 static void usage(const char *a0)
 {
     fprintf(stderr,
-            "usage: %s MODEL_DIR [--bf16] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
+            "usage: %s MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
             "[--threads A,B,...] [--no-rss] [--mark]\n"
-            "       %s MODEL_DIR --rss-only [--bf16] [--threads N] [--prompt N] [--gen N]\n",
+            "       %s MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]\n",
             a0, a0);
     exit(2);
 }
@@ -429,14 +444,16 @@ static void usage(const char *a0)
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
-    int bf16 = 0, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0;
+    int wt = TG_WEIGHTS_F32, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0;
     int threads[MAX_THREADS] = {1, 2}, n_thr = 2;
     workload w = {128, 128, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int more = i + 1 < argc;
         if (strcmp(a, "--bf16") == 0)
-            bf16 = 1;
+            wt = TG_WEIGHTS_BF16;
+        else if (strcmp(a, "--int8") == 0)
+            wt = TG_WEIGHTS_INT8;
         else if (strcmp(a, "--no-rss") == 0)
             do_rss = 0;
         else if (strcmp(a, "--mark") == 0)
@@ -472,7 +489,7 @@ int main(int argc, char **argv)
         if (threads[t] < 1 || threads[t] > MAX_THREADS)
             usage(argv[0]);
     if (rss_mode)
-        return rss_only(dir, bf16, threads[0], &w);
+        return rss_only(dir, wt, threads[0], &w);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     char la0[128], la1[128], date[64];
@@ -495,7 +512,7 @@ int main(int argc, char **argv)
 
     double t_load = now();
     tg_model_info info;
-    tg_model *m = load(dir, bf16, &info);
+    tg_model *m = load(dir, wt, &info);
     if (!m)
         return 1;
     t_load = now() - t_load;
@@ -547,8 +564,10 @@ int main(int argc, char **argv)
     const double bw_best[3] = {0, vmax(bw[1], reps), vmax(bw[2], reps)};
     const double bw_med[3] = {0, median(bw[1], reps), median(bw[2], reps)};
     const double bw_top = bw_best[1] > bw_best[2] ? bw_best[1] : bw_best[2];
-    printf("== libtextgen decode benchmark: %s weights (%s) ==\n", bf16 ? "bf16" : "fp32",
-           bf16 ? "TG_WEIGHTS_BF16" : "TG_WEIGHTS_F32");
+    printf("== libtextgen decode benchmark: %s weights (%s) ==\n", wt_name(wt),
+           wt == TG_WEIGHTS_BF16   ? "TG_WEIGHTS_BF16"
+           : wt == TG_WEIGHTS_INT8 ? "TG_WEIGHTS_INT8"
+                                   : "TG_WEIGHTS_F32");
     printf("started         %s\n", date);
     printf("model           %s\n", dir);
     printf("shape           %d layers, n_embd %d, %d heads, vocab %d, n_positions %d; "
@@ -640,7 +659,7 @@ int main(int argc, char **argv)
     const int bwi = threads[best_t] >= 2 ? 2 : 1;
     const double eff = median(dec[best_t], reps) * wb / 1e9 / bw_best[bwi];
     printf("\nGOAL %s decode efficiency >= 0.70 at the better thread count (%d): %.3f -> %s\n",
-           bf16 ? "(fp32 goal; shown for bf16)" : "fp32", threads[best_t], eff,
+           wt != TG_WEIGHTS_F32 ? "(fp32 goal; shown for bf16/int8)" : "fp32", threads[best_t], eff,
            eff >= 0.7 ? "PASS" : "FAIL");
     printf("main process peak RSS (model + %d sessions + %d MiB bandwidth buffer): %.1f MB\n",
            n_thr, bw_mib, KB_MB(hwm_main));
@@ -651,7 +670,7 @@ int main(int argc, char **argv)
     free(buf);
 
     if (do_rss) {
-        rss_result rr = rss_child(dir, bf16, threads[best_t], &w);
+        rss_result rr = rss_child(dir, wt, threads[best_t], &w);
         if (!rr.ok) {
             printf("peak RSS: the --rss-only child failed\n");
             return 1;

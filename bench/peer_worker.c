@@ -1,7 +1,7 @@
 /* peer_worker.c — the libtextgen side of the llama.cpp comparison (bench/peer/compare.mjs).
  *
- * Usage: peer_worker MODEL_DIR fp32|bf16            serve commands on stdin (below)
- *        peer_worker MODEL_DIR fp32|bf16 --start T   time to the first logits, then exit
+ * Usage: peer_worker MODEL_DIR fp32|bf16|int8         serve commands on stdin (below)
+ *        peer_worker MODEL_DIR fp32|bf16|int8 --start T   time to the first logits, then exit
  *
  * Serving: loads the model once, prints {"ready":1,"load_s":...}, then answers one JSON line per
  * command line:
@@ -121,13 +121,16 @@ static void print_ids(const char *key, const int32_t *v, int n)
 int main(int argc, char **argv)
 {
     const int64_t t_main = now_ns();
-    if (argc < 3 || (strcmp(argv[2], "fp32") && strcmp(argv[2], "bf16"))) {
-        fprintf(stderr, "usage: peer_worker MODEL_DIR fp32|bf16 [--start THREADS]\n");
+    if (argc < 3 ||
+        (strcmp(argv[2], "fp32") && strcmp(argv[2], "bf16") && strcmp(argv[2], "int8"))) {
+        fprintf(stderr, "usage: peer_worker MODEL_DIR fp32|bf16|int8 [--start THREADS]\n");
         return 2;
     }
     const int start_threads = argc >= 5 && strcmp(argv[3], "--start") == 0 ? atoi(argv[4]) : 0;
     tg_model_options mo = TG_MODEL_OPTIONS_INIT;
-    mo.weight_type = strcmp(argv[2], "bf16") == 0 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
+    mo.weight_type = strcmp(argv[2], "bf16") == 0   ? TG_WEIGHTS_BF16
+                     : strcmp(argv[2], "int8") == 0 ? TG_WEIGHTS_INT8
+                                                    : TG_WEIGHTS_F32;
     tg_model *m;
     const int64_t t_load0 = now_ns();
     if (tg_model_load(&m, argv[1], &mo) != TG_OK)

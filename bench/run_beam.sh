@@ -14,7 +14,7 @@ model=$out/gpt2-124m-random
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root"
 fi
-ninja -C "$build" bench/bench_beam bench/make_gpt2_model >/dev/null
+ninja -C "$build" -j2 bench/bench_beam bench/make_gpt2_model >/dev/null
 mkdir -p "$out"
 if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/config.json" ]; then
     "$build/bench/make_gpt2_model" "$model"

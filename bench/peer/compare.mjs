@@ -6,7 +6,7 @@
 //                    [--spinner] [--start-reps N]
 //
 // Pairs: fp32 = libtextgen TG_WEIGHTS_F32 vs llama.cpp f32 GGUF; bf16 = TG_WEIGHTS_BF16 vs f16
-// GGUF; q8_0 = llama.cpp's Q8_0 alone (libtextgen has no int8 weights yet). For each pair both
+// GGUF; int8 = TG_WEIGHTS_INT8 vs Q8_0 GGUF; q8_0 = llama.cpp's Q8_0 alone. For each pair both
 // workers (bench/peer_worker.c, bench/peer/llama_worker.mjs) stay loaded; every repetition runs
 // each (engine, thread count) once, the order reversed on odd repetitions, and, with --spinner,
 // once more with a background `sh -c 'while :; do :; done'` keeping one CPU busy. Medians with
@@ -37,7 +37,7 @@ for (const k of ["build", "model", "gguf-prefix", "llama-dir"])
 const threads = String(opt.threads).split(",").map(Number);
 const [reps, P, G, startReps] = [opt.reps, opt.prompt, opt.gen, opt["start-reps"]].map(Number);
 const pairs = String(opt.pairs).split(",");
-const ggufType = {fp32: "f32", bf16: "f16", q8_0: "q8_0"};
+const ggufType = {fp32: "f32", bf16: "f16", int8: "q8_0", q8_0: "q8_0"};
 
 // ---- workers: one JSON line per command ----
 class Worker {

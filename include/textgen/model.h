@@ -24,7 +24,11 @@ typedef struct tg_model tg_model;
 enum {
     TG_WEIGHTS_AUTO = 0, /**< BF16 files compute in bf16; F32 and F16 files in f32 (exact) */
     TG_WEIGHTS_F32 = 1,  /**< convert everything to f32 (most exact) */
-    TG_WEIGHTS_BF16 = 2  /**< matrices in bf16 (half the memory traffic) */
+    TG_WEIGHTS_BF16 = 2, /**< matrices in bf16 (half the memory traffic) */
+    TG_WEIGHTS_INT8 = 3  /**< matrices in int8 with an f32 scale per output column, quantized at
+                              load from F32/F16/BF16 (a quarter of f32's traffic); activations
+                              are quantized per row; norms stay f32, an untied embedding table
+                              too (a tied one is the output layer's columns) */
 };
 
 /** Options for tg_model_load(). */
@@ -70,7 +74,7 @@ typedef struct tg_model_info {
     int32_t n_inner;       /**< MLP hidden width */
     int32_t bos_id;        /**< beginning-of-sequence id, -1 if none */
     int32_t eos_id;        /**< end-of-sequence id, -1 if none */
-    uint32_t weight_type;  /**< TG_WEIGHTS_F32 or TG_WEIGHTS_BF16: what computation uses */
+    uint32_t weight_type;  /**< TG_WEIGHTS_F32, _BF16 or _INT8: what computation uses */
     uint64_t n_params;     /**< parameters in the file (tied matrices counted once) */
     uint64_t weight_bytes; /**< bytes of matrices streamed per decoded token */
 } tg_model_info;

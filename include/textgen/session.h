@@ -24,8 +24,8 @@ typedef struct tg_session_options {
     uint32_t struct_size; /**< sizeof(tg_session_options) */
     uint32_t n_seq;       /**< sequences held at once (default 1) */
     uint32_t n_ctx;       /**< positions per sequence; 0 = the model's n_ctx */
-    int32_t n_threads;    /**< compute threads; 0 = $OMP_NUM_THREADS if set, else 1 (the safe
-                               choice on a shared machine: docs/performance.md) */
+    int32_t n_threads;    /**< compute threads; 0 = the CPUs this process may run on (affinity
+                               mask, capped by a cgroup CPU quota). Results do not depend on it */
     uint32_t n_batch;     /**< most rows one decode call takes; 0 = n_ctx */
 } tg_session_options;
 

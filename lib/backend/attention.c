@@ -7,7 +7,6 @@
 #include "simd.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +15,8 @@
 struct tg_attn {
     const tg_net_hparams *hp;
     tg_kv_cache *kv;
-    int32_t n_ctx, n_threads;
+    int32_t n_ctx;
+    tg_tpool *pool; /* the session's: decode rows are spread over it */
     dnnl_stream_t stream;
     dnnl_primitive_t qk, pv;  /* batched matmuls with runtime sizes, created once */
     int64_t t_pad;            /* staging rows per KV head (n_ctx, off power-of-two strides) */
@@ -33,26 +33,6 @@ struct tg_attn {
 
 static const dnnl_data_type_t F32 = dnnl_f32;
 
-/* e^x for x <= 0 (Cephes' expf: range reduction by ln 2, degree-5 polynomial; relative error
- * about 1e-7; inputs below -87 give e^-87 instead of smaller values). */
-TG_INLINE void exp_nonpositive(v8f *xp) /* in place: no vector-typed return (ABI by target) */
-{
-    v8f x = *xp;
-    const v8f lo = x * 0.0f - 87.0f;
-    const v8i below = x < lo;
-    x = (v8f)(((v8i)x & ~below) | ((v8i)lo & below));
-    const v8i n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, v8i); /* round */
-    const v8f nf = __builtin_convertvector(n, v8f);
-    const v8f r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
-    v8f p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    *xp = p * (v8f)((n + 127) << 23);
-}
-
 /* Softmax of s[0..n) in place. */
 TG_INLINE void softmax(float *s, int64_t n)
 {
@@ -64,7 +44,7 @@ TG_INLINE void softmax(float *s, int64_t n)
     for (; j + 8 <= n; j += 8) {
         memcpy(&x, s + j, sizeof x);
         x -= mx;
-        exp_nonpositive(&x);
+        tg__exp_nonpositive(&x);
         memcpy(s + j, &x, sizeof x);
         acc += x;
     }
@@ -301,30 +281,48 @@ static tg_status prefill(tg_attn *a, int32_t l, const tg_batch_row *rows, size_t
     return TG_OK;
 }
 
-/* Decode rows: one task per (row, KV head), spread over the threads when there is enough. */
+typedef struct dec_job {
+    tg_attn *a;
+    int32_t l;
+    const tg_batch_row *rows;
+    const int32_t *idx;
+    const float *qkv;
+    float *att;
+    float scale;
+    int64_t G;
+} dec_job;
+
+/* One (row, KV head) of decode_rows; `worker` picks the thread's score buffer. */
+static void decode_task(void *arg, int64_t k, int32_t worker)
+{
+    const dec_job *j = arg;
+    const tg_net_hparams *hp = j->a->hp;
+    const int64_t H = hp->n_head, G = j->G, R = H / G, D = hp->head_dim, QKV = (H + 2 * G) * D;
+    const int64_t r = j->idx[k / G], g = k % G;
+    float q[R * D];
+    const float *src = j->qkv + (size_t)r * (size_t)QKV + g * R * D;
+    for (int64_t i = 0; i < R * D; i++)
+        q[i] = src[i] * j->scale;
+    float *s = j->a->row_scores + (size_t)worker * (size_t)(R * j->a->n_ctx);
+    decode_group(j->a->kv, j->rows[r].seq, j->l, (int32_t)g, (int64_t)j->rows[r].pos + 1, R, D, q,
+                 j->att + (size_t)r * (size_t)(H * D) + g * R * D, s);
+}
+
+/* Decode rows: one task per (row, KV head), spread over the pool's threads when there is
+ * enough. */
 static void decode_rows(tg_attn *a, int32_t l, const tg_batch_row *rows, const int32_t *idx,
                         int64_t n, const float *qkv, float *att)
 {
     const tg_net_hparams *hp = a->hp;
-    const int64_t H = hp->n_head, G = hp->n_kv_head, R = H / G, D = hp->head_dim,
-                  QKV = (H + 2 * G) * D, tasks = n * G;
+    const int64_t H = hp->n_head, G = hp->n_kv_head, D = hp->head_dim, tasks = n * G;
     const float scale = 1.0f / sqrtf((float)D);
     int64_t work = 0;
     for (int64_t i = 0; i < n; i++)
         work += (int64_t)rows[idx[i]].pos + 1;
     work *= H * D;
-    const int threads = a->n_threads > 1 && work >= 32768 ? a->n_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t k = 0; k < tasks; k++) {
-        const int64_t r = idx[k / G], g = k % G;
-        float q[R * D];
-        const float *src = qkv + (size_t)r * (size_t)QKV + g * R * D;
-        for (int64_t i = 0; i < R * D; i++)
-            q[i] = src[i] * scale;
-        float *s = a->row_scores + (size_t)omp_get_thread_num() * (size_t)(R * a->n_ctx);
-        decode_group(a->kv, rows[r].seq, l, (int32_t)g, (int64_t)rows[r].pos + 1, R, D, q,
-                     att + (size_t)r * (size_t)(H * D) + g * R * D, s);
-    }
+    dec_job j = {a, l, rows, idx, qkv, att, scale, G};
+    /* Below ~32k multiply-adds a task costs less than handing it to another thread. */
+    tg__tpool_run(work >= 32768 ? a->pool : NULL, tasks, decode_task, &j);
 }
 
 void tg__attn_begin(tg_attn *a)
@@ -390,7 +388,7 @@ static int is_pow2(uint64_t v)
 }
 
 tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *kv, int32_t n_ctx,
-                          int32_t n_batch, int32_t n_threads)
+                          int32_t n_batch, tg_tpool *pool)
 {
     *out = NULL;
     tg_attn *a = tg__calloc(1, sizeof *a);
@@ -400,7 +398,8 @@ tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *
     a->kv = kv;
     a->staged_seq = -1;
     a->n_ctx = n_ctx;
-    a->n_threads = n_threads;
+    a->pool = pool;
+    const int32_t n_threads = tg__tpool_size(pool);
     const size_t H = (size_t)hp->n_head, G = (size_t)hp->n_kv_head, D = (size_t)hp->head_dim,
                  B = (size_t)n_batch, chunk = B < ATT_CHUNK ? B : ATT_CHUNK;
     /* Power-of-two strides between heads alias in the caches; pad them away. */

@@ -7,6 +7,7 @@
 #ifndef TG_BACKEND_ATTENTION_H
 #define TG_BACKEND_ATTENTION_H
 
+#include "kernels/tpool.h"
 #include "kv_cache.h"
 #include "net.h"
 #include <textgen/session.h>
@@ -15,9 +16,10 @@
 
 typedef struct tg_attn tg_attn;
 
-/* For rows of up to n_batch, sequences of up to n_ctx positions, n_threads threads. */
+/* For rows of up to n_batch, sequences of up to n_ctx positions; decode rows run on `pool`
+ * (the session's, which must outlive `a`). */
 tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *kv, int32_t n_ctx,
-                          int32_t n_batch, int32_t n_threads);
+                          int32_t n_batch, tg_tpool *pool);
 void tg__attn_free(tg_attn *a);
 
 /* Start of a forward pass: the cache may have changed since the last one (a truncate, a copy),

@@ -24,6 +24,7 @@ struct tg_backend_model {
     float *pos_rows; /* [n_ctx][n_embd] learned positions, or NULL */
     float *inv_freq; /* [head_dim / 2] rotary frequencies, or NULL */
     uint64_t weight_bytes;
+    struct tg_tpool *load_pool; /* while the weights are prepared */
 };
 
 /* Row `token` of the embedding table as f32. */

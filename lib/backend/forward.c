@@ -11,6 +11,7 @@
 #include "attention.h"
 #include "backend_internal.h"
 #include "core/error.h"
+#include "kernels/tpool.h"
 #include "rope.h"
 
 #include <omp.h>
@@ -18,6 +19,9 @@
 #include <string.h>
 
 #define PLAN_CACHE 6 /* row counts whose plans are kept */
+/* How long an idle pool thread polls for the next product before sleeping: decode issues the
+ * next one within microseconds (docs/performance.md, "Threads"). */
+#define TG_POOL_SPIN_US 100
 
 typedef struct row_plans {
     int64_t M; /* 0 = empty slot */
@@ -30,6 +34,7 @@ struct tg_backend_ctx {
     const tg_backend_model *bm;
     const tg_net_hparams *hp;
     int32_t n_seq, n_ctx, n_batch, n_threads;
+    tg_tpool *pool; /* n_threads threads, the caller's included: products and attention */
     tg_kv_cache *kv;
     tg_attn *attn;
     row_plans plans[PLAN_CACHE];
@@ -77,16 +82,16 @@ static tg_linear_cfg role_cfg(const tg_backend_ctx *c, int role, int64_t M)
     switch (role) {
     case TG_ROLE_ATTN_OUT:
     case TG_ROLE_FFN_DOWN:
-        return (tg_linear_cfg){M, TG_EPI_NONE, 1, TG_ACT_F32};
+        return (tg_linear_cfg){M, TG_EPI_NONE, 1, TG_ACT_F32, c->pool};
     case TG_ROLE_FFN_UP: {
         const int32_t f = c->hp->ffn;
         const tg_epilogue e = f == TG_FFN_GELU_TANH  ? TG_EPI_GELU_TANH
                               : f == TG_FFN_GELU_ERF ? TG_EPI_GELU_ERF
                                                      : TG_EPI_SILU_GATE;
-        return (tg_linear_cfg){M, e, 0, b0->lin[TG_ROLE_FFN_DOWN]->src};
+        return (tg_linear_cfg){M, e, 0, b0->lin[TG_ROLE_FFN_DOWN]->src, c->pool};
     }
     default: /* qkv, output */
-        return (tg_linear_cfg){M, TG_EPI_NONE, 0, TG_ACT_F32};
+        return (tg_linear_cfg){M, TG_EPI_NONE, 0, TG_ACT_F32, c->pool};
     }
 }
 
@@ -141,6 +146,7 @@ void tg__backend_ctx_free(tg_backend_ctx *c)
         plans_free(&c->plans[i]);
     tg__attn_free(c->attn);
     tg__kvc_free(c->kv);
+    tg__tpool_free(c->pool);
     free(c->x);
     free(c->h);
     free(c->qkv);
@@ -191,12 +197,16 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
         tg__backend_ctx_free(c);
         return tg__error(TG_ENOMEM, "out of memory creating a session (n_batch %d)", (int)n_batch);
     }
-    tg_status st = tg__kvc_create(&c->kv, n_seq, n_ctx, hp->n_layer, hp->n_kv_head, hp->head_dim);
+    tg_status st = tg__tpool_create(&c->pool, n_threads, TG_POOL_SPIN_US);
+    if (st == TG_OK)
+        st = tg__kvc_create(&c->kv, n_seq, n_ctx, hp->n_layer, hp->n_kv_head, hp->head_dim);
     if (st == TG_OK) {
-        /* oneDNN fixes a primitive's thread count when it is created: the session's. */
+        /* oneDNN fixes a primitive's thread count when it is created: one. Nothing of a
+         * session forks OpenMP teams, whose static split collapses when another process holds
+         * a core (docs/performance.md); the session's pool shares the work out instead. */
         const int saved_threads = omp_get_max_threads();
-        omp_set_num_threads(n_threads);
-        st = tg__attn_create(&c->attn, hp, c->kv, n_ctx, n_batch, n_threads);
+        omp_set_num_threads(1);
+        st = tg__attn_create(&c->attn, hp, c->kv, n_ctx, n_batch, c->pool);
         omp_set_num_threads(saved_threads);
     }
     if (st != TG_OK) {
@@ -334,9 +344,10 @@ static tg_status reserve(tg_backend_ctx *c, const tg_batch_row *rows, size_t M)
 tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
                               float *logits_out)
 {
-    /* The session's thread count for this call only: the caller's OpenMP setting is restored. */
+    /* oneDNN primitives made during this call (plans) run on one thread each; the caller's
+     * OpenMP setting is restored. */
     const int saved_threads = omp_get_max_threads();
-    omp_set_num_threads(c->n_threads);
+    omp_set_num_threads(1);
     tg_status st = reserve(c, rows, M);
     if (st == TG_OK)
         st = forward(c, rows, M, logits_out);

@@ -1,11 +1,19 @@
 /* backend/linear.c — the linear seam's dispatch: which implementation prepares a matrix. */
+#include "core/error.h"
 #include "linear.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+/* The hand-written kernels run every precision, and beat oneDNN 2.6's matmuls at decode (they
+ * stream the weights at the memory's bandwidth, docs/performance.md). $TEXTGEN_LINEAR=onednn
+ * selects oneDNN for f32 and bf16 instead: for benchmarks comparing the two in one build. */
 tg_status tg__linear_create(tg_linear **out, const tg_linear_desc *d)
 {
-    /* oneDNN runs every precision there is today; an int8 or hand-written implementation is
-     * chosen here, by precision (and CPU features), when it exists. */
-    return tg__linear_dnnl_create(out, d);
+    const char *impl = getenv("TEXTGEN_LINEAR");
+    if (impl && strcmp(impl, "onednn") == 0 && d->precision != TG_PREC_INT8)
+        return tg__linear_dnnl_create(out, d);
+    return tg__linear_kmat_create(out, d);
 }
 
 void tg__linear_free(tg_linear *l)

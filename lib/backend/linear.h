@@ -7,8 +7,8 @@
  * (tg__linear_same_class), so the blocks of a model share one plan per role and row count.
  *
  * Implementations sit behind tg_linear_ops and choose their own weight layout and kernels:
- * oneDNN matmuls today (linear_dnnl.c); int8 weights or hand-written kernels are further
- * implementations picked by tg__linear_create. Nothing here names oneDNN. */
+ * hand-written small-M kernels on packed panels (linear_kmat.c, the default) and oneDNN matmuls
+ * (linear_dnnl.c), picked by tg__linear_create. */
 #ifndef TG_BACKEND_LINEAR_H
 #define TG_BACKEND_LINEAR_H
 
@@ -16,7 +16,13 @@
 #include <textgen/common.h>
 
 /* Precision the weights are kept and multiplied in. */
-typedef enum tg_precision { TG_PREC_F32 = 0, TG_PREC_BF16 = 1 } tg_precision;
+typedef enum tg_precision {
+    TG_PREC_F32 = 0,
+    TG_PREC_BF16 = 1,
+    TG_PREC_INT8 = 2 /* int8 weights, a scale per output column; hand-written kernels only */
+} tg_precision;
+
+struct tg_tpool;
 
 /* Element type of an activation buffer (inputs and outputs of a linear). */
 typedef enum tg_act_type { TG_ACT_F32 = 0, TG_ACT_BF16 = 1 } tg_act_type;
@@ -37,14 +43,16 @@ typedef struct tg_linear_desc {
     int64_t K;            /* input features */
     int gated;            /* two parts of equal width, gate then up, for TG_EPI_SILU_GATE */
     tg_precision precision;
+    struct tg_tpool *pool; /* threads that may prepare the weights (NULL: the caller alone) */
 } tg_linear_desc;
 
 /* How a plan runs: rows, epilogue and output. */
 typedef struct tg_linear_cfg {
     int64_t M;
     tg_epilogue epi;
-    int accumulate;  /* dst += result: adds into the (f32) residual stream */
-    tg_act_type dst; /* element type written; must be TG_ACT_F32 with accumulate */
+    int accumulate;        /* dst += result: adds into the (f32) residual stream */
+    tg_act_type dst;       /* element type written; must be TG_ACT_F32 with accumulate */
+    struct tg_tpool *pool; /* the session's threads (NULL: the caller alone); oneDNN uses OpenMP */
 } tg_linear_cfg;
 
 typedef struct tg_linear tg_linear;
@@ -110,7 +118,10 @@ static inline void tg__linear_read_column(const tg_linear *l, int64_t n, float *
     l->ops->read_column(l, n, out);
 }
 
-/* The oneDNN implementation (linear_dnnl.c). */
+/* The implementations: oneDNN matmuls (linear_dnnl.c; f32 and bf16), and the hand-written
+ * kernels of backend/kernels (linear_kmat.c; f32, bf16 and int8). Tests and benchmarks call them
+ * directly to compare the two. */
 tg_status tg__linear_dnnl_create(tg_linear **out, const tg_linear_desc *d);
+tg_status tg__linear_kmat_create(tg_linear **out, const tg_linear_desc *d);
 
 #endif

@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 typedef struct dnnl_linear {
     tg_linear base;
@@ -42,19 +40,6 @@ static const tg_linear_ops dnnl_ops;
 static dnnl_data_type_t dt_of(tg_act_type t)
 {
     return t == TG_ACT_BF16 ? dnnl_bf16 : dnnl_f32;
-}
-
-/* Tell the kernel we are done with the file pages behind [p, p+n): the peak memory of loading
- * stays near the prepared weights plus one source tensor. */
-static void release_pages(const void *p, size_t n)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || n == 0)
-        return;
-    uintptr_t b = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
-    if (e > b)
-        madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
 /* The parts of one matrix as a plain [K, N] source: the file's data itself when there is one
@@ -159,7 +144,7 @@ static tg_status load_matrix(dnnl_memory_t *out, const tg_tensor *const *parts, 
     if (s != dnnl_success)
         return tg__dnnl_check(s, name);
     for (int i = 0; i < n; i++)
-        release_pages(parts[i]->data, parts[i]->nbytes);
+        tg__tensor_release_pages(parts[i]);
     return TG_OK;
 }
 
@@ -209,6 +194,8 @@ static void linear_destroy(tg_linear *base)
 tg_status tg__linear_dnnl_create(tg_linear **out, const tg_linear_desc *d)
 {
     *out = NULL;
+    if (d->precision != TG_PREC_F32 && d->precision != TG_PREC_BF16)
+        return tg__error(TG_EINVAL, "%s: oneDNN runs f32 and bf16 weights only", d->name);
     dnnl_engine_t eng;
     tg_status st = tg__dnnl_engine(&eng);
     if (st != TG_OK)

@@ -31,4 +31,24 @@ TG_INLINE float tg__hsum8(const v8f *v)
            (((*v)[2] + (*v)[6]) + ((*v)[3] + (*v)[7]));
 }
 
+/* e^x for x <= 0 (Cephes' expf: range reduction by ln 2, degree-5 polynomial; relative error
+ * about 1e-7; inputs below -87 give e^-87 instead of smaller values). */
+TG_INLINE void tg__exp_nonpositive(v8f *xp) /* in place: no vector-typed return (ABI by target) */
+{
+    v8f x = *xp;
+    const v8f lo = x * 0.0f - 87.0f;
+    const v8i below = x < lo;
+    x = (v8f)(((v8i)x & ~below) | ((v8i)lo & below));
+    const v8i n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, v8i); /* round */
+    const v8f nf = __builtin_convertvector(n, v8f);
+    const v8f r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
+    v8f p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    *xp = p * (v8f)((n + 127) << 23);
+}
+
 #endif

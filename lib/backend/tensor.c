@@ -3,6 +3,8 @@
 #include "simd.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 size_t tg__dtype_size(tg_dtype dt)
 {
@@ -97,4 +99,16 @@ static void to_bf16(uint16_t *dst, const float *src, size_t n)
 void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)
 {
     to_bf16(dst, src, n);
+}
+
+void tg__tensor_release_pages(const tg_tensor *t)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || t->nbytes == 0)
+        return;
+    const uintptr_t p = (uintptr_t)t->data;
+    const uintptr_t b = (p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    const uintptr_t e = (p + t->nbytes) & ~((uintptr_t)page - 1);
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
 }

@@ -28,6 +28,10 @@ const char *tg__dtype_name(tg_dtype dt);
 /* Convert `n` elements starting at element `offset` of `t` to f32 (exact for every dtype). */
 void tg__tensor_to_f32(float *dst, const tg_tensor *t, size_t offset, size_t n);
 
+/* Tell the kernel the backend is done with the (mapped file) pages of `t`: the peak memory of a
+ * load stays near the prepared weights plus one source tensor. */
+void tg__tensor_release_pages(const tg_tensor *t);
+
 /* f32 -> bf16, rounding to nearest even (NaN stays NaN). */
 void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n);
 static inline float tg__bf16_to_f32(uint16_t h)

@@ -7,6 +7,8 @@
 #include "core/alloc.h"
 #include "backend_internal.h"
 #include "core/error.h"
+#include "kernels/cpus.h"
+#include "kernels/tpool.h"
 #include "rope.h"
 
 #include <stdio.h>
@@ -21,8 +23,8 @@ static int n_parts(const tg_net_linear *l)
     return n;
 }
 
-static tg_status make_linear(tg_linear **out, const tg_net_linear *src, int64_t K, int gated,
-                             tg_mat_layout layout, tg_precision prec, const char *name)
+static tg_status make_linear(tg_linear **out, const tg_backend_model *bm, const tg_net_linear *src,
+                             int64_t K, int gated, tg_mat_layout layout, const char *name)
 {
     tg_linear_desc d = {
         .name = name,
@@ -32,7 +34,8 @@ static tg_status make_linear(tg_linear **out, const tg_net_linear *src, int64_t 
         .layout = layout,
         .K = K,
         .gated = gated,
-        .precision = prec,
+        .precision = bm->precision,
+        .pool = bm->load_pool,
     };
     return tg__linear_create(out, &d);
 }
@@ -61,7 +64,8 @@ static tg_status build_embeddings(tg_backend_model *bm, const tg_net *net)
 {
     const tg_net_hparams *hp = &net->hp;
     const size_t C = (size_t)hp->n_embd;
-    bm->tok_type = bm->output->src;
+    /* bf16 weights keep a bf16 table (half the memory); f32 and int8 an exact f32 one. */
+    bm->tok_type = bm->precision == TG_PREC_BF16 ? TG_ACT_BF16 : TG_ACT_F32;
     if (net->output) { /* untied: a table of our own, in the compute precision */
         const size_t V = (size_t)hp->n_vocab, es = bm->tok_type == TG_ACT_BF16 ? 2 : 4;
         bm->tok_rows = tg__malloc(V * C * es);
@@ -109,7 +113,7 @@ static tg_status build_block(tg_backend_model *bm, const tg_net *net, int32_t i)
         return st;
     for (int r = 0; r < TG_N_BLOCK_ROLES; r++) {
         const int gated = r == TG_ROLE_FFN_UP && hp->ffn == TG_FFN_SILU_GATED;
-        if ((st = make_linear(&b->lin[r], src[r], K[r], gated, hp->layout, bm->precision,
+        if ((st = make_linear(&b->lin[r], bm, src[r], K[r], gated, hp->layout,
                               net->role_names[r])) != TG_OK)
             return st;
         if (i > 0 && !tg__linear_same_class(b->lin[r], bm->blocks[0].lin[r]))
@@ -126,7 +130,7 @@ static tg_status build(tg_backend_model *bm, const tg_net *net)
     tg_status st;
     /* [n_vocab, n_embd] either way: nn.Linear layout of a K = n_embd, N = n_vocab matrix */
     tg_net_linear out = {{net->output ? net->output : net->tok_embd}, {NULL}};
-    if ((st = make_linear(&bm->output, &out, hp->n_embd, 0, TG_MAT_OUT_IN, bm->precision,
+    if ((st = make_linear(&bm->output, bm, &out, hp->n_embd, 0, TG_MAT_OUT_IN,
                           net->role_names[TG_ROLE_OUTPUT])) != TG_OK ||
         (st = tg__norm_init(&bm->out_norm, hp->norm, hp->norm_eps, net->out_norm_w,
                             net->out_norm_b)) != TG_OK ||
@@ -149,7 +153,13 @@ tg_status tg__backend_model_create(tg_backend_model **out, const tg_net *net,
     bm->hp = net->hp;
     bm->precision = precision;
     bm->blocks = tg__calloc((size_t)net->hp.n_layer, sizeof *bm->blocks);
-    tg_status st = bm->blocks ? build(bm, net) : tg__error(TG_ENOMEM, "out of memory");
+    /* Weights are packed on every CPU this process may use, by threads that live for the load. */
+    tg_status st = bm->blocks ? tg__tpool_create(&bm->load_pool, tg__cpus_available(NULL), 0)
+                              : tg__error(TG_ENOMEM, "out of memory");
+    if (st == TG_OK)
+        st = build(bm, net);
+    tg__tpool_free(bm->load_pool);
+    bm->load_pool = NULL;
     if (st != TG_OK) {
         tg__backend_model_free(bm);
         return st;

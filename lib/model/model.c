@@ -86,10 +86,13 @@ static tg_status load_weights(struct tg_model *m, const char *file, uint32_t wei
     rc = tg__arch_bind(&b, m->arch, &m->cfg, &st);
     if (rc == TG_OK) {
         m->n_params = b.n_params;
-        const int bf16 = weight_type == TG_WEIGHTS_BF16 ||
-                         (weight_type == TG_WEIGHTS_AUTO && b.net.tok_embd->dtype == TG_DT_BF16);
-        m->weight_type = bf16 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
-        rc = tg__backend_model_create(&m->backend, &b.net, bf16 ? TG_PREC_BF16 : TG_PREC_F32);
+        if (weight_type == TG_WEIGHTS_AUTO)
+            weight_type = b.net.tok_embd->dtype == TG_DT_BF16 ? TG_WEIGHTS_BF16 : TG_WEIGHTS_F32;
+        m->weight_type = weight_type;
+        rc = tg__backend_model_create(&m->backend, &b.net,
+                                      weight_type == TG_WEIGHTS_BF16   ? TG_PREC_BF16
+                                      : weight_type == TG_WEIGHTS_INT8 ? TG_PREC_INT8
+                                                                       : TG_PREC_F32);
         if (rc != TG_OK)
             tg__error_prefix("%s", m->path);
         tg__bound_clear(&b);
@@ -140,7 +143,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
         if (st != TG_OK)
             return st;
     }
-    if (o.weight_type > TG_WEIGHTS_BF16)
+    if (o.weight_type > TG_WEIGHTS_INT8)
         return tg__error(TG_EINVAL, "tg_model_options.weight_type %u is not one of TG_WEIGHTS_*",
                          o.weight_type);
     struct stat sb;

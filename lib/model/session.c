@@ -4,6 +4,7 @@
 #include "model_internal.h"
 #include "core/error.h"
 #include "core/versioned.h"
+#include "backend/kernels/cpus.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +19,13 @@ struct tg_session {
     size_t n_rows_last;
 };
 
-/* The default thread count: $OMP_NUM_THREADS when set, else 1. Measured on this 2-vCPU machine
- * (docs/performance.md): a second thread makes decode 1.84x faster when the other vCPU is idle,
- * but 7-9x slower when it is busy (OpenMP barriers wait on a descheduled thread), and no cheap
- * signal (load average lags by a minute and counts our own threads) tells the two apart in
- * advance; the cost of guessing wrong is far larger one way, so the default is the safe one. */
+/* The default thread count: every CPU this process may run on (its affinity mask, capped by a
+ * CPU quota of its cgroup: backend/kernels/cpus.h). The session's thread pool keeps 2 threads
+ * from being slower than 1 when another process holds a core (docs/performance.md, "Threads"),
+ * so there is no reason to leave a CPU idle by default. */
 static int32_t default_threads(void)
 {
-    const char *env = getenv("OMP_NUM_THREADS");
-    int n = env ? atoi(env) : 0;
-    return n > 0 && n <= 1024 ? n : 1;
+    return tg__cpus_available(NULL);
 }
 
 tg_status tg_session_options_init(tg_session_options *opts, uint32_t struct_size)

@@ -190,6 +190,18 @@ def case_knobs():
     assert a == b
 
 
+def case_weights():
+    """--weights: f32 and auto give PyTorch's greedy text exactly; bf16 and int8 (quantized at
+    load from this F32 file) still give it on this model; -v names the precision; a bad value is
+    a usage error naming it."""
+    for w in ("auto", "f32", "bf16", "int8"):
+        assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--weights", w,
+                  PROMPT) == GREEDY, w
+    rc, out, err = run("-m", MODEL, "-n", "2", "-v", "--weights", "int8", PROMPT)
+    assert rc == 0 and re.search(r"parameters, int8, loaded", err), err
+    fails(2, ["-m", MODEL, "--weights", "int4", "x"], "--weights", "int4", "auto, f32, bf16 or int8")
+
+
 def case_seed():
     args = ["-m", MODEL, "-n", "40", "--temperature", "1.5"]
     a = ok(*args, "--seed", "42", PROMPT)

@@ -133,6 +133,91 @@ Test(bundled_model, bf16_weights_are_close)
     g_free(dir);
 }
 
+/* int8 weights (quantized at load, a scale per output column; activations per row) cost at most
+ * 1 % of the validation loss of the same model in f32 (issue 12). */
+Test(bundled_model, int8_weights_raise_the_loss_by_at_most_one_percent)
+{
+    char *dir = model_dir();
+    eval_info e = read_eval(dir);
+    size_t n32, n8;
+    const double f32 = score(TG_WEIGHTS_F32, dir, &e, &n32);
+    const double i8 = score(TG_WEIGHTS_INT8, dir, &e, &n8);
+    cr_log_info("validation.txt: f32 %.6f, int8 %.6f nats/char (%+.3f %%)", f32, i8,
+                100.0 * (i8 - f32) / f32);
+    cr_assert_eq(n32, n8);
+    cr_assert_leq(i8, 1.01 * f32, "int8 loss %.6f vs f32 %.6f: +%.3f %%", i8, f32,
+                  100.0 * (i8 - f32) / f32);
+    cr_assert_neq(i8, f32, "int8 gave f32's loss exactly: were the weights quantized?");
+    g_free(e.text_file);
+    g_free(dir);
+}
+
+/* The argmax of int8's logits equals f32's at >= 99 % of the first 1,000+ positions of the
+ * held-out text (windows of block_size, every position predicting the next character). */
+Test(bundled_model, int8_argmax_agrees_with_f32_on_99_percent_of_positions)
+{
+    char *dir = model_dir();
+    eval_info e = read_eval(dir);
+    size_t len;
+    char *text = tu_read_file(e.text_file, &len);
+    tg_model *m[2];
+    const uint32_t types[2] = {TG_WEIGHTS_F32, TG_WEIGHTS_INT8};
+    for (int t = 0; t < 2; t++) {
+        tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+        mo.weight_type = types[t];
+        cr_assert_eq(tg_model_load(&m[t], dir, &mo), TG_OK, "%s", tg_error_last());
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    cr_assert_eq(tg_tokenizer_encode(&ids, &n, tg_model_tokenizer(m[0]), text, len, 0), TG_OK);
+    tg_model_info info = TG_MODEL_INFO_INIT;
+    cr_assert_eq(tg_model_get_info(&info, m[0]), TG_OK);
+    const int32_t B = e.block_size, V = info.n_vocab;
+    tg_session *s[2];
+    for (int t = 0; t < 2; t++) {
+        tg_session_options so = TG_SESSION_OPTIONS_INIT;
+        so.n_ctx = (uint32_t)B;
+        so.n_batch = (uint32_t)B;
+        cr_assert_eq(tg_session_create(&s[t], m[t], &so), TG_OK, "%s", tg_error_last());
+    }
+    tg_batch_row *rows = calloc((size_t)B, sizeof *rows);
+    size_t agree = 0, total = 0;
+    for (size_t w = 0; total < 1000 && (w + 1) * (size_t)B <= n; w++) {
+        for (int32_t i = 0; i < B; i++)
+            rows[i] = (tg_batch_row){ids[w * (size_t)B + (size_t)i], i, 0, 1};
+        int32_t best[2][1024];
+        cr_assert_leq(B, 1024);
+        for (int t = 0; t < 2; t++) {
+            cr_assert_eq(tg_session_seq_clear(s[t], 0), TG_OK);
+            cr_assert_eq(tg_session_decode(s[t], rows, (size_t)B), TG_OK, "%s", tg_error_last());
+            for (int32_t i = 0; i < B; i++) {
+                const float *lg;
+                cr_assert_eq(tg_session_logits(&lg, s[t], (size_t)i), TG_OK);
+                best[t][i] = 0;
+                for (int32_t v = 1; v < V; v++)
+                    if (lg[v] > lg[best[t][i]])
+                        best[t][i] = v;
+            }
+        }
+        for (int32_t i = 0; i < B; i++) {
+            agree += best[0][i] == best[1][i];
+            total++;
+        }
+    }
+    cr_log_info("int8 vs f32 argmax on validation.txt: %zu of %zu positions agree", agree, total);
+    cr_assert_geq(total, 1000);
+    cr_assert_geq((double)agree, 0.99 * (double)total, "%zu of %zu agree", agree, total);
+    free(rows);
+    for (int t = 0; t < 2; t++) {
+        tg_session_free(s[t]);
+        tg_model_free(m[t]);
+    }
+    tg_free(ids);
+    g_free(text);
+    g_free(e.text_file);
+    g_free(dir);
+}
+
 static tg_result *generate(const tg_model *model, const char *spec, uint64_t seed)
 {
     tg_generate_options o = TG_GENERATE_OPTIONS_INIT;

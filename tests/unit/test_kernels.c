@@ -1,7 +1,10 @@
-/* The standalone kernels of lib/backend/kernels (issue 12, phase 1): packed small-M products in
- * f32, bf16 and int8 against a double-precision reference of the same operands, on every ISA
- * level the CPU has; bit-identical results for every panel split, stream count and thread
- * count; int8/bf16 error against f32 on random data; the thread pool; the CPU count. */
+/* The kernels of lib/backend/kernels: packed small-M products in f32, bf16 and int8 against a
+ * double-precision reference of the same operands, on every ISA level the CPU has; bit-identical
+ * results for every panel split, stream count and thread count; int8/bf16 error against f32 on
+ * random data; the thread pool; the CPU count. Then the linear seam: the kmat implementation
+ * (these kernels, and oneDNN on their panels for many rows) against the oneDNN one. */
+#include "backend/linear.h"
+#include "backend/tensor.h"
 #include "cpus.h"
 #include "kmat.h"
 #include "tpool.h"
@@ -403,8 +406,8 @@ Test(tpool, rejects_bad_sizes_and_chunks_scale_with_threads)
     tg_tpool *p = (tg_tpool *)1;
     cr_assert_eq(tg__tpool_create(&p, 0, 0), TG_EINVAL);
     cr_assert_null(p);
-    cr_assert(strstr(tg_error_last(), "n_threads must be 1 to 256, not 0"), "%s", tg_error_last());
-    cr_assert_eq(tg__tpool_create(&p, 257, 0), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "n_threads must be 1 to 1024, not 0"), "%s", tg_error_last());
+    cr_assert_eq(tg__tpool_create(&p, 1025, 0), TG_EINVAL);
     cr_assert_eq(tg__tpool_chunks(NULL, 100), 1);
     cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
     cr_assert_eq(tg__tpool_chunks(p, 1000), 16);
@@ -575,5 +578,247 @@ Test(cpus, affinity_matches_the_kernel_s_allowed_list)
         cr_assert_eq(tg__cpus_affinity(), 1);
         cr_assert_eq(tg__cpus_available(NULL), 1);
         sched_setaffinity(0, sizeof old, &old);
+    }
+}
+
+/* ---- the linear seam: the kmat implementation against oneDNN's ---- */
+
+/* A tensor view of f32 data (the seam's input, as the model layer builds it from a file). */
+static tg_tensor view_of(float *data, int64_t rows, int64_t cols, char *name)
+{
+    tg_tensor t = {.name = name, .dtype = TG_DT_F32, .ndim = 2, .data = data};
+    t.shape[0] = rows;
+    t.shape[1] = cols;
+    t.numel = rows * cols;
+    t.nbytes = (size_t)t.numel * sizeof(float);
+    return t;
+}
+
+/* Relative RMS difference of b against a. */
+static double rel_rms(const float *a, const float *b, size_t n)
+{
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)a[i] * a[i];
+    }
+    return sqrt(d / (s > 0 ? s : 1));
+}
+
+typedef struct seam_case {
+    tg_precision prec;
+    tg_mat_layout layout;
+    tg_epilogue epi;
+    int accumulate, bias;
+} seam_case;
+
+/* One matrix through both implementations (kmat's weights packed on `pool`, products run on it):
+ * the same results for every row count (M = 20 runs kmat's oneDNN prefill path on the packed
+ * panels), and the same columns for read_column. */
+static void seam_compare(const seam_case *c, int64_t K, int64_t N, tg_tpool *pool, double tol)
+{
+    const int gated = c->epi == TG_EPI_SILU_GATE, n_parts = gated ? 2 : 1;
+    char wname[2][8] = {"w0", "w1"}, bname[2][8] = {"b0", "b1"};
+    float *wd[2], *bd[2];
+    tg_tensor wt[2], bt[2];
+    const tg_tensor *parts[2], *biases[2];
+    for (int i = 0; i < n_parts; i++) {
+        wd[i] = randv((size_t)K * (size_t)N, 0.05f);
+        bd[i] = randv((size_t)N, 0.5f);
+        wt[i] = c->layout == TG_MAT_OUT_IN ? view_of(wd[i], N, K, wname[i])
+                                           : view_of(wd[i], K, N, wname[i]);
+        bt[i] = view_of(bd[i], 1, N, bname[i]);
+        bt[i].ndim = 1;
+        bt[i].shape[0] = N;
+        parts[i] = &wt[i];
+        biases[i] = &bt[i];
+    }
+    tg_linear_desc d = {.name = "seam",
+                        .parts = parts,
+                        .bias = c->bias ? biases : NULL,
+                        .n_parts = n_parts,
+                        .layout = c->layout,
+                        .K = K,
+                        .gated = gated,
+                        .precision = c->prec,
+                        .pool = pool};
+    tg_linear *ref = NULL, *ours = NULL;
+    tg_linear_desc dref = d;
+    if (c->prec == TG_PREC_INT8)
+        dref.precision = TG_PREC_F32; /* oneDNN has no weight-only int8: compare with exact f32 */
+    /* Both release the source pages when done (madvise DONTNEED: a file's pages come back,
+     * anonymous memory reads as zeros afterwards), so each gets its own copy. */
+    float *copy[2] = {NULL, NULL};
+    for (int i = 0; i < n_parts; i++) {
+        copy[i] = malloc((size_t)K * (size_t)N * sizeof(float));
+        memcpy(copy[i], wd[i], (size_t)K * (size_t)N * sizeof(float));
+    }
+    cr_assert_eq(tg__linear_dnnl_create(&ref, &dref), TG_OK, "%s", tg_error_last());
+    for (int i = 0; i < n_parts; i++)
+        wt[i].data = copy[i];
+    cr_assert_eq(tg__linear_kmat_create(&ours, &d), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(ours->N, N);
+    cr_assert(strcmp(ours->ops->impl, "kmat") == 0);
+    const int64_t Ms[] = {1, 5, 20};
+    for (size_t mi = 0; mi < 3; mi++) {
+        const int64_t M = Ms[mi];
+        float *x = randv((size_t)(M * K), 1.0f);
+        float *ya = randv((size_t)(M * N), 1.0f), *yb = malloc((size_t)(M * N) * sizeof(float));
+        memcpy(yb, ya, (size_t)(M * N) * sizeof(float)); /* accumulate adds to equal contents */
+        tg_linear_cfg cfg = {M, c->epi, c->accumulate, TG_ACT_F32, pool};
+        tg_linear_plan *pa, *pb;
+        cr_assert_eq(tg__linear_plan_create(&pa, ref, &cfg), TG_OK, "%s", tg_error_last());
+        cr_assert_eq(tg__linear_plan_create(&pb, ours, &cfg), TG_OK, "%s", tg_error_last());
+        void *sa = malloc(pa->scratch_size + 64), *sb = malloc(pb->scratch_size + 64);
+        void *xa = x;
+        uint16_t *xbf = NULL;
+        if (ref->src == TG_ACT_BF16) { /* oneDNN's bf16 matrices read bf16 rows */
+            xbf = malloc((size_t)(M * K) * 2);
+            tg__f32_to_bf16(xbf, x, (size_t)(M * K));
+            xa = xbf;
+        }
+        cr_assert_eq(ours->src, TG_ACT_F32);
+        cr_assert_eq(tg__linear_forward(pa, ref, xa, ya, sa), TG_OK, "%s", tg_error_last());
+        cr_assert_eq(tg__linear_forward(pb, ours, x, yb, sb), TG_OK, "%s", tg_error_last());
+        const double e = rel_rms(ya, yb, (size_t)(M * N));
+        cr_assert_leq(e, tol, "prec %d layout %d epi %d acc %d bias %d M %lld: rel RMS %g",
+                      (int)c->prec, (int)c->layout, (int)c->epi, c->accumulate, c->bias,
+                      (long long)M, e);
+        tg__linear_plan_free(pa);
+        tg__linear_plan_free(pb);
+        free(sa);
+        free(sb);
+        free(xbf);
+        free(x);
+        free(ya);
+        free(yb);
+    }
+    if (!gated) {
+        float *ca = malloc((size_t)K * sizeof(float)), *cb = malloc((size_t)K * sizeof(float));
+        for (int64_t n = 0; n < N; n += N / 7 + 1) {
+            tg__linear_read_column(ref, n, ca);
+            tg__linear_read_column(ours, n, cb);
+            const double e = rel_rms(ca, cb, (size_t)K);
+            cr_assert_leq(e, c->prec == TG_PREC_INT8 ? 0.02 : 1e-7, "column %lld: %g", (long long)n,
+                          e);
+        }
+        free(ca);
+        free(cb);
+    }
+    tg__linear_free(ref);
+    tg__linear_free(ours);
+    for (int i = 0; i < n_parts; i++) {
+        free(wd[i]);
+        free(copy[i]);
+        free(bd[i]);
+    }
+}
+
+static void seam_all(tg_precision prec, double tol)
+{
+    tg_tpool *pool;
+    cr_assert_eq(tg__tpool_create(&pool, 2, 50), TG_OK);
+    const tg_epilogue epis[] = {TG_EPI_NONE, TG_EPI_GELU_TANH, TG_EPI_GELU_ERF, TG_EPI_SILU_GATE};
+    for (int layout = 0; layout < 2; layout++)
+        for (int bias = 0; bias < 2; bias++) {
+            for (int e = 0; e < 4; e++) {
+                const seam_case c = {prec, (tg_mat_layout)layout, epis[e], 0, bias};
+                /* K 96 fits oneDNN's blocked layouts (prefill path); N 200 ends in a partial
+                 * panel. K 40 stays on kmat at every M. */
+                seam_compare(&c, 96, 200, layout ? pool : NULL, tol);
+                seam_compare(&c, 40, 72, pool, tol);
+            }
+            const seam_case acc = {prec, (tg_mat_layout)layout, TG_EPI_NONE, 1, bias};
+            seam_compare(&acc, 64, 96, pool, tol);
+        }
+    tg__tpool_free(pool);
+}
+
+Test(linear, kmat_equals_onednn_in_f32)
+{
+    seam_all(TG_PREC_F32, 2e-6);
+}
+
+Test(linear, kmat_equals_onednn_in_bf16)
+{
+    /* Both round the rows and weights to bf16 and accumulate in f32: only the order differs. */
+    seam_all(TG_PREC_BF16, 2e-5);
+}
+
+Test(linear, kmat_int8_is_within_quantization_error_of_onednn_f32)
+{
+    /* Per-column int8 weights and per-row u8 activations: ~1 % relative RMS (section above). */
+    seam_all(TG_PREC_INT8, 0.025);
+}
+
+Test(linear, onednn_refuses_int8_and_kmat_refuses_a_mismatched_epilogue)
+{
+    float *w = randv(64 * 32, 0.05f);
+    char name[] = "w";
+    tg_tensor t = view_of(w, 64, 32, name);
+    const tg_tensor *parts[1] = {&t};
+    tg_linear_desc d = {.name = "mat",
+                        .parts = parts,
+                        .n_parts = 1,
+                        .layout = TG_MAT_IN_OUT,
+                        .K = 64,
+                        .precision = TG_PREC_INT8};
+    tg_linear *l = NULL;
+    cr_assert_eq(tg__linear_dnnl_create(&l, &d), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "mat: oneDNN runs f32 and bf16 weights only"));
+    cr_assert_null(l);
+    cr_assert_eq(tg__linear_kmat_create(&l, &d), TG_OK);
+    tg_linear_cfg cfg = {1, TG_EPI_SILU_GATE, 0, TG_ACT_F32, NULL};
+    tg_linear_plan *p = NULL;
+    cr_assert_eq(tg__linear_plan_create(&p, l, &cfg), TG_EINVAL);
+    cr_assert(strstr(tg_error_last(), "mat: epilogue 3"), "%s", tg_error_last());
+    cr_assert_null(p);
+    tg__linear_free(l);
+    free(w);
+}
+
+/* A plan is made from one layer's matrix and serves the same role in every layer: run with
+ * another matrix of the class, it must use that matrix (kmat rows and the oneDNN prefill path). */
+Test(linear, a_plan_runs_every_matrix_of_its_class)
+{
+    enum { K = 64, N = 96 };
+    char name[2][4] = {"a", "b"};
+    float *w[2] = {randv(K * N, 0.05f), randv(K * N, 0.05f)};
+    tg_tensor t[2] = {view_of(w[0], K, N, name[0]), view_of(w[1], K, N, name[1])};
+    tg_linear *l[2];
+    for (int i = 0; i < 2; i++) {
+        const tg_tensor *parts[1] = {&t[i]};
+        tg_linear_desc d = {.name = name[i],
+                            .parts = parts,
+                            .n_parts = 1,
+                            .layout = TG_MAT_IN_OUT,
+                            .K = K,
+                            .precision = TG_PREC_F32};
+        cr_assert_eq(tg__linear_kmat_create(&l[i], &d), TG_OK);
+    }
+    cr_assert(tg__linear_same_class(l[0], l[1]));
+    const int64_t Ms[2] = {3, 24};
+    for (int mi = 0; mi < 2; mi++) {
+        const int64_t M = Ms[mi];
+        float *x = randv((size_t)(M * K), 1.0f), *y0 = malloc((size_t)(M * N) * sizeof(float)),
+              *y1 = malloc((size_t)(M * N) * sizeof(float));
+        tg_linear_cfg cfg = {M, TG_EPI_NONE, 0, TG_ACT_F32, NULL};
+        tg_linear_plan *p0, *p1;
+        cr_assert_eq(tg__linear_plan_create(&p0, l[0], &cfg), TG_OK);
+        cr_assert_eq(tg__linear_plan_create(&p1, l[1], &cfg), TG_OK);
+        void *sc = malloc(p0->scratch_size + p1->scratch_size + 64);
+        cr_assert_eq(tg__linear_forward(p0, l[1], x, y0, sc), TG_OK); /* plan of a, matrix b */
+        cr_assert_eq(tg__linear_forward(p1, l[1], x, y1, sc), TG_OK);
+        cr_assert(memcmp(y0, y1, (size_t)(M * N) * sizeof(float)) == 0, "M %lld", (long long)M);
+        tg__linear_plan_free(p0);
+        tg__linear_plan_free(p1);
+        free(sc);
+        free(x);
+        free(y0);
+        free(y1);
+    }
+    for (int i = 0; i < 2; i++) {
+        tg__linear_free(l[i]);
+        free(w[i]);
     }
 }

@@ -2,6 +2,7 @@
 #include "../support/testutil.h"
 
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <textgen/textgen.h>
@@ -144,6 +145,71 @@ Test(session, two_threads_give_the_same_logits_as_one)
     tg_session_free(two);
 }
 
+static int32_t resolved_threads(tg_session *s)
+{
+    tg_session_info si = TG_SESSION_INFO_INIT;
+    cr_assert_eq(tg_session_get_info(&si, s), TG_OK);
+    return si.n_threads;
+}
+
+/* n_threads 0 = the CPUs this process may run on: all of its affinity mask here (no cgroup quota
+ * can raise it), and 1 once the process is pinned to one CPU. */
+Test(session, default_threads_are_the_cpus_this_process_may_use)
+{
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    tg_session *s = make(1, 0);
+    const int32_t n = resolved_threads(s);
+    cr_assert(n >= 1 && n <= CPU_COUNT(&all), "%d threads, affinity %d", n, CPU_COUNT(&all));
+    tg_session_free(s);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    s = make(1, 0);
+    cr_assert_eq(resolved_threads(s), 1);
+    tg_session_free(s);
+    sched_setaffinity(0, sizeof all, &all);
+}
+
+/* Greedy continuations: identical tokens and bit-identical decode logits at 1, 2 and 3 threads
+ * (each output column is one sum in k order whatever the split, kernels/kmat.h). */
+Test(session, greedy_output_is_identical_at_every_thread_count)
+{
+    enum { GEN = 24 };
+    int32_t toks[3][GEN];
+    float *step_logits[3];
+    for (int t = 0; t < 3; t++) {
+        tg_session *s = make(1, t + 1);
+        cr_assert_eq(resolved_threads(s), t + 1);
+        feed(s, 0, 0, prompt, N_PROMPT);
+        float *lg = last_logits(s, N_PROMPT - 1);
+        for (int i = 0; i < GEN; i++) {
+            int32_t best = 0;
+            for (int32_t v = 1; v < info.n_vocab; v++)
+                if (lg[v] > lg[best])
+                    best = v;
+            toks[t][i] = best;
+            g_free(lg);
+            feed(s, 0, (int32_t)N_PROMPT + i, &best, 1);
+            lg = last_logits(s, 0);
+        }
+        step_logits[t] = lg;
+        tg_session_free(s);
+    }
+    for (int t = 1; t < 3; t++) {
+        cr_assert(memcmp(toks[0], toks[t], sizeof toks[0]) == 0, "%d threads", t + 1);
+        cr_assert(memcmp(step_logits[0], step_logits[t], (size_t)info.n_vocab * sizeof(float)) == 0,
+                  "%d threads: decode logits differ", t + 1);
+    }
+    for (int t = 0; t < 3; t++)
+        g_free(step_logits[t]);
+}
+
 Test(session, a_failed_decode_appends_nothing)
 {
     tg_session *s = make(2, 0);
@@ -165,33 +231,68 @@ static void capture(int32_t level, const char *msg, void *user)
     g_string_append_printf(log_text, "%d %s\n", (int)level, msg);
 }
 
-/* Every primitive on the hot path must be an optimized kernel: a "ref:" implementation is 10 to
- * 300 times slower and means a descriptor needs fixing. */
+/* What a log must not show for either linear implementation: oneDNN's "ref:" kernels (10 to
+ * 300 times slower: a descriptor needs fixing), or the portable C kernels of kmat on a CPU with
+ * AVX-512. */
+static void assert_no_slow_kernel(const char *log)
+{
+    cr_assert(strstr(log, "ref:") == NULL, "a reference kernel was chosen:\n%s", log);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        cr_assert(strstr(log, "kmat:portable") == NULL, "a portable kernel was chosen:\n%s", log);
+#endif
+}
+
+/* The linear implementations: the default (kmat) and oneDNN ($TEXTGEN_LINEAR, linear.c). */
+static const char *const linear_impls[] = {NULL, "onednn"};
+
+static void use_linear_impl(const char *impl)
+{
+    if (impl)
+        setenv("TEXTGEN_LINEAR", impl, 1);
+    else
+        unsetenv("TEXTGEN_LINEAR");
+}
+
+/* Every primitive on the hot path must be an optimized kernel, in either implementation. */
 Test(session, no_primitive_runs_on_a_reference_kernel)
 {
-    log_text = g_string_new(NULL);
-    tg_log_set(capture, TG_LOG_DEBUG, NULL);
-    tg_model *m;
-    char *dir = tu_data_path("models/hf_tanh_bias");
-    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK);
-    tg_session_options o = TG_SESSION_OPTIONS_INIT;
-    o.n_seq = 2;
-    tg_session *s;
-    cr_assert_eq(tg_session_create(&s, m, &o), TG_OK);
-    tg_batch_row rows[3] = {{1, 0, 0, 1}, {2, 1, 0, 1}, {3, 0, 1, 1}};
-    cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK);
-    tg_batch_row one = {4, 2, 0, 1};
-    cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
-    tg_log_set(NULL, 0, NULL);
-    cr_assert(strstr(log_text->str, "primitive attn.c_attn") != NULL, "log:\n%s", log_text->str);
-    cr_assert(strstr(log_text->str, "primitive attention q.k") != NULL);
-    cr_assert(strstr(log_text->str, "primitive lm_head") != NULL);
-    cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
-              log_text->str);
-    tg_session_free(s);
-    tg_model_free(m);
-    g_free(dir);
-    g_string_free(log_text, TRUE);
+    for (size_t impl = 0; impl < 2; impl++) {
+        use_linear_impl(linear_impls[impl]);
+        log_text = g_string_new(NULL);
+        tg_log_set(capture, TG_LOG_DEBUG, NULL);
+        tg_model *m;
+        char *dir = tu_data_path("models/hf_tanh_bias");
+        cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK);
+        tg_session_options o = TG_SESSION_OPTIONS_INIT;
+        o.n_seq = 2;
+        tg_session *s;
+        cr_assert_eq(tg_session_create(&s, m, &o), TG_OK);
+        tg_batch_row rows[3] = {{1, 0, 0, 1}, {2, 1, 0, 1}, {3, 0, 1, 1}};
+        cr_assert_eq(tg_session_decode(s, rows, 3), TG_OK);
+        tg_batch_row one = {4, 2, 0, 1};
+        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+        tg_batch_row many[20]; /* a prompt: kmat hands it to oneDNN on its packed panels */
+        for (int i = 0; i < 20; i++)
+            many[i] = (tg_batch_row){i, 1 + i, 1, i == 19};
+        cr_assert_eq(tg_session_decode(s, many, 20), TG_OK, "%s", tg_error_last());
+        tg_log_set(NULL, 0, NULL);
+        cr_assert(strstr(log_text->str, "primitive attn.c_attn") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive mlp.c_proj (M=20): brg") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, impl ? "(M=1): brg" : "(M=1): kmat:") != NULL, "log:\n%s",
+                  log_text->str);
+        cr_assert(strstr(log_text->str, "primitive attention q.k") != NULL);
+        cr_assert(strstr(log_text->str, "primitive lm_head") != NULL);
+        assert_no_slow_kernel(log_text->str);
+        tg_session_free(s);
+        tg_model_free(m);
+        g_free(dir);
+        g_string_free(log_text, TRUE);
+    }
+    use_linear_impl(NULL);
 }
 
 /* ---- the paged KV cache: forks share blocks, writes copy at most one ---- */
@@ -431,33 +532,35 @@ Test(session, random_forks_and_frees_keep_every_sequence_exact)
  * post-ops) keep optimized kernels too, in f32 and in bf16. */
 Test(session, llama_primitives_avoid_reference_kernels_in_f32_and_bf16)
 {
-    for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
-        log_text = g_string_new(NULL);
-        tg_log_set(capture, TG_LOG_DEBUG, NULL);
-        tg_model *m;
-        char *dir = tu_data_path("models/llama_gqa2_llama3");
-        tg_model_options mo = TG_MODEL_OPTIONS_INIT;
-        mo.weight_type = wt;
-        cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
-        tg_session *s;
-        cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
-        tg_batch_row rows[6];
-        for (int i = 0; i < 6; i++)
-            rows[i] = (tg_batch_row){i, i, 0, i == 5};
-        cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
-        tg_batch_row one = {7, 6, 0, 1};
-        cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
-        tg_log_set(NULL, 0, NULL);
-        cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
-                  log_text->str);
-        cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
-        cr_assert(strstr(log_text->str, "ref:") == NULL, "a reference kernel was chosen:\n%s",
-                  log_text->str);
-        tg_session_free(s);
-        tg_model_free(m);
-        g_free(dir);
-        g_string_free(log_text, TRUE);
-    }
+    for (size_t impl = 0; impl < 2; impl++)
+        for (uint32_t wt = TG_WEIGHTS_F32; wt <= TG_WEIGHTS_BF16; wt++) {
+            use_linear_impl(linear_impls[impl]);
+            log_text = g_string_new(NULL);
+            tg_log_set(capture, TG_LOG_DEBUG, NULL);
+            tg_model *m;
+            char *dir = tu_data_path("models/llama_gqa2_llama3");
+            tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+            mo.weight_type = wt;
+            cr_assert_eq(tg_model_load(&m, dir, &mo), TG_OK, "%s", tg_error_last());
+            tg_session *s;
+            cr_assert_eq(tg_session_create(&s, m, NULL), TG_OK);
+            tg_batch_row rows[6];
+            for (int i = 0; i < 6; i++)
+                rows[i] = (tg_batch_row){i, i, 0, i == 5};
+            cr_assert_eq(tg_session_decode(s, rows, 6), TG_OK, "%s", tg_error_last());
+            tg_batch_row one = {7, 6, 0, 1};
+            cr_assert_eq(tg_session_decode(s, &one, 1), TG_OK);
+            tg_log_set(NULL, 0, NULL);
+            cr_assert(strstr(log_text->str, "primitive mlp.gate_up_proj (M=1)") != NULL, "log:\n%s",
+                      log_text->str);
+            cr_assert(strstr(log_text->str, "primitive self_attn.qkv_proj (M=6)") != NULL);
+            assert_no_slow_kernel(log_text->str);
+            tg_session_free(s);
+            tg_model_free(m);
+            g_free(dir);
+            g_string_free(log_text, TRUE);
+        }
+    use_linear_impl(NULL);
 }
 
 /* A prompt longer than one prefill run (64 rows) is attended in runs that reuse the K and V the

@@ -150,6 +150,21 @@ static gboolean on_early_stopping(const gchar *option_name, const gchar *value, 
     return TRUE;
 }
 
+static gboolean on_weights(const gchar *option_name, const gchar *value, gpointer data,
+                           GError **error)
+{
+    cli_options *o = data;
+    static const char *const names[] = {"auto", "f32", "bf16", "int8"}; /* = TG_WEIGHTS_* */
+    for (uint32_t i = 0; i < G_N_ELEMENTS(names); i++)
+        if (g_strcmp0(value, names[i]) == 0) {
+            o->weights = i;
+            return TRUE;
+        }
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s wants auto, f32, bf16 or int8, not '%s'", option_name, value);
+    return FALSE;
+}
+
 static gboolean on_version(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
@@ -299,7 +314,10 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
         {"stop", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &stops,
          "Stop when STR appears (repeatable; \\n and other C escapes work)", "STR"},
         {"threads", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
-         "Compute threads", "N"},
+         "Compute threads (default: the CPUs this process may use)", "N"},
+        {"weights", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_weights,
+         "Weight precision: auto (the file's; default), f32, bf16 or int8 (quantized at load)",
+         "TYPE"},
         {"beams", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Beam search with B beams (the sampler chain's selector draws the candidates)", "B"},
         {"num-return", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,

@@ -60,7 +60,9 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
     double t0 = cli_now();
     tg_model *model = NULL;
     int rc = CLI_EXIT_OK;
-    if (tg_model_load(&model, model_dir, NULL) != TG_OK) {
+    tg_model_options mo = TG_MODEL_OPTIONS_INIT;
+    mo.weight_type = o->weights;
+    if (tg_model_load(&model, model_dir, &mo) != TG_OK) {
         cli_error_tg("cannot load model '%s'", model_dir);
         rc = CLI_EXIT_RUNTIME;
     }

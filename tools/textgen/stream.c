@@ -139,7 +139,10 @@ void cli_print_stats(const cli_run *run)
     tg_model_get_info(&info, run->model);
     fprintf(stderr, "\ntextgen: model %s: %.2f M parameters, %s, loaded in %.1f ms\n",
             tg_model_path(run->model), (double)info.n_params / 1e6,
-            info.weight_type == TG_WEIGHTS_BF16 ? "bf16" : "f32", run->load_s * 1e3);
+            info.weight_type == TG_WEIGHTS_BF16   ? "bf16"
+            : info.weight_type == TG_WEIGHTS_INT8 ? "int8"
+                                                  : "f32",
+            run->load_s * 1e3);
     fprintf(stderr, "textgen: prompt: %d tokens in %.1f ms (%.1f tokens/s)\n", (int)t.n_prompt,
             t.prompt_s * 1e3, t.prompt_s > 0 ? t.n_prompt / t.prompt_s : 0.0);
     const int beams = run->opts->beams.set ? (int)run->opts->beams.value : 1;

@@ -67,17 +67,19 @@ static double walk_up(const char *base, const char *cg_path, int v2)
     double best = 0;
     for (;;) {
         double q = -1;
+        /* A path too long for `file` names no file we could read: it counts as no quota. */
         if (v2) {
-            snprintf(file, sizeof file, "%s%s/cpu.max", base, path);
-            if (read_text(file, a, sizeof a))
+            if (snprintf(file, sizeof file, "%s%s/cpu.max", base, path) < (int)sizeof file &&
+                read_text(file, a, sizeof a))
                 q = tg__cgroup_quota_v2(a);
         } else {
-            snprintf(file, sizeof file, "%s%s/cpu.cfs_quota_us", base, path);
-            if (read_text(file, a, sizeof a)) {
-                snprintf(file, sizeof file, "%s%s/cpu.cfs_period_us", base, path);
-                if (read_text(file, b, sizeof b))
-                    q = tg__cgroup_quota_v1(a, b);
-            }
+            if (snprintf(file, sizeof file, "%s%s/cpu.cfs_quota_us", base, path) <
+                    (int)sizeof file &&
+                read_text(file, a, sizeof a) &&
+                snprintf(file, sizeof file, "%s%s/cpu.cfs_period_us", base, path) <
+                    (int)sizeof file &&
+                read_text(file, b, sizeof b))
+                q = tg__cgroup_quota_v1(a, b);
         }
         if (q > 0 && (best == 0 || q < best))
             best = q;

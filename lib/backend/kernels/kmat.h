@@ -46,11 +46,12 @@ typedef struct tg_kmat {
     int32_t fmt; /* enum tg_kfmt */
     int64_t K, N, Kp, n_panels;
     size_t panel_bytes;
-    void *data;    /* n_panels * panel_bytes, 64-byte aligned */
-    float *scale;  /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
-    int32_t *comp; /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
-    size_t bytes;  /* bytes a product reads from this matrix (data + scales + comp) */
-    int32_t owned; /* data was allocated by tg__kmat_pack (0 for a view) */
+    void *data;       /* n_panels * panel_bytes, 64-byte aligned */
+    float *scale;     /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
+    int32_t *comp;    /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
+    size_t bytes;     /* bytes a product reads from this matrix (data + scales + comp) */
+    int32_t owned;    /* data allocated by tg__kmat_pack: 1 malloc, 2 mmap (0: a view) */
+    size_t map_bytes; /* owned == 2: the mapping's length */
 } tg_kmat;
 
 typedef struct tg_tpool tg_tpool;
@@ -67,6 +68,10 @@ void tg__kmat_free(tg_kmat *m);
  * `w` must outlive the view and stay unchanged. Work is still split in units of 32 columns
  * (n_panels). Errors: TG_EINVAL. */
 tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed);
+
+/* Column n of W (K values) as f32, dequantized for int8: a tied output layer doubles as the
+ * embedding table. */
+void tg__kmat_read_column(const tg_kmat *m, int64_t n, float *out);
 
 /* Bytes of the per-product activation buffer for M rows (see tg__kmat_prepare). */
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M);

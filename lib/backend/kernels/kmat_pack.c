@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static uint16_t f32_to_bf16(float f)
 {
@@ -29,6 +30,25 @@ static int8_t quant_s8(float v, float inv_scale)
     return (int8_t)q;
 }
 
+/* Memory for packed panels. Large matrices come pre-faulted from the kernel in one call
+ * (MAP_POPULATE): faulting a fresh 500 MB buffer page by page while packing costs ~0.7 s, most
+ * of a model load (docs/performance.md, "Fast start"). */
+static void *alloc_panels(size_t bytes, int32_t *owned, size_t *map_bytes)
+{
+    const size_t big = (size_t)2 << 20;
+    if (bytes >= big) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p != MAP_FAILED) {
+            *owned = 2;
+            *map_bytes = bytes;
+            return p;
+        }
+    }
+    *owned = 1;
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 static int64_t k_step(int32_t fmt)
 {
     return fmt == TG_KFMT_BF16 ? 2 : fmt == TG_KFMT_U8S8 ? 4 : 1;
@@ -43,8 +63,10 @@ void tg__kmat_free(tg_kmat *m)
 {
     if (!m)
         return;
-    if (m->owned)
+    if (m->owned == 1)
         free(m->data);
+    else if (m->owned == 2)
+        munmap(m->data, m->map_bytes);
     free(m->scale);
     free(m->comp);
     memset(m, 0, sizeof *m);
@@ -152,8 +174,7 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     out->n_panels = np;
     out->panel_bytes = (size_t)Kp * TG_KPANEL * elem_bytes(fmt);
     const size_t data_bytes = out->panel_bytes * (size_t)np;
-    out->data = aligned_alloc(64, (data_bytes + 63) / 64 * 64);
-    out->owned = 1;
+    out->data = alloc_panels(data_bytes, &out->owned, &out->map_bytes);
     const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
     if (quant)
         out->scale = calloc((size_t)np * TG_KPANEL, sizeof(float));
@@ -189,6 +210,40 @@ tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, 
     out->data = (void *)w;
     out->bytes = (size_t)K * (size_t)N * sizeof(float);
     return TG_OK;
+}
+
+void tg__kmat_read_column(const tg_kmat *m, int64_t n, float *out)
+{
+    const int64_t K = m->K, j = n % TG_KPANEL;
+    const uint8_t *panel = (const uint8_t *)m->data + (size_t)(n / TG_KPANEL) * m->panel_bytes;
+    switch (m->fmt) {
+    case TG_KFMT_F32:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = ((const float *)panel)[k * TG_KPANEL + j];
+        break;
+    case TG_KFMT_BF16:
+        for (int64_t k = 0; k < K; k++) {
+            const uint32_t b = (uint32_t)((const uint16_t *)panel)[(k / 2) * 64 + 2 * j + (k & 1)]
+                               << 16;
+            memcpy(&out[k], &b, 4);
+        }
+        break;
+    case TG_KFMT_S8:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (float)((const int8_t *)panel)[k * TG_KPANEL + j] * m->scale[n];
+        break;
+    case TG_KFMT_U8S8:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (float)((const int8_t *)panel)[(k / 4) * 128 + 4 * j + (k & 3)] * m->scale[n];
+        break;
+    case TG_KFMT_F32_KN:
+        for (int64_t k = 0; k < K; k++)
+            out[k] = ((const float *)m->data)[k * m->N + n];
+        break;
+    case TG_KFMT_F32_NK:
+        memcpy(out, (const float *)m->data + n * K, (size_t)K * sizeof(float));
+        break;
+    }
 }
 
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M)

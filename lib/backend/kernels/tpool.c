@@ -127,8 +127,8 @@ static void wake_all(tg_tpool *p)
 tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
 {
     *out = NULL;
-    if (n_threads < 1 || n_threads > 256)
-        return tg__error(TG_EINVAL, "thread pool: n_threads must be 1 to 256, not %d",
+    if (n_threads < 1 || n_threads > 1024)
+        return tg__error(TG_EINVAL, "thread pool: n_threads must be 1 to 1024, not %d",
                          (int)n_threads);
     tg_tpool *p = calloc(1, sizeof *p);
     if (!p || (n_threads > 1 && !(p->w = calloc((size_t)n_threads - 1, sizeof *p->w)))) {

@@ -23,7 +23,7 @@ typedef void (*tg_tpool_fn)(void *arg, int64_t chunk, int32_t worker);
 
 /* A pool of n_threads threads in all, the caller of tg__tpool_run included (so n_threads - 1
  * are created). spin_us: how long an idle worker polls for the next job before sleeping
- * (0 = sleep at once). Errors: TG_EINVAL (n_threads < 1 or > 256), TG_ENOMEM / thread creation
+ * (0 = sleep at once). Errors: TG_EINVAL (n_threads < 1 or > 1024), TG_ENOMEM / thread creation
  * failure. */
 tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us);
 void tg__tpool_free(tg_tpool *p);
