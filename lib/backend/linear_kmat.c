@@ -7,6 +7,7 @@
  * panels are cut into chunks that the threads claim, and each chunk applies the epilogue (GELU,
  * SiLU gate, residual add) to its own columns while they are in cache. Activations are always
  * f32 in and out of the seam; the kernels convert them once per product (kernels/kmat.h). */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kmat.h"
 #include "kernels/tpool.h"
@@ -53,7 +54,7 @@ static tg_status f32_source(const float **src, float **tmp, const tg_tensor *con
         *src = parts[0]->data;
         return TG_OK;
     }
-    float *buf = malloc((size_t)K * (size_t)N * sizeof *buf);
+    float *buf = tg__malloc((size_t)K * (size_t)N * sizeof *buf);
     if (!buf)
         return tg__error(TG_ENOMEM, "out of memory converting tensor '%s'", parts[0]->name);
     int64_t col = 0;
@@ -94,7 +95,7 @@ static tg_status load_matrix(tg_kmat *out, const tg_tensor *const *parts, int n,
 static tg_status load_bias(float **out, const tg_tensor *const *parts, const tg_tensor *const *bias,
                            int n, int64_t K, int64_t N, const char *name)
 {
-    float *b = calloc((size_t)N, sizeof *b);
+    float *b = tg__calloc((size_t)N, sizeof *b);
     if (!b)
         return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
     *out = b;
@@ -119,7 +120,7 @@ static void linear_destroy(tg_linear *base)
 tg_status tg__linear_kmat_create(tg_linear **out, const tg_linear_desc *d)
 {
     *out = NULL;
-    kmat_linear *l = calloc(1, sizeof *l);
+    kmat_linear *l = tg__calloc(1, sizeof *l);
     if (!l)
         return tg__error(TG_ENOMEM, "out of memory preparing %s", d->name);
     int64_t N = 0;
@@ -177,7 +178,7 @@ static tg_status linear_plan_create(tg_linear_plan **out, const tg_linear *base,
                          "matrix",
                          base->name, (int)cfg->epi, cfg->accumulate, (long long)cfg->M);
     const kmat_linear *l = (const kmat_linear *)base;
-    kmat_plan *p = calloc(1, sizeof *p);
+    kmat_plan *p = tg__calloc(1, sizeof *p);
     if (!p)
         return tg__error(TG_ENOMEM, "out of memory planning %s", base->name);
     p->base.ops = base->ops;

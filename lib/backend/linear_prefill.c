@@ -4,6 +4,7 @@
  * each thread runs a single-threaded oneDNN primitive on its block. OpenMP's static split would
  * make every product wait for a thread that another process keeps off its CPU (the 7-9x
  * collapse of docs/performance.md); the pool's chunks and fallback do not. */
+#include "core/alloc.h"
 #include "linear_prefill.h"
 #include "core/error.h"
 #include "dnnl_util.h"
@@ -150,7 +151,7 @@ tg_status tg__prefill_create(tg_prefill **out, const tg_kmat *w, float *const *b
                              const tg_linear_cfg *cfg, const char *name, size_t *scratch_size)
 {
     *out = NULL;
-    tg_prefill *p = calloc(1, sizeof *p);
+    tg_prefill *p = tg__calloc(1, sizeof *p);
     if (!p)
         return tg__error(TG_ENOMEM, "out of memory planning %s", name);
     p->gated = gated;
@@ -169,7 +170,7 @@ tg_status tg__prefill_create(tg_prefill **out, const tg_kmat *w, float *const *b
     p->last = p->M - (p->n_blocks - 1) * p->rb;
     p->src_bytes = p->bf16 ? round64((size_t)p->M * (size_t)p->K * 2) : 0;
     p->gate_bytes = gated ? round64((size_t)p->M * (size_t)p->N * sizeof(float)) : 0;
-    p->w = calloc((size_t)p->n_workers, sizeof *p->w);
+    p->w = tg__calloc((size_t)p->n_workers, sizeof *p->w);
     if (!p->w) {
         free(p);
         return tg__error(TG_ENOMEM, "out of memory planning %s", name);

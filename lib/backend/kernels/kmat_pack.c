@@ -1,6 +1,7 @@
 /* backend/kernels/kmat_pack.c — packing weights into panels (f32, bf16, per-column int8) and
  * preparing each product's activations. Plain C: this runs once at load (weights) or once per
  * product on M x K values (activations). */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "kmat_impl.h"
 #include "tpool.h"
@@ -46,7 +47,7 @@ static void *alloc_panels(size_t bytes, int32_t *owned, size_t *map_bytes)
         }
     }
     *owned = 1;
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
 static int64_t k_step(int32_t fmt)
@@ -147,7 +148,7 @@ static void pack_chunk(void *arg, int64_t c, int32_t worker)
     const int64_t np = j->m->n_panels, p0 = np * c / j->chunks, p1 = np * (c + 1) / j->chunks;
     float *tile = NULL;
     if (j->m->fmt != TG_KFMT_F32 &&
-        !(tile = malloc((size_t)j->m->Kp * TG_KPANEL * sizeof(float)))) {
+        !(tile = tg__malloc((size_t)j->m->Kp * TG_KPANEL * sizeof(float)))) {
         atomic_store(&j->failed, 1);
         return;
     }
@@ -177,9 +178,9 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     out->data = alloc_panels(data_bytes, &out->owned, &out->map_bytes);
     const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
     if (quant)
-        out->scale = calloc((size_t)np * TG_KPANEL, sizeof(float));
+        out->scale = tg__calloc((size_t)np * TG_KPANEL, sizeof(float));
     if (fmt == TG_KFMT_U8S8)
-        out->comp = calloc((size_t)np * TG_KPANEL, sizeof(int32_t));
+        out->comp = tg__calloc((size_t)np * TG_KPANEL, sizeof(int32_t));
     if (!out->data || (quant && !out->scale) || (fmt == TG_KFMT_U8S8 && !out->comp)) {
         tg__kmat_free(out);
         return tg__error(TG_ENOMEM, "out of memory packing a %lld x %lld matrix", (long long)K,

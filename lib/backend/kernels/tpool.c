@@ -5,6 +5,7 @@
  * earlier job's function, nor claim chunks past an earlier job's end against a later job's
  * count (the counter is closed before a new job is written). The job ends when `done` reaches
  * the chunk count. */
+#include "core/alloc.h"
 #include "tpool.h"
 
 #include "core/error.h"
@@ -130,8 +131,8 @@ tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
     if (n_threads < 1 || n_threads > 1024)
         return tg__error(TG_EINVAL, "thread pool: n_threads must be 1 to 1024, not %d",
                          (int)n_threads);
-    tg_tpool *p = calloc(1, sizeof *p);
-    if (!p || (n_threads > 1 && !(p->w = calloc((size_t)n_threads - 1, sizeof *p->w)))) {
+    tg_tpool *p = tg__calloc(1, sizeof *p);
+    if (!p || (n_threads > 1 && !(p->w = tg__calloc((size_t)n_threads - 1, sizeof *p->w)))) {
         free(p);
         return tg__error(TG_ENOMEM, "out of memory creating a thread pool");
     }
