@@ -8,7 +8,7 @@
 #   scripts/setup.sh deps       only install the Debian packages
 #
 # Idempotent: apt-get runs only when a package is missing; the build dir is reused.
-set -euo pipefail
+set -Eeuo pipefail # -E: the ERR trap below also fires inside functions
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
