@@ -22,6 +22,8 @@
  * Sessions use n_ctx = prompt + gen, n_seq 1. */
 #include <textgen/textgen.h>
 
+#include "bw_probe.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -92,87 +94,7 @@ static long status_kb(const char *key)
     return v;
 }
 
-/* ---- DRAM read bandwidth ---- */
-
-typedef uint64_t v8u64 __attribute__((vector_size(64), aligned(64)));
-
-typedef struct {
-    const v8u64 *p;
-    size_t n;    /* vectors */
-    int streams; /* the share is read as this many interleaved sequential streams */
-    uint64_t sum;
-} bw_job;
-
-/* Sums n vectors read as `streams` concurrent sequential streams (1 to 8), two loads per stream
- * per step; the result is kept so the loads stay. Several streams engage more hardware
- * prefetchers, which is how a blocked weight matrix is read, and reach more of the bandwidth. */
-#define BW_READ_BODY                                                                               \
-    bw_job *j = arg;                                                                               \
-    const int ns = j->streams;                                                                     \
-    const size_t per = j->n / (size_t)ns;                                                          \
-    v8u64 acc[8] = {{0}};                                                                          \
-    const v8u64 *b[8];                                                                             \
-    for (int s = 0; s < ns; s++)                                                                   \
-        b[s] = j->p + (size_t)s * per;                                                             \
-    for (size_t i = 0; i + 2 <= per; i += 2)                                                       \
-        for (int s = 0; s < ns; s++)                                                               \
-            acc[s] += b[s][i] + b[s][i + 1];                                                       \
-    v8u64 a = {0};                                                                                 \
-    for (int s = 0; s < 8; s++)                                                                    \
-        a += acc[s];                                                                               \
-    uint64_t sum = 0;                                                                              \
-    for (int k = 0; k < 8; k++)                                                                    \
-        sum += a[k];                                                                               \
-    j->sum = sum;                                                                                  \
-    return NULL;
-
-static void *bw_read_generic(void *arg)
-{
-    BW_READ_BODY
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f"))) static void *bw_read_avx512(void *arg)
-{
-    BW_READ_BODY
-}
-#endif
-
-static void *(*bw_read)(void *) = bw_read_generic;
-
-static void bw_init(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx512f"))
-        bw_read = bw_read_avx512;
-#endif
-}
-
-static volatile uint64_t bw_sink;
-
-/* GB/s (1e9 bytes) reading `bytes` of `buf` on `nt` threads, each a contiguous share. */
-static double bw_measure(const void *buf, size_t bytes, int nt, int streams)
-{
-    bw_job jobs[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    const size_t nv = bytes / sizeof(v8u64);
-    const size_t per = nv / (size_t)nt / (2 * (size_t)streams) * (2 * (size_t)streams);
-    for (int t = 0; t < nt; t++) {
-        jobs[t].p = (const v8u64 *)buf + (size_t)t * per;
-        jobs[t].n = per;
-        jobs[t].streams = streams;
-    }
-    double t0 = now();
-    for (int t = 1; t < nt; t++)
-        pthread_create(&th[t], NULL, bw_read, &jobs[t]);
-    bw_read(&jobs[0]);
-    for (int t = 1; t < nt; t++)
-        pthread_join(th[t], NULL);
-    double dt = now() - t0;
-    for (int t = 0; t < nt; t++)
-        bw_sink += jobs[t].sum;
-    return (double)((size_t)nt * per * sizeof(v8u64)) / dt / 1e9;
-}
+/* ---- DRAM read bandwidth: bw_measure() of bw_probe.h ---- */
 
 /* ---- the model runs ---- */
 
@@ -501,7 +423,6 @@ int main(int argc, char **argv)
 
     /* Bandwidth buffer, written once so that every page is resident before timing. */
     const size_t bw_bytes = (size_t)bw_mib << 20;
-    bw_init();
     void *buf = NULL;
     if (posix_memalign(&buf, 4096, bw_bytes) != 0) {
         fprintf(stderr, "bench_decode: cannot allocate %d MiB\n", bw_mib);
@@ -585,7 +506,7 @@ int main(int argc, char **argv)
            others, wall, steal);
     printf("\nDRAM read bandwidth, GB/s: sum over a %d MiB buffer (%s loads), each thread "
            "reading its half as 1 or as 8 interleaved sequential streams:\n",
-           bw_mib, bw_read == bw_read_generic ? "generic vector" : "AVX-512");
+           bw_mib, __builtin_cpu_supports("avx512f") ? "AVX-512" : "generic vector");
     for (int nt = 1; nt <= 2; nt++)
         printf("  %d thread%s  best %6.2f  median %6.2f  min %6.2f   (best 1 stream %6.2f, "
                "8 streams %6.2f)\n",
