@@ -134,30 +134,44 @@ static tg_status one_char(const char *s, const char *what, const char *field, co
         memset(&(arr)[(n)], 0, sizeof *(arr));                                                     \
     } while (0)
 
+/* A "Sequence" component: read each element of o[key] with `fn` (the reader of its kind, called
+ * with `ctx`), naming the element "FIELD.KEY[i]" in messages; with `no_nulls`, a null element is
+ * refused here. */
+typedef tg_status (*component_reader)(tg_tokenizer *tok, JsonNode *n, void *ctx, const char *what,
+                                      const char *field);
+
+static tg_status read_sequence(tg_tokenizer *tok, JsonObject *o, const char *key, int no_nulls,
+                               component_reader fn, void *ctx, const char *what, const char *field)
+{
+    JsonArray *a = get_array(o, key);
+    if (!a)
+        return tg__error(TG_EFORMAT, "%s: %s.%s must be an array", what, field, key);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        char sub[128];
+        snprintf(sub, sizeof sub, "%s.%s[%u]", field, key, i);
+        JsonNode *e = json_array_get_element(a, i);
+        if (no_nulls && !type_of(e))
+            return tg__error(TG_EFORMAT, "%s: %s is null", what, sub);
+        tg_status st = fn(tok, e, ctx, what, sub);
+        if (st != TG_OK)
+            return st;
+    }
+    return TG_OK;
+}
+
 /* ---- normalizer ---- */
 
-static tg_status read_norm(tg_tokenizer *tok, JsonNode *n, const char *what, const char *field)
+static tg_status read_norm(tg_tokenizer *tok, JsonNode *n, void *unused, const char *what,
+                           const char *field)
 {
+    (void)unused;
     const char *type;
     tg_status st = need_type(&type, n, what, field);
     if (st != TG_OK || !type)
         return st;
     JsonObject *o = json_node_get_object(n);
-    if (strcmp(type, "Sequence") == 0) {
-        JsonArray *a = get_array(o, "normalizers");
-        if (!a)
-            return tg__error(TG_EFORMAT, "%s: %s.normalizers must be an array", what, field);
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.normalizers[%u]", field, i);
-            JsonNode *e = json_array_get_element(a, i);
-            if (!type_of(e))
-                return tg__error(TG_EFORMAT, "%s: %s is null", what, sub);
-            if ((st = read_norm(tok, e, what, sub)) != TG_OK)
-                return st;
-        }
-        return TG_OK;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return read_sequence(tok, o, "normalizers", 1, read_norm, NULL, what, field);
     static const char *const forms[] = {"NFC", "NFD", "NFKC", "NFKD"};
     for (int k = 0; k < 4; k++) {
         if (strcmp(type, forms[k]) == 0) {
@@ -207,7 +221,7 @@ static tg_status read_norm(tg_tokenizer *tok, JsonNode *n, const char *what, con
 
 tg_status tg__hf_read_normalizer(tg_tokenizer *tok, JsonNode *node, const char *what)
 {
-    return read_norm(tok, node, what, "normalizer");
+    return read_norm(tok, node, NULL, what, "normalizer");
 }
 
 /* ---- pre_tokenizer ---- */
@@ -275,28 +289,17 @@ static tg_status read_replacement(char *rep, size_t *rep_len, JsonObject *o, con
     return TG_OK;
 }
 
-static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, const char *what, const char *field)
+static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, void *unused, const char *what,
+                          const char *field)
 {
+    (void)unused;
     const char *type;
     tg_status st = need_type(&type, n, what, field);
     if (st != TG_OK || !type)
         return st;
     JsonObject *o = json_node_get_object(n);
-    if (strcmp(type, "Sequence") == 0) {
-        JsonArray *a = get_array(o, "pretokenizers");
-        if (!a)
-            return tg__error(TG_EFORMAT, "%s: %s.pretokenizers must be an array", what, field);
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%u]", field, i);
-            JsonNode *e = json_array_get_element(a, i);
-            if (!type_of(e))
-                return tg__error(TG_EFORMAT, "%s: %s is null", what, sub);
-            if ((st = read_pre(tok, e, what, sub)) != TG_OK)
-                return st;
-        }
-        return TG_OK;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return read_sequence(tok, o, "pretokenizers", 1, read_pre, NULL, what, field);
     GROW(tok->pre, tok->n_pre); /* room first: nothing to free if that fails */
     tg__pretok p = {0};
     if (strcmp(type, "Split") == 0) {
@@ -346,7 +349,7 @@ static tg_status read_pre(tg_tokenizer *tok, JsonNode *n, const char *what, cons
 
 tg_status tg__hf_read_pre_tokenizer(tg_tokenizer *tok, JsonNode *node, const char *what)
 {
-    tg_status st = read_pre(tok, node, what, "pre_tokenizer");
+    tg_status st = read_pre(tok, node, NULL, what, "pre_tokenizer");
     if (st != TG_OK)
         return st;
     /* ByteLevel turns text into the byte alphabet the model's vocabulary is written in: it
@@ -374,29 +377,17 @@ tg_status tg__hf_read_pre_tokenizer(tg_tokenizer *tok, JsonNode *node, const cha
 
 enum { PH_TOKENS, PH_AFTER_BYTES, PH_FUSED };
 
-static tg_status read_dec(tg_tokenizer *tok, JsonNode *n, int *phase, const char *what,
+static tg_status read_dec(tg_tokenizer *tok, JsonNode *n, void *phase_ctx, const char *what,
                           const char *field)
 {
+    int *phase = phase_ctx; /* PH_*: where in the order of decoder steps we are */
     const char *type;
     tg_status st = need_type(&type, n, what, field);
     if (st != TG_OK || !type)
         return st;
     JsonObject *o = json_node_get_object(n);
-    if (strcmp(type, "Sequence") == 0) {
-        JsonArray *a = get_array(o, "decoders");
-        if (!a)
-            return tg__error(TG_EFORMAT, "%s: %s.decoders must be an array", what, field);
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.decoders[%u]", field, i);
-            JsonNode *e = json_array_get_element(a, i);
-            if (!type_of(e))
-                return tg__error(TG_EFORMAT, "%s: %s is null", what, sub);
-            if ((st = read_dec(tok, e, phase, what, sub)) != TG_OK)
-                return st;
-        }
-        return TG_OK;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return read_sequence(tok, o, "decoders", 1, read_dec, phase, what, field);
     if (strcmp(type, "Fuse") == 0) {
         *phase = PH_FUSED;
         return TG_OK;
@@ -586,9 +577,10 @@ static tg_status read_template(tg_tokenizer *tok, JsonObject *o, const char *wha
     return TG_OK;
 }
 
-static tg_status read_post(tg_tokenizer *tok, JsonNode *n, int *templates, const char *what,
+static tg_status read_post(tg_tokenizer *tok, JsonNode *n, void *templates_ctx, const char *what,
                            const char *field)
 {
+    int *templates = templates_ctx; /* TemplateProcessing components seen */
     const char *type;
     tg_status st = need_type(&type, n, what, field);
     if (st != TG_OK || !type)
@@ -602,18 +594,8 @@ static tg_status read_post(tg_tokenizer *tok, JsonNode *n, int *templates, const
                              "%s: %s: a second TemplateProcessing is not supported", what, field);
         return read_template(tok, o, what, field);
     }
-    if (strcmp(type, "Sequence") == 0) {
-        JsonArray *a = get_array(o, "processors");
-        if (!a)
-            return tg__error(TG_EFORMAT, "%s: %s.processors must be an array", what, field);
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.processors[%u]", field, i);
-            if ((st = read_post(tok, json_array_get_element(a, i), templates, what, sub)) != TG_OK)
-                return st;
-        }
-        return TG_OK;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return read_sequence(tok, o, "processors", 0, read_post, templates, what, field);
     return tg__error(TG_EUNSUPPORTED,
                      "%s: %s \"%s\" is not supported (supported: TemplateProcessing, ByteLevel, "
                      "Sequence of them)",
