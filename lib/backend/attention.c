@@ -289,16 +289,19 @@ typedef struct dec_job {
     const float *qkv;
     float *att;
     float scale;
-    int64_t G;
+    int64_t G, n;
 } dec_job;
 
-/* One (row, KV head) of decode_rows; `worker` picks the thread's score buffer. */
+/* One (KV head, row) of decode_rows; `worker` picks the thread's score buffer. Tasks go head by
+ * head, each head's rows one after the other: rows that share cache blocks (beam search's beams
+ * all share the prompt's) then find a head's K and V in L2, read from memory once instead of
+ * once per row. */
 static void decode_task(void *arg, int64_t k, int32_t worker)
 {
     const dec_job *j = arg;
     const tg_net_hparams *hp = j->a->hp;
     const int64_t H = hp->n_head, G = j->G, R = H / G, D = hp->head_dim, QKV = (H + 2 * G) * D;
-    const int64_t r = j->idx[k / G], g = k % G;
+    const int64_t r = j->idx[k % j->n], g = k / j->n;
     float q[R * D];
     const float *src = j->qkv + (size_t)r * (size_t)QKV + g * R * D;
     for (int64_t i = 0; i < R * D; i++)
@@ -320,7 +323,7 @@ static void decode_rows(tg_attn *a, int32_t l, const tg_batch_row *rows, const i
     for (int64_t i = 0; i < n; i++)
         work += (int64_t)rows[idx[i]].pos + 1;
     work *= H * D;
-    dec_job j = {a, l, rows, idx, qkv, att, scale, G};
+    dec_job j = {a, l, rows, idx, qkv, att, scale, G, n};
     /* Below ~32k multiply-adds a task costs less than handing it to another thread. */
     tg__tpool_run(work >= 32768 ? a->pool : NULL, tasks, decode_task, &j);
 }

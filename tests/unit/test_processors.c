@@ -1349,6 +1349,44 @@ Test(processors, greedy_argmax_lowest_id_on_ties)
     proc_free(&g);
 }
 
+/* The vectorised scan: ties spread over lanes, blocks and the scalar tail, ids out of order,
+ * NaN entries (which never win), and a maximum that lives only in the tail. */
+Test(processors, greedy_vector_scan_ties_and_tail)
+{
+    enum { N = 61 }; /* 7 blocks of 8 and a tail of 5 */
+    small_cands s;
+    float l[N];
+    for (int i = 0; i < N; i++)
+        l[i] = (float)(i % 7) - 3.0f;
+    fill_logits(&s, l, N);
+    for (int i = 0; i < N; i++)
+        s.ids[i] = (int32_t)((i * 37 + 11) % N); /* a permutation of 0..60 */
+    s.logits[3] = NAN;
+    s.logits[58] = NAN;
+    s.logits[9] = 7.5f;  /* id (9 * 37 + 11) % 61 = 39 */
+    s.logits[20] = 7.5f; /* id 19 */
+    s.logits[44] = 7.5f; /* id 53 */
+    s.logits[57] = 7.5f; /* in the tail: id 46 */
+    run("greedy", NULL, &s.c, NULL);
+    cr_assert_eq(s.c.ids[s.c.selected], 19);
+    s.logits[20] = 0;
+    run("greedy", NULL, &s.c, NULL);
+    cr_assert_eq(s.c.ids[s.c.selected], 39);
+    s.logits[9] = 0;
+    run("greedy", NULL, &s.c, NULL);
+    cr_assert_eq(s.c.ids[s.c.selected], 46, "a tie in the tail with a lower id wins: got %d",
+                 s.c.ids[s.c.selected]);
+    s.logits[59] = 8.0f; /* only in the tail */
+    run("greedy", NULL, &s.c, NULL);
+    cr_assert_eq(s.c.selected, 59);
+    /* NaN and -inf only: nothing to select */
+    for (int i = 0; i < N; i++)
+        s.logits[i] = i % 2 ? NAN : -INFINITY;
+    proc g = proc_new("greedy", NULL, N);
+    cr_assert_eq(g.vt->apply(g.state, &s.c, NULL), TG_ESTATE);
+    proc_free(&g);
+}
+
 /* ---- dist ---- */
 
 Test(processors, dist_inverse_cdf_with_the_documented_key)
