@@ -686,13 +686,8 @@ static tg_status run_stages(tg_chain *c, int with_selector)
     if (st == TG_OK && with_selector) {
         const size_t sel = (size_t)cand->selected;
         /* log-softmax of the chosen logit over the candidates the selector saw */
-        float mx = cand->logits[0];
-        for (size_t i = 1; i < cand->size; i++)
-            mx = cand->logits[i] > mx ? cand->logits[i] : mx;
-        double sum = 0;
-        for (size_t i = 0; i < cand->size; i++)
-            sum += exp((double)cand->logits[i] - mx);
-        c->last_logprob = (float)((double)cand->logits[sel] - mx - log(sum));
+        c->last_logprob =
+            (float)((double)cand->logits[sel] - tg__log_sum_exp(cand->logits, cand->size));
         if (c->trace_fn)
             c->trace_fn(tr, n_traced, cand->ids[sel], c->step, c->trace_user);
     }

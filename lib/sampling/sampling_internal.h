@@ -94,4 +94,8 @@ void tg__chain_stage_at(const tg_processor_vtable **vt, void **state, const tg_c
 tg_status tg__chain_parse_scorers(tg_chain **out, const char *spec, const tg_chain_options *opts);
 void tg__chain_set_scorers_only(tg_chain *chain);
 
+/* log(sum of e^x[i]) over x[0..n), n >= 1 (logsumexp.c): the normaliser of a log-softmax.
+ * -inf entries count as nothing; when no entry is finite, the largest one (-inf) is returned. */
+double tg__log_sum_exp(const float *x, size_t n);
+
 #endif

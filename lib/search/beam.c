@@ -17,7 +17,6 @@
  * whose parent has no other child keeps the parent's sequence, the others get the sequences of
  * parents that left no child (tg_session_seq_copy), and all live beams decode as one batch. */
 #include "core/alloc.h"
-#include "backend/simd.h"
 #include "beam.h"
 #include "core/error.h"
 #include "model/model_access.h"
@@ -158,43 +157,13 @@ static tg_status add_finished(tg_beam *b, int32_t gi, tg_hyp *h)
 
 /* ---- one group's step ---- */
 
-/* log_softmax over the whole vocabulary (as Hugging Face normalizes), 8 lanes at a time: with 4
- * beams it runs on 200k logits per step, and libm's exp() there was a visible part of the step.
- * Partial sums go to a double every 256 values. */
-TG_CLONES
+/* log_softmax over the whole vocabulary (as Hugging Face normalizes). */
 static void log_softmax(float *out, const float *logits, int32_t n)
 {
-    v8f x, m = {0};
-    m += logits[0];
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&x, logits + i, sizeof x);
-        const v8i gt = x > m;
-        m = (v8f)(((v8i)x & gt) | ((v8i)m & ~gt));
-    }
-    float mx = m[0];
-    for (int k = 1; k < 8; k++)
-        mx = m[k] > mx ? m[k] : mx;
-    for (; i < n; i++)
-        mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    i = 0;
-    while (i + 8 <= n) {
-        v8f acc = {0};
-        for (const int32_t end = i + 256 < n ? i + 256 : n; i + 8 <= end; i += 8) {
-            memcpy(&x, logits + i, sizeof x);
-            x -= mx;
-            tg__exp_nonpositive(&x);
-            acc += x;
-        }
-        sum += tg__hsum8(&acc);
-    }
-    for (; i < n; i++)
-        sum += exp((double)logits[i] - mx);
     /* out = logit - shift, with shift split in two floats so that little of its double is lost */
-    const double shift = (double)mx + log(sum);
+    const double shift = tg__log_sum_exp(logits, (size_t)n);
     const float hi = (float)shift, lo = (float)(shift - (double)hi);
-    for (i = 0; i < n; i++)
+    for (int32_t i = 0; i < n; i++)
         out[i] = (logits[i] - hi) - lo;
 }
 

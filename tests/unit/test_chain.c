@@ -373,6 +373,32 @@ Test(run, stages_run_in_order_and_the_selector_picks)
     tg_chain_free(c);
 }
 
+/* The chosen token's log-probability over a vocabulary long enough for the vectorised
+ * normaliser's every path (blocks of 8, partial sums of 256, a scalar tail), with bans (-inf)
+ * among the logits, against a double-precision reference. */
+Test(run, the_logprob_of_a_large_vocabulary_matches_a_double_reference)
+{
+    enum { V = 1003 };
+    static float l[V];
+    for (int i = 0; i < V; i++)
+        l[i] = (i % 13 == 5) ? -INFINITY : (float)sin(i * 0.37) * 6.0f + (float)(i % 5);
+    tg_chain *c = parse("test_first", V);
+    int32_t tok;
+    float lp;
+    cr_assert_eq(tg_chain_sample(&tok, &lp, c, l), TG_OK, "%s", tg_error_last());
+    int best = 0; /* test_first takes the largest */
+    for (int i = 1; i < V; i++)
+        best = l[i] > l[best] ? i : best;
+    cr_assert_eq(tok, best);
+    double z = 0;
+    for (int i = 0; i < V; i++)
+        z += exp((double)l[i] - l[best]);
+    const double want = -log(z);
+    cr_assert(fabs((double)lp - want) < 2e-6 * fabs(want) + 1e-6, "logprob %.9g, want %.9g",
+              (double)lp, want);
+    tg_chain_free(c);
+}
+
 Test(run, a_failing_stage_fails_the_step_with_its_message_and_the_chain_stays_usable)
 {
     tg_chain *c = parse("test_scale test_fail test_first", 6);
