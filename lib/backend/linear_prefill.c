@@ -250,6 +250,16 @@ static void run_chunk(void *arg, int64_t b, int32_t worker)
     }
 }
 
+/* The pool runs jobs on the caller alone for now: all rows through one primitive. */
+static void run_all_rows(void *arg, int64_t chunk, int32_t worker)
+{
+    (void)chunk;
+    run_job *j = arg;
+    const tg_status st = run_rows(j->p, j, 0, SIZE_ALL, worker);
+    if (st != TG_OK)
+        atomic_store(&j->status, st);
+}
+
 tg_status tg__prefill_run(tg_prefill *p, const tg_kmat *w, float *const *bias, const float *src,
                           void *dst, void *scratch)
 {
@@ -270,12 +280,10 @@ tg_status tg__prefill_run(tg_prefill *p, const tg_kmat *w, float *const *bias, c
     atomic_init(&j.status, TG_OK);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    if (p->n_blocks > 1 && tg__tpool_threads_next(p->pool) == 1) {
-        const tg_status st = run_rows(p, &j, 0, SIZE_ALL, 0);
-        atomic_store(&j.status, st);
-    } else {
+    if (p->n_blocks > 1 && tg__tpool_threads_next(p->pool) == 1)
+        tg__tpool_run(p->pool, 1, run_all_rows, &j); /* one chunk: the caller, timed by the pool */
+    else
         tg__tpool_run(p->pool, p->n_blocks, run_chunk, &j);
-    }
     omp_set_num_threads(saved);
     const tg_status st = atomic_load(&j.status);
     return st == TG_OK ? TG_OK : tg__error_prefix("%s", p->name);

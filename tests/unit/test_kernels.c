@@ -408,9 +408,9 @@ Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
     tg__tpool_stats(p, &par, &solo);
     tg__tpool_signals(p, &stalls, &busy, &delay);
     cr_assert_eq(par + solo, 200);
-    /* Every parallel try stalls at once (a 3 ms sleep against 100 us chunks); solo periods of
-     * 20, 40, 80, 160 ms of 1.6 ms jobs: a handful of tries in 200 jobs. */
-    cr_assert(stalls >= 1 && stalls == par, "parallel %lld, stalls %lld", (long long)par,
+    /* A parallel try stalls as soon as the worker gets a chunk (a 3 ms sleep against 100 us
+     * chunks); solo periods of 20, 40, 80, 160 ms of 1.6 ms jobs: a few tries in 200 jobs. */
+    cr_assert(stalls >= 1 && stalls <= par, "parallel %lld, stalls %lld", (long long)par,
               (long long)stalls);
     cr_assert(solo >= 180 && par <= 20, "parallel %lld, solo %lld", (long long)par,
               (long long)solo);

@@ -50,8 +50,9 @@ struct tg_tpool {
     _Atomic int64_t n_chunks;
     _Atomic int stop;
     _Atomic int sleepers;
-    int32_t started;       /* workers that have opened their delay_fd (under mu) */
-    tg_tpool_policy pol;   /* caller's thread only: when to run jobs on the caller alone */
+    int32_t started;     /* workers that have opened their delay_fd (under mu) */
+    tg_tpool_policy pol; /* caller's thread only: when to run jobs on the caller alone */
+    double work_us;      /* the policy's clock: time spent in jobs (an idle pool's stands still) */
     int64_t jobs_parallel; /* statistics for tests and benchmarks */
     int64_t jobs_solo;
     pthread_mutex_t mu;
@@ -168,7 +169,7 @@ tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
     }
     p->n = n_threads;
     p->spin_us = spin_us < 0 ? 0 : spin_us;
-    tg__policy_init(&p->pol, now_us());
+    tg__policy_init(&p->pol, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     for (int32_t i = 0; i < n_threads - 1; i++) {
@@ -229,7 +230,7 @@ int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
 
 int32_t tg__tpool_threads_next(tg_tpool *p)
 {
-    return !p || p->n == 1 || tg__policy_solo(&p->pol, now_us()) ? 1 : p->n;
+    return !p || p->n == 1 || tg__policy_solo(&p->pol, p->work_us) ? 1 : p->n;
 }
 
 int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units)
@@ -241,11 +242,19 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
 {
     if (n_chunks <= 0)
         return;
-    if (!p || p->n == 1 || n_chunks == 1 || tg__policy_solo(&p->pol, now_us())) {
-        if (p && p->n > 1 && n_chunks > 1)
-            p->jobs_solo++;
+    if (!p || p->n == 1) {
         for (int64_t c = 0; c < n_chunks; c++)
             fn(arg, c, 0);
+        return;
+    }
+    /* The policy's periods are measured in time spent in jobs, not wall time: a session that
+     * sat idle (between prompts, or while the application works) keeps what it learnt. */
+    if (n_chunks == 1 || tg__policy_solo(&p->pol, p->work_us)) {
+        const double t0 = now_us();
+        p->jobs_solo += n_chunks > 1;
+        for (int64_t c = 0; c < n_chunks; c++)
+            fn(arg, c, 0);
+        p->work_us += now_us() - t0;
         return;
     }
     p->jobs_parallel++;
@@ -274,10 +283,11 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     /* Tell the policy how long the caller waited; it asks for the workers' run-queue delay
      * once per window of jobs (a pread per worker). Same bits whichever way jobs run. */
     const double t2 = now_us();
-    if (tg__policy_job(&p->pol, t2, t2 - t0, mine, t1 - t0, t2 - t1)) {
+    p->work_us += t2 - t0;
+    if (tg__policy_job(&p->pol, p->work_us, t2 - t0, mine, t1 - t0, t2 - t1)) {
         const double delay = workers_delay_us(p);
         if (delay >= 0)
-            tg__policy_delay(&p->pol, t2, delay, p->n - 1);
+            tg__policy_delay(&p->pol, p->work_us, delay, p->n - 1);
     }
 }
 

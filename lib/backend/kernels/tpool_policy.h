@@ -8,17 +8,19 @@
  *     than a chunk takes (a worker holds a chunk but is not running);
  *   - run-queue delay: over a window of parallel jobs, the workers spent a noticeable share of
  *     the time runnable but waiting for a CPU (the kernel's schedstat, read by tpool.c).
- * Either switches the pool to the caller alone for a period of wall time (not a number of jobs:
- * a prompt's ~50 long jobs and a decode token's ~60 short ones then share one decision, kept
+ * Either switches the pool to the caller alone for a period of time (not a number of jobs: a
+ * prompt's ~50 long jobs and a decode token's ~60 short ones then share one decision, kept
  * across calls). The period doubles while tries keep failing soon, up to a cap, and returns to
- * the base after a parallel run that lasted. All times in microseconds. */
+ * the base after a parallel run that lasted. All times in microseconds; `now` is the caller's
+ * clock, which tpool.c advances only while jobs run (an idle session keeps its decision). */
 #ifndef TG_KERNELS_TPOOL_POLICY_H
 #define TG_KERNELS_TPOOL_POLICY_H
 
 #include <stdint.h>
 
-#define TG_POLICY_SOLO_US 20000.0    /* first period on the caller alone */
-#define TG_POLICY_SOLO_MAX_US 1.0e6  /* the longest period (a busy machine is re-tried this often) \
+#define TG_POLICY_SOLO_US 20000.0 /* first period on the caller alone */
+#define TG_POLICY_SOLO_MAX_US                                                                      \
+    1.0e6                            /* the longest period (a busy machine is re-tried this often) \
                                       */
 #define TG_POLICY_GOOD_US 200000.0   /* a parallel run this long resets the period to the base */
 #define TG_POLICY_WINDOW_US 4000.0   /* parallel job time between run-queue delay readings */
