@@ -21,6 +21,9 @@ Test(tpool_policy, a_worker_that_finishes_its_chunk_late_is_not_a_stall)
     job(&pol, 2000, 199);
     cr_assert_eq(tg__policy_solo(&pol, 3000), 0);
     cr_assert_eq(pol.stalls, 0);
+    cr_assert_eq(tg__policy_stall_us(8, 280), TG_POLICY_STALL_MIN_US);
+    cr_assert_eq(tg__policy_stall_us(0, 0), TG_POLICY_STALL_MIN_US); /* workers ran every chunk */
+    cr_assert_eq(tg__policy_stall_us(8, 16000), 6000);
     /* long chunks: 8 chunks of 2 ms, a 5 ms wait is under 3 chunks */
     tg__policy_job(&pol, 10000, 21000, 8, 16000, 5000);
     cr_assert_eq(tg__policy_solo(&pol, 10001), 0);

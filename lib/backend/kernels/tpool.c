@@ -274,11 +274,18 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     const int64_t mine = work(p, g, 0);
     const double t1 = now_us();
     /* Wait for chunks other threads hold. Yield now and then: if the thread we wait for shares
-     * our CPU, spinning would only delay it. */
+     * our CPU, spinning would only delay it. Once the wait is a stall (the worker is not
+     * running), sleep in short naps instead: a CPU left idle lets the kernel move the waiting
+     * worker onto it rather than leave it queued behind another process for a time slice. */
+    const double stall_at = t1 + tg__policy_stall_us(mine, t1 - t0);
     for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; i++) {
         CPU_RELAX();
-        if (i % 256 == 0)
-            sched_yield();
+        if (i % 256 == 0) {
+            if (now_us() > stall_at)
+                nanosleep(&(struct timespec){0, 20000}, NULL);
+            else
+                sched_yield();
+        }
     }
     /* Tell the policy how long the caller waited; it asks for the workers' run-queue delay
      * once per window of jobs (a pread per worker). Same bits whichever way jobs run. */

@@ -40,13 +40,18 @@ int tg__policy_solo(tg_tpool_policy *pol, double now)
     return pol->solo;
 }
 
-int tg__policy_job(tg_tpool_policy *pol, double now, double job_us, int64_t mine, double caller_us,
-                   double wait_us)
+double tg__policy_stall_us(int64_t mine, double caller_us)
 {
     /* A running worker finishes the chunk it holds within about one chunk of the caller's last;
      * waiting several chunks (and more than scheduling noise) means it is not running. */
-    const double chunk_us = mine > 0 ? caller_us / (double)mine : 0;
-    if (wait_us > TG_POLICY_STALL_MIN_US && wait_us > TG_POLICY_STALL_CHUNKS * chunk_us) {
+    const double chunks = mine > 0 ? TG_POLICY_STALL_CHUNKS * caller_us / (double)mine : 0;
+    return chunks > TG_POLICY_STALL_MIN_US ? chunks : TG_POLICY_STALL_MIN_US;
+}
+
+int tg__policy_job(tg_tpool_policy *pol, double now, double job_us, int64_t mine, double caller_us,
+                   double wait_us)
+{
+    if (wait_us > tg__policy_stall_us(mine, caller_us)) {
         pol->stalls++;
         begin_solo(pol, now);
         return 0;

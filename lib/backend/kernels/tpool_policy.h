@@ -45,6 +45,10 @@ void tg__policy_init(tg_tpool_policy *pol, double now);
  * (the next call then answers 0 until a signal says otherwise). */
 int tg__policy_solo(tg_tpool_policy *pol, double now);
 
+/* How long the caller may wait for the other threads after running `mine` chunks in caller_us
+ * before the wait counts as a stall. */
+double tg__policy_stall_us(int64_t mine, double caller_us);
+
 /* After a parallel job: it took job_us; the caller ran `mine` chunks in caller_us, then waited
  * wait_us for the other threads. Returns 1 if the workers' run-queue delay should be read now
  * and passed to tg__policy_delay. */
