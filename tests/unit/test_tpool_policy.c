@@ -122,3 +122,34 @@ Test(tpool_policy, the_delay_share_is_per_worker_and_each_parallel_run_takes_a_n
     cr_assert_eq(tg__policy_solo(&pol, now + 1), 0);
     cr_assert_eq(pol.busy_windows, 0);
 }
+
+Test(tpool_policy, a_caller_that_waited_for_a_cpu_while_solo_extends_the_period_without_a_try)
+{
+    tg_tpool_policy pol;
+    tg__policy_init(&pol, 0);
+    job(&pol, 1000, 5000); /* a stall: solo for the base period */
+    double end = 1000 + TG_POLICY_SOLO_US;
+    cr_assert_eq(tg__policy_solo_over(&pol, end - 1), 0);
+    cr_assert_eq(tg__policy_solo_over(&pol, end), 1);
+    /* the caller waited 5 % of the period: try the workers */
+    tg__policy_solo_delay(&pol, end, 0.05 * TG_POLICY_SOLO_US);
+    cr_assert_eq(tg__policy_solo(&pol, end), 0);
+    cr_assert_eq(pol.busy_solo, 0);
+    /* the try fails at once; this time the caller waited 30 % of the period: no try, a doubled
+     * period follows at once, then another */
+    job(&pol, end + 100, 5000);
+    const double len = 2 * TG_POLICY_SOLO_US;
+    end += 100 + len;
+    cr_assert_eq(tg__policy_solo_over(&pol, end), 1);
+    tg__policy_solo_delay(&pol, end, 0.3 * len);
+    cr_assert_eq(pol.busy_solo, 1);
+    cr_assert_eq(tg__policy_solo(&pol, end), 1);
+    cr_assert_eq(tg__policy_solo(&pol, end + 2 * len - 1), 1);
+    cr_assert_eq(tg__policy_solo_over(&pol, end + 2 * len), 1);
+    tg__policy_solo_delay(&pol, end + 2 * len, 0);
+    cr_assert_eq(tg__policy_solo(&pol, end + 2 * len), 0);
+    /* a reading before the period is over changes nothing */
+    job(&pol, end + 2 * len + 100, 5000);
+    tg__policy_solo_delay(&pol, end + 2 * len + 200, 1e9);
+    cr_assert_eq(pol.busy_solo, 1);
+}

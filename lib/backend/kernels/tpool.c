@@ -53,6 +53,7 @@ struct tg_tpool {
     int32_t started;     /* workers that have opened their delay_fd (under mu) */
     tg_tpool_policy pol; /* caller's thread only: when to run jobs on the caller alone */
     double work_us;      /* the policy's clock: time spent in jobs (an idle pool's stands still) */
+    double solo_delay0;  /* the caller's run-queue delay when a solo period began (-1: unread) */
     int64_t jobs_parallel; /* statistics for tests and benchmarks */
     int64_t jobs_solo;
     pthread_mutex_t mu;
@@ -88,25 +89,56 @@ static int64_t work(tg_tpool *p, uint32_t g, int32_t who)
     }
 }
 
+/* The run-queue delay a schedstat file reports, in microseconds; -1 if it cannot be read. */
+static double read_delay_us(int fd)
+{
+    char buf[96];
+    const ssize_t got = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (got <= 0)
+        return -1;
+    buf[got] = 0;
+    char *end;
+    strtoull(buf, &end, 10); /* first field: time on the CPU */
+    const char *second = end;
+    const unsigned long long wait_ns = strtoull(second, &end, 10);
+    return end == second ? -1 : (double)wait_ns * 1e-3;
+}
+
 /* The workers' total run-queue delay in microseconds, or -1 if the kernel does not say. */
 static double workers_delay_us(const tg_tpool *p)
 {
     double sum = 0;
     for (int32_t i = 0; i < p->n - 1; i++) {
-        char buf[96];
-        const ssize_t got =
-            p->w[i].delay_fd >= 0 ? pread(p->w[i].delay_fd, buf, sizeof buf - 1, 0) : -1;
-        if (got <= 0)
+        const double d = read_delay_us(p->w[i].delay_fd);
+        if (d < 0)
             return -1;
-        buf[got] = 0;
-        char *end;
-        strtoull(buf, &end, 10); /* first field: time on the CPU */
-        const unsigned long long wait_ns = strtoull(end, &end, 10);
-        if (end == buf)
-            return -1;
-        sum += (double)wait_ns * 1e-3;
+        sum += d;
     }
     return sum;
+}
+
+/* The calling thread's own; opened each time, since the caller may change between jobs (this
+ * runs at most twice per solo period). */
+static double caller_delay_us(void)
+{
+    const int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    const double d = read_delay_us(fd);
+    if (fd >= 0)
+        close(fd);
+    return d;
+}
+
+/* 1 if the next job runs on the caller alone. When a solo period ends, the caller's own
+ * run-queue delay over it decides whether to try the workers at all (tpool_policy.h). */
+static int run_solo(tg_tpool *p)
+{
+    if (tg__policy_solo_over(&p->pol, p->work_us)) {
+        const double d = caller_delay_us();
+        if (d >= 0 && p->solo_delay0 >= 0)
+            tg__policy_solo_delay(&p->pol, p->work_us, d - p->solo_delay0);
+        p->solo_delay0 = d; /* the base of the next period, if this one was extended */
+    }
+    return tg__policy_solo(&p->pol, p->work_us);
 }
 
 static void *worker_main(void *arg)
@@ -230,7 +262,7 @@ int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
 
 int32_t tg__tpool_threads_next(tg_tpool *p)
 {
-    return !p || p->n == 1 || tg__policy_solo(&p->pol, p->work_us) ? 1 : p->n;
+    return !p || p->n == 1 || run_solo(p) ? 1 : p->n;
 }
 
 int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units)
@@ -249,7 +281,7 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     }
     /* The policy's periods are measured in time spent in jobs, not wall time: a session that
      * sat idle (between prompts, or while the application works) keeps what it learnt. */
-    if (n_chunks == 1 || tg__policy_solo(&p->pol, p->work_us)) {
+    if (n_chunks == 1 || run_solo(p)) {
         const double t0 = now_us();
         p->jobs_solo += n_chunks > 1;
         for (int64_t c = 0; c < n_chunks; c++)
@@ -296,6 +328,8 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
         if (delay >= 0)
             tg__policy_delay(&p->pol, p->work_us, delay, p->n - 1);
     }
+    if (p->pol.solo) /* it just went solo: the base of the caller's delay over the period */
+        p->solo_delay0 = caller_delay_us();
 }
 
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)

@@ -22,6 +22,7 @@ static void begin_solo(tg_tpool_policy *pol, double now)
         pol->solo_len = TG_POLICY_SOLO_US;
     }
     pol->solo = 1;
+    pol->solo_start = now;
     pol->solo_until = now + pol->solo_len;
 }
 
@@ -31,6 +32,24 @@ void tg__policy_init(tg_tpool_policy *pol, double now)
     /* Half the base: the first failure (soon after creation) then solos for the base period. */
     pol->solo_len = TG_POLICY_SOLO_US / 2;
     begin_parallel(pol, now);
+}
+
+int tg__policy_solo_over(const tg_tpool_policy *pol, double now)
+{
+    return pol->solo && now >= pol->solo_until;
+}
+
+void tg__policy_solo_delay(tg_tpool_policy *pol, double now, double delay_us)
+{
+    if (!tg__policy_solo_over(pol, now) ||
+        delay_us <= TG_POLICY_DELAY_SHARE * (now - pol->solo_start))
+        return;
+    pol->busy_solo++;
+    pol->solo_len *= 2;
+    if (pol->solo_len > TG_POLICY_SOLO_MAX_US)
+        pol->solo_len = TG_POLICY_SOLO_MAX_US;
+    pol->solo_start = now;
+    pol->solo_until = now + pol->solo_len;
 }
 
 int tg__policy_solo(tg_tpool_policy *pol, double now)

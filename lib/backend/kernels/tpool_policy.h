@@ -11,8 +11,11 @@
  * Either switches the pool to the caller alone for a period of time (not a number of jobs: a
  * prompt's ~50 long jobs and a decode token's ~60 short ones then share one decision, kept
  * across calls). The period doubles while tries keep failing soon, up to a cap, and returns to
- * the base after a parallel run that lasted. All times in microseconds; `now` is the caller's
- * clock, which tpool.c advances only while jobs run (an idle session keeps its decision). */
+ * the base after a parallel run that lasted. A period is extended without a try when the
+ * caller itself waited for a CPU during it (then no CPU is free for a worker either: an
+ * overloaded machine, where a try would only stall). All times in microseconds; `now` is the
+ * caller's clock, which tpool.c advances only while jobs run (an idle session keeps its decision).
+ */
 #ifndef TG_KERNELS_TPOOL_POLICY_H
 #define TG_KERNELS_TPOOL_POLICY_H
 
@@ -35,8 +38,10 @@ typedef struct tg_tpool_policy {
     double par_since;    /* start of the current parallel run */
     double win_job_us;   /* parallel job time since the last delay reading */
     double win_delay_us; /* the workers' total run-queue delay at that reading (< 0: none yet) */
+    double solo_start;   /* when the current solo period began */
     int64_t stalls;      /* solo periods started by a stall / by run-queue delay (statistics) */
     int64_t busy_windows;
+    int64_t busy_solo; /* solo periods extended because the caller waited for a CPU */
 } tg_tpool_policy;
 
 void tg__policy_init(tg_tpool_policy *pol, double now);
@@ -48,6 +53,14 @@ int tg__policy_solo(tg_tpool_policy *pol, double now);
 /* How long the caller may wait for the other threads after running `mine` chunks in caller_us
  * before the wait counts as a stall. */
 double tg__policy_stall_us(int64_t mine, double caller_us);
+
+/* 1 if a solo period is over at `now`: before tg__policy_solo ends it, the pool may pass the
+ * caller's run-queue delay over the period to tg__policy_solo_delay. */
+int tg__policy_solo_over(const tg_tpool_policy *pol, double now);
+
+/* The caller waited delay_us for a CPU during the solo period that is over: above the busy
+ * share of the period, the next period (doubled) follows at once, without a try. */
+void tg__policy_solo_delay(tg_tpool_policy *pol, double now, double delay_us);
 
 /* After a parallel job: it took job_us; the caller ran `mine` chunks in caller_us, then waited
  * wait_us for the other threads. Returns 1 if the workers' run-queue delay should be read now
