@@ -2,7 +2,7 @@
  * libtextgen on one model folder. Not a test: it is built by meson and run by bench/run.sh.
  *
  * Usage: bench_decode MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
- *                               [--threads A,B,...] [--no-rss] [--mark]
+ *                               [--threads A,B,...] [--no-rss] [--mark] [--spinner]
  *        bench_decode MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]
  *
  * In one run it measures, interleaving the thread counts within every repetition so that the
@@ -19,6 +19,8 @@
  *     session with n_ctx = prompt + gen (so its KV cache is entirely written), runs the prompt
  *     and the greedy continuation, and compares VmHWM with weight bytes + the KV bytes the
  *     session reports in use (tg_session_get_info).
+ * --spinner: a child process spins on one CPU (`while :; do :; done`) during the model runs of
+ * every repetition (not during the bandwidth probe): the busy-machine case of the thread pool.
  * Sessions use n_ctx = prompt + gen, n_seq 1. */
 #include <textgen/textgen.h>
 
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -342,6 +345,27 @@ static double cpu_others(cpu_snap a, cpu_snap b, double *steal)
     return o < 0 ? 0 : o;
 }
 
+/* --spinner: a child process that keeps one CPU busy until killed. */
+static pid_t spinner_start(void)
+{
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid == 0)
+        for (volatile unsigned long i = 0;; i++) /* volatile: the loop must not be removed */
+            ;
+    if (pid < 0)
+        fprintf(stderr, "bench_decode: cannot fork the spinner: %s\n", strerror(errno));
+    return pid;
+}
+
+static void spinner_stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 static void loadavg(char *out, size_t n)
 {
     FILE *f = fopen("/proc/loadavg", "r");
@@ -357,7 +381,7 @@ static void usage(const char *a0)
 {
     fprintf(stderr,
             "usage: %s MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
-            "[--threads A,B,...] [--no-rss] [--mark]\n"
+            "[--threads A,B,...] [--no-rss] [--mark] [--spinner]\n"
             "       %s MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]\n",
             a0, a0);
     exit(2);
@@ -366,7 +390,7 @@ static void usage(const char *a0)
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
-    int wt = TG_WEIGHTS_F32, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0;
+    int wt = TG_WEIGHTS_F32, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0, spinner = 0;
     int threads[MAX_THREADS] = {1, 2}, n_thr = 2;
     workload w = {128, 128, NULL, 0};
     for (int i = 1; i < argc; i++) {
@@ -380,6 +404,8 @@ int main(int argc, char **argv)
             do_rss = 0;
         else if (strcmp(a, "--mark") == 0)
             g_mark = 1;
+        else if (strcmp(a, "--spinner") == 0)
+            spinner = 1;
         else if (strcmp(a, "--rss-only") == 0)
             rss_mode = 1;
         else if (strcmp(a, "--reps") == 0 && more)
@@ -463,12 +489,18 @@ int main(int argc, char **argv)
             bw_s8[nt][r] = bw_measure(buf, bw_bytes, nt, 8);
             bw[nt][r] = bw_s1[nt][r] > bw_s8[nt][r] ? bw_s1[nt][r] : bw_s8[nt][r];
         }
+        const pid_t spin = spinner ? spinner_start() : 0;
+        if (spin < 0)
+            return 1;
         /* Alternate the order so neither thread count always runs first. */
         for (int k = 0; k < n_thr; k++) {
             const int t = r % 2 ? n_thr - 1 - k : k;
-            if (run_once(sess[t], &w, &pre[t][r], &dec[t][r], &tokens[t]) != 0)
+            if (run_once(sess[t], &w, &pre[t][r], &dec[t][r], &tokens[t]) != 0) {
+                spinner_stop(spin);
                 return 1;
+            }
         }
+        spinner_stop(spin);
         other_rep[r] = cpu_others(rs, cpu_now(), NULL);
         fprintf(stderr, "bench_decode: repetition %d/%d done (%.2f CPUs used by others)\n", r + 1,
                 reps, other_rep[r]);
@@ -501,6 +533,9 @@ int main(int argc, char **argv)
            "thread counts interleaved\n",
            n_ctx, w.prompt, w.gen, reps);
     printf("machine         %ld CPUs; loadavg before: %s; after: %s\n", ncpu, la0, la1);
+    printf("spinner         %s\n", spinner ? "yes: one CPU kept busy by a child process during "
+                                             "the model runs (counted in 'other load')"
+                                           : "no");
     printf("other load      %.2f CPUs busy with other processes on average during the run "
            "(%.0f s), steal %.2f CPUs\n",
            others, wall, steal);

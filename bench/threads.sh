@@ -5,8 +5,10 @@
 # Runs build/bench/bench_threads (OpenMP static / dynamic splits vs the kernels' pool, quiet and
 # with a spinner on one CPU) once per libgomp waiting setting, since libgomp reads them from the
 # environment at start-up: the default (spin ~300k iterations, then sleep), OMP_WAIT_POLICY=passive,
-# OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=0 and =10000. Then, for the real library,
-# build/bench/bench_decode at 1 and 2 threads with the spinner, under the default and passive.
+# OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=0 and =10000. Then, for the real library (its own pool,
+# no OpenMP team), build/bench/bench_decode at 1 and 2 threads for fp32, bf16 and int8 weights,
+# quiet and with --spinner (a child process keeps one CPU busy during the model runs).
+# THREADS_REPS (default 5): repetitions of each bench_decode run.
 # Environment: BUILD_DIR (default ./build), BENCH_OUT (default bench/out). Output also saved to
 # $BENCH_OUT/threads-<UTC date>.txt. Not a test.
 set -euo pipefail
@@ -25,15 +27,13 @@ log=$out/threads-$(date -u +%Y%m%dT%H%M%SZ).txt
         env $setting "$build/bench/bench_threads" "$@"
     done
     echo
-    echo "== the library (oneDNN + GNU OpenMP), decode with one CPU kept busy by a spinner =="
-    sh -c 'while :; do :; done' &
-    spin=$!
-    sleep 0.2
-    for setting in "" OMP_WAIT_POLICY=passive; do
-        echo "-- ${setting:-default libgomp waiting} --"
-        env $setting "$build/bench/bench_decode" "$model" --threads 1,2 --reps 3 --gen 64 --no-rss \
-            | grep -E '^decode tok/s|paired|^other load'
+    echo "== the library (its pool), 1 vs 2 threads, quiet and with one CPU kept busy =="
+    for wt in "" --bf16 --int8; do
+        for spin in "" --spinner; do
+            echo "-- ${wt:---fp32} ${spin:-quiet} --"
+            "$build/bench/bench_decode" "$model" $wt $spin --threads 1,2 --reps "${THREADS_REPS:-5}" \
+                --gen 64 --no-rss | grep -E '^prefill|^decode tok/s|paired|^other load'
+        done
     done
-    kill "$spin"
 } 2>/dev/null | tee "$log"
 echo "(saved to $log)"

@@ -321,7 +321,7 @@ static void run_chunk(void *arg, int64_t c, int32_t worker)
 static int64_t chunk_count(const kmat_linear *l, const kmat_plan *p)
 {
     const int64_t np = l->w[0].n_panels;
-    int64_t c = tg__tpool_chunks(p->pool, np);
+    int64_t c = tg__tpool_chunks_next(p->pool, np);
     if (p->base.cfg.M > TG_KMAX_M) {
         const int64_t l2_part = 256 * 1024;
         const int64_t want = (int64_t)(l->base.bytes / (size_t)l2_part) + 1;

@@ -16,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The primitives one thread runs: for a full block of rows and for the last, shorter one. */
+/* The primitives one thread runs: for a full block of rows, for the last, shorter one, and (the
+ * caller only, when there are several blocks) for all rows at once: what runs when the pool
+ * falls back to the caller alone, as fast as a 1-thread session's single block. */
+enum { SIZE_BLOCK, SIZE_LAST, SIZE_ALL, N_SIZES };
 typedef struct worker_prims {
     dnnl_stream_t stream;
-    tg_prim mm[2][2];          /* [size][matrix] */
-    dnnl_memory_t gate_mem[2]; /* [size]: the gate rows, the up matmul's post-op operand */
+    tg_prim mm[N_SIZES][2];          /* [size][matrix] */
+    dnnl_memory_t gate_mem[N_SIZES]; /* [size]: the gate rows, the up matmul's post-op operand */
 } worker_prims;
 
 struct tg_prefill {
@@ -49,7 +52,7 @@ void tg__prefill_free(tg_prefill *p)
         return;
     for (int32_t t = 0; p->w && t < p->n_workers; t++) {
         worker_prims *w = &p->w[t];
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < N_SIZES; s++) {
             for (int m = 0; m < 2; m++)
                 tg__prim_destroy(&w->mm[s][m]);
             if (w->gate_mem[s])
@@ -135,8 +138,12 @@ static tg_status create(tg_prefill *p, const tg_kmat *w, float *const *bias,
         worker_prims *wp = &p->w[t];
         if ((s = dnnl_stream_create(&wp->stream, eng, dnnl_stream_default_flags)) != dnnl_success)
             return tg__dnnl_check(s, p->name);
-        for (int size = 0; size < 1 + (p->last != p->rb); size++) {
-            if ((st = make_prims(p, wp, size, size ? p->last : p->rb, eng, &wmd, cfg)) != TG_OK)
+        for (int size = 0; size < N_SIZES; size++) {
+            if ((size == SIZE_LAST && p->last == p->rb) ||
+                (size == SIZE_ALL && (t > 0 || p->n_blocks == 1)))
+                continue;
+            const int64_t rows = size == SIZE_BLOCK ? p->rb : size == SIZE_LAST ? p->last : p->M;
+            if ((st = make_prims(p, wp, size, rows, eng, &wmd, cfg)) != TG_OK)
                 return st;
             for (int m = 0; m < 2; m++)
                 if (wp->mm[size][m].scratch_size > p->own_bytes)
@@ -199,11 +206,10 @@ typedef struct run_job {
     _Atomic tg_status status;
 } run_job;
 
-static tg_status run_block(tg_prefill *p, const run_job *j, int64_t b, int32_t worker)
+/* Rows from r0 on, as many as primitive `size` takes. */
+static tg_status run_rows(tg_prefill *p, const run_job *j, int64_t r0, int size, int32_t worker)
 {
     worker_prims *w = &p->w[worker];
-    const int64_t r0 = b * p->rb;
-    const int size = b == p->n_blocks - 1 && p->last != p->rb;
     const void *in = (const unsigned char *)j->src + (size_t)(r0 * p->K) * j->src_es;
     void *dst = (unsigned char *)j->dst + (size_t)(r0 * p->N) * p->dst_es;
     void *own = j->own + (size_t)worker * p->own_bytes;
@@ -235,11 +241,23 @@ static void run_chunk(void *arg, int64_t b, int32_t worker)
     run_job *j = arg;
     if (worker > 0)
         omp_set_num_threads(1); /* a pool thread: nothing it runs may fork an OpenMP team */
-    const tg_status st = run_block(j->p, j, b, worker);
+    tg_prefill *p = j->p;
+    const int size = b == p->n_blocks - 1 && p->last != p->rb ? SIZE_LAST : SIZE_BLOCK;
+    const tg_status st = run_rows(p, j, b * p->rb, size, worker);
     if (st != TG_OK) {
         tg_status ok = TG_OK;
         atomic_compare_exchange_strong(&j->status, &ok, st);
     }
+}
+
+/* The pool runs jobs on the caller alone for now: all rows through one primitive. */
+static void run_all_rows(void *arg, int64_t chunk, int32_t worker)
+{
+    (void)chunk;
+    run_job *j = arg;
+    const tg_status st = run_rows(j->p, j, 0, SIZE_ALL, worker);
+    if (st != TG_OK)
+        atomic_store(&j->status, st);
 }
 
 tg_status tg__prefill_run(tg_prefill *p, const tg_kmat *w, float *const *bias, const float *src,
@@ -262,7 +280,10 @@ tg_status tg__prefill_run(tg_prefill *p, const tg_kmat *w, float *const *bias, c
     atomic_init(&j.status, TG_OK);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    tg__tpool_run(p->pool, p->n_blocks, run_chunk, &j);
+    if (p->n_blocks > 1 && tg__tpool_threads_next(p->pool) == 1)
+        tg__tpool_run(p->pool, 1, run_all_rows, &j); /* one chunk: the caller, timed by the pool */
+    else
+        tg__tpool_run(p->pool, p->n_blocks, run_chunk, &j);
     omp_set_num_threads(saved);
     const tg_status st = atomic_load(&j.status);
     return st == TG_OK ? TG_OK : tg__error_prefix("%s", p->name);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <textgen/textgen.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -377,6 +378,17 @@ static void slow_worker_chunk(void *arg, int64_t chunk, int32_t worker)
     usleep(worker != 0 ? 3000 : 100); /* the caller's chunks take time too: workers get some */
 }
 
+/* Run jobs with a sleeping worker until the pool says its next job runs on the caller alone. */
+static void make_pool_fall_back(tg_tpool *p)
+{
+    _Atomic int hits[16] = {0};
+    count_job j = {hits, 0, tg__tpool_size(p)};
+    for (int tries = 0; tg__tpool_threads_next(p) > 1; tries++) {
+        cr_assert_lt(tries, 50, "the pool never fell back");
+        tg__tpool_run(p, 16, slow_worker_chunk, &j);
+    }
+}
+
 Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
 {
     tg_tpool *p;
@@ -391,14 +403,71 @@ Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
             atomic_store(&hits[c], 0);
         }
     }
-    int64_t par, solo;
+    int64_t par, solo, stalls, busy;
+    double delay;
     tg__tpool_stats(p, &par, &solo);
+    tg__tpool_signals(p, &stalls, &busy, &delay);
     cr_assert_eq(par + solo, 200);
-    /* ~10 slow parallel jobs raise the average past the threshold, then 256 run solo */
-    cr_assert(solo >= 150 && par <= 50, "parallel %lld, solo %lld", (long long)par,
+    /* A parallel try stalls as soon as the worker gets a chunk (a 3 ms sleep against 100 us
+     * chunks); solo periods of 20, 40, 80, 160 ms of 1.6 ms jobs: a few tries in 200 jobs. */
+    cr_assert(stalls >= 1 && stalls <= par, "parallel %lld, stalls %lld", (long long)par,
+              (long long)stalls);
+    cr_assert(solo >= 180 && par <= 20, "parallel %lld, solo %lld", (long long)par,
               (long long)solo);
+    /* while solo, the next job is planned for one thread */
+    cr_assert_eq(tg__tpool_threads_next(p), 1);
+    cr_assert_eq(tg__tpool_chunks_next(p, 1000), 1);
+    cr_assert_eq(tg__tpool_chunks(p, 1000), 16);
     free(hits);
     tg__tpool_free(p);
+}
+
+/* A chunk that keeps its CPU busy for 300 us. */
+static void busy_chunk(void *arg, int64_t chunk, int32_t worker)
+{
+    (void)chunk;
+    (void)worker;
+    count_job *j = arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 300000);
+    atomic_fetch_add(&j->hits[0], 1);
+}
+
+/* Both threads of the pool on one CPU: whenever the caller computes, the worker is runnable
+ * and waiting, and the kernel's run-queue delay the pool reads says so. */
+Test(tpool, workers_sharing_a_cpu_show_run_queue_delay_and_the_pool_falls_back)
+{
+    cpu_set_t saved, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof saved, &saved), 0);
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0); /* the worker inherits it */
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 2, 50), TG_OK);
+    int64_t stalls, busy;
+    double delay0, delay1;
+    tg__tpool_signals(p, &stalls, &busy, &delay0);
+    if (delay0 < 0) {
+        tg__tpool_free(p);
+        sched_setaffinity(0, sizeof saved, &saved);
+        cr_skip_test("this kernel has no /proc/thread-self/schedstat");
+    }
+    _Atomic int hits[1] = {0};
+    count_job j = {hits, 0, 2};
+    for (int rep = 0; rep < 100; rep++)
+        tg__tpool_run(p, 8, busy_chunk, &j);
+    cr_assert_eq(atomic_load(&hits[0]), 800);
+    int64_t par, solo;
+    tg__tpool_stats(p, &par, &solo);
+    tg__tpool_signals(p, &stalls, &busy, &delay1);
+    tg__tpool_free(p);
+    cr_assert_eq(sched_setaffinity(0, sizeof saved, &saved), 0);
+    cr_assert_gt(delay1, delay0, "run-queue delay %g -> %g us", delay0, delay1);
+    cr_assert(solo > 0 && stalls + busy >= 1, "parallel %lld solo %lld stalls %lld busy %lld",
+              (long long)par, (long long)solo, (long long)stalls, (long long)busy);
 }
 
 Test(tpool, rejects_bad_sizes_and_chunks_scale_with_threads)
@@ -732,6 +801,73 @@ static void seam_all(tg_precision prec, double tol)
             seam_compare(&acc, 64, 96, pool, tol);
         }
     tg__tpool_free(pool);
+}
+
+/* A prompt's product on a pool that has fallen back to the caller alone runs one primitive
+ * over all rows instead of the pool's blocks: the same bits as the blocks, and as 1 thread. */
+static void prefill_solo_same_bits(tg_precision prec, tg_epilogue epi)
+{
+    const int64_t K = 96, N = 200, M = 64;
+    const int gated = epi == TG_EPI_SILU_GATE;
+    char wname[2][8] = {"w0", "w1"};
+    float *wd[2] = {NULL, NULL};
+    tg_tensor wt[2];
+    const tg_tensor *parts[2];
+    for (int i = 0; i < 1 + gated; i++) {
+        wd[i] = randv((size_t)(K * N), 0.05f);
+        wt[i] = view_of(wd[i], K, N, wname[i]);
+        parts[i] = &wt[i];
+    }
+    tg_tpool *pool;
+    cr_assert_eq(tg__tpool_create(&pool, 2, 50), TG_OK);
+    tg_linear_desc d = {.name = "solo",
+                        .parts = parts,
+                        .n_parts = 1 + gated,
+                        .layout = TG_MAT_IN_OUT,
+                        .K = K,
+                        .gated = gated,
+                        .precision = prec,
+                        .pool = pool};
+    tg_linear *lin = NULL;
+    cr_assert_eq(tg__linear_kmat_create(&lin, &d), TG_OK, "%s", tg_error_last());
+    float *x = randv((size_t)(M * K), 1.0f);
+    float *y[3];
+    tg_tpool *pools[3] = {NULL, pool, pool}; /* 1 thread, 2 threads, 2 threads fallen back */
+    for (int k = 0; k < 3; k++) {
+        y[k] = malloc((size_t)(M * N) * sizeof(float));
+        tg_linear_cfg cfg = {M, epi, 0, TG_ACT_F32, pools[k]};
+        tg_linear_plan *plan;
+        cr_assert_eq(tg__linear_plan_create(&plan, lin, &cfg), TG_OK, "%s", tg_error_last());
+        void *sc = malloc(plan->scratch_size + 64);
+        if (k == 2)
+            make_pool_fall_back(pool);
+        cr_assert_eq(tg__tpool_threads_next(pool), k == 2 ? 1 : 2);
+        int64_t par0, par1, solo;
+        tg__tpool_stats(pool, &par0, &solo);
+        cr_assert_eq(tg__linear_forward(plan, lin, x, y[k], sc), TG_OK, "%s", tg_error_last());
+        tg__tpool_stats(pool, &par1, &solo);
+        cr_assert_eq(par1 - par0, k == 1 ? 1 : 0, "case %d: parallel jobs %lld", k,
+                     (long long)(par1 - par0)); /* the fallback ran no pool job at all */
+        tg__linear_plan_free(plan);
+        free(sc);
+    }
+    for (int k = 1; k < 3; k++)
+        cr_assert(memcmp(y[0], y[k], (size_t)(M * N) * sizeof(float)) == 0,
+                  "prec %d epi %d: case %d differs from 1 thread", (int)prec, (int)epi, k);
+    for (int k = 0; k < 3; k++)
+        free(y[k]);
+    free(x);
+    tg__linear_free(lin);
+    tg__tpool_free(pool);
+    free(wd[0]);
+    free(wd[1]);
+}
+
+Test(linear, prefill_on_a_fallen_back_pool_gives_the_same_bits)
+{
+    prefill_solo_same_bits(TG_PREC_F32, TG_EPI_NONE);
+    prefill_solo_same_bits(TG_PREC_F32, TG_EPI_SILU_GATE);
+    prefill_solo_same_bits(TG_PREC_BF16, TG_EPI_GELU_TANH);
 }
 
 Test(linear, kmat_equals_onednn_in_f32)

@@ -4,19 +4,25 @@
  * the generation moved on, so a worker waking late can never run a chunk of a later job with an
  * earlier job's function, nor claim chunks past an earlier job's end against a later job's
  * count (the counter is closed before a new job is written). The job ends when `done` reaches
- * the chunk count. */
+ * the chunk count.
+ *
+ * When to leave the workers out is tpool_policy.c's decision; this file feeds it the caller's
+ * timings and the workers' run-queue delay, read from /proc/thread-self/schedstat files that
+ * each worker opens for itself (second field: nanoseconds spent runnable but not running). */
 #include "core/alloc.h"
 #include "tpool.h"
 
 #include "core/error.h"
 
+#include "tpool_policy.h"
+
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
-
-#define TG_TPOOL_SOLO_JOBS 256 /* ~5 decoded tokens of GPT-2 124M */
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -28,6 +34,7 @@
 typedef struct worker {
     tg_tpool *pool;
     int32_t index;
+    int delay_fd; /* its /proc/thread-self/schedstat, or -1 */
     pthread_t th;
 } worker;
 
@@ -43,11 +50,10 @@ struct tg_tpool {
     _Atomic int64_t n_chunks;
     _Atomic int stop;
     _Atomic int sleepers;
-    /* Adaptive fallback (caller's thread only): see tg__tpool_run. */
-    double slow_ema;       /* moving average of a job's time / the caller's estimated solo time */
-    int32_t solo_left;     /* jobs still to run on the caller alone */
-    int32_t solo_len;      /* length of the next solo period (doubles while retries fail) */
-    int32_t par_run;       /* parallel jobs since the last solo period */
+    int32_t started;     /* workers that have opened their delay_fd (under mu) */
+    tg_tpool_policy pol; /* caller's thread only: when to run jobs on the caller alone */
+    double work_us;      /* the policy's clock: time spent in jobs (an idle pool's stands still) */
+    double solo_delay0;  /* the caller's run-queue delay when a solo period began (-1: unread) */
     int64_t jobs_parallel; /* statistics for tests and benchmarks */
     int64_t jobs_solo;
     pthread_mutex_t mu;
@@ -83,10 +89,67 @@ static int64_t work(tg_tpool *p, uint32_t g, int32_t who)
     }
 }
 
+/* The run-queue delay a schedstat file reports, in microseconds; -1 if it cannot be read. */
+static double read_delay_us(int fd)
+{
+    char buf[96];
+    const ssize_t got = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (got <= 0)
+        return -1;
+    buf[got] = 0;
+    char *end;
+    strtoull(buf, &end, 10); /* first field: time on the CPU */
+    const char *second = end;
+    const unsigned long long wait_ns = strtoull(second, &end, 10);
+    return end == second ? -1 : (double)wait_ns * 1e-3;
+}
+
+/* The workers' total run-queue delay in microseconds, or -1 if the kernel does not say. */
+static double workers_delay_us(const tg_tpool *p)
+{
+    double sum = 0;
+    for (int32_t i = 0; i < p->n - 1; i++) {
+        const double d = read_delay_us(p->w[i].delay_fd);
+        if (d < 0)
+            return -1;
+        sum += d;
+    }
+    return sum;
+}
+
+/* The calling thread's own; opened each time, since the caller may change between jobs (this
+ * runs at most twice per solo period). */
+static double caller_delay_us(void)
+{
+    const int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    const double d = read_delay_us(fd);
+    if (fd >= 0)
+        close(fd);
+    return d;
+}
+
+/* 1 if the next job runs on the caller alone. When a solo period ends, the caller's own
+ * run-queue delay over it decides whether to try the workers at all (tpool_policy.h). */
+static int run_solo(tg_tpool *p)
+{
+    if (tg__policy_solo_over(&p->pol, p->work_us)) {
+        const double d = caller_delay_us();
+        if (d >= 0 && p->solo_delay0 >= 0)
+            tg__policy_solo_delay(&p->pol, p->work_us, d - p->solo_delay0);
+        p->solo_delay0 = d; /* the base of the next period, if this one was extended */
+    }
+    return tg__policy_solo(&p->pol, p->work_us);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     tg_tpool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    w->delay_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    p->started++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
     uint32_t seen = atomic_load(&p->gen);
     for (;;) {
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
@@ -138,13 +201,13 @@ tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
     }
     p->n = n_threads;
     p->spin_us = spin_us < 0 ? 0 : spin_us;
-    p->slow_ema = 0.5; /* what two threads that share evenly give */
-    p->solo_len = TG_TPOOL_SOLO_JOBS / 2;
+    tg__policy_init(&p->pol, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     for (int32_t i = 0; i < n_threads - 1; i++) {
         p->w[i].pool = p;
         p->w[i].index = i + 1;
+        p->w[i].delay_fd = -1;
         if (pthread_create(&p->w[i].th, NULL, worker_main, &p->w[i]) != 0) {
             p->n = i + 1; /* free joins the ones that started */
             tg__tpool_free(p);
@@ -152,6 +215,11 @@ tg_status tg__tpool_create(tg_tpool **out, int32_t n_threads, int32_t spin_us)
                              (int)n_threads);
         }
     }
+    /* The caller reads the workers' delay files: wait until every worker has opened its own. */
+    pthread_mutex_lock(&p->mu);
+    while (p->started < n_threads - 1)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
     *out = p;
     return TG_OK;
 }
@@ -164,8 +232,11 @@ void tg__tpool_free(tg_tpool *p)
     atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (int32_t i = 0; i < p->n - 1; i++)
+    for (int32_t i = 0; i < p->n - 1; i++) {
         pthread_join(p->w[i].th, NULL);
+        if (p->w[i].delay_fd >= 0)
+            close(p->w[i].delay_fd);
+    }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->w);
@@ -177,28 +248,48 @@ int32_t tg__tpool_size(const tg_tpool *p)
     return p ? p->n : 1;
 }
 
-int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
+static int64_t chunks_for(int32_t n_threads, int64_t units)
 {
     /* 8 chunks per thread: a late thread then holds back at most ~1/8 of its share. */
-    const int64_t want = p && p->n > 1 ? 8 * (int64_t)p->n : 1;
+    const int64_t want = n_threads > 1 ? 8 * (int64_t)n_threads : 1;
     return units < want ? (units < 1 ? 1 : units) : want;
+}
+
+int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
+{
+    return chunks_for(p ? p->n : 1, units);
+}
+
+int32_t tg__tpool_threads_next(tg_tpool *p)
+{
+    return !p || p->n == 1 || run_solo(p) ? 1 : p->n;
+}
+
+int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units)
+{
+    return chunks_for(tg__tpool_threads_next(p), units);
 }
 
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
 {
     if (n_chunks <= 0)
         return;
-    if (!p || p->n == 1 || n_chunks == 1 || p->solo_left > 0) {
-        if (p && p->n > 1 && n_chunks > 1) {
-            p->solo_left--;
-            p->jobs_solo++;
-        }
+    if (!p || p->n == 1) {
         for (int64_t c = 0; c < n_chunks; c++)
             fn(arg, c, 0);
         return;
     }
+    /* The policy's periods are measured in time spent in jobs, not wall time: a session that
+     * sat idle (between prompts, or while the application works) keeps what it learnt. */
+    if (n_chunks == 1 || run_solo(p)) {
+        const double t0 = now_us();
+        p->jobs_solo += n_chunks > 1;
+        for (int64_t c = 0; c < n_chunks; c++)
+            fn(arg, c, 0);
+        p->work_us += now_us() - t0;
+        return;
+    }
     p->jobs_parallel++;
-    p->par_run++;
     const double t0 = now_us();
     const uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     /* Close the counter under the new generation before touching the job: a worker still
@@ -215,34 +306,41 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     const int64_t mine = work(p, g, 0);
     const double t1 = now_us();
     /* Wait for chunks other threads hold. Yield now and then: if the thread we wait for shares
-     * our CPU, spinning would only delay it. */
+     * our CPU, spinning would only delay it. Once the wait is a stall (the worker is not
+     * running), sleep in short naps instead: a CPU left idle lets the kernel move the waiting
+     * worker onto it rather than leave it queued behind another process for a time slice. */
+    const double stall_at = t1 + tg__policy_stall_us(mine, t1 - t0);
     for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; i++) {
         CPU_RELAX();
-        if (i % 256 == 0)
-            sched_yield();
+        if (i % 256 == 0) {
+            if (now_us() > stall_at)
+                nanosleep(&(struct timespec){0, 20000}, NULL);
+            else
+                sched_yield();
+        }
     }
-    /* A worker that claimed a chunk and was then descheduled (another process wants its CPU)
-     * makes the caller wait for a whole time slice. Estimate what the caller alone would have
-     * taken (its own time per chunk x all chunks); when the pool keeps needing more than 90 %
-     * of that (on average over ~10 jobs), it is no faster than the caller alone: run the next
-     * TG_TPOOL_SOLO_JOBS (or, while retries keep failing, up to 32x as many) jobs on the caller
-     * only, then try again. Same bits either way. */
-    const double total = now_us() - t0;
-    const double solo = mine > 0 ? (t1 - t0) * (double)n_chunks / (double)mine : 0;
-    p->slow_ema = 0.9 * p->slow_ema + 0.1 * (solo > 0 ? total / solo : 0.0);
-    if (p->slow_ema > 0.9) {
-        /* A retry that failed at once means the machine is still busy: back off (x2, up to
-         * 32x); a long good run resets the period. */
-        p->solo_len = p->par_run < 64 && p->solo_len < 32 * TG_TPOOL_SOLO_JOBS ? 2 * p->solo_len
-                                                                               : TG_TPOOL_SOLO_JOBS;
-        p->solo_left = p->solo_len;
-        p->par_run = 0;
-        p->slow_ema = 0.5;
+    /* Tell the policy how long the caller waited; it asks for the workers' run-queue delay
+     * once per window of jobs (a pread per worker). Same bits whichever way jobs run. */
+    const double t2 = now_us();
+    p->work_us += t2 - t0;
+    if (tg__policy_job(&p->pol, p->work_us, t2 - t0, mine, t1 - t0, t2 - t1)) {
+        const double delay = workers_delay_us(p);
+        if (delay >= 0)
+            tg__policy_delay(&p->pol, p->work_us, delay, p->n - 1);
     }
+    if (p->pol.solo) /* it just went solo: the base of the caller's delay over the period */
+        p->solo_delay0 = caller_delay_us();
 }
 
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)
 {
     *jobs_parallel = p ? p->jobs_parallel : 0;
     *jobs_solo = p ? p->jobs_solo : 0;
+}
+
+void tg__tpool_signals(const tg_tpool *p, int64_t *stalls, int64_t *busy_windows, double *delay_us)
+{
+    *stalls = p ? p->pol.stalls : 0;
+    *busy_windows = p ? p->pol.busy_windows : 0;
+    *delay_us = p && p->n > 1 ? workers_delay_us(p) : -1;
 }

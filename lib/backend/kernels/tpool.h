@@ -30,16 +30,30 @@ void tg__tpool_free(tg_tpool *p);
 int32_t tg__tpool_size(const tg_tpool *p);
 
 /* Run fn(arg, c, worker) for every chunk c, on the caller and the pool's threads; returns when
- * all chunks are done. Not reentrant: one job at a time per pool. When the caller keeps waiting
- * for chunks held by descheduled workers (a busy machine), the pool runs the next jobs on the
- * caller alone for a while, then tries its threads again. */
+ * all chunks are done. Not reentrant: one job at a time per pool. When workers are kept off
+ * their CPUs (another process wants it: the caller waited for a chunk a worker holds, or the
+ * workers' run-queue delay grew), the pool runs the next jobs on the caller alone for a while,
+ * then tries its threads again (tpool_policy.h). */
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg);
 
 /* Jobs run on several threads / on the caller alone because of the fallback above. */
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
 
+/* Why the fallback happened: stalls seen, busy windows of run-queue delay; and the workers'
+ * total run-queue delay so far in microseconds (-1 when the kernel does not report it). */
+void tg__tpool_signals(const tg_tpool *p, int64_t *stalls, int64_t *busy_windows, double *delay_us);
+
+/* Threads the next job will run on: 1 while the fallback runs jobs on the caller alone. A job
+ * whose best form differs on one thread (one block of rows instead of many) asks this first. */
+int32_t tg__tpool_threads_next(tg_tpool *p);
+
 /* Chunks per pool thread that a job of `units` units (e.g. weight panels) should be cut into:
  * enough that a descheduled thread costs little, few enough that claiming stays cheap. */
 int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units);
+
+/* The same for a job that starts now: 1 chunk while the pool runs jobs on the caller alone
+ * (what a 1-thread pool would do), so a fallback costs nothing against 1 thread. Plans made
+ * once (e.g. blocks of rows with their own primitives) use tg__tpool_chunks. */
+int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units);
 
 #endif
