@@ -219,6 +219,7 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
         tg_model_free(m);
         return st;
     }
+    tg__heap_trim();
     const tg_net_hparams *hp = &m->cfg.hp;
     tg__log(TG_LOG_INFO,
             "loaded %s: %s, %d layers, %d heads (%d kv), n_embd %d, vocab %d, %llu parameters", dir,

@@ -3,6 +3,7 @@
  * product on M x K values (activations). */
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "kmat_impl.h"
 #include "tpool.h"
 
@@ -137,6 +138,7 @@ typedef struct {
     tg_kmat *m;
     const float *w;
     int transposed;
+    int release; /* drop each panel's source rows once packed (tg__kmat_pack_mapped) */
     int64_t chunks;
     atomic_int failed;
 } pack_job;
@@ -152,13 +154,19 @@ static void pack_chunk(void *arg, int64_t c, int32_t worker)
         atomic_store(&j->failed, 1);
         return;
     }
-    for (int64_t p = p0; p < p1; p++)
+    const int64_t K = j->m->K, N = j->m->N;
+    for (int64_t p = p0; p < p1; p++) {
         pack_panel(j->m, j->w, j->transposed, p, tile);
+        if (j->release && j->transposed) {
+            const int64_t n0 = p * TG_KPANEL, nn = N - n0 < TG_KPANEL ? N - n0 : TG_KPANEL;
+            tg__file_release(j->w + n0 * K, (size_t)(nn * K) * sizeof(float));
+        }
+    }
     free(tile);
 }
 
-tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
-                        int32_t fmt, tg_tpool *pool)
+static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                      int32_t fmt, tg_tpool *pool, int release)
 {
     memset(out, 0, sizeof *out);
     if (fmt < TG_KFMT_F32 || fmt > TG_KFMT_U8S8)
@@ -188,7 +196,7 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     }
     out->bytes = data_bytes + (quant ? (size_t)np * TG_KPANEL * 4 : 0) +
                  (fmt == TG_KFMT_U8S8 ? (size_t)np * TG_KPANEL * 4 : 0);
-    pack_job j = {out, w, transposed, tg__tpool_chunks(pool, np), 0};
+    pack_job j = {out, w, transposed, release, tg__tpool_chunks(pool, np), 0};
     tg__tpool_run(pool, j.chunks, pack_chunk, &j);
     if (atomic_load(&j.failed)) {
         tg__kmat_free(out);
@@ -196,6 +204,18 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
                          (long long)N);
     }
     return TG_OK;
+}
+
+tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                        int32_t fmt, tg_tpool *pool)
+{
+    return pack(out, w, K, N, transposed, fmt, pool, 0);
+}
+
+tg_status tg__kmat_pack_mapped(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                               int32_t fmt, tg_tpool *pool)
+{
+    return pack(out, w, K, N, transposed, fmt, pool, 1);
 }
 
 tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed)
