@@ -540,7 +540,7 @@ Test(kernels, packing_a_mapped_file_drops_its_pages_and_gives_the_same_bytes)
             if (a.scale)
                 cr_assert(memcmp(a.scale, b.scale, sizeof(float) * 32 * (size_t)a.n_panels) == 0);
             const long rss = mapping_rss_kb(mf.data);
-            if (tr) /* left: the pages that panel boundaries and both ends straddle (42 x 4 kB) */
+            if (tr) /* left: the pages that chunk boundaries and both ends straddle (< 42 x 4 kB) */
                 cr_assert_leq(rss, 42 * 4, "%s: %ld of %ld kB still resident", fmt_name(fmts[fi]),
                               rss, file_kb);
             else

@@ -154,13 +154,14 @@ static void pack_chunk(void *arg, int64_t c, int32_t worker)
         atomic_store(&j->failed, 1);
         return;
     }
-    const int64_t K = j->m->K, N = j->m->N;
-    for (int64_t p = p0; p < p1; p++) {
+    for (int64_t p = p0; p < p1; p++)
         pack_panel(j->m, j->w, j->transposed, p, tile);
-        if (j->release && j->transposed) {
-            const int64_t n0 = p * TG_KPANEL, nn = N - n0 < TG_KPANEL ? N - n0 : TG_KPANEL;
-            tg__file_release(j->w + n0 * K, (size_t)(nn * K) * sizeof(float));
-        }
+    /* A chunk at a time: one madvise (and its TLB shootdown on the pool's CPUs) per chunk, and
+     * at most a chunk per thread of the source resident. */
+    if (j->release && j->transposed && p1 > p0) {
+        const int64_t K = j->m->K, N = j->m->N, n0 = p0 * TG_KPANEL;
+        const int64_t n1 = p1 * TG_KPANEL < N ? p1 * TG_KPANEL : N;
+        tg__file_release(j->w + n0 * K, (size_t)((n1 - n0) * K) * sizeof(float));
     }
     free(tile);
 }
@@ -197,6 +198,11 @@ static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int tr
     out->bytes = data_bytes + (quant ? (size_t)np * TG_KPANEL * 4 : 0) +
                  (fmt == TG_KFMT_U8S8 ? (size_t)np * TG_KPANEL * 4 : 0);
     pack_job j = {out, w, transposed, release, tg__tpool_chunks(pool, np), 0};
+    if (release && transposed) { /* chunks of at most ~8 MiB of source, whatever the pool */
+        const int64_t want = (int64_t)((size_t)(K * N) * sizeof(float) / ((size_t)8 << 20)) + 1;
+        if (want > j.chunks)
+            j.chunks = want < np ? want : np;
+    }
     tg__tpool_run(pool, j.chunks, pack_chunk, &j);
     if (atomic_load(&j.failed)) {
         tg__kmat_free(out);
