@@ -83,7 +83,9 @@ static tg_status load_matrix(tg_kmat *out, const tg_tensor *const *parts, int n,
     tg_status st = f32_source(&src, &tmp, parts, n, layout, K, N);
     if (st != TG_OK)
         return st;
-    st = tg__kmat_pack(out, src, K, N, layout == TG_MAT_OUT_IN, fmt, pool);
+    /* The tensor's own (mapped) data is released as it is packed, a converted copy is freed. */
+    st = tmp ? tg__kmat_pack(out, src, K, N, layout == TG_MAT_OUT_IN, fmt, pool)
+             : tg__kmat_pack_mapped(out, src, K, N, layout == TG_MAT_OUT_IN, fmt, pool);
     free(tmp);
     if (st != TG_OK)
         return tg__error_prefix("%s", name);

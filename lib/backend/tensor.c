@@ -1,10 +1,9 @@
 /* backend/tensor.c — element types of weight tensors and the conversions between them. */
 #include "tensor.h"
+#include "core/fileutil.h"
 #include "simd.h"
 
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 size_t tg__dtype_size(tg_dtype dt)
 {
@@ -103,12 +102,5 @@ void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)
 
 void tg__tensor_release_pages(const tg_tensor *t)
 {
-    const long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || t->nbytes == 0)
-        return;
-    const uintptr_t p = (uintptr_t)t->data;
-    const uintptr_t b = (p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    const uintptr_t e = (p + t->nbytes) & ~((uintptr_t)page - 1);
-    if (e > b)
-        madvise((void *)b, e - b, MADV_DONTNEED);
+    tg__file_release(t->data, t->nbytes);
 }

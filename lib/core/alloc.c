@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__) /* set by the C library's headers above */
+#include <malloc.h>
+#endif
 
 /* 0: not yet read from the environment; UINT64_MAX: no fault to inject. */
 static _Atomic unsigned long long fail_nth;
@@ -95,4 +98,11 @@ void *tg__aligned_alloc(size_t alignment, size_t size)
 tg_status tg__enomem(const char *what, size_t bytes)
 {
     return tg__error(TG_ENOMEM, "out of memory: cannot allocate %zu bytes for %s", bytes, what);
+}
+
+void tg__heap_trim(void)
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

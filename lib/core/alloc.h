@@ -22,6 +22,12 @@ void *tg__realloc(void *p, size_t size);       /* on failure p is left as it was
 void *tg__realloc_array(void *p, size_t n, size_t size);
 void *tg__aligned_alloc(size_t alignment, size_t size); /* size rounded up to alignment */
 
+/* Give the heap's free pages back to the system (glibc: malloc_trim; elsewhere nothing). A model
+ * load leaves megabytes of freed scratch (the tokenizer's parse tree, packing tiles) spread over
+ * the heap and the arenas of the threads that made them, which would otherwise count in the
+ * process's resident memory for as long as it runs (docs/performance.md, RSS). */
+void tg__heap_trim(void);
+
 /* The checked allocations made so far by this process (what a fault-injection test walks). */
 unsigned long long tg__alloc_count(void);
 

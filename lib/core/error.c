@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TG_ERROR_MAX 1024
-
 static _Thread_local char tls_message[TG_ERROR_MAX];
 static _Thread_local tg_status tls_status;
 

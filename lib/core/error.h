@@ -4,6 +4,9 @@
 
 #include <textgen/common.h>
 
+/* Bytes of the thread-local error message, with its terminating NUL. */
+#define TG_ERROR_MAX 1024
+
 #if defined(__GNUC__)
 #define TG_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,6 +58,17 @@ void tg__file_unmap(tg_mapped_file *file)
         munmap((void *)file->data, file->size);
     file->data = NULL;
     file->size = 0;
+}
+
+void tg__file_release(const void *p, size_t n)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || n == 0)
+        return;
+    const uintptr_t a = (uintptr_t)p, mask = (uintptr_t)page - 1;
+    const uintptr_t b = (a + mask) & ~mask, e = (a + n) & ~mask;
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
 tg_status tg__file_read(char **out, size_t *size_out, const char *path)

@@ -13,6 +13,11 @@ typedef struct tg_mapped_file {
 tg_status tg__file_map(tg_mapped_file *out, const char *path);
 void tg__file_unmap(tg_mapped_file *file);
 
+/* Drop the pages wholly inside [p, p + n) of a file mapping from this process's memory (the
+ * page cache keeps them; a later read maps them again). Only for ranges of a tg__file_map: on
+ * other memory it would discard data. */
+void tg__file_release(const void *p, size_t n);
+
 /* Read a whole file into a NUL-terminated malloc'ed buffer (release with free()). */
 tg_status tg__file_read(char **out, size_t *size_out, const char *path);
 

@@ -8,6 +8,7 @@
 #include "core/versioned.h"
 #include "tokenizer/tokenizer_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -130,6 +131,52 @@ static tg_status check_tokenizer_size(const char *dir, int32_t n_vocab)
     return TG_OK;
 }
 
+/* The tokenizer is read on a thread of its own while the weights are prepared: parsing
+ * tokenizer.json (GPT-2: 50,257 tokens, 50,000 merges) takes ~0.15-0.3 s of one CPU, a third of
+ * a model load, and needs nothing from the weights (docs/performance.md, "Fast start"). Its
+ * status and message are carried back to the caller's thread. */
+typedef struct tokenizer_job {
+    const char *dir;
+    tg_tokenizer *tok;
+    tg_status st;
+    char msg[TG_ERROR_MAX];
+} tokenizer_job;
+
+static void *tokenizer_job_run(void *arg)
+{
+    tokenizer_job *j = arg;
+    int found = 0;
+    j->st = tg__tokenizer_load_dir(&j->tok, j->dir, NULL, &found);
+    if (j->st != TG_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", tg_error_last());
+    return NULL;
+}
+
+/* Tokenizer and weights, the tokenizer on another thread when one can be started. A tokenizer
+ * error wins, as when the two ran one after the other. */
+static tg_status load_tokenizer_and_weights(struct tg_model *m, const char *dir, const char *wts,
+                                            uint32_t weight_type)
+{
+    tokenizer_job j = {.dir = dir};
+    pthread_t th;
+    const int threaded = pthread_create(&th, NULL, tokenizer_job_run, &j) == 0;
+    if (!threaded)
+        tokenizer_job_run(&j);
+    tg_status st = threaded || j.st == TG_OK ? load_weights(m, wts, weight_type) : TG_OK;
+    if (threaded)
+        pthread_join(th, NULL);
+    m->tokenizer = j.tok;
+    if (j.st != TG_OK)
+        return tg__error(j.st, "%s", j.msg);
+    if (st != TG_OK)
+        return st;
+    if (m->tokenizer && tg_tokenizer_n_vocab(m->tokenizer) > m->cfg.hp.n_vocab)
+        return tg__error(TG_EFORMAT,
+                         "%s: the tokenizer has %d tokens but the model only %d (vocab_size)", dir,
+                         (int)tg_tokenizer_n_vocab(m->tokenizer), (int)m->cfg.hp.n_vocab);
+    return collect_end_ids(m);
+}
+
 tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options *opts)
 {
     tg_error_clear();
@@ -164,24 +211,15 @@ tg_status tg_model_load(tg_model **out, const char *dir, const tg_model_options 
         st = tg__gen_defaults_load(&m->gen, dir, m->cfg.hp.n_vocab);
     if (st == TG_OK)
         st = check_tokenizer_size(dir, m->cfg.hp.n_vocab);
-    if (st == TG_OK) {
-        int found = 0;
-        st = tg__tokenizer_load_dir(&m->tokenizer, dir, NULL, &found);
-        if (st == TG_OK && m->tokenizer && tg_tokenizer_n_vocab(m->tokenizer) > m->cfg.hp.n_vocab)
-            st = tg__error(TG_EFORMAT,
-                           "%s: the tokenizer has %d tokens but the model only %d (vocab_size)",
-                           dir, (int)tg_tokenizer_n_vocab(m->tokenizer), (int)m->cfg.hp.n_vocab);
-    }
     if (st == TG_OK)
-        st = collect_end_ids(m);
-    if (st == TG_OK)
-        st = load_weights(m, wts, o.weight_type);
+        st = load_tokenizer_and_weights(m, dir, wts, o.weight_type);
     g_free(cfg);
     g_free(wts);
     if (st != TG_OK) {
         tg_model_free(m);
         return st;
     }
+    tg__heap_trim();
     const tg_net_hparams *hp = &m->cfg.hp;
     tg__log(TG_LOG_INFO,
             "loaded %s: %s, %d layers, %d heads (%d kv), n_embd %d, vocab %d, %llu parameters", dir,

@@ -160,3 +160,26 @@ Test(hostile_files, generation_config_numbers_are_checked_by_key)
     tu_rmtree(dir);
     g_free(dir);
 }
+
+/* The tokenizer is read on another thread while the weights load (model.c): its error still
+ * reaches the caller's thread, and wins over a broken weights file as it did when the two ran
+ * one after the other; a good tokenizer leaves the weights' own error. */
+Test(hostile_files, a_broken_tokenizer_is_reported_before_broken_weights)
+{
+    static const char bad_json[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,";
+    static const char bad_weights[] = "\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}";
+    for (int broken_weights = 0; broken_weights < 2; broken_weights++) {
+        char *dir = copy_char_tiny();
+        tu_write_file(dir, "tokenizer.json", bad_json, sizeof bad_json - 1);
+        if (broken_weights)
+            tu_write_file(dir, "model.safetensors", bad_weights, sizeof bad_weights - 1);
+        expect_load_fails(dir, TG_EFORMAT, "tokenizer.json", NULL);
+        tu_rmtree(dir);
+        g_free(dir);
+    }
+    char *dir = copy_char_tiny();
+    tu_write_file(dir, "model.safetensors", bad_weights, sizeof bad_weights - 1);
+    expect_load_fails(dir, TG_EFORMAT, "model.safetensors", NULL);
+    tu_rmtree(dir);
+    g_free(dir);
+}

@@ -5,6 +5,7 @@
  * (these kernels, and oneDNN on their panels for many rows) against the oneDNN one. */
 #include "backend/linear.h"
 #include "backend/tensor.h"
+#include "core/fileutil.h"
 #include "cpus.h"
 #include "kmat.h"
 #include "tpool.h"
@@ -551,6 +552,76 @@ Test(tpool, packing_on_a_pool_gives_the_same_bytes)
             tg__kmat_free(&b);
         }
     tg__tpool_free(p);
+    free(w);
+}
+
+/* Resident kB of the mapping that starts at `start` (/proc/self/smaps), -1 if not found. */
+static long mapping_rss_kb(const void *start)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    long rss = -1;
+    int in = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = a == (unsigned long)(uintptr_t)start;
+        else if (in && sscanf(line, "Rss: %ld kB", &rss) == 1)
+            break;
+    }
+    if (f)
+        fclose(f);
+    return rss;
+}
+
+/* tg__kmat_pack_mapped on a real file mapping: the same bytes as packing a copy, an [N][K]
+ * source leaves memory as it is packed (a [K][N] one stays: every panel reads every row), and
+ * the mapping still reads the file's values afterwards (the page cache maps them again). The
+ * floats start 64 bytes into the file, as safetensors data does, so panels straddle pages. */
+Test(kernels, packing_a_mapped_file_drops_its_pages_and_gives_the_same_bytes)
+{
+    const int64_t K = 256, N = 32 * 40 + 7;
+    const size_t n = (size_t)(K * N), head = 64;
+    float *w = randv(n, 0.02f);
+    char path[] = "/tmp/tg_kmat_mappedXXXXXX";
+    const int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    const char zeros[64] = {0};
+    cr_assert_eq(write(fd, zeros, head), (ssize_t)head);
+    cr_assert_eq(write(fd, w, n * sizeof *w), (ssize_t)(n * sizeof *w));
+    close(fd);
+    tg_tpool *pool;
+    cr_assert_eq(tg__tpool_create(&pool, 3, 0), TG_OK);
+    const long file_kb = (long)((head + n * sizeof *w) / 1024);
+    const int32_t fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++)
+        for (int tr = 0; tr < 2; tr++) {
+            tg_mapped_file mf;
+            cr_assert_eq(tg__file_map(&mf, path), TG_OK);
+            const float *src = (const float *)(mf.data + head);
+            cr_assert(memcmp(src, w, n * sizeof *w) == 0); /* every page resident */
+            cr_assert_geq(mapping_rss_kb(mf.data), file_kb - 4);
+            tg_kmat a, b;
+            cr_assert_eq(tg__kmat_pack(&a, w, K, N, tr, fmts[fi], NULL), TG_OK);
+            cr_assert_eq(tg__kmat_pack_mapped(&b, src, K, N, tr, fmts[fi], pool), TG_OK);
+            cr_assert(memcmp(a.data, b.data, a.panel_bytes * (size_t)a.n_panels) == 0, "%s %d",
+                      fmt_name(fmts[fi]), tr);
+            if (a.scale)
+                cr_assert(memcmp(a.scale, b.scale, sizeof(float) * 32 * (size_t)a.n_panels) == 0);
+            const long rss = mapping_rss_kb(mf.data);
+            if (tr) /* left: the pages that chunk boundaries and both ends straddle (< 42 x 4 kB) */
+                cr_assert_leq(rss, 42 * 4, "%s: %ld of %ld kB still resident", fmt_name(fmts[fi]),
+                              rss, file_kb);
+            else
+                cr_assert_geq(rss, file_kb - 4, "%s: [K][N] source released early",
+                              fmt_name(fmts[fi]));
+            cr_assert(memcmp(src, w, n * sizeof *w) == 0, "the file reads back after release");
+            tg__kmat_free(&a);
+            tg__kmat_free(&b);
+            tg__file_unmap(&mf);
+        }
+    tg__tpool_free(pool);
+    unlink(path);
     free(w);
 }
 

@@ -62,6 +62,12 @@ typedef struct tg_tpool tg_tpool;
  * sizes or format), TG_ENOMEM. */
 tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
                         int32_t fmt, tg_tpool *pool);
+/* tg__kmat_pack for a W inside a file mapping (core/fileutil.h) that nothing reads afterwards:
+ * when W is [N][K], the pages of each chunk of panels' rows leave this process's memory as soon
+ * as the chunk is packed, so a large matrix (GPT-2's 154 MB output layer) is never resident twice.
+ */
+tg_status tg__kmat_pack_mapped(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                               int32_t fmt, tg_tpool *pool);
 void tg__kmat_free(tg_kmat *m);
 
 /* An f32 matrix used in place (F32_KN when transposed = 0, F32_NK when 1): nothing is copied,

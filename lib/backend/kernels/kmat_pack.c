@@ -3,6 +3,7 @@
  * product on M x K values (activations). */
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "kmat_impl.h"
 #include "tpool.h"
 
@@ -137,6 +138,7 @@ typedef struct {
     tg_kmat *m;
     const float *w;
     int transposed;
+    int release; /* drop each panel's source rows once packed (tg__kmat_pack_mapped) */
     int64_t chunks;
     atomic_int failed;
 } pack_job;
@@ -154,11 +156,18 @@ static void pack_chunk(void *arg, int64_t c, int32_t worker)
     }
     for (int64_t p = p0; p < p1; p++)
         pack_panel(j->m, j->w, j->transposed, p, tile);
+    /* A chunk at a time: one madvise (and its TLB shootdown on the pool's CPUs) per chunk, and
+     * at most a chunk per thread of the source resident. */
+    if (j->release && j->transposed && p1 > p0) {
+        const int64_t K = j->m->K, N = j->m->N, n0 = p0 * TG_KPANEL;
+        const int64_t n1 = p1 * TG_KPANEL < N ? p1 * TG_KPANEL : N;
+        tg__file_release(j->w + n0 * K, (size_t)((n1 - n0) * K) * sizeof(float));
+    }
     free(tile);
 }
 
-tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
-                        int32_t fmt, tg_tpool *pool)
+static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                      int32_t fmt, tg_tpool *pool, int release)
 {
     memset(out, 0, sizeof *out);
     if (fmt < TG_KFMT_F32 || fmt > TG_KFMT_U8S8)
@@ -188,7 +197,12 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
     }
     out->bytes = data_bytes + (quant ? (size_t)np * TG_KPANEL * 4 : 0) +
                  (fmt == TG_KFMT_U8S8 ? (size_t)np * TG_KPANEL * 4 : 0);
-    pack_job j = {out, w, transposed, tg__tpool_chunks(pool, np), 0};
+    pack_job j = {out, w, transposed, release, tg__tpool_chunks(pool, np), 0};
+    if (release && transposed) { /* chunks of at most ~8 MiB of source, whatever the pool */
+        const int64_t want = (int64_t)((size_t)(K * N) * sizeof(float) / ((size_t)8 << 20)) + 1;
+        if (want > j.chunks)
+            j.chunks = want < np ? want : np;
+    }
     tg__tpool_run(pool, j.chunks, pack_chunk, &j);
     if (atomic_load(&j.failed)) {
         tg__kmat_free(out);
@@ -196,6 +210,18 @@ tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int 
                          (long long)N);
     }
     return TG_OK;
+}
+
+tg_status tg__kmat_pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                        int32_t fmt, tg_tpool *pool)
+{
+    return pack(out, w, K, N, transposed, fmt, pool, 0);
+}
+
+tg_status tg__kmat_pack_mapped(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed,
+                               int32_t fmt, tg_tpool *pool)
+{
+    return pack(out, w, K, N, transposed, fmt, pool, 1);
 }
 
 tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, int transposed)
