@@ -22,9 +22,8 @@
 #include <stdint.h>
 
 #define TG_POLICY_SOLO_US 20000.0 /* first period on the caller alone */
-#define TG_POLICY_SOLO_MAX_US                                                                      \
-    1.0e6                            /* the longest period (a busy machine is re-tried this often) \
-                                      */
+/* the longest period (a busy machine is re-tried this often) */
+#define TG_POLICY_SOLO_MAX_US 1.0e6
 #define TG_POLICY_GOOD_US 200000.0   /* a parallel run this long resets the period to the base */
 #define TG_POLICY_WINDOW_US 4000.0   /* parallel job time between run-queue delay readings */
 #define TG_POLICY_DELAY_SHARE 0.10   /* workers' run-queue delay / their job time that is "busy" */
