@@ -262,6 +262,96 @@ INLINE TGT_VNNI void u8s8_panels(const tg_kcall *c, int64_t p, int64_t stride, c
     }
 }
 
+/* ---- Q8 with VNNI: per block of 32 k, an int32 dot product per column: 8 vpdpbusd per 16
+ * columns with the activations' hi plane, times 256, plus the row's -128 * sum(x) that undoes
+ * the u8 weights' +128, then 8 more with the lo plane (the weights again, from L1); then one FMA
+ * into f32 with the block's weight scales (f16) times the row's block scale. The int32 sums
+ * live for one half panel at a time, so M x S x 2 f32 accumulators + M x S int32 ones fit. ---- */
+
+INLINE TGT_VNNI void q8_dots(__m512i ia[TG_KMAX_M][4], const uint8_t *const wp[4], size_t off,
+                             const int8_t *x, int64_t ld2, const int M, const int S)
+{
+#pragma GCC unroll 8
+    for (int q = 0; q < TG_KQBLK / 4; q++) {
+        __m512i w[4];
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            w[s] = _mm512_load_si512((const void *)(wp[s] + off + (size_t)q * 128));
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            int32_t quad;
+            memcpy(&quad, x + r * ld2 + 4 * q, 4);
+            const __m512i xb = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+                ia[r][s] = _mm512_dpbusd_epi32(ia[r][s], w[s], xb);
+        }
+    }
+}
+
+INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                               const int S)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512 acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const int8_t *xh = (const int8_t *)c->act + b * TG_KQBLK;
+        if (c->pf)
+            for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
+                PREFETCH_RUNS(c, wp, S, bo + (size_t)q * 128);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i ia[TG_KMAX_M][4];
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    ia[r][s] = _mm512_setzero_si512();
+            q8_dots(ia, wp, bo + 64 * (size_t)h, xh, ld2, M, S);
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                const __m512i corr = _mm512_set1_epi32(c->xblk[r * nb + b].corr);
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    ia[r][s] = _mm512_add_epi32(_mm512_slli_epi32(ia[r][s], 8), corr);
+            }
+            q8_dots(ia, wp, bo + 64 * (size_t)h, xh + Kp, ld2, M, S);
+            __m512 ws[4];
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+                ws[s] = _mm512_cvtph_ps(_mm256_load_si256(
+                    (const __m256i *)(wp[s] + bo + TG_KQBLK * TG_KPANEL + 32 * h)));
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                const __m512 xs = _mm512_set1_ps(c->xblk[r * nb + b].scale);
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    acc[r][s][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][s]),
+                                                   _mm512_mul_ps(ws[s], xs), acc[r][s][h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
+            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
+        }
+    }
+}
+
 /* ---- drivers: M and S become constants in each case so the accumulators live in registers ---- */
 
 static int runs_for(int64_t M, int32_t want)
@@ -335,6 +425,7 @@ DRIVER(kern_s8, TGT_512, f32_panels, , 1)
 DRIVER(kern_bf16_fma, TGT_512, bf16fma_panels)
 DRIVER(kern_bf16_dp, TGT_BF16, bf16dp_panels)
 DRIVER(kern_u8s8, TGT_VNNI, u8s8_panels)
+DRIVER(kern_q8, TGT_VNNI, q8_panels)
 
 /* ---- f32 in place, [K][N]: a block of 16 B columns (B zmm) of row k per step ---- */
 
@@ -519,9 +610,9 @@ TGT_512 static void kern_f32_nk(const tg_kcall *c)
         }
 }
 
-const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT] = {NULL, kern_f32,    kern_bf16_fma, kern_s8,
-                                                   NULL, kern_f32_kn, kern_f32_nk};
+const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT] = {
+    NULL, kern_f32, kern_bf16_fma, kern_s8, NULL, kern_f32_kn, kern_f32_nk, NULL};
 const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT] = {
-    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk};
+    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk, kern_q8};
 
 #endif
