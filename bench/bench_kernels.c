@@ -52,8 +52,8 @@ static int mat_shape(int i)
  * Conv1D stores them, the output layer [N][K] as the tied embedding (oneDNN: see f32). */
 enum { P_F32, P_BF16, P_S8, P_U8S8, P_F32V, P_Q8, N_PREC };
 static const char *const prec_name[N_PREC] = {"f32", "bf16", "s8", "u8s8", "f32view", "q8"};
-static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32,    TG_KFMT_BF16, TG_KFMT_S8,
-                                         TG_KFMT_U8S8,   TG_KFMT_F32_KN, TG_KFMT_Q8};
+static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32,  TG_KFMT_BF16,   TG_KFMT_S8,
+                                         TG_KFMT_U8S8, TG_KFMT_F32_KN, TG_KFMT_Q8};
 
 #define DN(call)                                                                                   \
     do {                                                                                           \

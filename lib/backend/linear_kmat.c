@@ -41,9 +41,7 @@ static const tg_linear_ops kmat_ops;
  * else weight-only S8 (tg__kmat_int8_fmt). */
 static int32_t fmt_of(tg_precision p)
 {
-    return p == TG_PREC_BF16   ? TG_KFMT_BF16
-           : p == TG_PREC_INT8 ? tg__kmat_int8_fmt()
-                               : TG_KFMT_F32;
+    return p == TG_PREC_BF16 ? TG_KFMT_BF16 : p == TG_PREC_INT8 ? tg__kmat_int8_fmt() : TG_KFMT_F32;
 }
 
 /* One matrix as a plain f32 source: the data itself for one aligned f32 part, else a

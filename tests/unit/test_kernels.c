@@ -337,8 +337,8 @@ Test(kernels, q8_scales_are_per_block_and_column)
     float w[40 * 3] = {0};
     for (int64_t k = 0; k < K; k++) {
         w[k * N + 0] = k < 32 ? 1e-4f * (float)(k - 16) : (float)(k - 36); /* 1.6e-3, then 4 */
-        w[k * N + 1] = k < 32 ? 0.0f : 0.5f;                                 /* zero block */
-    } /* column 2 all zero */
+        w[k * N + 1] = k < 32 ? 0.0f : 0.5f;                               /* zero block */
+    }                                                                      /* column 2 all zero */
     tg_kmat pk;
     cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, TG_KFMT_Q8, NULL), TG_OK);
     cr_assert_eq(pk.Kp, 64);

@@ -77,9 +77,9 @@ const char *tg__kmat_kernel_name(int32_t fmt)
         return "portable";
     if (lvl == TG_KISA_AVX512)
         return fmt == TG_KFMT_BF16 ? "avx512 (bf16 via fma)" : "avx512";
-    return fmt == TG_KFMT_BF16                             ? "avx512bf16"
+    return fmt == TG_KFMT_BF16                        ? "avx512bf16"
            : fmt == TG_KFMT_U8S8 || fmt == TG_KFMT_Q8 ? "avx512vnni"
-                                                        : "avx512";
+                                                      : "avx512";
 }
 
 int32_t tg__kmat_int8_fmt(void)

@@ -32,6 +32,8 @@ extern const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT];
 #if defined(__x86_64__) && defined(__GNUC__)
 extern const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT];
+/* Q8's activation quantization with AVX-512 (tg__kmat_prepare), the same bits as the C loop. */
+void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act);
 #define TG_KERNELS_X86 1
 #endif
 
@@ -61,8 +63,8 @@ static inline size_t tg__kact_scales_bytes(const tg_kmat *m, int64_t M)
 static inline size_t tg__kact_elem_bytes(const tg_kmat *m)
 {
     return m->fmt == TG_KFMT_BF16 || m->fmt == TG_KFMT_Q8 ? 2 /* Q8: hi and lo bytes */
-           : m->fmt == TG_KFMT_U8S8                         ? 1
-                                                            : 4;
+           : m->fmt == TG_KFMT_U8S8                       ? 1
+                                                          : 4;
 }
 
 /* IEEE half -> float, exact (Q8's block scales; the vector kernels use vcvtph2ps). */

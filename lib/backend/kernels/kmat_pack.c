@@ -356,6 +356,12 @@ static void prepare_q8(const tg_kmat *m, const float *x, int64_t M, int64_t ldx,
 void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act)
 {
     if (m->fmt == TG_KFMT_Q8) {
+#if defined(TG_KERNELS_X86)
+        if (tg__kmat_isa() >= TG_KISA_AVX512) {
+            tg__kq8_prepare_avx512(m, x, M, ldx, act);
+            return;
+        }
+#endif
         prepare_q8(m, x, M, ldx, act);
         return;
     }

@@ -115,5 +115,6 @@ static void kern_portable(const tg_kcall *c)
     }
 }
 
-const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT] = {
-    NULL, kern_portable, kern_portable, kern_portable, kern_portable, kern_view, kern_view, kern_q8};
+const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT] = {NULL,          kern_portable, kern_portable,
+                                                     kern_portable, kern_portable, kern_view,
+                                                     kern_view,     kern_q8};
