@@ -44,8 +44,8 @@ enum tg_kfmt {
     TG_KFMT_Q8 = 7,     /* int8 weights and activations, scales per block of 32 k (VNNI) */
 };
 #define TG_KFMT_COUNT 8
-#define TG_KQBLK 32 /* Q8: k values per block (one weight scale per column, one x scale per row)   \
-                     */
+/* Q8: k values per block (one weight scale per column, one activation scale per row) */
+#define TG_KQBLK 32
 
 typedef struct tg_kmat {
     int32_t fmt; /* enum tg_kfmt */
