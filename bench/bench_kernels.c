@@ -1,7 +1,7 @@
 /* bench_kernels.c — the standalone small-M kernels (lib/backend/kernels) against oneDNN 2.6's
  * matmul and against the read-bandwidth roofline, on GPT-2 124M's weight shapes. Not a test.
  *
- * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view]
+ * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view,q8]
  *                      [--no-onednn] [--tune] [--streams S] [--prefetch BYTES] [--spin-us US]
  *                      [--gate SECONDS]
  *
@@ -14,7 +14,8 @@
  * alternating. Reported: median over repetitions of each shape's time per product, its weight
  * GB/s, and that over the best bandwidth at the same thread count (the roofline).
  * Precisions: f32; bf16 (ours: vdpbf16ps; oneDNN: bf16 x bf16 -> f32); s8 = our weight-only int8
- * (f32 activations) vs oneDNN u8 x s8; u8s8 = our VNNI u8 x s8 vs the same oneDNN u8 x s8.
+ * (f32 activations) vs oneDNN u8 x s8; u8s8 = our VNNI u8 x s8 vs the same oneDNN u8 x s8;
+ * q8 = the library's int8 (block scales, 16-bit activations, VNNI) vs the same oneDNN u8 x s8.
  * Our kernels run on tpool (dynamic chunks), oneDNN on its OpenMP threads.
  * --tune: our kernels only, M = 1, every stream count (1, 2, 4) x prefetch distance.
  * --gate S: before each repetition wait up to S seconds for a quiet moment (other processes
@@ -49,10 +50,10 @@ static int mat_shape(int i)
 
 /* f32view: our f32 kernels on the matrices where they lie, unpacked: the blocks [K][N] as
  * Conv1D stores them, the output layer [N][K] as the tied embedding (oneDNN: see f32). */
-enum { P_F32, P_BF16, P_S8, P_U8S8, P_F32V, N_PREC };
-static const char *const prec_name[N_PREC] = {"f32", "bf16", "s8", "u8s8", "f32view"};
-static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8,
-                                         TG_KFMT_F32_KN};
+enum { P_F32, P_BF16, P_S8, P_U8S8, P_F32V, P_Q8, N_PREC };
+static const char *const prec_name[N_PREC] = {"f32", "bf16", "s8", "u8s8", "f32view", "q8"};
+static const int32_t prec_fmt[N_PREC] = {TG_KFMT_F32,  TG_KFMT_BF16,   TG_KFMT_S8,
+                                         TG_KFMT_U8S8, TG_KFMT_F32_KN, TG_KFMT_Q8};
 
 #define DN(call)                                                                                   \
     do {                                                                                           \

@@ -37,11 +37,11 @@ typedef struct kmat_plan {
 
 static const tg_linear_ops kmat_ops;
 
-/* int8 is weight-only (S8: f32 activations): quantizing the activations too (U8S8, VNNI) is
- * faster for many rows but flipped the argmax at twice as many positions (docs/performance.md). */
+/* int8: Q8 (weights and activations in int8, scales per block of 32) where the CPU has VNNI,
+ * else weight-only S8 (tg__kmat_int8_fmt). */
 static int32_t fmt_of(tg_precision p)
 {
-    return p == TG_PREC_BF16 ? TG_KFMT_BF16 : p == TG_PREC_INT8 ? TG_KFMT_S8 : TG_KFMT_F32;
+    return p == TG_PREC_BF16 ? TG_KFMT_BF16 : p == TG_PREC_INT8 ? tg__kmat_int8_fmt() : TG_KFMT_F32;
 }
 
 /* One matrix as a plain f32 source: the data itself for one aligned f32 part, else a

@@ -304,12 +304,14 @@ ParameterizedTest(ref_case *c, forward, text_generation_matches_pytorch)
 }
 
 /* ---- int8 weights against f32 (issue 12): the argmax of the logits on 1,000+ positions of the
- * golden GPT-2 folders (F32, F16 and BF16 files). Issue 12 asks for >= 99 %; measured: 98.6 %
- * with weight-only int8 (S8, f32 activations), 97.1 % when the activations are quantized too
- * (U8S8), bf16 99.3 %. These folders are 2-layer random models with K = 42..192 and logits
- * whose top two are often near-ties, so the quantization noise (a step of max|w|/127 per
- * column) flips more of them than on a trained model (the bundled model: 99.3 %, tested in
- * test_bundled_model.c). The bar below is what the implementation holds, not the issue's. ---- */
+ * golden GPT-2 folders (F32, F16 and BF16 files). Issue 12 asks for >= 99 %; measured (of
+ * 1,072): Q8 (int8 weights with a scale per block of 32, 16-bit activations; the default with
+ * VNNI) 98.8 %, weight-only S8 ($TEXTGEN_INT8=weight-only) 98.6 %, 8-bit activations per
+ * block 97.6 %, weight scales per block of 16 99.0 %, bf16 99.5 %. These folders are 2-layer
+ * random models with K = 42..192 and logits whose top two are often near-ties, so the
+ * quantization noise flips more of them than on a trained model (the bundled model: 99.5 %,
+ * tested in test_bundled_model.c). The bar below is what both int8 paths hold, not the
+ * issue's. ---- */
 
 static void all_logits(float *out, const tg_model *m, const int32_t *ids, size_t n, int32_t V)
 {
@@ -332,8 +334,13 @@ static int32_t argmax(const float *v, int32_t n)
     return best;
 }
 
-Test(forward, int8_argmax_agrees_with_f32_on_98_percent_of_positions)
+/* Agreement of int8's argmax with f32's; `mode` is $TEXTGEN_INT8 (NULL: the default path). */
+static void check_int8_argmax(const char *mode)
 {
+    if (mode)
+        setenv("TEXTGEN_INT8", mode, 1);
+    else
+        unsetenv("TEXTGEN_INT8");
     static const char *const folders[] = {"hf_tanh_bias",      "hf_prefix_erf", "nobias",
                                           "gelu_pytorch_tanh", "hf_f16",        "hf_bf16"};
     size_t agree = 0, total = 0, agree_kind[2] = {0, 0}, total_kind[2] = {0, 0};
@@ -402,10 +409,18 @@ Test(forward, int8_argmax_agrees_with_f32_on_98_percent_of_positions)
         g_free(rel);
         g_free(dir);
     }
-    cr_log_info("int8 vs f32 argmax: %zu of %zu positions agree (reference prompts %zu of %zu, "
-                "random prompts %zu of %zu)",
-                agree, total, agree_kind[0], total_kind[0], agree_kind[1], total_kind[1]);
+    unsetenv("TEXTGEN_INT8");
+    cr_log_info("int8 (%s) vs f32 argmax: %zu of %zu positions agree (reference prompts %zu of "
+                "%zu, random prompts %zu of %zu)",
+                mode ? mode : "default", agree, total, agree_kind[0], total_kind[0], agree_kind[1],
+                total_kind[1]);
     cr_assert_geq(total, 1000);
-    cr_assert_geq((double)agree, 0.98 * (double)total, "int8 argmax agrees on %zu of %zu", agree,
-                  total);
+    cr_assert_geq((double)agree, 0.985 * (double)total, "int8 (%s) argmax agrees on %zu of %zu",
+                  mode ? mode : "default", agree, total);
+}
+
+Test(forward, int8_argmax_agrees_with_f32_on_98_5_percent_of_positions)
+{
+    check_int8_argmax(NULL); /* Q8 where the CPU has VNNI */
+    check_int8_argmax("weight-only");
 }

@@ -62,26 +62,45 @@ static float q8(float v, float scale) /* quantize-dequantize as the packer and p
     return q * scale;
 }
 
+static float q16(float v, float scale) /* Q8's 16-bit activations */
+{
+    if (scale <= 0)
+        return 0;
+    float q = nearbyintf(v * (1.0f / scale));
+    q = q > 32512 ? 32512 : q < -32512 ? -32512 : q;
+    return q * scale;
+}
+
 /* The operands each format really multiplies: W (K x N, [K][N]) and x (M x K) after rounding or
  * quantization, so that the kernels can be held to float round-off. */
 static void effective(int32_t fmt, const float *w, const float *x, int64_t K, int64_t N, int64_t M,
                       const tg_kmat *pk, double *we, double *xe)
 {
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t n = 0; n < N; n++) {
+    float *col = malloc(sizeof(float) * (size_t)K);
+    for (int64_t n = 0; n < N; n++) {
+        if (fmt == TG_KFMT_Q8) /* per-block scales: checked against w in q8_weights_... */
+            tg__kmat_read_column(pk, n, col);
+        for (int64_t k = 0; k < K; k++) {
             const float v = w[k * N + n];
             we[k * N + n] = fmt == TG_KFMT_BF16  ? bf16_round(v)
                             : fmt == TG_KFMT_F32 ? v
+                            : fmt == TG_KFMT_Q8  ? col[k]
                                                  : q8(v, pk->scale[n]);
         }
+    }
+    free(col);
     for (int64_t r = 0; r < M; r++) {
         float amax = 0;
         for (int64_t k = 0; k < K; k++)
             amax = fmaxf(amax, fabsf(x[r * K + k]));
         for (int64_t k = 0; k < K; k++) {
             const float v = x[r * K + k];
+            float bmax = 0; /* Q8: 16-bit steps of the max over the value's block of 32 */
+            for (int64_t i = k / 32 * 32; i < K && i < k / 32 * 32 + 32; i++)
+                bmax = fmaxf(bmax, fabsf(x[r * K + i]));
             xe[r * K + k] = fmt == TG_KFMT_BF16   ? bf16_round(v)
                             : fmt == TG_KFMT_U8S8 ? q8(v, amax / 127.0f)
+                            : fmt == TG_KFMT_Q8   ? q16(v, bmax / 32512.0f)
                                                   : v;
         }
     }
@@ -108,14 +127,16 @@ static void product(const tg_kmat *pk, const float *x, int64_t M, const float *b
 
 /* The packed formats, then "view" = f32 used in place ([K][N] or, transposed, [N][K]). */
 #define FMT_VIEW 99
-static const int32_t all_fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8, TG_KFMT_U8S8, FMT_VIEW};
-#define N_FMTS 5
+static const int32_t all_fmts[] = {TG_KFMT_F32,  TG_KFMT_BF16, TG_KFMT_S8,
+                                   TG_KFMT_U8S8, TG_KFMT_Q8,   FMT_VIEW};
+#define N_FMTS 6
 static const char *fmt_name(int32_t f)
 {
     return f == TG_KFMT_F32    ? "f32"
            : f == TG_KFMT_BF16 ? "bf16"
            : f == TG_KFMT_S8   ? "s8"
            : f == TG_KFMT_U8S8 ? "u8s8"
+           : f == TG_KFMT_Q8   ? "q8"
                                : "f32 view";
 }
 
@@ -252,7 +273,7 @@ Test(kernels, every_split_and_stream_count_gives_identical_bits)
 /* Error of each format against exact f32 products on GPT-2-like random data (weights
  * N(0, 0.02), activations N(0, 1)): relative RMS over all outputs. Expected: bf16 ~2^-9
  * rounding of both operands (~0.3 %), per-column int8 weights a step of max|w|/127 (~0.7 %),
- * plus per-row int8 activations (~1 %). */
+ * plus per-row int8 activations (~1 %); q8: per-block weights, 16-bit activations (~0.5 %). */
 Test(kernels, bf16_and_int8_error_against_f32)
 {
     const int64_t K = 768, N = 2304, M = 4;
@@ -262,8 +283,8 @@ Test(kernels, bf16_and_int8_error_against_f32)
         for (int64_t k = 0; k < K; k++)
             for (int64_t n = 0; n < N; n++)
                 exact[r * N + n] += (double)x[r * K + k] * w[k * N + n];
-    const double limit[] = {1e-6, 0.006, 0.012, 0.018};
-    for (size_t fi = 0; fi < 4; fi++) {
+    const double limit[] = {1e-6, 0.006, 0.012, 0.018, 0.012};
+    for (size_t fi = 0; fi < 5; fi++) {
         tg_kmat pk;
         cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, all_fmts[fi], NULL), TG_OK);
         float *y = malloc(sizeof(float) * (size_t)(M * N));
@@ -307,6 +328,85 @@ Test(kernels, int8_scales_are_per_column_and_zero_columns_stay_zero)
     cr_assert_float_eq(y[1], 0.028f, 1e-5); /* 0.001 * 28 */
     cr_assert_eq(y[2], 0.0f);
     tg__kmat_free(&pk);
+}
+
+/* Q8 keeps a scale per block of 32 k and column: a block of tiny weights next to a block of
+ * large ones keeps its own precision (a per-column scale would round it to zero), all-zero
+ * blocks and columns stay zero, and K = 40 pads the second block with zeros. */
+Test(kernels, q8_scales_are_per_block_and_column)
+{
+    const int64_t K = 40, N = 3;
+    float w[40 * 3] = {0};
+    for (int64_t k = 0; k < K; k++) {
+        w[k * N + 0] = k < 32 ? 1e-4f * (float)(k - 16) : (float)(k - 36); /* 1.6e-3, then 4 */
+        w[k * N + 1] = k < 32 ? 0.0f : 0.5f;                               /* zero block */
+    }                                                                      /* column 2 all zero */
+    tg_kmat pk;
+    cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, TG_KFMT_Q8, NULL), TG_OK);
+    cr_assert_eq(pk.Kp, 64);
+    cr_assert_eq(pk.panel_bytes, 2 * (32 * 32 + 64));
+    float col[40];
+    for (int64_t n = 0; n < N; n++) {
+        tg__kmat_read_column(&pk, n, col);
+        for (int64_t k = 0; k < K; k++) {
+            const float bmax = n == 0 ? (k < 32 ? 1.6e-3f : 4.0f) : n == 1 ? 0.5f : 0.0f;
+            /* half a step of the block's scale, plus the f16 rounding of the scale (2^-11) */
+            cr_assert(fabsf(col[k] - w[k * N + n]) <= bmax / 127 * (0.5f + 127.0f / 2048),
+                      "column %lld k %lld: %g dequantized to %g", (long long)n, (long long)k,
+                      (double)w[k * N + n], (double)col[k]);
+            if (w[k * N + n] == 0)
+                cr_assert_eq(col[k], 0.0f);
+        }
+    }
+    float x[40];
+    for (int64_t k = 0; k < K; k++)
+        x[k] = k < 32 ? 1.0f : 0.0f;
+    float y[3];
+    product(&pk, x, 1, NULL, y, N, 0, pk.n_panels);
+    cr_assert_float_eq(y[0], -1.6e-3f, 2e-6); /* 1e-4 * (-16 ... 15) */
+    cr_assert_eq(y[1], 0.0f);
+    cr_assert_eq(y[2], 0.0f);
+    tg__kmat_free(&pk);
+}
+
+/* The portable Q8 kernel does the vector kernel's arithmetic (integer dots, then one fmaf per
+ * block): the same bits. */
+Test(kernels, q8_portable_and_vnni_kernels_give_identical_bits)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX512_BF16_VNNI) < TG_KISA_AVX512_BF16_VNNI)
+        cr_skip_test("no AVX512-VNNI on this CPU");
+    const int64_t K = 200, N = 32 * 5 + 3;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg_kmat pk;
+    cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 1, TG_KFMT_Q8, NULL), TG_OK);
+    for (int64_t M = 1; M <= 11; M += 2) {
+        float *x = randv((size_t)(M * K), 1.0f), *bias = randv((size_t)N, 0.1f);
+        float *y0 = calloc((size_t)(M * N), sizeof(float)), *y1 = calloc((size_t)(M * N), 4);
+        tg__kmat_set_isa(TG_KISA_PORTABLE);
+        product(&pk, x, M, bias, y0, N, 0, pk.n_panels);
+        tg__kmat_set_isa(99);
+        product(&pk, x, M, bias, y1, N, 0, pk.n_panels);
+        cr_assert(memcmp(y0, y1, sizeof(float) * (size_t)(M * N)) == 0, "M=%lld", (long long)M);
+        free(x);
+        free(bias);
+        free(y0);
+        free(y1);
+    }
+    tg__kmat_free(&pk);
+    free(w);
+}
+
+/* int8 runs Q8 where VNNI is, S8 where not or when $TEXTGEN_INT8=weight-only. */
+Test(kernels, int8_format_follows_the_cpu_and_the_environment)
+{
+    const int vnni = tg__kmat_set_isa(99) >= TG_KISA_AVX512_BF16_VNNI;
+    cr_assert_eq(tg__kmat_int8_fmt(), vnni ? TG_KFMT_Q8 : TG_KFMT_S8);
+    setenv("TEXTGEN_INT8", "weight-only", 1);
+    cr_assert_eq(tg__kmat_int8_fmt(), TG_KFMT_S8);
+    unsetenv("TEXTGEN_INT8");
+    tg__kmat_set_isa(TG_KISA_AVX512);
+    cr_assert_eq(tg__kmat_int8_fmt(), TG_KFMT_S8);
+    tg__kmat_set_isa(99);
 }
 
 Test(kernels, pack_rejects_bad_arguments_with_a_message)
@@ -537,7 +637,7 @@ Test(tpool, packing_on_a_pool_gives_the_same_bytes)
     float *w = randv((size_t)(K * N), 0.02f);
     tg_tpool *p;
     cr_assert_eq(tg__tpool_create(&p, 3, 0), TG_OK);
-    for (size_t fi = 0; fi < 4; fi++)
+    for (size_t fi = 0; fi < 5; fi++)
         for (int tr = 0; tr < 2; tr++) {
             tg_kmat a, b;
             cr_assert_eq(tg__kmat_pack(&a, w, K, N, tr, all_fmts[fi], NULL), TG_OK);

@@ -4,6 +4,8 @@
 #include "kmat_impl.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 static atomic_int g_isa = -1;    /* level in force, -1 = not chosen yet */
 static atomic_int g_streams = 4; /* tuning, see tg__kmat_set_tuning */
@@ -75,7 +77,19 @@ const char *tg__kmat_kernel_name(int32_t fmt)
         return "portable";
     if (lvl == TG_KISA_AVX512)
         return fmt == TG_KFMT_BF16 ? "avx512 (bf16 via fma)" : "avx512";
-    return fmt == TG_KFMT_BF16 ? "avx512bf16" : fmt == TG_KFMT_U8S8 ? "avx512vnni" : "avx512";
+    return fmt == TG_KFMT_BF16                        ? "avx512bf16"
+           : fmt == TG_KFMT_U8S8 || fmt == TG_KFMT_Q8 ? "avx512vnni"
+                                                      : "avx512";
+}
+
+int32_t tg__kmat_int8_fmt(void)
+{
+    const char *e = getenv("TEXTGEN_INT8");
+    if (e && strcmp(e, "weight-only") == 0)
+        return TG_KFMT_S8;
+    int32_t lvl;
+    kernel_for(TG_KFMT_Q8, &lvl);
+    return lvl == TG_KISA_PORTABLE ? TG_KFMT_S8 : TG_KFMT_Q8;
 }
 
 void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bias, float *y,
@@ -91,6 +105,7 @@ void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bia
             .act = rows + (size_t)r0 * (size_t)m->Kp * eb,
             .act_ld = m->Kp,
             .xscale = m->fmt == TG_KFMT_U8S8 ? (const float *)act + r0 : NULL,
+            .xblk = m->fmt == TG_KFMT_Q8 ? (const tg_kq8blk *)act + r0 * (m->Kp / TG_KQBLK) : NULL,
             .M = M - r0 < TG_KMAX_M ? M - r0 : TG_KMAX_M,
             .bias = bias,
             .y = y + r0 * ldy,

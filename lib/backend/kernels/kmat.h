@@ -9,12 +9,14 @@
  *   BF16  [Kp/2][32][2] bf16, pairs of k per column  (vdpbf16ps takes k-pairs)
  *   S8    [K][32] int8, a float scale per column     (weight-only int8: x stays f32)
  *   U8S8  [Kp/4][32][4] int8, a scale per column     (vpdpbusd: x quantized per row to u8)
+ *   Q8    per block of 32 k: [8][32][4] u8 = int8 + 128, then 32 f16 scales (one per column)
+ *         (vpdpbusd: x quantized to int8 per row and block of 32 k, as llama.cpp's Q8_0 x Q8_0)
  * or, for f32 only, the caller's matrix used where it lies (a mapped file), no copy:
  *   F32_KN  [K][N] as Hugging Face Conv1D stores it: each k-step reads a contiguous run of the
  *           row k (up to 128 columns at M = 1), rows N floats apart
  *   F32_NK  [N][K] as nn.Linear and the tied embedding store it: dot products of whole rows,
  *           four rows side by side
- * Kp = K rounded up to the pair/quad size (the padding holds zeros). Columns past N in the
+ * Kp = K rounded up to the pair/quad/block size (the padding holds zeros). Columns past N in the
  * last panel are zero and never written to y. Per-column int8 scales: scale[n] =
  * max_k |W[k][n]| / 127, q = round(W / scale).
  *
@@ -39,8 +41,11 @@ enum tg_kfmt {
     TG_KFMT_U8S8 = 4,   /* int8 weights, activations quantized per row to u8 (VNNI) */
     TG_KFMT_F32_KN = 5, /* f32 used in place, stored [K][N] (Conv1D): no packing */
     TG_KFMT_F32_NK = 6, /* f32 used in place, stored [N][K] (nn.Linear, tied embeddings) */
+    TG_KFMT_Q8 = 7,     /* int8 weights and activations, scales per block of 32 k (VNNI) */
 };
-#define TG_KFMT_COUNT 7
+#define TG_KFMT_COUNT 8
+/* Q8: k values per block (one weight scale per column, one activation scale per row) */
+#define TG_KQBLK 32
 
 typedef struct tg_kmat {
     int32_t fmt; /* enum tg_kfmt */
@@ -52,6 +57,8 @@ typedef struct tg_kmat {
     size_t bytes;     /* bytes a product reads from this matrix (data + scales + comp) */
     int32_t owned;    /* data allocated by tg__kmat_pack: 1 malloc, 2 mmap (0: a view) */
     size_t map_bytes; /* owned == 2: the mapping's length */
+    float q8_unit;    /* Q8: a block's scale is its f16 times q8_unit (a power of two that keeps
+                         every f16 scale of the matrix a normal number) */
 } tg_kmat;
 
 typedef struct tg_tpool tg_tpool;
@@ -79,12 +86,18 @@ tg_status tg__kmat_view_f32(tg_kmat *out, const float *w, int64_t K, int64_t N, 
  * embedding table. */
 void tg__kmat_read_column(const tg_kmat *m, int64_t n, float *out);
 
+/* The int8 format the library runs: Q8 where the CPU has VNNI (integer dot products, activations
+ * quantized per block of 32), else S8 (weight-only, f32 activations); S8 also when
+ * $TEXTGEN_INT8=weight-only, the reference Q8 is tested against. */
+int32_t tg__kmat_int8_fmt(void);
+
 /* Bytes of the per-product activation buffer for M rows (see tg__kmat_prepare). */
 size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M);
 
 /* Convert the M rows of x (row stride ldx floats) into what the kernels read: a copy for F32
- * and S8 (x itself would do, but one layout keeps one code path), bf16 pairs for BF16, and for
- * U8S8 per-row scales followed by u8 quads. `act` has tg__kmat_act_bytes(m, M) bytes, 64-byte
+ * and S8 (x itself would do, but one layout keeps one code path), bf16 pairs for BF16, for
+ * U8S8 per-row scales followed by u8 quads, for Q8 a {scale, -128 sum} per row and block followed
+ * by the int8 rows. `act` has tg__kmat_act_bytes(m, M) bytes, 64-byte
  * aligned. Done once per product, before the panels are shared out. */
 void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act);
 

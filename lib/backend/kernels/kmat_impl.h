@@ -5,6 +5,8 @@
 
 #include "kmat.h"
 
+#include <string.h>
+
 /* One kernel call: rows [0, M) of a prepared activation block (M <= TG_KMAX_M), panels
  * [p0, p1), each thread's share read as `streams` concurrent runs, software prefetch `pf` bytes
  * ahead (0 = none). `act` points at the block's first row; act_ld is the row stride in elements
@@ -14,6 +16,7 @@ typedef struct tg_kcall {
     const void *act;
     int64_t act_ld;
     const float *xscale;
+    const struct tg_kq8blk *xblk; /* Q8: the rows' per-block records (row r: xblk[r * Kp/32]) */
     int64_t M;
     const float *bias;
     float *y;
@@ -29,17 +32,53 @@ extern const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT];
 #if defined(__x86_64__) && defined(__GNUC__)
 extern const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT];
+/* Q8's activation quantization with AVX-512 (tg__kmat_prepare), the same bits as the C loop. */
+void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act);
 #define TG_KERNELS_X86 1
 #endif
 
-/* Activation buffer: for U8S8 the M row scales first (padded to 64 bytes), then the rows. */
+/* Q8 activations, per row and block of 32 k: x ~ scale * q with 16-bit q = 256 hi + lo, held
+ * as two int8 planes per row ([Kp] hi, then [Kp] lo), and corr = -128 * sum(q) undoes the +128
+ * of the u8 weights (vpdpbusd multiplies u8 by s8). `scale` already holds the matrix's
+ * q8_unit, so a block adds (float)(256 dot(w, hi) + dot(w, lo) + corr) * (f16 w scale * scale). */
+#define TG_KQ8_XMAX 32512.0f /* max |q|: 127 * 256, so hi stays in [-127, 127] */
+typedef struct tg_kq8blk {
+    float scale;
+    int32_t corr;
+} tg_kq8blk;
+
+/* Bytes of one Q8 block in a panel: 32 k x 32 columns of u8, then 32 f16 column scales. */
+#define TG_KQ8_BLOCK_BYTES (TG_KQBLK * TG_KPANEL + TG_KPANEL * 2)
+
+/* Activation buffer: for U8S8 the M row scales first, for Q8 the M x Kp/32 block records (each
+ * padded to 64 bytes), then the rows. */
 static inline size_t tg__kact_scales_bytes(const tg_kmat *m, int64_t M)
 {
-    return m->fmt == TG_KFMT_U8S8 ? ((size_t)M * sizeof(float) + 63) / 64 * 64 : 0;
+    const size_t b = m->fmt == TG_KFMT_U8S8 ? (size_t)M * sizeof(float)
+                     : m->fmt == TG_KFMT_Q8
+                         ? (size_t)M * (size_t)(m->Kp / TG_KQBLK) * sizeof(tg_kq8blk)
+                         : 0;
+    return (b + 63) / 64 * 64;
 }
 static inline size_t tg__kact_elem_bytes(const tg_kmat *m)
 {
-    return m->fmt == TG_KFMT_BF16 ? 2 : m->fmt == TG_KFMT_U8S8 ? 1 : 4;
+    return m->fmt == TG_KFMT_BF16 || m->fmt == TG_KFMT_Q8 ? 2 /* Q8: hi and lo bytes */
+           : m->fmt == TG_KFMT_U8S8                       ? 1
+                                                          : 4;
+}
+
+/* IEEE half -> float, exact (Q8's block scales; the vector kernels use vcvtph2ps). */
+static inline float tg__f16_to_f32(uint16_t h)
+{
+    const uint32_t e = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+    float f;
+    if (e == 0) {
+        f = (float)mant * 5.9604644775390625e-8f; /* subnormal: mant * 2^-24 */
+    } else {
+        const uint32_t b = (e == 31 ? 0x7f800000u : (e + 112u) << 23) | (mant << 13);
+        memcpy(&f, &b, 4);
+    }
+    return (h & 0x8000u) ? -f : f;
 }
 
 /* Store a finished column block of one row: out[j] = acc[j] (+ bias), j < n. */

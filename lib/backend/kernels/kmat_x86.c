@@ -262,6 +262,140 @@ INLINE TGT_VNNI void u8s8_panels(const tg_kcall *c, int64_t p, int64_t stride, c
     }
 }
 
+/* ---- Q8 with VNNI: per block of 32 k, an int32 dot product per column: 8 vpdpbusd per 16
+ * columns with the activations' hi plane, times 256, plus the row's -128 * sum(x) that undoes
+ * the u8 weights' +128, then 8 more with the lo plane (the weights again, from L1); then one FMA
+ * into f32 with the block's weight scales (f16) times the row's block scale. The int32 sums
+ * live for one half panel at a time, so M x S x 2 f32 accumulators + M x S int32 ones fit. ---- */
+
+INLINE TGT_VNNI void q8_dots(__m512i ia[TG_KMAX_M][4], const uint8_t *const wp[4], size_t off,
+                             const int8_t *x, int64_t ld2, const int M, const int S)
+{
+#pragma GCC unroll 8
+    for (int q = 0; q < TG_KQBLK / 4; q++) {
+        __m512i w[4];
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            w[s] = _mm512_load_si512((const void *)(wp[s] + off + (size_t)q * 128));
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            int32_t quad;
+            memcpy(&quad, x + r * ld2 + 4 * q, 4);
+            const __m512i xb = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+                ia[r][s] = _mm512_dpbusd_epi32(ia[r][s], w[s], xb);
+        }
+    }
+}
+
+INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                               const int S)
+{
+    const uint8_t *wp[4];
+    for (int s = 0; s < S; s++)
+        wp[s] = PANEL_PTR(c, p + s * stride);
+    __m512 acc[TG_KMAX_M][4][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const int8_t *xh = (const int8_t *)c->act + b * TG_KQBLK;
+        if (c->pf)
+            for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
+                PREFETCH_RUNS(c, wp, S, bo + (size_t)q * 128);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i ia[TG_KMAX_M][4];
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    ia[r][s] = _mm512_setzero_si512();
+            q8_dots(ia, wp, bo + 64 * (size_t)h, xh, ld2, M, S);
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                const __m512i corr = _mm512_set1_epi32(c->xblk[r * nb + b].corr);
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    ia[r][s] = _mm512_add_epi32(_mm512_slli_epi32(ia[r][s], 8), corr);
+            }
+            q8_dots(ia, wp, bo + 64 * (size_t)h, xh + Kp, ld2, M, S);
+            __m512 ws[4];
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+                ws[s] = _mm512_cvtph_ps(_mm256_load_si256(
+                    (const __m256i *)(wp[s] + bo + TG_KQBLK * TG_KPANEL + 32 * h)));
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                const __m512 xs = _mm512_set1_ps(c->xblk[r * nb + b].scale);
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+                    acc[r][s][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][s]),
+                                                   _mm512_mul_ps(ws[s], xs), acc[r][s][h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+        const int64_t n0 = (p + s * stride) * TG_KPANEL;
+        HALF_MASKS(c, n0, mk0, mk1);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
+            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
+        }
+    }
+}
+
+/* ---- Q8 activations: prepare_q8 of kmat_pack.c, 16 values per instruction, the same bits
+ * (max is exact; roundscale rounds to nearest even like the scalar 1.5 * 2^23 trick; max_ps
+ * returns its second operand for NaN, as fmaxf ignores it) ---- */
+
+TGT_512 void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx,
+                                    void *act)
+{
+    const int64_t K = m->K, Kp = m->Kp, nb = Kp / TG_KQBLK;
+    tg_kq8blk *rec = act;
+    int8_t *rows = (int8_t *)act + tg__kact_scales_bytes(m, M);
+    const __m512 lim = _mm512_set1_ps(TG_KQ8_XMAX), nlim = _mm512_set1_ps(-TG_KQ8_XMAX);
+    for (int64_t r = 0; r < M; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t k0 = b * TG_KQBLK, n = K - k0 < TG_KQBLK ? K - k0 : TG_KQBLK;
+            const __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            const __mmask16 m1 = n >= 32  ? (__mmask16)0xffff
+                                 : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
+                                          : (__mmask16)0;
+            const float *xr = x + r * ldx + k0;
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, xr),
+                         v1 = _mm512_maskz_loadu_ps(m1, xr + 16);
+            const __m512 a = _mm512_max_ps(_mm512_abs_ps(v1),
+                                           _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+            const float amax = _mm512_reduce_max_ps(a), s = amax / TG_KQ8_XMAX,
+                        inv = s > 0 ? 1.0f / s : 0.0f;
+            const __m512 iv = _mm512_set1_ps(inv);
+            int8_t *hi = rows + r * 2 * Kp + k0, *lo = hi + Kp;
+            __m512i sum = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(h ? v1 : v0, iv),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q = _mm512_min_ps(_mm512_max_ps(q, nlim), lim);
+                const __m512i qi = _mm512_cvtps_epi32(q);
+                const __m512i l = _mm512_srai_epi32(_mm512_slli_epi32(qi, 24), 24);
+                const __m512i hh = _mm512_srai_epi32(_mm512_sub_epi32(qi, l), 8);
+                _mm_storeu_si128((__m128i *)(lo + 16 * h), _mm512_cvtepi32_epi8(l));
+                _mm_storeu_si128((__m128i *)(hi + 16 * h), _mm512_cvtepi32_epi8(hh));
+                sum = _mm512_add_epi32(sum, qi);
+            }
+            rec[r * nb + b].scale = s * m->q8_unit;
+            rec[r * nb + b].corr = -128 * _mm512_reduce_add_epi32(sum);
+        }
+}
+
 /* ---- drivers: M and S become constants in each case so the accumulators live in registers ---- */
 
 static int runs_for(int64_t M, int32_t want)
@@ -335,6 +469,30 @@ DRIVER(kern_s8, TGT_512, f32_panels, , 1)
 DRIVER(kern_bf16_fma, TGT_512, bf16fma_panels)
 DRIVER(kern_bf16_dp, TGT_BF16, bf16dp_panels)
 DRIVER(kern_u8s8, TGT_VNNI, u8s8_panels)
+DRIVER(kern_q8_rows, TGT_VNNI, q8_panels)
+
+/* Q8 with more than 4 rows: a panel at a time, rows 0-3 then the rest while the panel is in
+ * cache (the weights stream from memory once). 8 rows in one pass would need 16 int32 + 16 f32
+ * accumulators and spill: measured 12x the time of one row instead of 2 x 4x. */
+TGT_VNNI static void kern_q8(const tg_kcall *c)
+{
+    if (c->M <= 4) {
+        kern_q8_rows(c);
+        return;
+    }
+    tg_kcall a = *c, b = *c;
+    a.M = 4;
+    b.M = c->M - 4;
+    b.act = (const int8_t *)c->act + 4 * 2 * c->act_ld;
+    b.xblk = c->xblk + 4 * (c->m->Kp / TG_KQBLK);
+    b.y = c->y + 4 * c->ldy;
+    for (int64_t p = c->p0; p < c->p1; p++) {
+        a.p0 = b.p0 = p;
+        a.p1 = b.p1 = p + 1;
+        kern_q8_rows(&a);
+        kern_q8_rows(&b);
+    }
+}
 
 /* ---- f32 in place, [K][N]: a block of 16 B columns (B zmm) of row k per step ---- */
 
@@ -520,8 +678,8 @@ TGT_512 static void kern_f32_nk(const tg_kcall *c)
 }
 
 const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT] = {NULL, kern_f32,    kern_bf16_fma, kern_s8,
-                                                   NULL, kern_f32_kn, kern_f32_nk};
+                                                   NULL, kern_f32_kn, kern_f32_nk,   NULL};
 const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT] = {
-    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk};
+    NULL, kern_f32, kern_bf16_dp, kern_s8, kern_u8s8, kern_f32_kn, kern_f32_nk, kern_q8};
 
 #endif
