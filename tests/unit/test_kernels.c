@@ -476,7 +476,10 @@ static void slow_worker_chunk(void *arg, int64_t chunk, int32_t worker)
 {
     count_job *j = arg;
     atomic_fetch_add(&j->hits[chunk], 1);
-    usleep(worker != 0 ? 3000 : 100); /* the caller's chunks take time too: workers get some */
+    /* The caller's chunks take time too (usleep(100) is ~150-200 us), so workers get some; a
+     * worker's chunk must outlast all 15 of the caller's by far more than the stall threshold
+     * (3 caller chunks): with 3 ms it was a coin flip on a quiet machine. */
+    usleep(worker != 0 ? 10000 : 100);
 }
 
 /* Run jobs with a sleeping worker until the pool says its next job runs on the caller alone. */
@@ -509,7 +512,7 @@ Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
     tg__tpool_stats(p, &par, &solo);
     tg__tpool_signals(p, &stalls, &busy, &delay);
     cr_assert_eq(par + solo, 200);
-    /* A parallel try stalls as soon as the worker gets a chunk (a 3 ms sleep against 100 us
+    /* A parallel try stalls as soon as the worker gets a chunk (a 10 ms sleep against 100 us
      * chunks); solo periods of 20, 40, 80, 160 ms of 1.6 ms jobs: a few tries in 200 jobs. */
     cr_assert(stalls >= 1 && stalls <= par, "parallel %lld, stalls %lld", (long long)par,
               (long long)stalls);
