@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <textgen/textgen.h>
 #include <time.h>
@@ -837,6 +838,19 @@ static tg_tensor view_of(float *data, int64_t rows, int64_t cols, char *name)
     return t;
 }
 
+/* A private mapping of a (memory) file holding bytes [0, n) of src, as a model's weights are
+ * mapped: pages dropped with madvise come back from the file. */
+static float *file_copy(const float *src, size_t n)
+{
+    const int fd = memfd_create("weights", MFD_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, src, n), (ssize_t)n);
+    void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    close(fd);
+    return p;
+}
+
 /* Relative RMS difference of b against a. */
 static double rel_rms(const float *a, const float *b, size_t n)
 {
@@ -889,13 +903,14 @@ static void seam_compare(const seam_case *c, int64_t K, int64_t N, tg_tpool *poo
     tg_linear_desc dref = d;
     if (c->prec == TG_PREC_INT8)
         dref.precision = TG_PREC_F32; /* oneDNN has no weight-only int8: compare with exact f32 */
-    /* Both release the source pages when done (madvise DONTNEED: a file's pages come back,
-     * anonymous memory reads as zeros afterwards), so each gets its own copy. */
+    /* Both release the source pages (madvise DONTNEED: a file's pages come back, anonymous
+     * memory reads as zeros afterwards), kmat even before it is done reading them (Q8's scale
+     * pass), as the model layer's tensors are file mappings: kmat gets a private mapping of a
+     * file with a copy, as a model's weights are. */
     float *copy[2] = {NULL, NULL};
-    for (int i = 0; i < n_parts; i++) {
-        copy[i] = malloc((size_t)K * (size_t)N * sizeof(float));
-        memcpy(copy[i], wd[i], (size_t)K * (size_t)N * sizeof(float));
-    }
+    const size_t wbytes = (size_t)K * (size_t)N * sizeof(float);
+    for (int i = 0; i < n_parts; i++)
+        copy[i] = file_copy(wd[i], wbytes);
     cr_assert_eq(tg__linear_dnnl_create(&ref, &dref), TG_OK, "%s", tg_error_last());
     for (int i = 0; i < n_parts; i++)
         wt[i].data = copy[i];
@@ -952,7 +967,7 @@ static void seam_compare(const seam_case *c, int64_t K, int64_t N, tg_tpool *poo
     tg__linear_free(ours);
     for (int i = 0; i < n_parts; i++) {
         free(wd[i]);
-        free(copy[i]);
+        munmap(copy[i], wbytes);
         free(bd[i]);
     }
 }

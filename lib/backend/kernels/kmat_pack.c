@@ -101,12 +101,21 @@ static void pack_q8(const tg_kmat *m, const float *tile, uint8_t *panel)
 }
 
 /* Q8's q8_unit: the power of two that puts the largest block scale of the matrix, max|w| / 127,
- * in [2^14, 2^15) (f16 holds up to 65504), so that scales down to 2^-10 of it stay normal. */
-static float q8_unit(const float *w, int64_t K, int64_t N)
+ * in [2^14, 2^15) (f16 holds up to 65504), so that scales down to 2^-10 of it stay normal.
+ * `release`: a mapped file's pages are dropped 8 MiB at a time as they are read (packing maps
+ * them again from the page cache a chunk at a time), or this pass alone would make the whole
+ * source resident next to the packed weights: the int8 load's peak RSS. */
+static float q8_unit(const float *w, int64_t K, int64_t N, int release)
 {
+    const size_t n = (size_t)K * (size_t)N, step = ((size_t)8 << 20) / sizeof(float);
     float amax = 0;
-    for (size_t i = 0; i < (size_t)K * (size_t)N; i++)
-        amax = fmaxf(amax, fabsf(w[i]));
+    for (size_t i0 = 0; i0 < n; i0 += step) {
+        const size_t i1 = n - i0 < step ? n : i0 + step;
+        for (size_t i = i0; i < i1; i++)
+            amax = fmaxf(amax, fabsf(w[i]));
+        if (release)
+            tg__file_release(w + i0, (i1 - i0) * sizeof(float));
+    }
     int e;
     frexpf(amax / 127.0f, &e);
     return amax > 0 && isfinite(amax) ? ldexpf(1.0f, e - 15) : 1.0f;
@@ -236,7 +245,7 @@ static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int tr
     out->Kp = Kp;
     out->n_panels = np;
     out->panel_bytes = panel_bytes(fmt, Kp);
-    out->q8_unit = fmt == TG_KFMT_Q8 ? q8_unit(w, K, N) : 1.0f;
+    out->q8_unit = fmt == TG_KFMT_Q8 ? q8_unit(w, K, N, release && transposed) : 1.0f;
     const size_t data_bytes = out->panel_bytes * (size_t)np;
     out->data = alloc_panels(data_bytes, &out->owned, &out->map_bytes);
     const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
