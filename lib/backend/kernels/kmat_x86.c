@@ -39,6 +39,17 @@
 
 #define PANEL_PTR(c, p) ((const uint8_t *)(c)->m->data + (size_t)(p) * (c)->m->panel_bytes)
 
+/* A kernel's start: `wp`, the S panels' first bytes, and `acc`, M x S x 2 accumulators of
+ * `type` set to zero() (unrolled: M and S are constants in every instantiation). */
+#define PANELS_BEGIN(c, p, stride, M, S, type, zero)                                               \
+    const uint8_t *wp[4];                                                                          \
+    for (int s_ = 0; s_ < (S); s_++)                                                               \
+        wp[s_] = PANEL_PTR(c, (p) + s_ * (stride));                                                \
+    type acc[TG_KMAX_M][4][2];                                                                     \
+    _Pragma("GCC unroll 8") for (int r_ = 0; r_ < (M); r_++)                                       \
+        _Pragma("GCC unroll 4") for (int s_ = 0; s_ < (S); s_++) acc[r_][s_][0] = acc[r_][s_][1] = \
+            zero()
+
 #define PREFETCH_RUNS(c, wp, S, off)                                                               \
     do {                                                                                           \
         if ((c)->pf)                                                                               \
@@ -53,15 +64,7 @@
 INLINE TGT_512 void f32_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                const int S, const int s8)
 {
-    const uint8_t *wp[4];
-    for (int s = 0; s < S; s++)
-        wp[s] = PANEL_PTR(c, p + s * stride);
-    __m512 acc[TG_KMAX_M][4][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
     const float *x = c->act;
     const int64_t K = c->m->Kp, ld = c->act_ld, step = s8 ? 32 : 128;
     for (int64_t k = 0; k < K; k++) {
@@ -110,15 +113,7 @@ INLINE TGT_512 void f32_panels(const tg_kcall *c, int64_t p, int64_t stride, con
 INLINE TGT_BF16 void bf16dp_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                    const int S)
 {
-    const uint8_t *wp[4];
-    for (int s = 0; s < S; s++)
-        wp[s] = PANEL_PTR(c, p + s * stride);
-    __m512 acc[TG_KMAX_M][4][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
     const uint16_t *x = c->act;
     const int64_t K2 = c->m->Kp / 2, ld = c->act_ld;
     for (int64_t kk = 0; kk < K2; kk++) {
@@ -156,15 +151,7 @@ INLINE TGT_BF16 void bf16dp_panels(const tg_kcall *c, int64_t p, int64_t stride,
 INLINE TGT_512 void bf16fma_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                    const int S)
 {
-    const uint8_t *wp[4];
-    for (int s = 0; s < S; s++)
-        wp[s] = PANEL_PTR(c, p + s * stride);
-    __m512 acc[TG_KMAX_M][4][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
     const uint16_t *x = c->act;
     const int64_t K2 = c->m->Kp / 2, ld = c->act_ld;
     const __m512i hi = _mm512_set1_epi32((int32_t)0xffff0000u);
@@ -212,15 +199,7 @@ INLINE TGT_512 void bf16fma_panels(const tg_kcall *c, int64_t p, int64_t stride,
 INLINE TGT_VNNI void u8s8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                  const int S)
 {
-    const uint8_t *wp[4];
-    for (int s = 0; s < S; s++)
-        wp[s] = PANEL_PTR(c, p + s * stride);
-    __m512i acc[TG_KMAX_M][4][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_si512();
+    PANELS_BEGIN(c, p, stride, M, S, __m512i, _mm512_setzero_si512);
     const uint8_t *x = c->act;
     const int64_t K4 = c->m->Kp / 4, ld = c->act_ld;
     for (int64_t kq = 0; kq < K4; kq++) {
@@ -292,15 +271,7 @@ INLINE TGT_VNNI void q8_dots(__m512i ia[TG_KMAX_M][4], const uint8_t *const wp[4
 INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                const int S)
 {
-    const uint8_t *wp[4];
-    for (int s = 0; s < S; s++)
-        wp[s] = PANEL_PTR(c, p + s * stride);
-    __m512 acc[TG_KMAX_M][4][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            acc[r][s][0] = acc[r][s][1] = _mm512_setzero_ps();
+    PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
     const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
     for (int64_t b = 0; b < nb; b++) {
         const size_t bo = (size_t)b * TG_KQ8_BLOCK_BYTES;
