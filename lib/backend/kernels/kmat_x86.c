@@ -50,6 +50,20 @@
         _Pragma("GCC unroll 4") for (int s_ = 0; s_ < (S); s_++) acc[r_][s_][0] = acc[r_][s_][1] = \
             zero()
 
+/* A kernel's end: the f32 accumulators `acc` of PANELS_BEGIN, plus the bias, stored as the output.
+ */
+#define PANELS_STORE(c, p, stride, M, S, acc)                                                      \
+    _Pragma("GCC unroll 4") for (int s_ = 0; s_ < (S); s_++)                                       \
+    {                                                                                              \
+        const int64_t n0_ = ((p) + s_ * (stride)) * TG_KPANEL;                                     \
+        HALF_MASKS(c, n0_, mk0_, mk1_);                                                            \
+        _Pragma("GCC unroll 8") for (int r_ = 0; r_ < (M); r_++)                                   \
+        {                                                                                          \
+            STORE_HALF(c, r_, n0_, 0, mk0_, (acc)[r_][s_][0]);                                     \
+            STORE_HALF(c, r_, n0_, 1, mk1_, (acc)[r_][s_][1]);                                     \
+        }                                                                                          \
+    }
+
 #define PREFETCH_RUNS(c, wp, S, off)                                                               \
     do {                                                                                           \
         if ((c)->pf)                                                                               \
@@ -136,16 +150,7 @@ INLINE TGT_BF16 void bf16dp_panels(const tg_kcall *c, int64_t p, int64_t stride,
             }
         }
     }
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) {
-        const int64_t n0 = (p + s * stride) * TG_KPANEL;
-        HALF_MASKS(c, n0, mk0, mk1);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
-            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
-        }
-    }
+    PANELS_STORE(c, p, stride, M, S, acc);
 }
 
 INLINE TGT_512 void bf16fma_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
@@ -182,16 +187,7 @@ INLINE TGT_512 void bf16fma_panels(const tg_kcall *c, int64_t p, int64_t stride,
             }
         }
     }
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) {
-        const int64_t n0 = (p + s * stride) * TG_KPANEL;
-        HALF_MASKS(c, n0, mk0, mk1);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
-            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
-        }
-    }
+    PANELS_STORE(c, p, stride, M, S, acc);
 }
 
 /* ---- u8 x s8 with VNNI: k-quads, one vpdpbusd per quad and 16 columns ---- */
@@ -311,16 +307,7 @@ INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, con
             }
         }
     }
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) {
-        const int64_t n0 = (p + s * stride) * TG_KPANEL;
-        HALF_MASKS(c, n0, mk0, mk1);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            STORE_HALF(c, r, n0, 0, mk0, acc[r][s][0]);
-            STORE_HALF(c, r, n0, 1, mk1, acc[r][s][1]);
-        }
-    }
+    PANELS_STORE(c, p, stride, M, S, acc);
 }
 
 /* ---- Q8 activations: prepare_q8 of kmat_pack.c, 16 values per instruction, the same bits
