@@ -1,4 +1,5 @@
 /* backend/linear.c — the linear seam's dispatch: which implementation prepares a matrix. */
+#include "core/alloc.h"
 #include "core/error.h"
 #include "linear.h"
 
@@ -26,4 +27,21 @@ int tg__linear_same_class(const tg_linear *a, const tg_linear *b)
 {
     return a->ops == b->ops && a->K == b->K && a->N == b->N && a->has_bias == b->has_bias &&
            a->gated == b->gated && a->precision == b->precision && a->src == b->src;
+}
+
+tg_status tg__linear_load_bias(float **out, const tg_tensor *const *parts,
+                               const tg_tensor *const *bias, int n, int64_t K, int64_t N,
+                               const char *name)
+{
+    *out = NULL;
+    float *b = tg__calloc((size_t)N, sizeof *b);
+    if (!b)
+        return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
+    *out = b;
+    for (int i = 0; i < n; i++) {
+        if (bias && bias[i])
+            tg__tensor_to_f32(b, bias[i], 0, (size_t)bias[i]->numel);
+        b += parts[i]->numel / K; /* the part's output width */
+    }
+    return TG_OK;
 }

@@ -118,6 +118,13 @@ static inline void tg__linear_read_column(const tg_linear *l, int64_t n, float *
     l->ops->read_column(l, n, out);
 }
 
+/* The biases of the n `parts` ([K][width] or [width][K] each) concatenated as N f32 values,
+ * absent ones (bias NULL, or bias[i] NULL) as zeros; the caller frees *out. Both
+ * implementations load biases this way. */
+tg_status tg__linear_load_bias(float **out, const tg_tensor *const *parts,
+                               const tg_tensor *const *bias, int n, int64_t K, int64_t N,
+                               const char *name);
+
 /* The implementations: oneDNN matmuls (linear_dnnl.c; f32 and bf16), and the hand-written
  * kernels of backend/kernels (linear_kmat.c; f32, bf16 and int8). Tests and benchmarks call them
  * directly to compare the two. */

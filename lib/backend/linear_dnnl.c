@@ -148,8 +148,8 @@ static tg_status load_matrix(dnnl_memory_t *out, const tg_tensor *const *parts, 
     return TG_OK;
 }
 
-/* The biases of `parts` concatenated as f32, absent ones as zeros; none at all (*out NULL) when
- * `want` is 0. */
+/* The biases of `parts` as tg__linear_load_bias reads them, and a oneDNN memory over them; none
+ * at all (*out NULL) when `want` is 0. */
 static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *const *parts,
                            const tg_tensor *const *bias, int n, int64_t K, int64_t N, int want,
                            const char *name)
@@ -157,18 +157,11 @@ static tg_status load_bias(float **out, dnnl_memory_t *mem, const tg_tensor *con
     *out = NULL;
     if (!want)
         return TG_OK;
-    float *b = tg__calloc((size_t)N, sizeof *b);
-    if (!b)
-        return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
-    *out = b;
-    for (int i = 0; i < n; i++) {
-        if (bias && bias[i])
-            tg__tensor_to_f32(b, bias[i], 0, (size_t)bias[i]->numel);
-        b += parts[i]->numel / K; /* the part's output width */
-    }
-    dnnl_engine_t eng;
-    tg_status st = tg__dnnl_engine(&eng);
+    tg_status st = tg__linear_load_bias(out, parts, bias, n, K, N, name);
     if (st != TG_OK)
+        return st;
+    dnnl_engine_t eng;
+    if ((st = tg__dnnl_engine(&eng)) != TG_OK)
         return st;
     dnnl_memory_desc_t md;
     dnnl_dims_t d = {1, N};

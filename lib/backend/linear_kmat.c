@@ -94,21 +94,6 @@ static tg_status load_matrix(tg_kmat *out, const tg_tensor *const *parts, int n,
     return TG_OK;
 }
 
-static tg_status load_bias(float **out, const tg_tensor *const *parts, const tg_tensor *const *bias,
-                           int n, int64_t K, int64_t N, const char *name)
-{
-    float *b = tg__calloc((size_t)N, sizeof *b);
-    if (!b)
-        return tg__error(TG_ENOMEM, "out of memory loading the bias of %s", name);
-    *out = b;
-    for (int i = 0; i < n; i++) {
-        if (bias && bias[i])
-            tg__tensor_to_f32(b, bias[i], 0, (size_t)bias[i]->numel);
-        b += parts[i]->numel / K; /* the part's output width */
-    }
-    return TG_OK;
-}
-
 static void linear_destroy(tg_linear *base)
 {
     kmat_linear *l = (kmat_linear *)base;
@@ -148,8 +133,8 @@ tg_status tg__linear_kmat_create(tg_linear **out, const tg_linear_desc *d)
         const int n = d->gated ? 1 : d->n_parts;
         if ((st = load_matrix(&l->w[m], parts, n, d->layout, d->K, b->N, fmt_of(d->precision),
                               d->pool, d->name)) != TG_OK ||
-            (any_bias &&
-             (st = load_bias(&l->bias[m], parts, bias, n, d->K, b->N, d->name)) != TG_OK))
+            (any_bias && (st = tg__linear_load_bias(&l->bias[m], parts, bias, n, d->K, b->N,
+                                                    d->name)) != TG_OK))
             goto fail;
         b->bytes += l->w[m].bytes;
     }
