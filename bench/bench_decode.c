@@ -14,6 +14,8 @@
  *     for the last row only;
  *   - decode tokens/s: --gen (default 128) greedy steps, one row per tg_session_decode, argmax
  *     of the logits included;
+ *   - decode tokens per second of process CPU time (all threads): what a token costs whatever
+ *     share of the CPUs a shared machine gave the run;
  *   - decode efficiency = decode tok/s x weight bytes per token / bandwidth;
  *   - peak RSS (VmHWM) of a fresh child process (`--rss-only`) that loads the model, creates ONE
  *     session with n_ctx = prompt + gen (so its KV cache is entirely written), runs the prompt
@@ -126,6 +128,18 @@ static int32_t argmax(const float *v, int32_t n)
     return best;
 }
 
+/* Decode tokens per second of this process's CPU time (all its threads) in the last run_once:
+ * on a shared machine it says what a token costs, whatever share of the CPU the run got. At
+ * 1 thread it is the rate while decoding is on the CPU. */
+static double g_decode_cpu_tps;
+
+static double cpu_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* One prompt + greedy continuation from an empty sequence 0. Returns 0 and the two rates. */
 static int run_once(tg_session *s, const workload *w, double *prefill_tps, double *decode_tps,
                     int32_t *last_token)
@@ -147,6 +161,7 @@ static int run_once(tg_session *s, const workload *w, double *prefill_tps, doubl
     if (g_mark)
         printf("MARK decode\n");
     double t1 = now();
+    const double c1 = cpu_time();
     for (int i = 0; i < w->gen; i++) {
         tg_batch_row r = {tok, w->prompt + i, 0, 1};
         if (tg_session_decode(s, &r, 1) != TG_OK)
@@ -156,6 +171,7 @@ static int run_once(tg_session *s, const workload *w, double *prefill_tps, doubl
         tok = argmax(lg, w->n_vocab);
     }
     double t2 = now();
+    g_decode_cpu_tps = w->gen / (cpu_time() - c1);
     if (g_mark)
         printf("MARK end prefill_s=%.6f decode_s=%.6f tokens=%d\n", t1 - t0, t2 - t1, w->gen);
     *prefill_tps = w->prompt / (t1 - t0);
@@ -473,6 +489,7 @@ int main(int argc, char **argv)
     }
     tg_session *sess[MAX_THREADS];
     double pre[MAX_THREADS][MAX_REPS], dec[MAX_THREADS][MAX_REPS], bw[3][MAX_REPS];
+    double dec_cpu[MAX_THREADS][MAX_REPS];
     double other_rep[MAX_REPS], bw_s1[3][MAX_REPS], bw_s8[3][MAX_REPS];
     int32_t tokens[MAX_THREADS];
     for (int t = 0; t < n_thr; t++) {
@@ -499,6 +516,7 @@ int main(int argc, char **argv)
                 spinner_stop(spin);
                 return 1;
             }
+            dec_cpu[t][r] = g_decode_cpu_tps;
         }
         spinner_stop(spin);
         other_rep[r] = cpu_others(rs, cpu_now(), NULL);
@@ -571,6 +589,10 @@ int main(int argc, char **argv)
     for (int t = 0; t < n_thr; t++)
         printf("| %8.2f [%7.2f - %7.2f]     ", 1e3 / median(dec[t], reps), 1e3 / vmax(dec[t], reps),
                1e3 / vmin(dec[t], reps));
+    printf("\n%-34s", "decode tok per CPU second");
+    for (int t = 0; t < n_thr; t++)
+        printf("| %8.2f [%7.2f - %7.2f]     ", median(dec_cpu[t], reps), vmin(dec_cpu[t], reps),
+               vmax(dec_cpu[t], reps));
     printf("\n%-34s", "decode GB/s of weights");
     for (int t = 0; t < n_thr; t++)
         printf("| %8.2f                       ", median(dec[t], reps) * wb / 1e9);
