@@ -5,11 +5,14 @@
  * Usage: bench_stream [--mb 256] [--passes 7] [--streams 1,2,4,8,16] [--pf
  * 0,256,512,1024,2048,4096]
  *                     [--hints t0,t1,t2,nta] [--widths 256,512] [--pages 4k,huge] [--no-kernel]
+ *                     [--populate]
  *
  * One buffer of --mb MiB per page kind, populated (written) before any timing:
  *   4k    mmap + MADV_NOHUGEPAGE: 4 KiB pages (a 247 MB model is 60k of them);
  *   huge  mmap aligned to 2 MiB + MADV_HUGEPAGE: transparent huge pages where the kernel has them
  *         (the share it got is printed: AnonHugePages of the buffer from /proc/self/smaps).
+ * The pages are faulted in by the first write, page by page, or with --populate by one
+ * madvise(MADV_POPULATE_WRITE) first, as the library allocates its panels.
  * A read variant sums the whole buffer on the calling thread (nothing else runs in this process):
  *   streams S  the buffer is cut into S equal contiguous parts read side by side, 128 bytes of
  *              each part per loop step (as the bf16 kernel reads S panel runs, 128 B per k-pair);
@@ -163,6 +166,8 @@ static size_t huge_kb_of(const void *p)
     return in ? kb : 0;
 }
 
+static int g_populate; /* --populate: fault the pages in with one madvise, as the library does */
+
 /* bytes of memory, 2 MiB aligned, with 4 KiB or transparent huge pages, written once (bf16
  * values of small magnitude, so that the kernel variant computes on ordinary numbers). */
 static int buffer_make(buffer *b, const char *name, size_t bytes, int huge)
@@ -178,6 +183,8 @@ static int buffer_make(buffer *b, const char *name, size_t bytes, int huge)
     if (madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
         perror("bench_stream: madvise");
     const double t0 = now_s(CLOCK_MONOTONIC);
+    if (g_populate && madvise(p, bytes, MADV_POPULATE_WRITE) != 0)
+        perror("bench_stream: madvise(MADV_POPULATE_WRITE)");
     uint16_t *h = (uint16_t *)p;
     for (size_t i = 0; i < bytes / 2; i++)
         h[i] = (uint16_t)(0x3c00u + (uint16_t)((i * 2654435761u) >> 22)); /* ~[0.0078, 0.03] */
@@ -213,7 +220,7 @@ static double run_variant(const variant *v, const buffer *b, double *cpu_share)
         sink += readers[si][v->width == 512][v->hint](b->p, per, (size_t)v->pf);
         bytes = per * (size_t)v->streams;
     } else {
-        static float y[1 << 20];
+        static float y[1 << 20]; /* N of a 1024 MiB matrix: 699,040 columns */
         static uint16_t act[768] __attribute__((aligned(64)));
         for (int k = 0; k < 768; k++)
             act[k] = 0x3f80; /* 1.0 */
@@ -292,6 +299,10 @@ int main(int argc, char **argv)
             kernel = 0;
             continue;
         }
+        if (!strcmp(a, "--populate")) {
+            g_populate = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "bench_stream: unknown or incomplete argument '%s' (see the header)\n",
                     a);
@@ -317,8 +328,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (mb < 64 || passes < 1 || passes > 64) {
-        fprintf(stderr, "bench_stream: --mb must be >= 64 and --passes 1..64\n");
+    if (mb < 64 || mb > 1024 || passes < 1 || passes > 64) {
+        fprintf(stderr, "bench_stream: --mb must be 64..1024 and --passes 1..64\n");
         return 2;
     }
     for (int i = 0; i < n_sc; i++)
