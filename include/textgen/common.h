@@ -115,7 +115,8 @@ typedef void (*tg_log_fn)(int32_t level, const char *message, void *user_data);
 /**
  * @brief Route the library's diagnostics to `fn` (NULL: drop them, the default).
  * Messages above `max_level` are not formatted at all. Process-wide; the callback may be called
- * from any thread that calls into libtextgen and must be thread-safe.
+ * from any thread that calls into libtextgen, or from a thread the library runs for the length
+ * of such a call (tg_model_load reads the tokenizer on one), and must be thread-safe.
  */
 TG_API void tg_log_set(tg_log_fn fn, int32_t max_level, void *user_data);
 

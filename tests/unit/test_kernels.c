@@ -743,6 +743,45 @@ Test(cpus, cgroup_quota_files_parse)
     cr_assert_eq(tg__cgroup_quota_v1("x", "100000"), -1.0);
 }
 
+/* /proc/stat's cpu lines: only the CPUs in the mask count, the "cpu " sum line and the lines
+ * after the cpu block do not, and nice + idle + iowait is what counts as free. */
+Test(cpus, idle_time_of_the_cpus_in_the_mask)
+{
+    static const char stat[] = "cpu  900 80 70 6000 40 0 5 0 0 0\n"
+                               "cpu0 100 10 20 1000 5 0 1 0 0 0\n"
+                               "cpu1 200 20 10 2000 7 0 2 0 0 0\n"
+                               "cpu9 300 30 30 3000 9 0 2 0 0 0\n"
+                               "intr 12345 1 2 3\n"
+                               "cpu3 1 1 1 1000000 1 0 0 0 0 0\n";
+    unsigned char mask[2] = {0x03, 0x02}; /* cpus 0, 1 and 9 */
+    FILE *f = fmemopen((void *)stat, sizeof stat - 1, "r");
+    cr_assert_float_eq(tg__cpus_idle_read(f, mask, sizeof mask, 100),
+                       (1015.0 + 2027.0 + 3039.0) * 1e4, 1e-3);
+    fclose(f);
+    mask[0] = 0x02, mask[1] = 0; /* cpu 1 alone, at 250 ticks a second */
+    f = fmemopen((void *)stat, sizeof stat - 1, "r");
+    cr_assert_float_eq(tg__cpus_idle_read(f, mask, sizeof mask, 250), 2027.0 * 4e3, 1e-3);
+    fclose(f);
+    mask[0] = 0x08; /* cpu 3 comes after the cpu block: not read */
+    f = fmemopen((void *)stat, sizeof stat - 1, "r");
+    cr_assert_eq(tg__cpus_idle_read(f, mask, sizeof mask, 100), -1.0);
+    fclose(f);
+    static const char bad[] = "cpu0 1 2 3\n";
+    mask[0] = 0x01;
+    f = fmemopen((void *)bad, sizeof bad - 1, "r");
+    cr_assert_eq(tg__cpus_idle_read(f, mask, sizeof mask, 100), -1.0);
+    fclose(f);
+    cr_assert_eq(tg__cpus_idle_read(NULL, mask, sizeof mask, 100), -1.0);
+    /* this machine's: it grows, and by no more than wall time x CPUs */
+    const double a = tg__cpus_idle_us();
+    cr_assert_geq(a, 0);
+    struct timespec nap = {0, 30 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    const double b = tg__cpus_idle_us();
+    cr_assert_geq(b, a);
+    cr_assert_leq(b - a, 1e6 * tg__cpus_affinity());
+}
+
 static void put(const char *dir, const char *name, const char *text)
 {
     char path[512];

@@ -132,7 +132,7 @@ Test(tpool_policy, a_caller_that_waited_for_a_cpu_while_solo_extends_the_period_
     cr_assert_eq(tg__policy_solo_over(&pol, end - 1), 0);
     cr_assert_eq(tg__policy_solo_over(&pol, end), 1);
     /* the caller waited 5 % of the period: try the workers */
-    tg__policy_solo_delay(&pol, end, 0.05 * TG_POLICY_SOLO_US);
+    tg__policy_solo_end(&pol, end, 0.05 * TG_POLICY_SOLO_US, -1);
     cr_assert_eq(tg__policy_solo(&pol, end), 0);
     cr_assert_eq(pol.busy_solo, 0);
     /* the try fails at once; this time the caller waited 30 % of the period: no try, a doubled
@@ -141,15 +141,50 @@ Test(tpool_policy, a_caller_that_waited_for_a_cpu_while_solo_extends_the_period_
     const double len = 2 * TG_POLICY_SOLO_US;
     end += 100 + len;
     cr_assert_eq(tg__policy_solo_over(&pol, end), 1);
-    tg__policy_solo_delay(&pol, end, 0.3 * len);
+    tg__policy_solo_end(&pol, end, 0.3 * len, -1);
     cr_assert_eq(pol.busy_solo, 1);
     cr_assert_eq(tg__policy_solo(&pol, end), 1);
     cr_assert_eq(tg__policy_solo(&pol, end + 2 * len - 1), 1);
     cr_assert_eq(tg__policy_solo_over(&pol, end + 2 * len), 1);
-    tg__policy_solo_delay(&pol, end + 2 * len, 0);
+    tg__policy_solo_end(&pol, end + 2 * len, 0, -1);
     cr_assert_eq(tg__policy_solo(&pol, end + 2 * len), 0);
     /* a reading before the period is over changes nothing */
     job(&pol, end + 2 * len + 100, 5000);
-    tg__policy_solo_delay(&pol, end + 2 * len + 200, 1e9);
+    tg__policy_solo_end(&pol, end + 2 * len + 200, 1e9, -1);
     cr_assert_eq(pol.busy_solo, 1);
+}
+
+Test(tpool_policy, no_free_cpu_during_a_solo_period_extends_it_without_a_try)
+{
+    tg_tpool_policy pol;
+    tg__policy_init(&pol, 0);
+    job(&pol, 1000, 5000); /* a stall: solo for the base period */
+    double end = 1000 + TG_POLICY_SOLO_US;
+    /* another process kept the other CPU busy: 0.1 CPU free on average */
+    tg__policy_solo_end(&pol, end, 0, 0.1);
+    cr_assert_eq(pol.no_idle, 1);
+    cr_assert_eq(pol.busy_solo, 0);
+    cr_assert_eq(tg__policy_solo(&pol, end), 1);
+    double len = 2 * TG_POLICY_SOLO_US;
+    cr_assert_eq(tg__policy_solo_over(&pol, end + len - 1), 0);
+    end += len;
+    /* doubling up to the cap */
+    for (int i = 0; i < 12; i++) {
+        tg__policy_solo_end(&pol, end, 0, 0);
+        len = len * 2 > TG_POLICY_SOLO_MAX_US ? TG_POLICY_SOLO_MAX_US : len * 2;
+        end += len;
+    }
+    cr_assert_eq(pol.no_idle, 13);
+    cr_assert_eq(pol.solo_len, TG_POLICY_SOLO_MAX_US);
+    cr_assert_eq(tg__policy_solo_over(&pol, end - 1), 0);
+    /* the other process stopped: a CPU was free, so the next job tries the workers */
+    tg__policy_solo_end(&pol, end, 0, 0.9);
+    cr_assert_eq(tg__policy_solo(&pol, end), 0);
+    cr_assert_eq(pol.no_idle, 13);
+    /* an unreadable idle time (< 0) never blocks a try */
+    job(&pol, end + 100, 5000);
+    const double end2 = end + 100 + pol.solo_len;
+    tg__policy_solo_end(&pol, end2, -1, -1);
+    cr_assert_eq(tg__policy_solo(&pol, end2), 0);
+    cr_assert_eq(pol.no_idle, 13);
 }

@@ -22,6 +22,56 @@ int32_t tg__cpus_affinity(void)
     return n >= 1 ? (int32_t)n : 1;
 }
 
+/* One /proc/stat line: if it is "cpuN ..." with N in the mask, adds its nice + idle + iowait
+ * ticks and returns 1. ("cpu " without a number is the sum of all CPUs.) */
+static int idle_line(const char *line, const unsigned char *mask, size_t mask_bytes, double *ticks)
+{
+    char *end;
+    const unsigned long n = strtoul(line + 3, &end, 10);
+    unsigned long long user, nice, system, idle, iowait;
+    if (strncmp(line, "cpu", 3) != 0 || end == line + 3 || *end != ' ' || n / 8 >= mask_bytes ||
+        !(mask[n / 8] >> (n % 8) & 1) ||
+        sscanf(end, "%llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait) != 5)
+        return 0;
+    *ticks += (double)nice + (double)idle + (double)iowait;
+    return 1;
+}
+
+double tg__cpus_idle_read(FILE *stat, const unsigned char *mask, size_t mask_bytes,
+                          long ticks_per_s)
+{
+    if (!stat || ticks_per_s <= 0)
+        return -1;
+    /* The cpu lines come first (each well under 256 bytes); the interrupt counts after them
+     * can be long and are not read. */
+    char line[256];
+    double ticks = 0;
+    int seen = 0;
+    while (fgets(line, sizeof line, stat) && strncmp(line, "cpu", 3) == 0)
+        seen |= idle_line(line, mask, mask_bytes, &ticks);
+    return seen ? ticks * 1e6 / (double)ticks_per_s : -1;
+}
+
+double tg__cpus_idle_us(void)
+{
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return -1;
+    unsigned char mask[CPU_SETSIZE / 8] = {0};
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            mask[c / 8] |= (unsigned char)(1u << (c % 8));
+    FILE *f = fopen("/proc/stat", "r");
+    const double us = tg__cpus_idle_read(f, mask, sizeof mask, sysconf(_SC_CLK_TCK));
+    if (f)
+        fclose(f);
+    return us;
+#else
+    return -1;
+#endif
+}
+
 double tg__cgroup_quota_v2(const char *text)
 {
     char q[32];

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 
+#include "cpus.h"
 #include "tpool_policy.h"
 
 #include <fcntl.h>
@@ -54,6 +55,8 @@ struct tg_tpool {
     tg_tpool_policy pol; /* caller's thread only: when to run jobs on the caller alone */
     double work_us;      /* the policy's clock: time spent in jobs (an idle pool's stands still) */
     double solo_delay0;  /* the caller's run-queue delay when a solo period began (-1: unread) */
+    double solo_idle0;   /* the CPUs' idle time then (tg__cpus_idle_us; -1: unread) */
+    double solo_wall0;   /* and the wall clock */
     int64_t jobs_parallel; /* statistics for tests and benchmarks */
     int64_t jobs_solo;
     pthread_mutex_t mu;
@@ -128,15 +131,28 @@ static double caller_delay_us(void)
     return d;
 }
 
-/* 1 if the next job runs on the caller alone. When a solo period ends, the caller's own
- * run-queue delay over it decides whether to try the workers at all (tpool_policy.h). */
+/* What a solo period is judged by at its end, read at its start. */
+static void solo_begin(tg_tpool *p)
+{
+    p->solo_delay0 = caller_delay_us();
+    p->solo_idle0 = tg__cpus_idle_us();
+    p->solo_wall0 = now_us();
+}
+
+/* 1 if the next job runs on the caller alone. When a solo period ends, whether any CPU was free
+ * during it (the caller's own run-queue delay; the CPUs' idle time over its wall time) decides
+ * whether to try the workers at all (tpool_policy.h). */
 static int run_solo(tg_tpool *p)
 {
     if (tg__policy_solo_over(&p->pol, p->work_us)) {
-        const double d = caller_delay_us();
-        if (d >= 0 && p->solo_delay0 >= 0)
-            tg__policy_solo_delay(&p->pol, p->work_us, d - p->solo_delay0);
-        p->solo_delay0 = d; /* the base of the next period, if this one was extended */
+        const double d = caller_delay_us(), idle = tg__cpus_idle_us(), wall = now_us();
+        const double delay = d >= 0 && p->solo_delay0 >= 0 ? d - p->solo_delay0 : -1;
+        const double idle_cpus = idle >= 0 && p->solo_idle0 >= 0 && wall > p->solo_wall0
+                                     ? (idle - p->solo_idle0) / (wall - p->solo_wall0)
+                                     : -1;
+        tg__policy_solo_end(&p->pol, p->work_us, delay, idle_cpus);
+        if (!tg__policy_solo_over(&p->pol, p->work_us)) /* extended: the next period's base */
+            solo_begin(p);
     }
     return tg__policy_solo(&p->pol, p->work_us);
 }
@@ -328,8 +344,8 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
         if (delay >= 0)
             tg__policy_delay(&p->pol, p->work_us, delay, p->n - 1);
     }
-    if (p->pol.solo) /* it just went solo: the base of the caller's delay over the period */
-        p->solo_delay0 = caller_delay_us();
+    if (p->pol.solo) /* it just went solo */
+        solo_begin(p);
 }
 
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)

@@ -39,12 +39,16 @@ int tg__policy_solo_over(const tg_tpool_policy *pol, double now)
     return pol->solo && now >= pol->solo_until;
 }
 
-void tg__policy_solo_delay(tg_tpool_policy *pol, double now, double delay_us)
+void tg__policy_solo_end(tg_tpool_policy *pol, double now, double delay_us, double idle_cpus)
 {
-    if (!tg__policy_solo_over(pol, now) ||
-        delay_us <= TG_POLICY_DELAY_SHARE * (now - pol->solo_start))
+    if (!tg__policy_solo_over(pol, now))
         return;
-    pol->busy_solo++;
+    if (delay_us > TG_POLICY_DELAY_SHARE * (now - pol->solo_start))
+        pol->busy_solo++;
+    else if (idle_cpus >= 0 && idle_cpus < TG_POLICY_IDLE_MIN)
+        pol->no_idle++;
+    else
+        return;
     pol->solo_len *= 2;
     if (pol->solo_len > TG_POLICY_SOLO_MAX_US)
         pol->solo_len = TG_POLICY_SOLO_MAX_US;

@@ -11,10 +11,11 @@
  * Either switches the pool to the caller alone for a period of time (not a number of jobs: a
  * prompt's ~50 long jobs and a decode token's ~60 short ones then share one decision, kept
  * across calls). The period doubles while tries keep failing soon, up to a cap, and returns to
- * the base after a parallel run that lasted. A period is extended without a try when the
- * caller itself waited for a CPU during it (then no CPU is free for a worker either: an
- * overloaded machine, where a try would only stall). All times in microseconds; `now` is the
- * caller's clock, which tpool.c advances only while jobs run (an idle session keeps its decision).
+ * the base after a parallel run that lasted. A period is extended without a try when no CPU was
+ * free during it (the process's CPUs were never idle, or the caller itself waited for one): a
+ * try would only stall there, and each try costs a few jobs run slower than the caller alone. All
+ * times in microseconds; `now` is the caller's clock, which tpool.c advances only while jobs run
+ * (an idle session keeps its decision).
  */
 #ifndef TG_KERNELS_TPOOL_POLICY_H
 #define TG_KERNELS_TPOOL_POLICY_H
@@ -29,6 +30,7 @@
 #define TG_POLICY_DELAY_SHARE 0.10   /* workers' run-queue delay / their job time that is "busy" */
 #define TG_POLICY_STALL_CHUNKS 3.0   /* a wait longer than this many caller chunks is a stall, */
 #define TG_POLICY_STALL_MIN_US 200.0 /* and longer than this */
+#define TG_POLICY_IDLE_MIN 0.5       /* free CPUs over a solo period below which no try is made */
 
 typedef struct tg_tpool_policy {
     int solo;            /* jobs run on the caller alone until solo_until */
@@ -41,6 +43,7 @@ typedef struct tg_tpool_policy {
     int64_t stalls;      /* solo periods started by a stall / by run-queue delay (statistics) */
     int64_t busy_windows;
     int64_t busy_solo; /* solo periods extended because the caller waited for a CPU */
+    int64_t no_idle;   /* solo periods extended because no CPU was free */
 } tg_tpool_policy;
 
 void tg__policy_init(tg_tpool_policy *pol, double now);
@@ -57,9 +60,13 @@ double tg__policy_stall_us(int64_t mine, double caller_us);
  * caller's run-queue delay over the period to tg__policy_solo_delay. */
 int tg__policy_solo_over(const tg_tpool_policy *pol, double now);
 
-/* The caller waited delay_us for a CPU during the solo period that is over: above the busy
- * share of the period, the next period (doubled) follows at once, without a try. */
-void tg__policy_solo_delay(tg_tpool_policy *pol, double now, double delay_us);
+/* What the pool read over the solo period that is over: the caller's own run-queue delay
+ * (delay_us) and how many of the process's CPUs were free on average over the period's wall
+ * time (idle_cpus: idle, or running only niced tasks); < 0 for a reading the system did not
+ * give. If the caller waited for a CPU (above the busy share of the period) or less than
+ * TG_POLICY_IDLE_MIN CPU was free, a worker would find no CPU either: the next period (doubled)
+ * follows at once, without a try. */
+void tg__policy_solo_end(tg_tpool_policy *pol, double now, double delay_us, double idle_cpus);
 
 /* After a parallel job: it took job_us; the caller ran `mine` chunks in caller_us, then waited
  * wait_us for the other threads. Returns 1 if the workers' run-queue delay should be read now
