@@ -9,7 +9,8 @@
  * noise of a shared machine hits all of them alike:
  *   - DRAM read bandwidth: a vectorised sum over a --bw-mib buffer (default 1 GiB), on 1 thread
  *     and on 2 pthreads (each reads half), each share read as 1 and as 8 interleaved sequential
- *     streams; best (over repetitions and stream counts) and median;
+ *     streams (those prefetched, bw_probe.h); best (over repetitions and stream counts) and
+ *     median;
  *   - prefill tokens/s: one tg_session_decode of a --prompt-token prompt (default 128), logits
  *     for the last row only;
  *   - decode tokens/s: --gen (default 128) greedy steps, one row per tg_session_decode, argmax
@@ -558,7 +559,7 @@ int main(int argc, char **argv)
            "(%.0f s), steal %.2f CPUs\n",
            others, wall, steal);
     printf("\nDRAM read bandwidth, GB/s: sum over a %d MiB buffer (%s loads), each thread "
-           "reading its half as 1 or as 8 interleaved sequential streams:\n",
+           "reading its half as 1 or as 8 interleaved, prefetched sequential streams:\n",
            bw_mib, __builtin_cpu_supports("avx512f") ? "AVX-512" : "generic vector");
     for (int nt = 1; nt <= 2; nt++)
         printf("  %d thread%s  best %6.2f  median %6.2f  min %6.2f   (best 1 stream %6.2f, "
