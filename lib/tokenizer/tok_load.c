@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/versioned.h"
 #include "core/fileutil.h"
+#include "core/json_scan.h"
 #include "core/json_util.h"
 
 #include <glib.h>
@@ -398,26 +399,92 @@ static tg_status add_merge(tg_tokenizer *tok, builder *b, const char *l, const c
     return TG_OK;
 }
 
-/* Read {piece: id} in file order (so messages name the first duplicate). In vocab.json,
- * GPT-2's <|endoftext|> is the one special token (eot_special). */
-static tg_status read_vocab(builder *b, JsonObject *obj, const char *field, int eot_special)
+/* Read the object {piece: id} at the scanner's position, in file order (so messages name the
+ * first duplicate), straight into the builder: no tree of 50k nodes. In vocab.json, GPT-2's
+ * <|endoftext|> is the one special token (eot_special). A key repeated in the object is refused
+ * with the message every other JSON object of the library gives (tg__json_parse). */
+static tg_status read_vocab(builder *b, tg__json_scan *s, const char *field, int eot_special)
 {
-    GList *names = json_object_get_members(obj);
-    tg_status st = TG_OK;
-    for (GList *l = names; l && st == TG_OK; l = l->next) {
-        const char *key = l->data;
-        JsonNode *val = json_object_get_member(obj, key);
-        if (!JSON_NODE_HOLDS_VALUE(val) || json_node_get_value_type(val) != G_TYPE_INT64) {
-            char sb[64];
-            st = tg__error(TG_EFORMAT, "%s: %s: the id of \"%s\" is not an integer", b->what, field,
-                           show(key, sb, sizeof sb));
-            break;
-        }
+    char sb[64];
+    int more;
+    tg_status st = tg__json_scan_object(s);
+    while (st == TG_OK && (st = tg__json_scan_member(s, &more)) == TG_OK && more) {
+        const char *key = s->key.data;
+        if (strlen(key) != s->key.len)
+            return tg__error(TG_EFORMAT, "%s: %s: token \"%s\" contains a NUL character", b->what,
+                             field, show(key, sb, sizeof sb));
+        if (builder_find(b, key) >= 0)
+            return tg__error(TG_EFORMAT, "%s: key \"%s\" appears twice in one object", b->what,
+                             show(key, sb, sizeof sb));
+        int kind, is_int = 0;
+        int64_t id = 0;
+        if ((st = tg__json_scan_peek(s, &kind)) != TG_OK)
+            return st;
+        if (kind == TG__JSON_NUMBER && (st = tg__json_scan_number(s, &id, &is_int)) != TG_OK)
+            return st;
+        if (!is_int)
+            return tg__error(TG_EFORMAT, "%s: %s: the id of \"%s\" is not an integer", b->what,
+                             field, show(key, sb, sizeof sb));
         int special = eot_special && strcmp(key, "<|endoftext|>") == 0;
-        st = builder_set(b, json_node_get_int(val), key, special ? ADDED | SPECIAL : 0, field);
+        st = builder_set(b, id, key, special ? ADDED | SPECIAL : 0, field);
     }
-    g_list_free(names);
     return st;
+}
+
+/* One merge "a b" (a string) or ["a", "b"] (a pair) at the scanner's position. */
+static tg_status read_merge(tg_tokenizer *tok, builder *b, tg__json_scan *s, tg__buf *left,
+                            uint32_t i)
+{
+    const char *what = b->what;
+    char where[64];
+    snprintf(where, sizeof where, "model.merges[%u]", i);
+    int kind;
+    tg_status st = tg__json_scan_peek(s, &kind);
+    if (st != TG_OK)
+        return st;
+    if (kind == TG__JSON_STRING) {
+        if ((st = tg__json_scan_string(s)) != TG_OK)
+            return st;
+        char *str = s->str.data;
+        char *sp = strchr(str, ' ');
+        if (strlen(str) != s->str.len || !sp || sp == str || !sp[1] || strchr(sp + 1, ' '))
+            return tg__error(TG_EFORMAT, "%s: %s: \"%s\" is not two tokens separated by one space",
+                             what, where, str);
+        *sp = '\0';
+        return add_merge(tok, b, str, sp + 1, i, where);
+    }
+    if (kind != TG__JSON_ARRAY)
+        return tg__error(TG_EFORMAT, "%s: %s must be a string \"a b\" or a pair [a, b]", what,
+                         where);
+    /* [a, b]: the left string is kept in `left` while the right one is read */
+    int n = 0, strings = 0, more;
+    if ((st = tg__json_scan_array(s)) != TG_OK)
+        return st;
+    while ((st = tg__json_scan_element(s, &more)) == TG_OK && more) {
+        if ((st = tg__json_scan_peek(s, &kind)) != TG_OK)
+            return st;
+        if (kind == TG__JSON_STRING && n < 2) {
+            if ((st = tg__json_scan_string(s)) != TG_OK)
+                return st;
+            strings += strlen(s->str.data) == s->str.len;
+            if (n == 0) {
+                left->len = 0;
+                if (!tg__buf_append(left, s->str.data, s->str.len + 1))
+                    return tg__error(TG_ENOMEM, "%s: out of memory", what);
+            }
+        } else if ((st = tg__json_scan_skip(s)) != TG_OK) {
+            return st;
+        }
+        n++;
+    }
+    if (st != TG_OK)
+        return st;
+    if (n != 2)
+        return tg__error(TG_EFORMAT, "%s: %s must be a string \"a b\" or a pair [a, b]", what,
+                         where);
+    if (strings != 2)
+        return tg__error(TG_EFORMAT, "%s: %s must be a pair of strings", what, where);
+    return add_merge(tok, b, left->data, s->str.data, i, where);
 }
 
 /* ---- tokenizer.json ---- */
@@ -522,7 +589,17 @@ static tg_status read_model_options(tg_tokenizer *tok, JsonObject *model, const 
     return TG_OK;
 }
 
-static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
+/* Where model.vocab and model.merges are in tokenizer.json's text: read by the scanner, while
+ * the rest of the file (small) goes through json-glib without them. */
+typedef struct big_members {
+    const char *data;
+    size_t len;
+    size_t at[2], end[2]; /* [0] model.vocab, [1] model.merges: the value's bytes */
+    int kind[2];          /* TG__JSON_*, 0 when absent */
+    uint32_t n_merges;    /* elements of model.merges when it is an array */
+} big_members;
+
+static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b, const big_members *big)
 {
     const char *what = b->what;
     if (!JSON_NODE_HOLDS_OBJECT(rootn))
@@ -552,8 +629,12 @@ static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
     JsonNode *vocabn = json_object_get_member(model, "vocab");
     if (!vocabn || !JSON_NODE_HOLDS_OBJECT(vocabn))
         return tg__error(TG_EFORMAT, "%s: model.vocab must be an object {token: id}", what);
-    if ((st = read_vocab(b, json_node_get_object(vocabn), "model.vocab", 0)) != TG_OK ||
-        (st = read_added_tokens(b, root)) != TG_OK)
+    tg__json_scan s;
+    tg__json_scan_init(&s, big->data, big->len, what);
+    s.pos = big->at[0];
+    st = read_vocab(b, &s, "model.vocab", 0);
+    tg__json_scan_clear(&s);
+    if (st != TG_OK || (st = read_added_tokens(b, root)) != TG_OK)
         return st;
 
     /* unk_token */
@@ -575,51 +656,138 @@ static tg_status from_hf(tg_tokenizer *tok, JsonNode *rootn, builder *b)
 
     /* merges: "a b" strings or [a, b] pairs */
     JsonNode *mergen = json_object_get_member(model, "merges");
-    guint nm = 0;
-    JsonArray *marr = NULL;
+    uint32_t nm = 0;
     if (mergen && !JSON_NODE_HOLDS_NULL(mergen)) {
         if (!JSON_NODE_HOLDS_ARRAY(mergen))
-            return tg__error(TG_EFORMAT, "%s: model.merges must be an array", what);
-        marr = json_node_get_array(mergen);
-        nm = json_array_get_length(marr);
+            st = tg__error(TG_EFORMAT, "%s: model.merges must be an array", what);
+        nm = big->n_merges;
     }
-    st = pairmap_init(&tok->merges, nm, what);
+    if (st == TG_OK)
+        st = pairmap_init(&tok->merges, nm, what);
+    if (st == TG_OK && nm) {
+        tg__buf left = {0};
+        int more;
+        tg__json_scan_init(&s, big->data, big->len, what);
+        s.pos = big->at[1];
+        st = tg__json_scan_array(&s);
+        for (uint32_t i = 0; st == TG_OK && i < nm; i++)
+            if ((st = tg__json_scan_element(&s, &more)) == TG_OK)
+                st = read_merge(tok, b, &s, &left, i);
+        free(left.data);
+    }
+    tg__json_scan_clear(&s);
+    return st;
+}
+
+/* Find model.vocab and model.merges (checking the whole text's grammar on the way) and count
+ * the merges. A second "model", or a second "vocab" or "merges" in it, is refused here: the
+ * rest of the checks (json-glib's) only see the text without them. */
+static tg_status find_big_members(big_members *big, const char *data, size_t len, const char *what)
+{
+    static const char *const names[2] = {"vocab", "merges"};
+    memset(big, 0, sizeof *big);
+    big->data = data;
+    big->len = len;
+    tg__json_scan s;
+    tg__json_scan_init(&s, data, len, what);
+    int kind, more, seen_model = 0;
+    tg_status st = tg__json_scan_peek(&s, &kind);
+    if (st == TG_OK && kind != TG__JSON_OBJECT)
+        st = tg__json_scan_skip(&s); /* not a tokenizer: from_hf says so */
+    else if (st == TG_OK)
+        st = tg__json_scan_object(&s);
+    while (st == TG_OK && kind == TG__JSON_OBJECT &&
+           (st = tg__json_scan_member(&s, &more)) == TG_OK && more) {
+        int mkind;
+        if (strcmp(s.key.data, "model") != 0 || (st = tg__json_scan_peek(&s, &mkind)) != TG_OK ||
+            mkind != TG__JSON_OBJECT) {
+            if (st == TG_OK)
+                st = tg__json_scan_skip(&s);
+            continue;
+        }
+        if (seen_model++) {
+            st = tg__error(TG_EFORMAT, "%s: key \"model\" appears twice in one object", what);
+            break;
+        }
+        st = tg__json_scan_object(&s);
+        while (st == TG_OK && (st = tg__json_scan_member(&s, &more)) == TG_OK && more) {
+            int w = strcmp(s.key.data, names[0]) == 0   ? 0
+                    : strcmp(s.key.data, names[1]) == 0 ? 1
+                                                        : -1;
+            if (w < 0) {
+                st = tg__json_scan_skip(&s);
+                continue;
+            }
+            if (big->kind[w]) {
+                st = tg__error(TG_EFORMAT, "%s: key \"%s\" appears twice in one object", what,
+                               names[w]);
+                break;
+            }
+            if ((st = tg__json_scan_peek(&s, &big->kind[w])) != TG_OK)
+                break;
+            big->at[w] = s.pos;
+            if (w == 1 && big->kind[w] == TG__JSON_ARRAY) {
+                st = tg__json_scan_array(&s);
+                while (st == TG_OK && (st = tg__json_scan_element(&s, &more)) == TG_OK && more) {
+                    if (big->n_merges == UINT32_MAX - 1)
+                        st = tg__error(TG_EFORMAT, "%s: model.merges is too long", what);
+                    else if ((st = tg__json_scan_skip(&s)) == TG_OK)
+                        big->n_merges++;
+                }
+            } else {
+                st = tg__json_scan_skip(&s);
+            }
+            big->end[w] = s.pos;
+        }
+    }
+    if (st == TG_OK)
+        st = tg__json_scan_end(&s);
+    tg__json_scan_clear(&s);
+    return st;
+}
+
+/* tokenizer.json: json-glib reads the text with model.vocab and model.merges replaced by {} and
+ * [] (when they are an object and an array; anything else is left for from_hf to refuse), the
+ * scanner reads those two where they are. */
+static tg_status load_hf(tg_tokenizer *tok, builder *b, const char *data, size_t len)
+{
+    big_members big;
+    tg_status st = find_big_members(&big, data, len, b->what);
     if (st != TG_OK)
         return st;
-    for (guint i = 0; i < nm; i++) {
-        char where[64];
-        snprintf(where, sizeof where, "model.merges[%u]", i);
-        JsonNode *e = json_array_get_element(marr, i);
-        if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING) {
-            const char *s = json_node_get_string(e);
-            const char *sp = strchr(s, ' ');
-            if (!sp || sp == s || !sp[1] || strchr(sp + 1, ' '))
-                return tg__error(TG_EFORMAT,
-                                 "%s: %s: \"%s\" is not two tokens separated by one space", what,
-                                 where, s);
-            char *l = g_strndup(s, (gsize)(sp - s));
-            st = add_merge(tok, b, l, sp + 1, i, where);
-            g_free(l);
-        } else if (JSON_NODE_HOLDS_ARRAY(e) && json_array_get_length(json_node_get_array(e)) == 2) {
-            JsonArray *pa = json_node_get_array(e);
-            JsonNode *l = json_array_get_element(pa, 0), *r = json_array_get_element(pa, 1);
-            if (!JSON_NODE_HOLDS_VALUE(l) || json_node_get_value_type(l) != G_TYPE_STRING ||
-                !JSON_NODE_HOLDS_VALUE(r) || json_node_get_value_type(r) != G_TYPE_STRING)
-                return tg__error(TG_EFORMAT, "%s: %s must be a pair of strings", what, where);
-            st = add_merge(tok, b, json_node_get_string(l), json_node_get_string(r), i, where);
-        } else {
-            return tg__error(TG_EFORMAT, "%s: %s must be a string \"a b\" or a pair [a, b]", what,
-                             where);
-        }
-        if (st != TG_OK)
-            return st;
+    static const char *const empty[2] = {"{}", "[]"};
+    static const int want[2] = {TG__JSON_OBJECT, TG__JSON_ARRAY};
+    int first = big.at[0] <= big.at[1] ? 0 : 1;
+    char *rest = tg__malloc(len + 1); /* {} and [] are no longer than the values they stand for */
+    if (!rest)
+        return tg__enomem(b->what, len + 1);
+    size_t from = 0, n = 0;
+    for (int k = 0; k < 2; k++) {
+        int w = k == 0 ? first : 1 - first;
+        if (big.kind[w] != want[w])
+            continue;
+        memcpy(rest + n, data + from, big.at[w] - from);
+        n += big.at[w] - from;
+        memcpy(rest + n, empty[w], 2);
+        n += 2;
+        from = big.end[w];
     }
-    return TG_OK;
+    memcpy(rest + n, data + from, len - from);
+    n += len - from;
+    rest[n] = '\0';
+    JsonParser *parser = NULL;
+    st = tg__json_parse(&parser, rest, n, b->what);
+    free(rest);
+    if (st != TG_OK)
+        return st;
+    st = from_hf(tok, json_parser_get_root(parser), b, &big);
+    g_object_unref(parser);
+    return st;
 }
 
 /* ---- vocab.json + merges.txt ---- */
 
-static tg_status from_vocab_merges(tg_tokenizer *tok, JsonNode *rootn, builder *b,
+static tg_status from_vocab_merges(tg_tokenizer *tok, const char *data, size_t len, builder *b,
                                    const char *merges_path)
 {
     const char *what = b->what;
@@ -632,30 +800,37 @@ static tg_status from_vocab_merges(tg_tokenizer *tok, JsonNode *rootn, builder *
         return tg__error(TG_ENOMEM, "%s: out of memory", what);
     tok->pre[tok->n_pre++] = (tg__pretok){.kind = TG__PRE_BYTELEVEL, .use_regex = 1};
     tok->dec[tok->n_dec++].kind = TG__DEC_BYTELEVEL;
-    if (!JSON_NODE_HOLDS_OBJECT(rootn))
-        return tg__error(TG_EFORMAT, "%s: the top level must be a JSON object {token: id}", what);
-    tg_status st = read_vocab(b, json_node_get_object(rootn), "vocab", 1);
+    tg__json_scan s;
+    tg__json_scan_init(&s, data, len, what);
+    int kind;
+    tg_status st = tg__json_scan_peek(&s, &kind);
+    if (st == TG_OK && kind != TG__JSON_OBJECT && (st = tg__json_scan_skip(&s)) == TG_OK &&
+        (st = tg__json_scan_end(&s)) == TG_OK)
+        st = tg__error(TG_EFORMAT, "%s: the top level must be a JSON object {token: id}", what);
+    if (st == TG_OK && (st = read_vocab(b, &s, "vocab", 1)) == TG_OK)
+        st = tg__json_scan_end(&s);
+    tg__json_scan_clear(&s);
     if (st != TG_OK)
         return st;
     st = builder_freeze(tok, b);
     if (st != TG_OK)
         return st;
 
-    char *data = NULL;
-    size_t len = 0;
-    st = tg__file_read(&data, &len, merges_path);
+    char *mdata = NULL;
+    size_t mlen = 0;
+    st = tg__file_read(&mdata, &mlen, merges_path);
     if (st != TG_OK)
         return st;
-    if (strlen(data) != len) {
-        free(data);
+    if (strlen(mdata) != mlen) {
+        free(mdata);
         return tg__error(TG_EFORMAT, "%s: contains a NUL byte", merges_path);
     }
     size_t n_lines = 1;
-    for (size_t i = 0; i < len; i++)
-        n_lines += data[i] == '\n';
+    for (size_t i = 0; i < mlen; i++)
+        n_lines += mdata[i] == '\n';
     st = pairmap_init(&tok->merges, n_lines, merges_path);
     b->what = merges_path;
-    char *line = data;
+    char *line = mdata;
     uint32_t rank = 0;
     for (size_t lineno = 1; st == TG_OK && line && *line; lineno++) {
         char *nl = strchr(line, '\n');
@@ -682,23 +857,11 @@ static tg_status from_vocab_merges(tg_tokenizer *tok, JsonNode *rootn, builder *
         line = next;
     }
     b->what = what;
-    free(data);
+    free(mdata);
     return st;
 }
 
 /* ---- entry points ---- */
-
-static tg_status read_json(JsonParser **out, const char *path)
-{
-    char *data = NULL;
-    size_t len = 0;
-    tg_status st = tg__file_read(&data, &len, path);
-    if (st != TG_OK)
-        return st;
-    st = tg__json_parse(out, data, len, path);
-    free(data);
-    return st;
-}
 
 static tg_status check_opts(const tg_tokenizer_options *opts)
 {
@@ -715,24 +878,24 @@ static tg_status load_files(tg_tokenizer **out, const char *json_path, const cha
                             const tg_tokenizer_options *opts)
 {
     tg__byte_map_init();
-    JsonParser *parser = NULL;
-    tg_status st = read_json(&parser, json_path);
+    char *data = NULL;
+    size_t len = 0;
+    tg_status st = tg__file_read(&data, &len, json_path);
     if (st != TG_OK)
         return st;
     tg_tokenizer *tok = tg__calloc(1, sizeof *tok);
     if (!tok) {
-        g_object_unref(parser);
+        free(data);
         return tg__error(TG_ENOMEM, "%s: out of memory", json_path);
     }
     builder b;
     builder_init(&b, json_path);
-    JsonNode *root = json_parser_get_root(parser);
     if (merges_path)
-        st = from_vocab_merges(tok, root, &b, merges_path);
+        st = from_vocab_merges(tok, data, len, &b, merges_path);
     else
-        st = from_hf(tok, root, &b);
+        st = load_hf(tok, &b, data, len);
     builder_clear(&b);
-    g_object_unref(parser);
+    free(data);
     if (st == TG_OK) {
         char *dir = g_path_get_dirname(json_path);
         st = tg__config_apply(tok, dir, opts);

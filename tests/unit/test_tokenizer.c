@@ -676,6 +676,94 @@ Test(tokenizer_bad, malformed_files)
                    TG_EUNSUPPORTED, "model.byte_fallback = true with a ByteLevel pre_tokenizer");
 }
 
+/* model.vocab and model.merges are read by a scanner of their own (no json-glib tree): the same
+ * checks hold there as everywhere else in the file. */
+Test(tokenizer_bad, vocab_and_merges_errors_name_the_file_and_place)
+{
+    /* a key repeated, also when only its escapes differ */
+    load_json_text(PLAIN_BPE("{\"a\": 0, \"\\u0061\": 1}", "[]"), TG_EFORMAT,
+                   "key \"a\" appears twice in one object");
+    load_json_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"vocab\":{\"a\":0},"
+                   "\"merges\":[]}}",
+                   TG_EFORMAT, "key \"vocab\" appears twice in one object");
+    load_json_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],"
+                   "\"merges\":[]}}",
+                   TG_EFORMAT, "key \"merges\" appears twice in one object");
+    load_json_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+                   "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+                   TG_EFORMAT, "key \"model\" appears twice in one object");
+    /* elsewhere in the file, json-glib's checks as before */
+    load_json_text("{\"decoder\":{\"type\":\"Fuse\",\"type\":\"Fuse\"},"
+                   "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+                   TG_EFORMAT, "key \"type\" appears twice in one object");
+    /* grammar, escapes and UTF-8 inside the vocabulary and the merges, with the byte offset */
+    load_json_text(PLAIN_BPE("{\"a\": 0,}", "[]"), TG_EFORMAT,
+                   "malformed JSON at byte 111: a member name (a string) was expected");
+    load_json_text(PLAIN_BPE("{\"a\xff\": 0}", "[]"), TG_EFORMAT,
+                   "malformed JSON at byte 106: invalid UTF-8");
+    load_json_text(PLAIN_BPE("{\"\\ud800\": 0}", "[]"), TG_EFORMAT,
+                   "malformed JSON at byte 105: a high surrogate");
+    load_json_text(PLAIN_BPE("{\"a\": 0}", "[\"a b\" \"c\"]"), TG_EFORMAT,
+                   "malformed JSON at byte 128: ',' or ']' was expected");
+    load_json_text(PLAIN_BPE("{\"a\": 01}", "[]"), TG_EFORMAT, "malformed JSON at byte 109");
+    /* a NUL (\u0000) cannot be part of a token */
+    load_json_text(PLAIN_BPE("{\"a\\u0000b\": 0}", "[]"), TG_EFORMAT,
+                   "model.vocab: token \"a\" contains a NUL character");
+    load_json_text(PLAIN_BPE("{\"a\": 0, \"b\": 1, \"ab\": 2}", "[\"a\\u0000 b\"]"), TG_EFORMAT,
+                   "model.merges[0]: \"a\" is not two tokens separated by one space");
+    /* ids: integers only, in range */
+    load_json_text(PLAIN_BPE("{\"a\": 1.0}", "[]"), TG_EFORMAT,
+                   "the id of \"a\" is not an integer");
+    load_json_text(PLAIN_BPE("{\"a\": 1e2}", "[]"), TG_EFORMAT,
+                   "the id of \"a\" is not an integer");
+    load_json_text(PLAIN_BPE("{\"a\": null}", "[]"), TG_EFORMAT,
+                   "the id of \"a\" is not an integer");
+    load_json_text(PLAIN_BPE("{\"a\": 99999999999999999999}", "[]"), TG_EFORMAT,
+                   "has id 9223372036854775807, outside [0, 16777216)");
+    /* pairs: exactly two strings */
+    load_json_text(PLAIN_BPE("{\"a\": 0, \"b\": 1, \"ab\": 2}", "[[\"a\", \"b\", \"c\"]]"),
+                   TG_EFORMAT, "model.merges[0] must be a string \"a b\" or a pair [a, b]");
+    load_json_text(PLAIN_BPE("{\"a\": 0, \"b\": 1, \"ab\": 2}", "[\"a b\", [\"a\", 1]]"),
+                   TG_EFORMAT, "model.merges[1] must be a pair of strings");
+    load_json_text(PLAIN_BPE("{\"a\": 0, \"b\": 1, \"ab\": 2}", "[{\"a\": 1}]"), TG_EFORMAT,
+                   "model.merges[0] must be a string \"a b\" or a pair [a, b]");
+    /* deep nesting inside the merges is refused before anything is built */
+    GString *deep = g_string_new(NULL);
+    for (int i = 0; i < 300; i++)
+        g_string_append_c(deep, '[');
+    for (int i = 0; i < 300; i++)
+        g_string_append_c(deep, ']');
+    char *text = g_strdup_printf(PLAIN_BPE("{\"a\": 0}", "%s"), deep->str);
+    load_json_text(text, TG_EFORMAT, "nested more than 256 levels deep");
+    g_free(text);
+    g_string_free(deep, TRUE);
+    /* the same scanner reads vocab.json (the pair's own messages) */
+    char *dir = tmpdir_new();
+    g_free(write_file(dir, "merges.txt", "#version: 0.2\n"));
+    const struct {
+        const char *vocab, *msg;
+    } vj[] = {
+        {"[1, 2]", "the top level must be a JSON object {token: id}"},
+        {"[1, 2", "malformed JSON at byte 5"},
+        {"{\"a\": 0} x", "unexpected text after the JSON value (at byte 9)"},
+        {"{\"a\": 0, \"a\": 1}", "key \"a\" appears twice in one object"},
+        {"{\"a\": \"0\"}", "vocab: the id of \"a\" is not an integer"},
+    };
+    for (size_t i = 0; i < sizeof vj / sizeof *vj; i++) {
+        char *v = write_file(dir, "vocab.json", vj[i].vocab);
+        char *m = g_build_filename(dir, "merges.txt", NULL);
+        tg_tokenizer *tok = NULL;
+        cr_assert_eq(tg_tokenizer_load_vocab_merges(&tok, v, m, NULL), TG_EFORMAT, "%s",
+                     vj[i].vocab);
+        cr_assert_null(tok);
+        cr_assert(strstr(tg_error_last(), vj[i].msg) && strstr(tg_error_last(), v), "%s: %s",
+                  vj[i].vocab, tg_error_last());
+        g_free(v);
+        g_free(m);
+    }
+    rm_rf(dir);
+}
+
 Test(tokenizer_bad, byte_level_must_cover_256_bytes)
 {
     /* take GPT-2's tokenizer.json and drop the token of byte 0x0A ("Ċ", id 198) */

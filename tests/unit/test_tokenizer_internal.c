@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -502,4 +503,86 @@ Test(tokenizer_internal, llama3_scanner_equals_gregex)
 Test(tokenizer_internal, qwen2_scanner_equals_gregex)
 {
     scanner_equals_gregex(tg__qwen2_pattern, 1);
+}
+
+/* The vocabulary and merges the loader builds (read by lib/core/json_scan.c, no json-glib tree)
+ * are exactly those of GPT-2's tokenizer.json as json-glib reads it: every piece at its id,
+ * every merge at its rank (the first of a repeated pair), the merged token's id; and
+ * vocab.json + merges.txt give the same tables. */
+static int32_t piece_id(const tg_tokenizer *tok, const char *s)
+{
+    return tg__strmap_get(&tok->piece_map, tok->pieces, tok->piece_off, s, strlen(s));
+}
+
+Test(tokenizer_internal, scanned_vocab_and_merges_equal_json_glib)
+{
+    tg_tokenizer *tok = load_gpt2(0), *pair = load_gpt2(1);
+    char *p = data_path("tokenizer/gpt2/tokenizer.json");
+    JsonParser *parser = json_parser_new();
+    GError *err = NULL;
+    cr_assert(json_parser_load_from_file(parser, p, &err), "%s", err ? err->message : "?");
+    g_free(p);
+    JsonObject *model =
+        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "model");
+    JsonObject *vocab = json_object_get_object_member(model, "vocab");
+    JsonArray *merges = json_object_get_array_member(model, "merges");
+
+    cr_assert_eq(tok->n_vocab, (int32_t)json_object_get_size(vocab));
+    cr_assert_eq(tok->n_vocab, 50257);
+    GList *names = json_object_get_members(vocab);
+    for (GList *l = names; l; l = l->next) {
+        int64_t id = json_object_get_int_member(vocab, l->data);
+        cr_assert_str_eq(tok->pieces + tok->piece_off[id], (const char *)l->data, "id %lld",
+                         (long long)id);
+    }
+    g_list_free(names);
+
+    /* (left, right) -> rank and merged id from the table, then the file's merges in order */
+    GHashTable *seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    GHashTable *table = g_hash_table_new(g_int64_hash, g_int64_equal);
+    for (uint32_t k = 0; k <= tok->merges.mask; k++)
+        if (tok->merges.slots[k].key)
+            g_hash_table_insert(table, &tok->merges.slots[k].key, &tok->merges.slots[k]);
+    guint nm = json_array_get_length(merges);
+    cr_assert_eq(nm, 50000);
+    uint32_t unique = 0;
+    for (guint i = 0; i < nm; i++) {
+        char *m = g_strdup(json_array_get_string_element(merges, i));
+        char *sp = strchr(m, ' ');
+        cr_assert_not_null(sp);
+        *sp = '\0';
+        int32_t a = piece_id(tok, m), b = piece_id(tok, sp + 1);
+        char *cat = g_strconcat(m, sp + 1, NULL);
+        int32_t merged = piece_id(tok, cat);
+        cr_assert(a >= 0 && b >= 0 && merged >= 0, "merge %u", i);
+        gint64 *key = g_new(gint64, 1);
+        *key = (gint64)((((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1);
+        if (g_hash_table_contains(seen, key)) {
+            g_free(key);
+        } else {
+            g_hash_table_add(seen, key);
+            unique++;
+            const tg__pairslot *sl = g_hash_table_lookup(table, key);
+            cr_assert_not_null(sl, "merge %u \"%s %s\" is not in the table", i, m, sp + 1);
+            cr_assert_eq(sl->rank, i, "merge %u \"%s %s\": rank %u", i, m, sp + 1, sl->rank);
+            cr_assert_eq(sl->merged, merged);
+        }
+        g_free(cat);
+        g_free(m);
+    }
+    cr_assert_eq(tok->merges.count, unique);
+    g_hash_table_unref(table);
+    g_hash_table_unref(seen);
+    g_object_unref(parser);
+
+    /* vocab.json + merges.txt: the same tables, slot for slot */
+    cr_assert_eq(pair->n_vocab, tok->n_vocab);
+    cr_assert(memcmp(pair->piece_off, tok->piece_off, sizeof *tok->piece_off * 50258) == 0);
+    cr_assert(memcmp(pair->pieces, tok->pieces, tok->piece_off[50257]) == 0);
+    cr_assert_eq(pair->merges.mask, tok->merges.mask);
+    cr_assert_eq(pair->merges.count, tok->merges.count);
+    cr_assert(memcmp(pair->merges.slots, tok->merges.slots,
+                     sizeof *tok->merges.slots * (tok->merges.mask + 1)) == 0);
+    tg_tokenizer_free(pair);
+    tg_tokenizer_free(tok);
 }
