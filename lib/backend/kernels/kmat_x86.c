@@ -354,6 +354,79 @@ TGT_512 void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M,
         }
 }
 
+/* ---- Q8 weights at load: pack_q8 and q8_unit of kmat_pack.c, 16 columns (or values) per
+ * instruction, the same bytes: max_ps(|v|, amax) returns amax for a NaN v as fmaxf does, the
+ * divisions are the same IEEE operations, f32_to_f16 is the scalar's integer rounding on 16
+ * lanes, and quant_s8's nearbyintf / NaN -> 0 / clamp become roundscale, a mask and min/max. */
+
+TGT_512 float tg__kq8_absmax_avx512(const float *w, size_t n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i)), a0);
+        a1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 16)), a1);
+        a2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 32)), a2);
+        a3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 48)), a3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        a0 = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, w + i)), a0);
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3)));
+}
+
+/* f32 >= 0 (never NaN) -> IEEE half bits in 16 int32 lanes, as kmat_pack.c's f32_to_f16. */
+INLINE TGT_512 __m512i q8_f32_to_f16(__m512 f)
+{
+    const __m512i b = _mm512_castps_si512(f);
+    const __m512i sub = _mm512_cvtps_epi32(_mm512_mul_ps(f, _mm512_set1_ps(16777216.0f)));
+    const __m512i rnd =
+        _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0xfff)),
+                         _mm512_and_si512(_mm512_srli_epi32(b, 13), _mm512_set1_epi32(1)));
+    __m512i h = _mm512_srli_epi32(_mm512_sub_epi32(rnd, _mm512_set1_epi32(0x38000000)), 13);
+    h = _mm512_mask_mov_epi32(h, _mm512_cmplt_epi32_mask(b, _mm512_set1_epi32(0x38800000)), sub);
+    return _mm512_mask_mov_epi32(h, _mm512_cmpge_epi32_mask(b, _mm512_set1_epi32(0x477ff000)),
+                                 _mm512_set1_epi32(0x7bff));
+}
+
+TGT_512 void tg__kq8_pack_avx512(const tg_kmat *m, const float *tile, uint8_t *panel)
+{
+    const __m512 unit = _mm512_set1_ps(m->q8_unit), d127 = _mm512_set1_ps(127.0f);
+    const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
+    for (int64_t b = 0; b < m->Kp / TG_KQBLK; b++) {
+        uint8_t *blk = panel + (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const float *t = tile + b * TG_KQBLK * TG_KPANEL;
+        for (int h = 0; h < 2; h++) {
+            __m512 amax = _mm512_setzero_ps();
+            for (int i = 0; i < TG_KQBLK; i++)
+                amax =
+                    _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(t + i * TG_KPANEL + 16 * h)), amax);
+            const __m512i hb = q8_f32_to_f16(_mm512_div_ps(_mm512_div_ps(amax, d127), unit));
+            _mm256_storeu_si256((__m256i *)(blk + TG_KQBLK * TG_KPANEL + 32 * h),
+                                _mm512_cvtepi32_epi16(hb));
+            const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(hb)), unit);
+            const __m512 inv = _mm512_maskz_div_ps(
+                _mm512_cmp_ps_mask(sc, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f), sc);
+            for (int qd = 0; qd < TG_KQBLK / 4; qd++) {
+                __m512i quad = _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++) {
+                    const __m512 v = _mm512_loadu_ps(t + (4 * qd + i) * TG_KPANEL + 16 * h);
+                    const __m512 r = _mm512_roundscale_ps(
+                        _mm512_mul_ps(v, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    const __mmask16 ok = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q); /* NaN -> 0 */
+                    const __m512i q =
+                        _mm512_maskz_cvtps_epi32(ok, _mm512_min_ps(_mm512_max_ps(r, nlim), lim));
+                    const __m512i u = _mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(128)),
+                                                       _mm512_set1_epi32(0xff));
+                    quad = _mm512_or_si512(quad, _mm512_slli_epi32(u, 8 * i));
+                }
+                _mm512_storeu_si512((void *)(blk + qd * 128 + 64 * h), quad);
+            }
+        }
+    }
+}
+
 /* ---- drivers: M and S become constants in each case so the accumulators live in registers ---- */
 
 static int runs_for(int64_t M, int32_t want)
