@@ -570,13 +570,10 @@ INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int
     }
 }
 
-/* Rows [r0, r0 + n) of panel p, n <= 4, as a tile with constant M. */
+/* Rows [r0, r0 + n) of panel p, 2 <= n <= 4, as a tile with constant M. */
 INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int64_t n)
 {
     switch (n) {
-    case 1:
-        q8_tile(c, p, r0, 1);
-        break;
     case 2:
         q8_tile(c, p, r0, 2);
         break;
