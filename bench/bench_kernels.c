@@ -2,7 +2,8 @@
  * matmul and against the read-bandwidth roofline, on GPT-2 124M's weight shapes. Not a test.
  *
  * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view,q8]
- *                      [--no-onednn] [--tune] [--streams S] [--prefetch BYTES] [--spin-us US]
+ *                      [--no-onednn] [--tune] [--hot] [--streams S] [--prefetch BYTES] [--spin-us
+ * US]
  *                      [--gate SECONDS]
  *
  * One "sweep" runs the products of one decoded token of GPT-2 124M in forward order: for each of
@@ -18,6 +19,12 @@
  * q8 = the library's int8 (block scales, 16-bit activations, VNNI) vs the same oneDNN u8 x s8.
  * Our kernels run on tpool (dynamic chunks), oneDNN on its OpenMP threads.
  * --tune: our kernels only, M = 1, every stream count (1, 2, 4) x prefetch distance.
+ * --hot: what a kernel costs in instructions rather than bytes: our kernels only, one matrix of
+ * each block shape (the output layer left out: it never fits a cache) multiplied over and over
+ * on the calling thread, so the matrix stays in L2/L3; time per product on the thread's CPU clock
+ * (other processes do not count), in cycles of a clock measured by a chain of dependent adds,
+ * and for q8 against the VNNI bound: M rows x 2 planes x K x N / 64 MACs per vpdpbusd, one per
+ * cycle. The activation preparation is timed apart.
  * --gate S: before each repetition wait up to S seconds for a quiet moment (other processes
  * below 0.2 CPUs for 0.5 s) and print what was seen: on a shared machine, the figures of the
  * repetitions that got one are the ones to trust. */
@@ -26,6 +33,7 @@
 #include "tpool.h"
 
 #include <math.h>
+#include <time.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdio.h>
@@ -247,7 +255,7 @@ static void dn_product(onednn *d, int prec, int i, int mi, int ti, int64_t M, co
 /* ---- the benchmark ---- */
 
 typedef struct {
-    int reps, n_t, n_m, onednn, tune, spin_us, streams, prefetch, gate;
+    int reps, n_t, n_m, onednn, tune, hot, spin_us, streams, prefetch, gate;
     int threads[MAX_T];
     int64_t ms[MAX_MS];
     int prec_on[N_PREC];
@@ -268,13 +276,124 @@ static int parse_list(const char *s, int64_t *out, int max)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] "
-                    "[--prec f32,bf16,s8,u8s8,f32view] [--no-onednn] [--tune] [--streams S] "
-                    "[--prefetch BYTES] [--spin-us US] [--gate S]\n");
+    fprintf(stderr,
+            "usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] "
+            "[--prec f32,bf16,s8,u8s8,f32view,q8] [--no-onednn] [--tune] [--hot] [--streams S] "
+            "[--prefetch BYTES] [--spin-us US] [--gate S]\n");
     exit(2);
 }
 
 static double bw_best_t[MAX_T + 1];
+
+/* ---- --hot: kernel cost on the thread's CPU clock, matrix in cache ---- */
+
+static double thread_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The core's clock in GHz: a chain of dependent 1-cycle adds (8 per iteration, so the loop's
+ * own compare and branch run beside them), timed on the thread's CPU clock. */
+static double core_ghz(void)
+{
+    const long iters = 20 * 1000 * 1000;
+    double best = 0;
+    for (int t = 0; t < 5; t++) {
+        uint64_t v = 0;
+        const double t0 = thread_now();
+        for (long i = 0; i < iters; i++) {
+#if defined(__x86_64__) && defined(__GNUC__)
+            __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                             "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+                             : "+r"(v));
+#else
+            v += 8;
+#endif
+        }
+        const double g = (double)iters * 8 / (thread_now() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    return best;
+}
+
+static void run_hot(const options *o, int prec)
+{
+    const double ghz = core_ghz();
+    const int64_t maxM = 8;
+    printf("\n== %s hot: ours %s, one thread, matrix in cache, thread CPU clock; core clock %.2f "
+           "GHz (dependent adds) ==\n",
+           prec_name[prec], tg__kmat_kernel_name(prec_fmt[prec]), ghz);
+    printf("per product, median of %d (each the mean of a batch of products): µs, cycles", o->reps);
+    if (prec == P_Q8)
+        printf(", VNNI bound cycles (M x 2 x Kp x 32 x panels / 64), cycles / bound");
+    printf("; prepare = the activation conversion alone\n");
+    double sum_t[MAX_MS] = {0}, sum_b[MAX_MS] = {0}, sum_p[MAX_MS] = {0};
+    for (int s = 0; s < 4; s++) {
+        const int64_t K = shape_k[s], N = shape_n[s];
+        float *w = malloc(sizeof(float) * (size_t)(K * N));
+        for (int64_t e = 0; e < K * N; e++)
+            w[e] = frand();
+        tg_kmat m;
+        if ((prec == P_F32V ? tg__kmat_view_f32(&m, w, K, N, 0)
+                            : tg__kmat_pack(&m, w, K, N, 0, prec_fmt[prec], NULL)) != TG_OK) {
+            fprintf(stderr, "bench_kernels: packing failed\n");
+            exit(1);
+        }
+        float *x = malloc(sizeof(float) * (size_t)(maxM * K));
+        for (int64_t e = 0; e < maxM * K; e++)
+            x[e] = 20.0f * frand();
+        float *y = malloc(sizeof(float) * (size_t)(maxM * N));
+        void *act = aligned_alloc(64, (tg__kmat_act_bytes(&m, maxM) + 63) / 64 * 64);
+        /* a batch of products lasts about 2 ms at M = 1 */
+        const int batch = (int)(2e-3 * ghz * 1e9 / (double)(m.n_panels * 32 * m.Kp / 8)) + 1;
+        for (int mi = 0; mi < o->n_m; mi++) {
+            const int64_t M = o->ms[mi];
+            double tk[MAX_REPS], tp[MAX_REPS];
+            tg__kmat_prepare(&m, x, M, K, act);
+            for (int i = 0; i < batch; i++) /* warm: the matrix into the caches */
+                tg__kmat_mul(&m, act, M, NULL, y, N, 0, m.n_panels);
+            for (int r = 0; r < o->reps; r++) {
+                double t0 = thread_now();
+                for (int i = 0; i < batch; i++)
+                    tg__kmat_prepare(&m, x, M, K, act);
+                tp[r] = (thread_now() - t0) / batch;
+                t0 = thread_now();
+                for (int i = 0; i < batch; i++)
+                    tg__kmat_mul(&m, act, M, NULL, y, N, 0, m.n_panels);
+                tk[r] = (thread_now() - t0) / batch;
+            }
+            const double t = median(tk, o->reps), tpp = median(tp, o->reps);
+            const double cyc = t * ghz * 1e9;
+            const double bound = (double)M * 2 * (double)m.Kp * 32 * (double)m.n_panels / 64;
+            sum_t[mi] += t;
+            sum_b[mi] += bound;
+            sum_p[mi] += tpp;
+            printf("  %-18s M=%lld %9.2f µs %10.0f cycles", shape_name[s], (long long)M, t * 1e6,
+                   cyc);
+            if (prec == P_Q8)
+                printf(" | bound %9.0f  x%.2f", bound, cyc / bound);
+            printf(" | prepare %6.2f µs\n", tpp * 1e6);
+        }
+        tg__kmat_free(&m);
+        free(w);
+        free(x);
+        free(y);
+        free(act);
+    }
+    for (int mi = 0; mi < o->n_m; mi++) {
+        printf("  one layer (4 shapes) M=%lld: %8.2f µs %10.0f cycles", (long long)o->ms[mi],
+               sum_t[mi] * 1e6, sum_t[mi] * ghz * 1e9);
+        if (prec == P_Q8)
+            printf(" | bound %9.0f  x%.2f", sum_b[mi], sum_t[mi] * ghz * 1e9 / sum_b[mi]);
+        printf(" | prepare %6.2f µs", sum_p[mi] * 1e6);
+        if (mi > 0)
+            printf(" | M=%lld / M=%lld: x%.2f of the time", (long long)o->ms[mi],
+                   (long long)o->ms[0], sum_t[mi] / sum_t[0]);
+        printf("\n");
+    }
+}
 
 static void run_precision(const options *o, int prec, tg_tpool **pools, const void *bwbuf,
                           size_t bwbytes)
@@ -542,6 +661,8 @@ int main(int argc, char **argv)
             o.onednn = 0;
         else if (strcmp(a, "--tune") == 0)
             o.tune = 1;
+        else if (strcmp(a, "--hot") == 0)
+            o.hot = 1;
         else if (strcmp(a, "--streams") == 0 && more)
             o.streams = atoi(argv[++i]);
         else if (strcmp(a, "--prefetch") == 0 && more)
@@ -568,8 +689,8 @@ int main(int argc, char **argv)
         if (tg__tpool_create(&pools[k], o.threads[k], o.spin_us) != TG_OK)
             return 1;
     const size_t bwbytes = (size_t)1 << 30;
-    void *bwbuf = bw_buffer(bwbytes);
-    if (!bwbuf)
+    void *bwbuf = o.hot ? NULL : bw_buffer(bwbytes); /* --hot reads no memory bandwidth */
+    if (!o.hot && !bwbuf)
         return 1;
     FILE *la = fopen("/proc/loadavg", "r");
     char load[128] = "?";
@@ -581,11 +702,15 @@ int main(int argc, char **argv)
     printf("bench_kernels: kernel level %d, streams %d, prefetch %d B, pool spin %d µs; "
            "loadavg %s",
            tg__kmat_isa(), o.streams, o.prefetch, o.spin_us, load);
-    for (int k = 0; k < o.n_t; k++)
+    for (int k = 0; k < o.n_t && !o.hot; k++)
         bw_best_t[o.threads[k]] = bw_best(bwbuf, bwbytes, o.threads[k]);
     for (int p = 0; p < N_PREC; p++)
-        if (o.prec_on[p])
-            run_precision(&o, p, pools, bwbuf, bwbytes);
+        if (o.prec_on[p]) {
+            if (o.hot)
+                run_hot(&o, p);
+            else
+                run_precision(&o, p, pools, bwbuf, bwbytes);
+        }
     for (int k = 0; k < o.n_t; k++)
         tg__tpool_free(pools[k]);
     free(bwbuf);

@@ -380,7 +380,7 @@ Test(kernels, q8_portable_and_vnni_kernels_give_identical_bits)
     float *w = randv((size_t)(K * N), 0.02f);
     tg_kmat pk;
     cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 1, TG_KFMT_Q8, NULL), TG_OK);
-    for (int64_t M = 1; M <= 11; M += 2) {
+    for (int64_t M = 1; M <= 11; M++) {
         float *x = randv((size_t)(M * K), 1.0f), *bias = randv((size_t)N, 0.1f);
         float *y0 = calloc((size_t)(M * N), sizeof(float)), *y1 = calloc((size_t)(M * N), 4);
         tg__kmat_set_isa(TG_KISA_PORTABLE);
@@ -395,6 +395,45 @@ Test(kernels, q8_portable_and_vnni_kernels_give_identical_bits)
     }
     tg__kmat_free(&pk);
     free(w);
+}
+
+/* Q8's load-time quantization with AVX-512 writes the bytes of the C loops: on odd shapes in both
+ * layouts, with block maxima from zero through f16 subnormals to overflow, NaN, infinities and
+ * values halfway between two steps. */
+Test(kernels, q8_packing_with_avx512_gives_the_bytes_of_the_c_loops)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX512) < TG_KISA_AVX512)
+        cr_skip_test("no AVX-512 on this CPU");
+    static const int64_t shapes[][2] = {{40, 3}, {200, 163}, {777, 65}, {1, 33}, {64, 32}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+        for (int tr = 0; tr < 2; tr++)
+            for (int special = 0; special < 3; special++) {
+                const int64_t K = shapes[sh][0], N = shapes[sh][1];
+                float *w = randv((size_t)(K * N), 0.05f);
+                for (int64_t e = 0; e < K * N; e++) {
+                    const int64_t blk = (tr ? e % K : e / N) / 32, col = tr ? e / K : e % N;
+                    /* a scale per block and column spanning 2^-40 .. 2^20 of the largest */
+                    w[e] *= ldexpf(1.0f, (int)((blk * 7 + col * 3) % 61) - 40);
+                    if (special == 1 && e % 97 == 5)
+                        w[e] = e % 2 ? NAN : -INFINITY;
+                    if (special == 2 && e % 13 == 0) /* exactly halfway between two steps */
+                        w[e] = ldexpf(1.0f, -6) * ((float)(e % 255 - 127) + 0.5f);
+                }
+                tg_kmat a, b;
+                tg__kmat_set_isa(TG_KISA_PORTABLE);
+                cr_assert_eq(tg__kmat_pack(&a, w, K, N, tr, TG_KFMT_Q8, NULL), TG_OK);
+                tg__kmat_set_isa(TG_KISA_AVX512);
+                cr_assert_eq(tg__kmat_pack(&b, w, K, N, tr, TG_KFMT_Q8, NULL), TG_OK);
+                cr_assert_eq(a.q8_unit, b.q8_unit, "%lld x %lld", (long long)K, (long long)N);
+                cr_assert_eq(a.panel_bytes, b.panel_bytes);
+                cr_assert(memcmp(a.data, b.data, a.panel_bytes * (size_t)a.n_panels) == 0,
+                          "%lld x %lld transposed %d special %d", (long long)K, (long long)N, tr,
+                          special);
+                tg__kmat_free(&a);
+                tg__kmat_free(&b);
+                free(w);
+            }
+    tg__kmat_set_isa(99);
 }
 
 /* int8 runs Q8 where VNNI is, S8 where not or when $TEXTGEN_INT8=weight-only. */

@@ -78,11 +78,18 @@ static size_t panel_bytes(int32_t fmt, int64_t Kp)
 }
 
 /* Q8: blocks of 32 k of every column, each with its own scale max|w| / 127 stored as an f16
- * (divided by the matrix's q8_unit), weights quantized against the stored scale. (Scales that
+ * (divided by the matrix's q8_unit), weights quantized against the stored scale; with AVX-512,
+ * tg__kq8_pack_avx512 writes the same bytes. (Scales that
  * minimise the squared error instead, max|w| / 127 * f for f in [0.85, 1], changed 0-1 of the
  * golden folders' 1,072 argmax positions: not kept.) */
 static void pack_q8(const tg_kmat *m, const float *tile, uint8_t *panel)
 {
+#if defined(TG_KERNELS_X86)
+    if (tg__kmat_isa() >= TG_KISA_AVX512) {
+        tg__kq8_pack_avx512(m, tile, panel);
+        return;
+    }
+#endif
     for (int64_t b = 0; b < m->Kp / TG_KQBLK; b++) {
         uint8_t *blk = panel + (size_t)b * TG_KQ8_BLOCK_BYTES;
         const float *t = tile + b * TG_KQBLK * TG_KPANEL;
@@ -111,8 +118,13 @@ static float q8_unit(const float *w, int64_t K, int64_t N, int release)
     float amax = 0;
     for (size_t i0 = 0; i0 < n; i0 += step) {
         const size_t i1 = n - i0 < step ? n : i0 + step;
-        for (size_t i = i0; i < i1; i++)
-            amax = fmaxf(amax, fabsf(w[i]));
+#if defined(TG_KERNELS_X86)
+        if (tg__kmat_isa() >= TG_KISA_AVX512)
+            amax = fmaxf(amax, tg__kq8_absmax_avx512(w + i0, i1 - i0));
+        else
+#endif
+            for (size_t i = i0; i < i1; i++)
+                amax = fmaxf(amax, fabsf(w[i]));
         if (release)
             tg__file_release(w + i0, (i1 - i0) * sizeof(float));
     }

@@ -354,6 +354,79 @@ TGT_512 void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M,
         }
 }
 
+/* ---- Q8 weights at load: pack_q8 and q8_unit of kmat_pack.c, 16 columns (or values) per
+ * instruction, the same bytes: max_ps(|v|, amax) returns amax for a NaN v as fmaxf does, the
+ * divisions are the same IEEE operations, f32_to_f16 is the scalar's integer rounding on 16
+ * lanes, and quant_s8's nearbyintf / NaN -> 0 / clamp become roundscale, a mask and min/max. */
+
+TGT_512 float tg__kq8_absmax_avx512(const float *w, size_t n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i)), a0);
+        a1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 16)), a1);
+        a2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 32)), a2);
+        a3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(w + i + 48)), a3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        a0 = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, w + i)), a0);
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3)));
+}
+
+/* f32 >= 0 (never NaN) -> IEEE half bits in 16 int32 lanes, as kmat_pack.c's f32_to_f16. */
+INLINE TGT_512 __m512i q8_f32_to_f16(__m512 f)
+{
+    const __m512i b = _mm512_castps_si512(f);
+    const __m512i sub = _mm512_cvtps_epi32(_mm512_mul_ps(f, _mm512_set1_ps(16777216.0f)));
+    const __m512i rnd =
+        _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0xfff)),
+                         _mm512_and_si512(_mm512_srli_epi32(b, 13), _mm512_set1_epi32(1)));
+    __m512i h = _mm512_srli_epi32(_mm512_sub_epi32(rnd, _mm512_set1_epi32(0x38000000)), 13);
+    h = _mm512_mask_mov_epi32(h, _mm512_cmplt_epi32_mask(b, _mm512_set1_epi32(0x38800000)), sub);
+    return _mm512_mask_mov_epi32(h, _mm512_cmpge_epi32_mask(b, _mm512_set1_epi32(0x477ff000)),
+                                 _mm512_set1_epi32(0x7bff));
+}
+
+TGT_512 void tg__kq8_pack_avx512(const tg_kmat *m, const float *tile, uint8_t *panel)
+{
+    const __m512 unit = _mm512_set1_ps(m->q8_unit), d127 = _mm512_set1_ps(127.0f);
+    const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
+    for (int64_t b = 0; b < m->Kp / TG_KQBLK; b++) {
+        uint8_t *blk = panel + (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const float *t = tile + b * TG_KQBLK * TG_KPANEL;
+        for (int h = 0; h < 2; h++) {
+            __m512 amax = _mm512_setzero_ps();
+            for (int i = 0; i < TG_KQBLK; i++)
+                amax =
+                    _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(t + i * TG_KPANEL + 16 * h)), amax);
+            const __m512i hb = q8_f32_to_f16(_mm512_div_ps(_mm512_div_ps(amax, d127), unit));
+            _mm256_storeu_si256((__m256i *)(blk + TG_KQBLK * TG_KPANEL + 32 * h),
+                                _mm512_cvtepi32_epi16(hb));
+            const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(hb)), unit);
+            const __m512 inv = _mm512_maskz_div_ps(
+                _mm512_cmp_ps_mask(sc, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f), sc);
+            for (int qd = 0; qd < TG_KQBLK / 4; qd++) {
+                __m512i quad = _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++) {
+                    const __m512 v = _mm512_loadu_ps(t + (4 * qd + i) * TG_KPANEL + 16 * h);
+                    const __m512 r = _mm512_roundscale_ps(
+                        _mm512_mul_ps(v, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    const __mmask16 ok = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q); /* NaN -> 0 */
+                    const __m512i q =
+                        _mm512_maskz_cvtps_epi32(ok, _mm512_min_ps(_mm512_max_ps(r, nlim), lim));
+                    const __m512i u = _mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(128)),
+                                                       _mm512_set1_epi32(0xff));
+                    quad = _mm512_or_si512(quad, _mm512_slli_epi32(u, 8 * i));
+                }
+                _mm512_storeu_si512((void *)(blk + qd * 128 + 64 * h), quad);
+            }
+        }
+    }
+}
+
 /* ---- drivers: M and S become constants in each case so the accumulators live in registers ---- */
 
 static int runs_for(int64_t M, int32_t want)
@@ -429,26 +502,104 @@ DRIVER(kern_bf16_dp, TGT_BF16, bf16dp_panels)
 DRIVER(kern_u8s8, TGT_VNNI, u8s8_panels)
 DRIVER(kern_q8_rows, TGT_VNNI, q8_panels)
 
-/* Q8 with more than 4 rows: a panel at a time, rows 0-3 then the rest while the panel is in
- * cache (the weights stream from memory once). 8 rows in one pass would need 16 int32 + 16 f32
- * accumulators and spill: measured 12x the time of one row instead of 2 x 4x. */
+/* ---- Q8 for 2 to 8 rows, where the VNNI unit rather than memory bounds the product: a tile
+ * of up to 4 rows x the panel's 32 columns, the hi and the lo plane in their own int32
+ * accumulators (4 x 2 x 2), so each weight quad is loaded once for both planes and each row's
+ * two broadcasts serve both 16-column halves: 16 independent vpdpbusd per quad and 2 loads + 8
+ * broadcasts, nothing spilled (28 zmm). Per block, (hi << 8) + (corr + lo) gives the int32 dot
+ * product of q8_panels (the same sum modulo 2^32, and no partial sum wraps: |dot| < 2^28),
+ * then the same cvt and FMA, so the bits are those of q8_panels and the portable kernel. ---- */
+
+INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int M)
+{
+    const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
+    const uint8_t *wp = PANEL_PTR(c, p);
+    const int8_t *x = (const int8_t *)c->act + r0 * ld2;
+    const tg_kq8blk *rec = c->xblk + r0 * nb;
+    __m512 acc[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wp + (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const int8_t *xb = x + b * TG_KQBLK;
+        if (c->pf)
+            for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
+                _mm_prefetch((const char *)blk + q * 128 + c->pf, _MM_HINT_T0);
+        __m512i ih[4][2], il[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < M; r++) { /* the lo sums start at the row's corr: one add less */
+            ih[r][0] = ih[r][1] = _mm512_setzero_si512();
+            il[r][0] = il[r][1] = _mm512_set1_epi32(rec[r * nb + b].corr);
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < TG_KQBLK / 4; q++) {
+            const __m512i w0 = _mm512_load_si512((const void *)(blk + q * 128));
+            const __m512i w1 = _mm512_load_si512((const void *)(blk + q * 128 + 64));
+#pragma GCC unroll 4
+            for (int r = 0; r < M; r++) {
+                int32_t qh, ql;
+                memcpy(&qh, xb + r * ld2 + 4 * q, 4);
+                memcpy(&ql, xb + r * ld2 + Kp + 4 * q, 4);
+                const __m512i bh = _mm512_set1_epi32(qh), bl = _mm512_set1_epi32(ql);
+                ih[r][0] = _mm512_dpbusd_epi32(ih[r][0], w0, bh);
+                ih[r][1] = _mm512_dpbusd_epi32(ih[r][1], w1, bh);
+                il[r][0] = _mm512_dpbusd_epi32(il[r][0], w0, bl);
+                il[r][1] = _mm512_dpbusd_epi32(il[r][1], w1, bl);
+            }
+        }
+        const __m512 ws0 =
+            _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(blk + TG_KQBLK * TG_KPANEL)));
+        const __m512 ws1 =
+            _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(blk + TG_KQBLK * TG_KPANEL + 32)));
+#pragma GCC unroll 4
+        for (int r = 0; r < M; r++) {
+            const __m512 xs = _mm512_set1_ps(rec[r * nb + b].scale);
+            const __m512i d0 = _mm512_add_epi32(_mm512_slli_epi32(ih[r][0], 8), il[r][0]);
+            const __m512i d1 = _mm512_add_epi32(_mm512_slli_epi32(ih[r][1], 8), il[r][1]);
+            acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(ws0, xs), acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(ws1, xs), acc[r][1]);
+        }
+    }
+    const int64_t n0 = p * TG_KPANEL;
+    HALF_MASKS(c, n0, mk0, mk1);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+        STORE_HALF(c, r0 + r, n0, 0, mk0, acc[r][0]);
+        STORE_HALF(c, r0 + r, n0, 1, mk1, acc[r][1]);
+    }
+}
+
+/* Rows [r0, r0 + n) of panel p, 2 <= n <= 4, as a tile with constant M. */
+INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int64_t n)
+{
+    switch (n) {
+    case 2:
+        q8_tile(c, p, r0, 2);
+        break;
+    case 3:
+        q8_tile(c, p, r0, 3);
+        break;
+    default:
+        q8_tile(c, p, r0, 4);
+        break;
+    }
+}
+
+/* One row streams the weights from memory (q8_panels with up to 4 runs); more rows walk a panel
+ * at a time, rows 0-3 then the rest while the panel is in cache (the weights stream from memory
+ * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). */
 TGT_VNNI static void kern_q8(const tg_kcall *c)
 {
-    if (c->M <= 4) {
+    if (c->M == 1) {
         kern_q8_rows(c);
         return;
     }
-    tg_kcall a = *c, b = *c;
-    a.M = 4;
-    b.M = c->M - 4;
-    b.act = (const int8_t *)c->act + 4 * 2 * c->act_ld;
-    b.xblk = c->xblk + 4 * (c->m->Kp / TG_KQBLK);
-    b.y = c->y + 4 * c->ldy;
+    const int64_t first = c->M <= 4 ? c->M : (c->M + 1) / 2;
     for (int64_t p = c->p0; p < c->p1; p++) {
-        a.p0 = b.p0 = p;
-        a.p1 = b.p1 = p + 1;
-        kern_q8_rows(&a);
-        kern_q8_rows(&b);
+        q8_tile_rows(c, p, 0, first);
+        if (c->M > first)
+            q8_tile_rows(c, p, first, c->M - first);
     }
 }
 
