@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "error.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,8 @@ void tg__json_scan_clear(tg__json_scan *s)
 {
     free(s->key.data);
     free(s->str.data);
-    s->key = (tg__json_text){0};
-    s->str = (tg__json_text){0};
+    s->key = (tg__buf){0};
+    s->str = (tg__buf){0};
 }
 
 static tg_status bad(const tg__json_scan *s, size_t at, const char *why)
@@ -40,19 +41,10 @@ static void skip_blanks(tg__json_scan *s)
     }
 }
 
-static int text_reserve(tg__json_text *t, size_t extra)
+/* Room for `extra` bytes and the NUL after them. */
+static int text_reserve(tg__buf *t, size_t extra)
 {
-    if (t->len + extra + 1 <= t->cap)
-        return 1;
-    size_t cap = t->cap ? t->cap : 64;
-    while (cap < t->len + extra + 1)
-        cap *= 2;
-    char *p = tg__realloc(t->data, cap);
-    if (!p)
-        return 0;
-    t->data = p;
-    t->cap = cap;
-    return 1;
+    return extra < SIZE_MAX && tg__buf_reserve(t, extra + 1);
 }
 
 static size_t put_utf8(char *o, uint32_t cp)
@@ -124,7 +116,7 @@ static int hex4(const char *p, uint32_t *out)
 }
 
 /* Read the string at s->pos (its opening quote) into t. */
-static tg_status read_string(tg__json_scan *s, tg__json_text *t)
+static tg_status read_string(tg__json_scan *s, tg__buf *t)
 {
     const char *d = s->data;
     size_t i = s->pos + 1, n = s->len;

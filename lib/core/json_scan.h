@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <textgen/common.h>
 
+#include "buf.h"
 #include "json_util.h" /* TG_JSON_MAX_DEPTH: one limit for both readers */
 
 /* Kinds of value, as tg__json_scan_peek reports them. */
@@ -28,11 +29,6 @@ enum {
     TG__JSON_OBJECT
 };
 
-typedef struct tg__json_text {
-    char *data; /* NUL-terminated; may hold NULs of \u0000 escapes (len counts them) */
-    size_t len, cap;
-} tg__json_text;
-
 typedef struct tg__json_scan {
     const char *data;
     size_t len, pos;
@@ -40,8 +36,9 @@ typedef struct tg__json_scan {
     int depth;
     unsigned char first[TG_JSON_MAX_DEPTH + 1]; /* per open container: no member read yet */
     unsigned char is_obj[TG_JSON_MAX_DEPTH + 1];
-    tg__json_text key; /* the key of the last member read */
-    tg__json_text str; /* the last string value read */
+    /* the key of the last member read and the last string value read: NUL-terminated, and
+     * they may hold NULs of \u0000 escapes (len counts them) */
+    tg__buf key, str;
 } tg__json_scan;
 
 /* Start scanning `len` bytes (not copied: they must outlive the scanner). */

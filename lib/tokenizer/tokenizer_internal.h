@@ -14,6 +14,8 @@
 
 #include <textgen/tokenizer.h>
 
+#include "core/buf.h"
+
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <stdint.h>
@@ -193,13 +195,7 @@ tg_status tg__tokenizer_load_dir(tg_tokenizer **out, const char *dir,
 
 /* --- shared between the tokenizer's source files --- */
 
-/* Growable buffers. */
-typedef struct tg__buf {
-    char *data;
-    size_t len, cap;
-} tg__buf;
-int tg__buf_reserve(tg__buf *b, size_t extra);
-int tg__buf_append(tg__buf *b, const void *data, size_t len);
+/* Growable buffers: tg__buf (core/buf.h). */
 
 typedef struct tg__idvec {
     int32_t *data;
