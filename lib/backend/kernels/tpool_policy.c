@@ -9,21 +9,25 @@ static void begin_parallel(tg_tpool_policy *pol, double now)
     pol->win_delay_us = -1; /* the first reading of the run is the window's base */
 }
 
+/* A solo period of twice the last one's length (up to the cap) starts at `now`. */
+static void solo_again_doubled(tg_tpool_policy *pol, double now)
+{
+    pol->solo_len *= 2;
+    if (pol->solo_len > TG_POLICY_SOLO_MAX_US)
+        pol->solo_len = TG_POLICY_SOLO_MAX_US;
+    pol->solo = 1;
+    pol->solo_start = now;
+    pol->solo_until = now + pol->solo_len;
+}
+
 /* Run on the caller alone from now on. A parallel run that failed soon after it began means
  * the machine is still busy: wait twice as long before the next try (up to the cap); one that
  * lasted was a passing disturbance: start again from the base period. */
 static void begin_solo(tg_tpool_policy *pol, double now)
 {
-    if (now - pol->par_since < TG_POLICY_GOOD_US) {
-        pol->solo_len *= 2;
-        if (pol->solo_len > TG_POLICY_SOLO_MAX_US)
-            pol->solo_len = TG_POLICY_SOLO_MAX_US;
-    } else {
-        pol->solo_len = TG_POLICY_SOLO_US;
-    }
-    pol->solo = 1;
-    pol->solo_start = now;
-    pol->solo_until = now + pol->solo_len;
+    if (now - pol->par_since >= TG_POLICY_GOOD_US)
+        pol->solo_len = TG_POLICY_SOLO_US / 2; /* doubled to the base */
+    solo_again_doubled(pol, now);
 }
 
 void tg__policy_init(tg_tpool_policy *pol, double now)
@@ -49,11 +53,7 @@ void tg__policy_solo_end(tg_tpool_policy *pol, double now, double delay_us, doub
         pol->no_idle++;
     else
         return;
-    pol->solo_len *= 2;
-    if (pol->solo_len > TG_POLICY_SOLO_MAX_US)
-        pol->solo_len = TG_POLICY_SOLO_MAX_US;
-    pol->solo_start = now;
-    pol->solo_until = now + pol->solo_len;
+    solo_again_doubled(pol, now);
 }
 
 int tg__policy_solo(tg_tpool_policy *pol, double now)
