@@ -125,7 +125,7 @@ static tg_status make_prim(dnnl_primitive_t *out, const dnnl_matmul_desc_t *d, c
     dnnl_primitive_desc_t pd;
     TG_DNNL(dnnl_primitive_desc_create(&pd, d, NULL, eng, NULL), name);
     tg__dnnl_note_impl(pd, name, -1);
-    dnnl_status_t s = dnnl_primitive_create(out, pd);
+    dnnl_status_t s = tg__dnnl_primitive_create(out, pd);
     dnnl_primitive_desc_destroy(pd);
     TG_DNNL(s, name);
     return TG_OK;

@@ -34,6 +34,22 @@ tg_status tg__dnnl_engine(dnnl_engine_t *out)
                                          : tg__dnnl_check(engine_status, "CPU engine creation");
 }
 
+/* oneDNN 2.6 looks every new primitive up in its process-wide primitive cache. Sessions created
+ * on several threads at once made ThreadSanitizer report a race inside that lookup (a key's bytes
+ * compared under the cache's read lock against a block another thread's insertion had just
+ * allocated; fdc test, 2026-11-28) that we cannot inspect in the uninstrumented library. Creation
+ * is rare (once per session and weight layout) and takes milliseconds of JIT, so it is simply
+ * serialised: no two threads are ever inside the cache, whatever its locking does. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+dnnl_status_t tg__dnnl_primitive_create(dnnl_primitive_t *out, const_dnnl_primitive_desc_t pd)
+{
+    pthread_mutex_lock(&create_lock);
+    dnnl_status_t s = dnnl_primitive_create(out, pd);
+    pthread_mutex_unlock(&create_lock);
+    return s;
+}
+
 void tg__dnnl_note_impl(dnnl_primitive_desc_t pd, const char *name, int64_t M)
 {
     const char *impl = "?";
@@ -52,7 +68,7 @@ static tg_status finish(tg_prim *out, dnnl_primitive_desc_t pd, dnnl_engine_t en
     tg__dnnl_note_impl(pd, name, M);
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     out->scratch_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    dnnl_status_t s = dnnl_primitive_create(&out->prim, pd);
+    dnnl_status_t s = tg__dnnl_primitive_create(&out->prim, pd);
     if (s == dnnl_success)
         s = dnnl_memory_create(&out->src, src_md, eng, DNNL_MEMORY_NONE);
     if (s == dnnl_success)

@@ -20,6 +20,10 @@ tg_status tg__dnnl_check(dnnl_status_t s, const char *what);
 /* The CPU engine every weight and primitive of the process uses (created once, never freed). */
 tg_status tg__dnnl_engine(dnnl_engine_t *out);
 
+/* dnnl_primitive_create, serialised process-wide: every primitive of the library is created
+ * through this (oneDNN 2.6's primitive cache under concurrent creation: dnnl_util.c). */
+dnnl_status_t tg__dnnl_primitive_create(dnnl_primitive_t *out, const_dnnl_primitive_desc_t pd);
+
 /* Fused post-operation of a matmul. */
 typedef enum tg_dnnl_post {
     TG_POST_NONE = 0,

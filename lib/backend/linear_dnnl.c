@@ -123,7 +123,7 @@ static tg_status load_matrix(dnnl_memory_t *out, const tg_tensor *const *parts, 
     if (s == dnnl_success)
         s = dnnl_reorder_primitive_desc_create(&pd, &src_md, eng, dst_md, eng, NULL);
     if (s == dnnl_success)
-        s = dnnl_primitive_create(&prim, pd);
+        s = tg__dnnl_primitive_create(&prim, pd);
     if (s == dnnl_success)
         s = dnnl_stream_create(&stream, eng, dnnl_stream_default_flags);
     if (s == dnnl_success) {
