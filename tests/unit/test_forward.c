@@ -308,10 +308,13 @@ ParameterizedTest(ref_case *c, forward, text_generation_matches_pytorch)
  * 1,072): Q8 (int8 weights with a scale per block of 32, 16-bit activations; the default with
  * VNNI) 98.8 %, weight-only S8 ($TEXTGEN_INT8=weight-only) 98.6 %, 8-bit activations per
  * block 97.6 %, weight scales per block of 16 99.0 %, bf16 99.5 %. These folders are 2-layer
- * random models with K = 42..192 and logits whose top two are often near-ties, so the
- * quantization noise flips more of them than on a trained model (the bundled model: 99.5 %,
- * tested in test_bundled_model.c). The bar below is what both int8 paths hold, not the
- * issue's. ---- */
+ * random models with K = 42..192 and logits whose top two are often near-ties (27 positions
+ * have an f32 top-two margin below 0.03; int8's error of that margin is 0.033 rms), so which
+ * of them flip is close to a coin toss: Q8's flips come from every weight matrix, none from the
+ * activation quantization, and neither an exact output layer (1061) nor calibrated GPTQ
+ * rounding (1056-1060 on held-out sequences) reaches 1,062 (docs/performance.md, "int8
+ * accuracy: where the flips come from"). The trained bundled model holds 99 % (99.5 %, tested
+ * in test_bundled_model.c). The bar below is what both int8 paths hold, not the issue's. ---- */
 
 static void all_logits(float *out, const tg_model *m, const int32_t *ids, size_t n, int32_t V)
 {
@@ -334,6 +337,18 @@ static int32_t argmax(const float *v, int32_t n)
     return best;
 }
 
+/* f32's top logit minus its runner-up: the flips that are near-ties say how much of the
+ * disagreement any quantizer of this error size must expect. */
+#define NEAR_TIE 0.03f
+static float top_two_margin(const float *v, int32_t n, int32_t top)
+{
+    float second = -INFINITY;
+    for (int32_t i = 0; i < n; i++)
+        if (i != top && v[i] > second)
+            second = v[i];
+    return v[top] - second;
+}
+
 /* Agreement of int8's argmax with f32's; `mode` is $TEXTGEN_INT8 (NULL: the default path). */
 static void check_int8_argmax(const char *mode)
 {
@@ -344,6 +359,7 @@ static void check_int8_argmax(const char *mode)
     static const char *const folders[] = {"hf_tanh_bias",      "hf_prefix_erf", "nobias",
                                           "gelu_pytorch_tanh", "hf_f16",        "hf_bf16"};
     size_t agree = 0, total = 0, agree_kind[2] = {0, 0}, total_kind[2] = {0, 0};
+    size_t near_ties = 0, flipped_near_ties = 0; /* f32's top two closer than NEAR_TIE */
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     for (size_t fi = 0; fi < sizeof folders / sizeof folders[0]; fi++) {
         char *rel = g_build_filename("models", folders[fi], NULL);
@@ -392,7 +408,12 @@ static void check_int8_argmax(const char *mode)
             all_logits(a, m[0], ids, (size_t)L, V);
             all_logits(b, m[1], ids, (size_t)L, V);
             for (int32_t i = 0; i < L; i++) {
-                const int same = argmax(a + (size_t)i * V, V) == argmax(b + (size_t)i * V, V);
+                const float *fa = a + (size_t)i * V;
+                const int32_t top = argmax(fa, V);
+                const int same = top == argmax(b + (size_t)i * V, V);
+                const int tie = top_two_margin(fa, V, top) < NEAR_TIE;
+                near_ties += tie;
+                flipped_near_ties += tie && !same;
                 agree += same;
                 agree_kind[rep] += same;
                 total_kind[rep]++;
@@ -411,9 +432,10 @@ static void check_int8_argmax(const char *mode)
     }
     unsetenv("TEXTGEN_INT8");
     cr_log_info("int8 (%s) vs f32 argmax: %zu of %zu positions agree (reference prompts %zu of "
-                "%zu, random prompts %zu of %zu)",
+                "%zu, random prompts %zu of %zu); %zu of the %zu flips are among the %zu positions "
+                "whose f32 top two differ by less than %g",
                 mode ? mode : "default", agree, total, agree_kind[0], total_kind[0], agree_kind[1],
-                total_kind[1]);
+                total_kind[1], flipped_near_ties, total - agree, near_ties, (double)NEAR_TIE);
     cr_assert_geq(total, 1000);
     cr_assert_geq((double)agree, 0.985 * (double)total, "int8 (%s) argmax agrees on %zu of %zu",
                   mode ? mode : "default", agree, total);
