@@ -264,9 +264,64 @@ INLINE TGT_VNNI void q8_dots(__m512i ia[TG_KMAX_M][4], const uint8_t *const wp[4
     }
 }
 
+/* One row: each weight line is loaded once for both activation planes (hi and lo in their own
+ * int32 accumulators, lo starting at the row's -128 * sum(q): (hi << 8) + lo is q8_panels' int32,
+ * equal modulo 2^32 with no partial sum wrapping, so the same bits), and a quad's two 64-byte
+ * halves are read together, so each run's block is read line after line. Fewer instructions per
+ * line let the core's loads run further ahead of the arithmetic. */
+INLINE TGT_VNNI void q8_row_panels(const tg_kcall *c, int64_t p, int64_t stride, const int S)
+{
+    PANELS_BEGIN(c, p, stride, 1, S, __m512, _mm512_setzero_ps);
+    const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK;
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * TG_KQ8_BLOCK_BYTES;
+        const int8_t *xh = (const int8_t *)c->act + b * TG_KQBLK, *xl = xh + Kp;
+        if (c->pf)
+            for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
+                PREFETCH_RUNS(c, wp, S, bo + (size_t)q * 128);
+        __m512i hi[4][2], lo[4][2];
+        const __m512i corr = _mm512_set1_epi32(c->xblk[b].corr);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            hi[s][0] = hi[s][1] = _mm512_setzero_si512();
+            lo[s][0] = lo[s][1] = corr;
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < TG_KQBLK / 4; q++) {
+            int32_t qh, ql;
+            memcpy(&qh, xh + 4 * q, 4);
+            memcpy(&ql, xl + 4 * q, 4);
+            const __m512i bh = _mm512_set1_epi32(qh), bl = _mm512_set1_epi32(ql);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+                for (int h = 0; h < 2; h++) {
+                    const __m512i w =
+                        _mm512_load_si512((const void *)(wp[s] + bo + (size_t)q * 128 + 64 * h));
+                    hi[s][h] = _mm512_dpbusd_epi32(hi[s][h], w, bh);
+                    lo[s][h] = _mm512_dpbusd_epi32(lo[s][h], w, bl);
+                }
+        }
+        const __m512 xs = _mm512_set1_ps(c->xblk[b].scale);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+            for (int h = 0; h < 2; h++) {
+                const __m512i dot = _mm512_add_epi32(_mm512_slli_epi32(hi[s][h], 8), lo[s][h]);
+                const __m512 ws = _mm512_cvtph_ps(_mm256_load_si256(
+                    (const __m256i *)(wp[s] + bo + TG_KQBLK * TG_KPANEL + 32 * h)));
+                acc[0][s][h] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws, xs), acc[0][s][h]);
+            }
+    }
+    PANELS_STORE(c, p, stride, 1, S, acc);
+}
+
 INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
                                const int S)
 {
+    if (M == 1) {
+        q8_row_panels(c, p, stride, S);
+        return;
+    }
     PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
     const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
     for (int64_t b = 0; b < nb; b++) {
