@@ -302,7 +302,6 @@ static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, 
     }
     if (c->hp->pos == TG_POS_ROPE_HALF)
         rope_tables(c, rows, M);
-    tg__attn_begin(c->attn);
     tg_status st;
     for (int32_t l = 0; l < c->hp->n_layer; l++)
         if ((st = block(c, l, rows, M)) != TG_OK)
