@@ -229,12 +229,12 @@ static void tile_task(void *arg, int64_t k, int32_t worker)
     const int64_t nr = jb->m - r0 < TG_ATTN_TILE ? jb->m - r0 : TG_ATTN_TILE, nr4 = (nr + 3) & ~3;
     float *Q = jb->scratch + (size_t)worker * jb->scratch_floats, *S = Q + TG_ATTN_TILE * D;
     for (int64_t h = g * R; h < (g + 1) * R; h++) {
-        for (int64_t i = 0; i < nr4; i++)
+        for (int64_t i = 0; i < nr; i++) {
+            const float *src = jb->q + (size_t)(r0 + i) * jb->q_stride + (size_t)(h * D);
             for (int64_t d = 0; d < D; d++)
-                Q[i * D + d] =
-                    i < nr
-                        ? jb->q[(size_t)(r0 + i) * jb->q_stride + (size_t)(h * D + d)] * jb->scale
-                        : 0.0f;
+                Q[i * D + d] = src[d] * jb->scale;
+        }
+        memset(Q + nr * D, 0, (size_t)((nr4 - nr) * D) * sizeof *Q); /* padding rows */
         for (int64_t i = 0; i < nr4; i += 4) {
             const int64_t last = (i + 4 < nr ? i + 4 : nr) - 1; /* last real row of the group */
             const int64_t L = jb->p0 + r0 + last + 1;           /* positions it sees */

@@ -2,8 +2,8 @@
  * of causal softmax attention over the same cache contents: odd row counts (1, 2, 17, 129: part
  * tiles, part groups of 4), prompts that continue a cached prefix, grouped-query heads (Llama /
  * Qwen), head sizes that are not multiples of 32, sequences whose cache blocks are interleaved
- * with another's; bit-identical results on 1 and 2 threads; nothing written outside the rows'
- * heads. */
+ * with another's; the AVX-512 loops and the portable ones (TEXTGEN_ATTN_PORTABLE=1);
+ * bit-identical results on 1 and 2 threads; nothing written outside the rows' heads. */
 #include "backend/attn_prefill.h"
 #include "backend/kv_cache.h"
 #include "tpool.h"
@@ -162,13 +162,20 @@ static void check_shape(shape s)
             reference(&f, 1, 1, p0, m, q, ref);
             float *one = run(&f, 1, p0, m, q, NULL);
             float *two = run(&f, 1, p0, m, q, pool);
-            double worst = 0.0;
+            setenv("TEXTGEN_ATTN_PORTABLE", "1", 1); /* the loops for CPUs without AVX-512 */
+            float *port = run(&f, 1, p0, m, q, pool);
+            unsetenv("TEXTGEN_ATTN_PORTABLE");
+            double worst = 0.0, worst_port = 0.0;
             for (size_t i = 0; i < (size_t)m * HD; i++) {
-                const double e = fabs(one[i] - ref[i]);
+                const double e = fabs(one[i] - ref[i]), ep = fabs(port[i] - ref[i]);
                 worst = e > worst ? e : worst;
+                worst_port = ep > worst_port ? ep : worst_port;
             }
             cr_expect_lt(worst, 2e-6, "H %d G %d D %d, rows %d at %d: error %g", (int)s.H, (int)s.G,
                          (int)s.D, (int)m, (int)p0, worst);
+            cr_expect_lt(worst_port, 2e-6, "portable: H %d G %d D %d, rows %d at %d: error %g",
+                         (int)s.H, (int)s.G, (int)s.D, (int)m, (int)p0, worst_port);
+            free(port);
             cr_expect_eq(memcmp(one, two, (size_t)m * HD * sizeof *one), 0,
                          "H %d G %d D %d, rows %d at %d: 1 and 2 threads differ", (int)s.H,
                          (int)s.G, (int)s.D, (int)m, (int)p0);
