@@ -2,8 +2,8 @@
  *
  * Rows that decode (runs of fewer than TG_ATTN_PREFILL_MIN rows of a sequence) use a vectorised
  * C kernel that reads K and V in place from the cache blocks; the q heads that share a KV head
- * read it once. Longer runs (prefill) gather the sequence's K and V into a contiguous staging
- * buffer and use oneDNN's batched matmuls (q.K^T and p.V over the KV heads, runtime sizes). */
+ * read it once. Longer runs (prefill) go to attn_prefill.h's kernel, which also reads the cache
+ * in place, a tile of query rows per K/V block. Neither uses oneDNN. */
 #ifndef TG_BACKEND_ATTENTION_H
 #define TG_BACKEND_ATTENTION_H
 
@@ -21,10 +21,6 @@ typedef struct tg_attn tg_attn;
 tg_status tg__attn_create(tg_attn **out, const tg_net_hparams *hp, tg_kv_cache *kv, int32_t n_ctx,
                           int32_t n_batch, tg_tpool *pool);
 void tg__attn_free(tg_attn *a);
-
-/* Start of a forward pass: the cache may have changed since the last one (a truncate, a copy),
- * so nothing staged is reused. */
-void tg__attn_begin(tg_attn *a);
 
 /* Layer `l` for `M` rows: stores each row's k and v (from qkv, [M][(H + 2 Hkv) D], rotary
  * embeddings applied) in the cache, then writes att [M][H D]. The cache is reserved for the
