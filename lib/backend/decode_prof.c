@@ -2,7 +2,9 @@
 #include "decode_prof.h"
 
 #include "core/alloc.h"
+#include "core/error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,9 @@ void tg__dprof_free(tg_dprof *p)
             report(p, f);
             if (f != stderr)
                 fclose(f);
+        } else {
+            tg__log(TG_LOG_WARN, "TEXTGEN_DECODE_PROFILE: cannot write '%s': %s", p->path,
+                    strerror(errno));
         }
     }
     free(p->path);

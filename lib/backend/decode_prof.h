@@ -6,7 +6,8 @@
  * freed the totals are written as a table: per stage, calls, ms per token (wall and caller CPU),
  * share of the forward pass, and for the weight products the GB/s they streamed. A benchmark
  * switch, not an API: what it costs when on (two clock reads per stage, ~110 stages a token) is
- * printed with the table; when off, a NULL test per stage. */
+ * printed with the table; when off, a NULL test per stage. A file that cannot be written is a
+ * warning in the log (tg_log_set), not an error. */
 #ifndef TG_BACKEND_DECODE_PROF_H
 #define TG_BACKEND_DECODE_PROF_H
 

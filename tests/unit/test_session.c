@@ -647,3 +647,22 @@ Test(session, decode_profile_counts_decoded_tokens_stage_by_stage)
     g_free(path);
     g_free(dir);
 }
+
+/* A profile file that cannot be written is a warning in the log naming it; the session is
+ * freed normally. */
+Test(session, an_unwritable_decode_profile_is_a_logged_warning)
+{
+    const char *path = "/nonexistent-textgen-dir/profile.txt";
+    log_text = g_string_new(NULL);
+    tg_log_set(capture, TG_LOG_WARN, NULL);
+    setenv("TEXTGEN_DECODE_PROFILE", path, 1);
+    tg_session *s = make(1, 1);
+    unsetenv("TEXTGEN_DECODE_PROFILE");
+    feed(s, 0, 0, prompt, 1);
+    tg_session_free(s);
+    tg_log_set(NULL, 0, NULL);
+    char want[128];
+    snprintf(want, sizeof want, "1 TEXTGEN_DECODE_PROFILE: cannot write '%s': ", path);
+    cr_assert(strstr(log_text->str, want), "log:\n%s", log_text->str);
+    g_string_free(log_text, TRUE);
+}
