@@ -11,6 +11,7 @@
 #include "attention.h"
 #include "backend_internal.h"
 #include "core/error.h"
+#include "decode_prof.h"
 #include "kernels/tpool.h"
 #include "rope.h"
 
@@ -51,6 +52,7 @@ struct tg_backend_ctx {
     int32_t *res_seqs;          /* [n_batch] the sequences of a batch */
     void *scratch;
     size_t scratch_size;
+    tg_dprof *prof; /* $TEXTGEN_DECODE_PROFILE: per-stage times of decoded tokens, or NULL */
 };
 
 /* ---- linear plans per row count ---- */
@@ -144,6 +146,7 @@ void tg__backend_ctx_free(tg_backend_ctx *c)
         return;
     for (int i = 0; i < PLAN_CACHE; i++)
         plans_free(&c->plans[i]);
+    tg__dprof_free(c->prof);
     tg__attn_free(c->attn);
     tg__kvc_free(c->kv);
     tg__tpool_free(c->pool);
@@ -208,6 +211,14 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
         tg__backend_ctx_free(c);
         return st;
     }
+    if ((c->prof = tg__dprof_create())) {
+        const tg_linear *const *lin = (const tg_linear *const *)bm->blocks[0].lin;
+        tg__dprof_set_bytes(c->prof, TG_DP_QKV, lin[TG_ROLE_QKV]->bytes);
+        tg__dprof_set_bytes(c->prof, TG_DP_ATTN_OUT, lin[TG_ROLE_ATTN_OUT]->bytes);
+        tg__dprof_set_bytes(c->prof, TG_DP_FFN_UP, lin[TG_ROLE_FFN_UP]->bytes);
+        tg__dprof_set_bytes(c->prof, TG_DP_FFN_DOWN, lin[TG_ROLE_FFN_DOWN]->bytes);
+        tg__dprof_set_bytes(c->prof, TG_DP_OUTPUT, bm->output->bytes);
+    }
     *out = c;
     return TG_OK;
 }
@@ -264,21 +275,33 @@ static tg_status block(tg_backend_ctx *c, int32_t l, const tg_batch_row *rows, s
     const tg_block *b = &c->bm->blocks[l];
     const tg_linear *const *lin = (const tg_linear *const *)b->lin;
     const size_t HD = (size_t)c->hp->n_head * (size_t)c->hp->head_dim;
+    tg_dprof *pr = c->prof;
     tg_status st;
     tg__norm_rows(&b->attn_norm, c->x, M, c->h, lin[TG_ROLE_QKV]->src);
+    tg__dprof_mark(pr, TG_DP_ATTN_NORM);
     if ((st = linear(c, TG_ROLE_QKV, lin[TG_ROLE_QKV], M, c->h, c->qkv)) != TG_OK)
         return st;
-    if (c->hp->pos == TG_POS_ROPE_HALF)
+    tg__dprof_mark(pr, TG_DP_QKV);
+    if (c->hp->pos == TG_POS_ROPE_HALF) {
         rope_rows(c, M);
+        tg__dprof_mark(pr, TG_DP_ROPE);
+    }
     if ((st = tg__attn_layer(c->attn, l, rows, M, c->qkv, c->att)) != TG_OK)
         return st;
+    tg__dprof_mark(pr, TG_DP_ATTN);
     to_act(c->att_in, c->att, M * HD, lin[TG_ROLE_ATTN_OUT]->src);
+    tg__dprof_mark(pr, TG_DP_ATTN_ACT);
     if ((st = linear(c, TG_ROLE_ATTN_OUT, lin[TG_ROLE_ATTN_OUT], M, c->att_in, c->x)) != TG_OK)
         return st;
+    tg__dprof_mark(pr, TG_DP_ATTN_OUT);
     tg__norm_rows(&b->ffn_norm, c->x, M, c->h, lin[TG_ROLE_FFN_UP]->src);
-    if ((st = linear(c, TG_ROLE_FFN_UP, lin[TG_ROLE_FFN_UP], M, c->h, c->ff)) != TG_OK ||
-        (st = linear(c, TG_ROLE_FFN_DOWN, lin[TG_ROLE_FFN_DOWN], M, c->ff, c->x)) != TG_OK)
+    tg__dprof_mark(pr, TG_DP_FFN_NORM);
+    if ((st = linear(c, TG_ROLE_FFN_UP, lin[TG_ROLE_FFN_UP], M, c->h, c->ff)) != TG_OK)
         return st;
+    tg__dprof_mark(pr, TG_DP_FFN_UP);
+    if ((st = linear(c, TG_ROLE_FFN_DOWN, lin[TG_ROLE_FFN_DOWN], M, c->ff, c->x)) != TG_OK)
+        return st;
+    tg__dprof_mark(pr, TG_DP_FFN_DOWN);
     return TG_OK;
 }
 
@@ -297,6 +320,7 @@ static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, 
     }
     if (c->hp->pos == TG_POS_ROPE_HALF)
         rope_tables(c, rows, M);
+    tg__dprof_mark(c->prof, TG_DP_EMBED);
     tg_status st;
     for (int32_t l = 0; l < c->hp->n_layer; l++)
         if ((st = block(c, l, rows, M)) != TG_OK)
@@ -307,8 +331,10 @@ static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, 
             memmove(c->x + (n_out++) * C, c->x + i * C, C * sizeof(float));
     if (n_out) {
         tg__norm_rows(&bm->out_norm, c->x, n_out, c->h, bm->output->src);
+        tg__dprof_mark(c->prof, TG_DP_OUT_NORM);
         if ((st = linear(c, TG_N_BLOCK_ROLES, bm->output, n_out, c->h, logits_out)) != TG_OK)
             return st;
+        tg__dprof_mark(c->prof, TG_DP_OUTPUT);
     }
     return TG_OK;
 }
@@ -342,9 +368,11 @@ tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_
      * OpenMP setting is restored. */
     const int saved_threads = omp_get_max_threads();
     omp_set_num_threads(1);
+    tg__dprof_begin(c->prof, M);
     tg_status st = reserve(c, rows, M);
     if (st == TG_OK)
         st = forward(c, rows, M, logits_out);
+    tg__dprof_end(c->prof);
     omp_set_num_threads(saved_threads);
     return st;
 }

@@ -1,11 +1,14 @@
-/* Sessions: sequence copy / truncate / clear, thread counts, model info, kernel selection. */
+/* Sessions: sequence copy / truncate / clear, thread counts, model info, kernel selection, the
+ * decode profile switch. */
 #include "../support/testutil.h"
 
 #include <criterion/criterion.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <textgen/textgen.h>
+#include <unistd.h>
 
 static tg_model *model;
 static tg_model_info info;
@@ -589,4 +592,80 @@ Test(session, long_prefill_in_runs_equals_token_by_token)
     }
     tg_session_free(whole);
     tg_session_free(step);
+}
+
+/* The fields of a stage's line of the decode profile: calls per token, wall ms per token, share,
+ * caller CPU ms per token, GB/s (0 when the line has none). 0 if the line is missing. */
+static int profile_line(const char *text, const char *stage, double f[5])
+{
+    const char *at = strstr(text, stage);
+    if (!at)
+        return 0;
+    f[4] = 0;
+    return sscanf(at + strlen(stage), "%lf %lf %lf%% %lf %lf", &f[0], &f[1], &f[2], &f[3], &f[4]) >=
+           4;
+}
+
+/* $TEXTGEN_DECODE_PROFILE (lib/backend/decode_prof.c): a session created with it writes, when
+ * freed, a table of its one-row passes only (3 decoded tokens, not the prompt): each block stage
+ * once per layer and token, the output layer once, the products with a GB/s figure; a session
+ * created without it writes nothing. */
+Test(session, decode_profile_counts_decoded_tokens_stage_by_stage)
+{
+    char *dir = g_dir_make_tmp("tg_dprof_XXXXXX", NULL);
+    cr_assert(dir);
+    char *path = g_build_filename(dir, "profile.txt", NULL);
+    setenv("TEXTGEN_DECODE_PROFILE", path, 1);
+    tg_session *s = make(1, 1);
+    unsetenv("TEXTGEN_DECODE_PROFILE");
+    feed(s, 0, 0, prompt, N_PROMPT);
+    for (int32_t i = 0; i < 3; i++)
+        feed(s, 0, (int32_t)N_PROMPT + i, &prompt[i], 1);
+    cr_assert(!g_file_test(path, G_FILE_TEST_EXISTS), "written before the session ends");
+    tg_session_free(s);
+    char *text = NULL;
+    cr_assert(g_file_get_contents(path, &text, NULL, NULL), "no profile at %s", path);
+    cr_assert(strstr(text, "decode profile: 3 one-row forward passes"), "%s", text);
+    double f[5];
+    const char *per_layer[] = {"attention norm",      "qkv product",  "attention  ",
+                               "attn out + residual", "mlp up + act", "mlp down + residual"};
+    for (size_t i = 0; i < sizeof per_layer / sizeof *per_layer; i++) {
+        cr_assert(profile_line(text, per_layer[i], f), "no line '%s' in:\n%s", per_layer[i], text);
+        cr_assert_float_eq(f[0], (double)info.n_layer, 1e-9, "%s: %g calls a token", per_layer[i],
+                           f[0]);
+        cr_assert(f[1] >= 0 && f[2] >= 0 && f[2] <= 100, "%s", text);
+    }
+    cr_assert(profile_line(text, "output layer (logits)", f), "%s", text);
+    cr_assert_float_eq(f[0], 1.0, 1e-9);
+    cr_assert(f[1] > 0 && f[4] > 0, "the output layer's time and GB/s:\n%s", text);
+    cr_assert(strstr(text, "forward pass"), "%s", text);
+    g_free(text);
+    cr_assert_eq(remove(path), 0);
+    s = make(1, 1);
+    feed(s, 0, 0, prompt, 2);
+    feed(s, 0, 2, prompt, 1);
+    tg_session_free(s);
+    cr_assert(!g_file_test(path, G_FILE_TEST_EXISTS), "written without the variable");
+    cr_assert_eq(rmdir(dir), 0);
+    g_free(path);
+    g_free(dir);
+}
+
+/* A profile file that cannot be written is a warning in the log naming it; the session is
+ * freed normally. */
+Test(session, an_unwritable_decode_profile_is_a_logged_warning)
+{
+    const char *path = "/nonexistent-textgen-dir/profile.txt";
+    log_text = g_string_new(NULL);
+    tg_log_set(capture, TG_LOG_WARN, NULL);
+    setenv("TEXTGEN_DECODE_PROFILE", path, 1);
+    tg_session *s = make(1, 1);
+    unsetenv("TEXTGEN_DECODE_PROFILE");
+    feed(s, 0, 0, prompt, 1);
+    tg_session_free(s);
+    tg_log_set(NULL, 0, NULL);
+    char want[128];
+    snprintf(want, sizeof want, "1 TEXTGEN_DECODE_PROFILE: cannot write '%s': ", path);
+    cr_assert(strstr(log_text->str, want), "log:\n%s", log_text->str);
+    g_string_free(log_text, TRUE);
 }

@@ -1,0 +1,125 @@
+/* test_attention.c — white-box: the decode attention of backend/attention.c (rows read their K
+ * and V in place from the cache blocks, several KV heads side by side) against a double-precision
+ * reference of the same operands, and bit-identical whatever the pool's thread count (which
+ * changes how many heads one task reads together). */
+#include "attention.h"
+#include "kv_cache.h"
+#include "kernels/tpool.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct shape {
+    int32_t H, G, D; /* q heads, KV heads, head dim */
+} shape;
+
+/* GPT-2's heads (the 64-wide V sums); grouped-query heads with a head dim that ends in a group
+ * of 8 (40) and one that ends in fewer (12). */
+static const shape shapes[] = {{12, 12, 64}, {8, 2, 40}, {6, 3, 12}};
+#define N_CTX 200 /* > 12 blocks of 16 and a partial one; H D T >= 32768: the pool is used */
+
+/* A reproducible value in [-1, 1). */
+static float rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+/* Decodes positions 0 .. N_CTX - 1 one row at a time with a pool of n_threads, writing every
+ * row's attention output into att_all [N_CTX][H D], and the qkv rows fed into qkv_all. */
+static void run(const shape *sh, int32_t n_threads, float *qkv_all, float *att_all)
+{
+    tg_net_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.n_ctx = N_CTX;
+    hp.n_layer = 1;
+    hp.n_head = sh->H;
+    hp.n_kv_head = sh->G;
+    hp.head_dim = sh->D;
+    hp.n_embd = sh->H * sh->D;
+    const int64_t QKV = (int64_t)(sh->H + 2 * sh->G) * sh->D;
+    tg_tpool *pool;
+    tg_kv_cache *kv;
+    tg_attn *a;
+    cr_assert_eq(tg__tpool_create(&pool, n_threads, 100), TG_OK);
+    cr_assert_eq(tg__kvc_create(&kv, 1, N_CTX, 1, sh->G, sh->D), TG_OK);
+    cr_assert_eq(tg__attn_create(&a, &hp, kv, N_CTX, 1, pool), TG_OK);
+    uint64_t seed = 42;
+    for (int32_t p = 0; p < N_CTX; p++) {
+        float *qkv = qkv_all + (size_t)p * (size_t)QKV;
+        for (int64_t i = 0; i < QKV; i++)
+            qkv[i] = rnd(&seed);
+        cr_assert_eq(tg__kvc_reserve(kv, 0, p, 1), TG_OK);
+        const tg_batch_row row = {0, p, 0, 1};
+        cr_assert_eq(tg__attn_layer(a, 0, &row, 1, qkv, att_all + (size_t)p * sh->H * sh->D),
+                     TG_OK);
+    }
+    tg__attn_free(a);
+    tg__kvc_free(kv);
+    tg__tpool_free(pool);
+}
+
+/* softmax(q k / sqrt(D)) v over positions [0, p] for every q head, in double. */
+static void reference(const shape *sh, const float *qkv_all, int32_t p, double *out)
+{
+    const int64_t H = sh->H, G = sh->G, D = sh->D, R = H / G, QKV = (H + 2 * G) * D;
+    double *s = malloc((size_t)(p + 1) * sizeof *s);
+    for (int64_t h = 0; h < H; h++) {
+        const float *q = qkv_all + (size_t)p * (size_t)QKV + h * D;
+        const int64_t g = h / R;
+        double mx = -INFINITY, sum = 0;
+        for (int32_t t = 0; t <= p; t++) {
+            const float *k = qkv_all + (size_t)t * (size_t)QKV + (H + g) * D;
+            double d = 0;
+            for (int64_t i = 0; i < D; i++)
+                d += (double)q[i] * (double)k[i];
+            s[t] = d / sqrt((double)D);
+            mx = s[t] > mx ? s[t] : mx;
+        }
+        for (int32_t t = 0; t <= p; t++)
+            sum += (s[t] = exp(s[t] - mx));
+        for (int64_t i = 0; i < D; i++) {
+            double o = 0;
+            for (int32_t t = 0; t <= p; t++)
+                o += s[t] / sum * (double)qkv_all[(size_t)t * (size_t)QKV + (H + G + g) * D + i];
+            out[h * D + i] = o;
+        }
+    }
+    free(s);
+}
+
+Test(attention, decode_rows_match_a_double_reference_and_every_thread_count_gives_the_same_bits)
+{
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        const shape *sh = &shapes[c];
+        const size_t QKV = (size_t)(sh->H + 2 * sh->G) * (size_t)sh->D,
+                     HD = (size_t)sh->H * (size_t)sh->D;
+        float *qkv[3], *att[3];
+        for (int t = 0; t < 3; t++) {
+            qkv[t] = malloc(N_CTX * QKV * sizeof(float));
+            att[t] = malloc(N_CTX * HD * sizeof(float));
+            run(sh, t + 1, qkv[t], att[t]);
+        }
+        double *want = malloc(HD * sizeof *want);
+        const int32_t checked[] = {0, 1, 15, 16, 17, 63, 130, N_CTX - 1};
+        for (size_t k = 0; k < sizeof checked / sizeof *checked; k++) {
+            const int32_t p = checked[k];
+            reference(sh, qkv[0], p, want);
+            for (size_t i = 0; i < HD; i++)
+                cr_assert(fabs(att[0][(size_t)p * HD + i] - want[i]) <= 2e-6 + 2e-5 * fabs(want[i]),
+                          "shape %zu, position %d, output %zu: %.9g, want %.9g", c, (int)p, i,
+                          (double)att[0][(size_t)p * HD + i], want[i]);
+        }
+        for (int t = 1; t < 3; t++)
+            cr_assert(memcmp(att[0], att[t], N_CTX * HD * sizeof(float)) == 0,
+                      "shape %zu: %d threads give other bits than 1", c, t + 1);
+        free(want);
+        for (int t = 0; t < 3; t++) {
+            free(qkv[t]);
+            free(att[t]);
+        }
+    }
+}
