@@ -239,8 +239,7 @@ static void decode_rows(tg_attn *a, int32_t l, const tg_batch_row *rows, const i
     for (int64_t i = 0; i < n; i++)
         work += (int64_t)rows[idx[i]].pos + 1;
     work *= H * D;
-    /* Below ~32k multiply-adds a task costs less than handing it to another thread. */
-    tg_tpool *pool = work >= 32768 ? a->pool : NULL;
+    tg_tpool *pool = tg__tpool_for_work(a->pool, work);
     const int64_t threads = pool ? tg__tpool_threads_next(pool) : 1;
     int32_t heads = DEC_HEADS;
     while (heads > 1 && n * ((G + heads - 1) / heads) < 3 * threads)

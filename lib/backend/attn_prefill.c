@@ -293,7 +293,6 @@ void tg__attn_prefill(const tg_kv_cache *kv, int32_t seq, int32_t l, int64_t H, 
               .scratch_floats = tg__attn_prefill_scratch(kv),
               .scale = 1.0f / sqrtf((float)D)};
     jb.use512 = use_avx512();
-    /* Multiply-adds of q.K and p.V: below ~32k a tile costs less than handing it to a thread. */
-    const int64_t work = (p0 * m + m * (m + 1) / 2) * H * D * 2;
-    tg__tpool_run(work >= 32768 ? pool : NULL, n_tiles * G, tile_task, &jb);
+    const int64_t work = (p0 * m + m * (m + 1) / 2) * H * D * 2; /* multiply-adds of q.K, p.V */
+    tg__tpool_run(tg__tpool_for_work(pool, work), n_tiles * G, tile_task, &jb);
 }

@@ -264,6 +264,11 @@ int32_t tg__tpool_size(const tg_tpool *p)
     return p ? p->n : 1;
 }
 
+tg_tpool *tg__tpool_for_work(tg_tpool *p, int64_t fmas)
+{
+    return fmas >= 32768 ? p : NULL;
+}
+
 static int64_t chunks_for(int32_t n_threads, int64_t units)
 {
     /* 8 chunks per thread: a late thread then holds back at most ~1/8 of its share. */

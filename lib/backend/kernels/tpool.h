@@ -36,6 +36,10 @@ int32_t tg__tpool_size(const tg_tpool *p);
  * then tries its threads again (tpool_policy.h). */
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg);
 
+/* `p` for a job of `fmas` multiply-adds worth sharing out, NULL (the caller runs it alone) for a
+ * smaller one: below ~32k multiply-adds a chunk costs less than handing it to another thread. */
+tg_tpool *tg__tpool_for_work(tg_tpool *p, int64_t fmas);
+
 /* Jobs run on several threads / on the caller alone because of the fallback above. */
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
 
