@@ -237,40 +237,19 @@ INLINE TGT_VNNI void u8s8_panels(const tg_kcall *c, int64_t p, int64_t stride, c
     }
 }
 
-/* ---- Q8 with VNNI: per block of 32 k, an int32 dot product per column: 8 vpdpbusd per 16
- * columns with the activations' hi plane, times 256, plus the row's -128 * sum(x) that undoes
- * the u8 weights' +128, then 8 more with the lo plane (the weights again, from L1); then one FMA
- * into f32 with the block's weight scales (f16) times the row's block scale. The int32 sums
- * live for one half panel at a time, so M x S x 2 f32 accumulators + M x S int32 ones fit. ---- */
+/* ---- Q8 with VNNI, one row (kern_q8 sends 2 to 8 rows to the tiles below): per block of 32 k,
+ * an int32 dot product per column, the activations' hi plane times 256 plus the lo plane plus
+ * the row's -128 * sum(q) that undoes the u8 weights' +128; then one FMA into f32 with the
+ * block's weight scales (f16) times the row's block scale. hi and lo have their own int32
+ * accumulators (lo starting at -128 * sum(q)), so each weight line is loaded once for both
+ * planes, and a quad's two 64-byte halves are read together: each run's block is read line
+ * after line, with few instructions per line, so the loads run far enough ahead to stream at
+ * the memory's rate (docs/performance.md, "int8: one row streams its weights"). ---- */
 
-INLINE TGT_VNNI void q8_dots(__m512i ia[TG_KMAX_M][4], const uint8_t *const wp[4], size_t off,
-                             const int8_t *x, int64_t ld2, const int M, const int S)
+INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
+                               const int S)
 {
-#pragma GCC unroll 8
-    for (int q = 0; q < TG_KQBLK / 4; q++) {
-        __m512i w[4];
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-            w[s] = _mm512_load_si512((const void *)(wp[s] + off + (size_t)q * 128));
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            int32_t quad;
-            memcpy(&quad, x + r * ld2 + 4 * q, 4);
-            const __m512i xb = _mm512_set1_epi32(quad);
-#pragma GCC unroll 4
-            for (int s = 0; s < S; s++)
-                ia[r][s] = _mm512_dpbusd_epi32(ia[r][s], w[s], xb);
-        }
-    }
-}
-
-/* One row: each weight line is loaded once for both activation planes (hi and lo in their own
- * int32 accumulators, lo starting at the row's -128 * sum(q): (hi << 8) + lo is q8_panels' int32,
- * equal modulo 2^32 with no partial sum wrapping, so the same bits), and a quad's two 64-byte
- * halves are read together, so each run's block is read line after line. Fewer instructions per
- * line let the core's loads run further ahead of the arithmetic. */
-INLINE TGT_VNNI void q8_row_panels(const tg_kcall *c, int64_t p, int64_t stride, const int S)
-{
+    (void)M; /* always 1: DRIVER instantiates every M, kern_q8 calls this for one row only */
     PANELS_BEGIN(c, p, stride, 1, S, __m512, _mm512_setzero_ps);
     const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK;
     for (int64_t b = 0; b < nb; b++) {
@@ -313,56 +292,6 @@ INLINE TGT_VNNI void q8_row_panels(const tg_kcall *c, int64_t p, int64_t stride,
             }
     }
     PANELS_STORE(c, p, stride, 1, S, acc);
-}
-
-INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, const int M,
-                               const int S)
-{
-    if (M == 1) {
-        q8_row_panels(c, p, stride, S);
-        return;
-    }
-    PANELS_BEGIN(c, p, stride, M, S, __m512, _mm512_setzero_ps);
-    const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t bo = (size_t)b * TG_KQ8_BLOCK_BYTES;
-        const int8_t *xh = (const int8_t *)c->act + b * TG_KQBLK;
-        if (c->pf)
-            for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
-                PREFETCH_RUNS(c, wp, S, bo + (size_t)q * 128);
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m512i ia[TG_KMAX_M][4];
-#pragma GCC unroll 8
-            for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-                for (int s = 0; s < S; s++)
-                    ia[r][s] = _mm512_setzero_si512();
-            q8_dots(ia, wp, bo + 64 * (size_t)h, xh, ld2, M, S);
-#pragma GCC unroll 8
-            for (int r = 0; r < M; r++) {
-                const __m512i corr = _mm512_set1_epi32(c->xblk[r * nb + b].corr);
-#pragma GCC unroll 4
-                for (int s = 0; s < S; s++)
-                    ia[r][s] = _mm512_add_epi32(_mm512_slli_epi32(ia[r][s], 8), corr);
-            }
-            q8_dots(ia, wp, bo + 64 * (size_t)h, xh + Kp, ld2, M, S);
-            __m512 ws[4];
-#pragma GCC unroll 4
-            for (int s = 0; s < S; s++)
-                ws[s] = _mm512_cvtph_ps(_mm256_load_si256(
-                    (const __m256i *)(wp[s] + bo + TG_KQBLK * TG_KPANEL + 32 * h)));
-#pragma GCC unroll 8
-            for (int r = 0; r < M; r++) {
-                const __m512 xs = _mm512_set1_ps(c->xblk[r * nb + b].scale);
-#pragma GCC unroll 4
-                for (int s = 0; s < S; s++)
-                    acc[r][s][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][s]),
-                                                   _mm512_mul_ps(ws[s], xs), acc[r][s][h]);
-            }
-        }
-    }
-    PANELS_STORE(c, p, stride, M, S, acc);
 }
 
 /* ---- Q8 activations: prepare_q8 of kmat_pack.c, 16 values per instruction, the same bits
