@@ -30,6 +30,7 @@
  * repetitions that got one are the ones to trust. */
 #include "bw_probe.h"
 #include "kmat.h"
+#include "panel_mem.h"
 #include "tpool.h"
 
 #include <math.h>
@@ -453,6 +454,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         else
             free(w);
     }
+    tg__panel_mem_settle(); /* time the panels on the pages decode reads them from */
     const int64_t maxM = 8, maxK = 3072, maxN = 50257;
     float *x = malloc(sizeof(float) * (size_t)(maxM * maxK));
     for (int64_t e = 0; e < maxM * maxK; e++)

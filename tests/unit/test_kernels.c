@@ -1,13 +1,15 @@
 /* The kernels of lib/backend/kernels: packed small-M products in f32, bf16 and int8 against a
  * double-precision reference of the same operands, on every ISA level the CPU has; bit-identical
  * results for every panel split, stream count and thread count; int8/bf16 error against f32 on
- * random data; the thread pool; the CPU count. Then the linear seam: the kmat implementation
- * (these kernels, and oneDNN on their panels for many rows) against the oneDNN one. */
+ * random data; panel memory on huge pages; the thread pool; the CPU count. Then the linear seam:
+ * the kmat implementation (these kernels, and oneDNN on their panels for many rows) against the
+ * oneDNN one. */
 #include "backend/linear.h"
 #include "backend/tensor.h"
 #include "core/fileutil.h"
 #include "cpus.h"
 #include "kmat.h"
+#include "panel_mem.h"
 #include "tpool.h"
 
 #include <criterion/criterion.h>
@@ -766,6 +768,125 @@ Test(kernels, packing_a_mapped_file_drops_its_pages_and_gives_the_same_bytes)
     tg__tpool_free(pool);
     unlink(path);
     free(w);
+}
+
+/* ---- panel memory: huge pages after packing (panel_mem.c) ---- */
+
+/* A field (kB) of the mapping that contains `addr` (/proc/self/smaps), -1 if not found. */
+static long vma_field_kb(const void *addr, const char *field)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    long kb = -1;
+    int in = 0;
+    const size_t fl = strlen(field);
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = a <= (unsigned long)(uintptr_t)addr && (unsigned long)(uintptr_t)addr < b;
+        else if (in && strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            kb = strtol(line + fl + 1, NULL, 10);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Whether this kernel can collapse anonymous memory into huge pages (transparent huge pages not
+ * "never", MADV_COLLAPSE known: Linux >= 6.1): probed on 2 MiB of our own. */
+static int huge_pages_available(void)
+{
+    const size_t H = (size_t)2 << 20;
+    uint8_t *raw = mmap(NULL, 2 * H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return 0;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + H - 1) & ~(H - 1));
+    memset(p, 1, H);
+    const int ok = madvise(p, H, MADV_HUGEPAGE) == 0 && madvise(p, H, 25 /* MADV_COLLAPSE */) == 0;
+    munmap(raw, 2 * H);
+    return ok;
+}
+
+/* A bf16 matrix of ~10 MB (4 whole 2 MiB pages): its panels sit in a 2 MiB aligned mapping,
+ * products right after packing (while the background collapse may run) and after it has ended
+ * give the same bits from the same bytes, and the mapping is then on huge pages where the
+ * kernel has them; with $TEXTGEN_PANEL_PAGES=4k it stays on 4 KiB pages. */
+Test(kernels, large_panels_move_to_huge_pages_after_packing_with_the_same_products)
+{
+    const int64_t K = 768, N = 32 * 200 + 5, M = 2;
+    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)(M * K), 1.0f);
+    float *y0 = calloc((size_t)(M * N), sizeof(float)),
+          *y1 = calloc((size_t)(M * N), sizeof(float));
+    const int huge = huge_pages_available();
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            setenv("TEXTGEN_PANEL_PAGES", "4k", 1);
+        tg_kmat m;
+        cr_assert_eq(tg__kmat_pack(&m, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+        const size_t bytes = m.panel_bytes * (size_t)m.n_panels;
+        cr_assert_eq(m.owned, 2, "a %zu-byte matrix is mapped, not on the heap", bytes);
+        cr_assert_eq((uintptr_t)m.data % ((uintptr_t)2 << 20), 0, "mapping aligned to 2 MiB");
+        uint8_t *copy = malloc(bytes);
+        memcpy(copy, m.data, bytes);
+        product(&m, x, M, NULL, y0, N, 0, m.n_panels);
+        tg__panel_mem_settle();
+        cr_assert(memcmp(copy, m.data, bytes) == 0, "the panels' bytes survive the collapse");
+        product(&m, x, M, NULL, y1, N, 0, m.n_panels);
+        cr_assert(memcmp(y0, y1, sizeof(float) * (size_t)(M * N)) == 0);
+        const long hp = vma_field_kb(m.data, "AnonHugePages");
+        if (pass)
+            cr_assert_eq(hp, 0, "TEXTGEN_PANEL_PAGES=4k: %ld kB on huge pages", hp);
+        else if (huge)
+            cr_assert_geq(hp, 4 * 2048, "whole 2 MiB pages collapsed: %ld kB", hp);
+        else
+            cr_log_info("no transparent huge pages / MADV_COLLAPSE here: %ld kB", hp);
+        free(copy);
+        tg__kmat_free(&m);
+    }
+    unsetenv("TEXTGEN_PANEL_PAGES");
+    free(w);
+    free(x);
+    free(y0);
+    free(y1);
+}
+
+/* Matrices freed while queued for the collapse, or while one of their 2 MiB steps is being
+ * collapsed, leave the queue (no use after free under ASan, no hang); the ones kept give the
+ * products of a fresh pack afterwards. */
+Test(kernels, panels_freed_while_waiting_for_huge_pages)
+{
+    const int64_t K = 768, N = 32 * 120, M = 1;
+    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)K, 1.0f);
+    float *ya = calloc((size_t)N, sizeof(float)), *yb = calloc((size_t)N, sizeof(float));
+    tg_kmat keep[4];
+    for (int round = 0; round < 4; round++) {
+        tg_kmat m[3];
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(tg__kmat_pack(&m[i], w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+        tg__kmat_free(&m[2]); /* most likely still queued */
+        struct timespec ts = {0, 2000000 * round};
+        nanosleep(&ts, NULL);
+        tg__kmat_free(&m[0]); /* most likely being collapsed, or done */
+        keep[round] = m[1];
+    }
+    tg__panel_mem_settle();
+    tg_kmat fresh;
+    setenv("TEXTGEN_PANEL_PAGES", "4k", 1);
+    cr_assert_eq(tg__kmat_pack(&fresh, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    unsetenv("TEXTGEN_PANEL_PAGES");
+    product(&fresh, x, M, NULL, ya, N, 0, fresh.n_panels);
+    for (int round = 0; round < 4; round++) {
+        product(&keep[round], x, M, NULL, yb, N, 0, keep[round].n_panels);
+        cr_assert(memcmp(ya, yb, sizeof(float) * (size_t)N) == 0, "kept matrix %d", round);
+        tg__kmat_free(&keep[round]);
+    }
+    tg__kmat_free(&fresh);
+    free(w);
+    free(x);
+    free(ya);
+    free(yb);
 }
 
 /* ---- CPUs this process may use ---- */

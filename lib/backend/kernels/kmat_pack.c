@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fileutil.h"
 #include "kmat_impl.h"
+#include "panel_mem.h"
 #include "tpool.h"
 
 #include <stdatomic.h>
@@ -12,7 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 static uint16_t f32_to_bf16(float f)
 {
@@ -44,25 +44,6 @@ static uint16_t f32_to_f16(float f)
         return (uint16_t)nearbyintf(f * 16777216.0f);
     b += 0xfffu + ((b >> 13) & 1u);
     return (uint16_t)((b - 0x38000000u) >> 13);
-}
-
-/* Memory for packed panels. Large matrices come pre-faulted from the kernel in one call
- * (MAP_POPULATE): faulting a fresh 500 MB buffer page by page while packing costs ~0.7 s, most
- * of a model load (docs/performance.md, "Fast start"). */
-static void *alloc_panels(size_t bytes, int32_t *owned, size_t *map_bytes)
-{
-    const size_t big = (size_t)2 << 20;
-    if (bytes >= big) {
-        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (p != MAP_FAILED) {
-            *owned = 2;
-            *map_bytes = bytes;
-            return p;
-        }
-    }
-    *owned = 1;
-    return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
 static int64_t k_step(int32_t fmt)
@@ -137,10 +118,7 @@ void tg__kmat_free(tg_kmat *m)
 {
     if (!m)
         return;
-    if (m->owned == 1)
-        free(m->data);
-    else if (m->owned == 2)
-        munmap(m->data, m->map_bytes);
+    tg__panel_mem_free(m->data, m->owned, m->map_bytes);
     free(m->scale);
     free(m->comp);
     memset(m, 0, sizeof *m);
@@ -259,7 +237,7 @@ static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int tr
     out->panel_bytes = panel_bytes(fmt, Kp);
     out->q8_unit = fmt == TG_KFMT_Q8 ? q8_unit(w, K, N, release && transposed) : 1.0f;
     const size_t data_bytes = out->panel_bytes * (size_t)np;
-    out->data = alloc_panels(data_bytes, &out->owned, &out->map_bytes);
+    out->data = tg__panel_mem_alloc(data_bytes, &out->owned, &out->map_bytes);
     const int quant = fmt == TG_KFMT_S8 || fmt == TG_KFMT_U8S8;
     if (quant)
         out->scale = tg__calloc((size_t)np * TG_KPANEL, sizeof(float));
@@ -284,6 +262,7 @@ static tg_status pack(tg_kmat *out, const float *w, int64_t K, int64_t N, int tr
         return tg__error(TG_ENOMEM, "out of memory packing a %lld x %lld matrix", (long long)K,
                          (long long)N);
     }
+    tg__panel_mem_ready(out->data, out->owned, out->map_bytes);
     return TG_OK;
 }
 

@@ -1,0 +1,36 @@
+/* backend/kernels/panel_mem.h — memory for packed weight panels, and huge pages for it.
+ *
+ * Decode reads every panel once per token, so the page size matters: on the AMD EPYC (Zen 4) VM
+ * this project measures on, one core reads ~23 GB/s from 4 KiB pages with the bf16 kernel's
+ * 4 streams but ~31 GB/s from 2 MiB pages with any stream count (bench/bench_stream,
+ * docs/performance.md "Issue 12, phase 4"): the hardware prefetchers stop at every 4 KiB page.
+ * Faulting huge pages in at load is slow on such VMs (free 2 MiB blocks are handed back to the
+ * host, which takes ~5 ms to supply each one again: ~1 s for 247 MB, twice the whole fast-start
+ * budget), so a large mapping is populated with 4 KiB pages as before (fast), and once packed,
+ * its whole 2 MiB pages are collapsed into huge pages (MADV_COLLAPSE) by one background thread
+ * at the lowest priority, 2 MiB at a time, while the model already runs. Where the kernel has no
+ * transparent huge pages (or no MADV_COLLAPSE, Linux < 6.1) the panels simply stay on 4 KiB
+ * pages. $TEXTGEN_PANEL_PAGES=4k turns huge pages off (benchmarks compare both). */
+#ifndef TG_KERNELS_PANEL_MEM_H
+#define TG_KERNELS_PANEL_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* `bytes` of zeroed, 64-byte aligned memory: an anonymous mapping aligned to 2 MiB and
+ * populated up front for 2 MiB or more (*owned = 2, *map_bytes its length), else the heap
+ * (*owned = 1). NULL when out of memory. */
+void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes);
+
+/* The panels of a mapping from tg__panel_mem_alloc are written: queue its whole 2 MiB pages
+ * for collapsing into huge pages in the background. Nothing for heap memory (owned != 2). */
+void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes);
+
+/* Release memory from tg__panel_mem_alloc: a mapping leaves the queue first (waiting for at
+ * most the one 2 MiB collapse in flight). */
+void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes);
+
+/* Wait until every queued mapping is collapsed (tests and benchmarks). */
+void tg__panel_mem_settle(void);
+
+#endif
