@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <textgen/textgen.h>
 #include <time.h>
 #include <unistd.h>
@@ -883,6 +884,43 @@ Test(kernels, panels_freed_while_waiting_for_huge_pages)
         tg__kmat_free(&keep[round]);
     }
     tg__kmat_free(&fresh);
+    free(w);
+    free(x);
+    free(ya);
+    free(yb);
+}
+
+/* A process forked while matrices wait for the collapse (Python's multiprocessing does this with
+ * a loaded model): the child has no worker, so it must drop the queue — its products are those
+ * of the parent and it frees every matrix without waiting (a hang fails by SIGALRM, a wrong
+ * product by the exit code). */
+Test(kernels, a_child_forked_while_panels_wait_for_huge_pages_frees_them)
+{
+    const int64_t K = 768, N = 32 * 120, M = 1;
+    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)K, 1.0f);
+    float *ya = calloc((size_t)N, sizeof(float)), *yb = calloc((size_t)N, sizeof(float));
+    tg_kmat m[6];
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(tg__kmat_pack(&m[i], w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    product(&m[0], x, M, NULL, ya, N, 0, m[0].n_panels);
+    const pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        alarm(30); /* a hung child must not outlive the test (it holds the test's output pipe) */
+        int bad = 0;
+        for (int i = 5; i >= 0; i--) {
+            product(&m[i], x, M, NULL, yb, N, 0, m[i].n_panels);
+            bad |= memcmp(ya, yb, sizeof(float) * (size_t)N) != 0;
+            tg__kmat_free(&m[i]);
+        }
+        tg__panel_mem_settle();
+        _exit(bad ? 3 : 0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    for (int i = 0; i < 6; i++)
+        tg__kmat_free(&m[i]);
     free(w);
     free(x);
     free(ya);

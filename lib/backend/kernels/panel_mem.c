@@ -1,5 +1,5 @@
 /* backend/kernels/panel_mem.c — panel memory and its background collapse into huge pages (see
- * panel_mem.h for why). One detached worker thread exists while the queue is not empty; it
+ * panel_mem.h for why). One worker thread exists while the queue is not empty; it
  * collapses 2 MiB per madvise call so that freeing a queued matrix never waits long. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall(SYS_gettid) */
@@ -37,6 +37,54 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static item *g_head;       /* queue, FIFO */
 static const item *g_busy; /* the item whose 2 MiB step is being collapsed */
 static int g_running;      /* a worker exists */
+static pthread_t g_thread; /* the last worker started, joined before the next one starts */
+static int g_joinable;     /* g_thread has not been joined yet */
+static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+
+/* fork() copies the queue but not the worker: the child drops the queue (its panels stay on the
+ * pages they have) so that freeing a matrix there never waits for a worker that is not there. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&g_mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void fork_child(void)
+{
+    while (g_head) {
+        item *it = g_head;
+        g_head = it->next;
+        free(it);
+    }
+    g_busy = NULL;
+    g_running = g_joinable = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void register_fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The library may be unloaded (dlclose) while models are still queued: the worker must not run
+ * its code afterwards, so it is stopped (at most one 2 MiB step in flight) and joined. */
+__attribute__((destructor)) static void panel_mem_unload(void)
+{
+    pthread_mutex_lock(&g_mu);
+    for (item *it = g_head; it; it = it->next)
+        it->cancel = 1;
+    while (g_running)
+        pthread_cond_wait(&g_cv, &g_mu);
+    const int join = g_joinable;
+    g_joinable = 0;
+    pthread_mutex_unlock(&g_mu);
+    if (join)
+        pthread_join(g_thread, NULL);
+}
 
 static int huge_wanted(void)
 {
@@ -109,6 +157,7 @@ void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes)
     /* Eligible for huge pages (khugepaged may also collapse it, if the explicit path fails). */
     if (madvise(p, whole, MADV_HUGEPAGE) != 0)
         return;
+    pthread_once(&g_fork_once, register_fork_handlers);
     item *it = calloc(1, sizeof *it);
     if (!it)
         return;
@@ -120,18 +169,15 @@ void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes)
         tail = &(*tail)->next;
     *tail = it;
     if (!g_running) {
-        pthread_attr_t attr;
-        pthread_t th;
-        int ok = pthread_attr_init(&attr) == 0;
-        ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0;
-        ok = ok && pthread_create(&th, &attr, collapse_worker, NULL) == 0;
-        if (ok)
-            g_running = 1;
+        if (g_joinable) /* the last worker has left its loop: this returns at once */
+            pthread_join(g_thread, NULL);
+        g_joinable = 0;
+        if (pthread_create(&g_thread, NULL, collapse_worker, NULL) == 0)
+            g_running = g_joinable = 1;
         else { /* no worker: nothing stays queued */
             *tail = NULL;
             free(it);
         }
-        pthread_attr_destroy(&attr);
     }
     pthread_mutex_unlock(&g_mu);
 }
