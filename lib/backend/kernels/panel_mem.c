@@ -1,6 +1,16 @@
-/* backend/kernels/panel_mem.c — panel memory and its background collapse into huge pages (see
- * panel_mem.h for why). One worker thread exists while the queue is not empty; it
- * collapses 2 MiB per madvise call so that freeing a queued matrix never waits long. */
+/* backend/kernels/panel_mem.c — panel memory in 2 MiB-aligned chunks, and their background
+ * collapse into huge pages (see panel_mem.h for why).
+ *
+ * Matrices are carved one after another out of chunks (64 MiB, or one matrix's size if larger),
+ * each allocation starting on a 4 KiB page, so a model's panels lie side by side and nearly all
+ * of them can sit on huge pages: with one mapping per matrix, the matrices under 2 MiB (int8's
+ * qkv, every attn.proj) and each mapping's tail past its last 2 MiB boundary stayed on 4 KiB
+ * pages (a third of int8's bytes). A 2 MiB page is collapsed once every byte of it is packed
+ * (or is padding); the partly used last page of a chunk stays on 4 KiB pages, so nothing is
+ * faulted in that no matrix uses (so does a page shared with a matrix freed before it was
+ * packed, an error path). A freed matrix gives its pages back at once; the chunk goes
+ * when its last matrix does. One worker thread exists while a page waits; it collapses 2 MiB
+ * per madvise call, so freeing a matrix never waits for more than one such step. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall(SYS_gettid) */
 #endif
@@ -24,25 +34,161 @@
 #endif
 
 #define HUGE_BYTES ((size_t)2 << 20)
+#define PAGE_BYTES ((size_t)4096)
+#define CHUNK_BYTES ((size_t)64 << 20)
+#define ARENA_MIN ((size_t)64 << 10) /* smaller panels go to the heap */
 
-typedef struct item {
-    uint8_t *p;
-    size_t len, done; /* whole huge pages from p; bytes collapsed so far */
-    int cancel;       /* tg__panel_mem_free waits for the step in flight */
-    struct item *next;
-} item;
+enum { PAGE_FILLING, PAGE_WAITING, PAGE_DONE };
+
+typedef struct chunk {
+    uint8_t *base;  /* 2 MiB aligned */
+    size_t len;     /* a multiple of 2 MiB */
+    size_t top;     /* bytes handed out, a multiple of 4 KiB */
+    size_t live;    /* allocations not freed yet */
+    size_t *ready;  /* per 2 MiB page: bytes packed (or padding) */
+    uint8_t *state; /* per 2 MiB page: PAGE_* */
+    struct chunk *next;
+} chunk;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static item *g_head;       /* queue, FIFO */
-static const item *g_busy; /* the item whose 2 MiB step is being collapsed */
-static int g_running;      /* a worker exists */
-static pthread_t g_thread; /* the last worker started, joined before the next one starts */
-static int g_joinable;     /* g_thread has not been joined yet */
+static chunk *g_chunks;     /* newest first: allocations come from the head */
+static size_t g_waiting;    /* pages in state PAGE_WAITING */
+static const chunk *g_busy; /* the chunk a 2 MiB step is being collapsed in */
+static int g_running;       /* a worker exists */
+static pthread_t g_thread;  /* the last worker started, joined before the next one starts */
+static int g_joinable;      /* g_thread has not been joined yet */
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
-/* fork() copies the queue but not the worker: the child drops the queue (its panels stay on the
- * pages they have) so that freeing a matrix there never waits for a worker that is not there. */
+static int huge_wanted(void)
+{
+    const char *e = getenv("TEXTGEN_PANEL_PAGES");
+    return !(e && strcmp(e, "4k") == 0);
+}
+
+static chunk *chunk_of(const void *p)
+{
+    for (chunk *c = g_chunks; c; c = c->next)
+        if ((const uint8_t *)p >= c->base && (const uint8_t *)p < c->base + c->len)
+            return c;
+    return NULL;
+}
+
+/* Bytes [off, off + n) of c count as ready; pages that become whole wait for the worker. */
+static void mark_ready(chunk *c, size_t off, size_t n, int queue)
+{
+    while (n > 0) {
+        const size_t pg = off / HUGE_BYTES, in = HUGE_BYTES - off % HUGE_BYTES;
+        const size_t step = n < in ? n : in;
+        c->ready[pg] += step;
+        if (c->ready[pg] == HUGE_BYTES && c->state[pg] == PAGE_FILLING) {
+            c->state[pg] = queue ? PAGE_WAITING : PAGE_DONE;
+            g_waiting += queue;
+        }
+        off += step;
+        n -= step;
+    }
+}
+
+static chunk *chunk_new(size_t need)
+{
+    const size_t len =
+        need > CHUNK_BYTES ? (need + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES : CHUNK_BYTES;
+    chunk *c = calloc(1, sizeof *c);
+    uint8_t *raw = c ? mmap(NULL, len + HUGE_BYTES, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                     : MAP_FAILED;
+    if (raw == MAP_FAILED) {
+        free(c);
+        return NULL;
+    }
+    /* Map 2 MiB more and cut off both ends so that the chunk starts on a huge page. */
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1));
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    if (raw + len + HUGE_BYTES > p + len)
+        munmap(p + len, (size_t)(raw + len + HUGE_BYTES - (p + len)));
+    c->base = p;
+    c->len = len;
+    c->ready = calloc(len / HUGE_BYTES, sizeof *c->ready);
+    c->state = calloc(len / HUGE_BYTES, 1);
+    if (!c->ready || !c->state) {
+        munmap(p, len);
+        free(c->ready);
+        free(c->state);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes)
+{
+    if (bytes < ARENA_MIN) {
+        *owned = 1;
+        return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
+    }
+    const size_t len = (bytes + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
+    pthread_mutex_lock(&g_mu);
+    chunk *c = g_chunks;
+    if (!c || c->len - c->top < len) {
+        if (!(c = chunk_new(len))) {
+            pthread_mutex_unlock(&g_mu);
+            return NULL;
+        }
+        c->next = g_chunks;
+        g_chunks = c;
+    }
+    uint8_t *p = c->base + c->top;
+    c->top += len;
+    c->live++;
+    pthread_mutex_unlock(&g_mu);
+    /* Fault the pages in with one call, as 4 KiB pages: faulting a fresh 500 MB buffer page by
+     * page while packing costs ~0.7 s, most of a model load (docs/performance.md, "Fast start"),
+     * and huge pages faulted in here would cost ~5 ms each (panel_mem.h). Without
+     * MADV_POPULATE_WRITE (Linux < 5.14) the packer faults them in. */
+    madvise(p, len, MADV_POPULATE_WRITE);
+    *owned = 2;
+    *map_bytes = len;
+    return p;
+}
+
+static void *collapse_worker(void *arg)
+{
+    (void)arg;
+    /* Lowest priority: the collapse must never take CPU time from decoding or loading. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    pthread_mutex_lock(&g_mu);
+    while (g_waiting > 0) {
+        chunk *c = g_chunks;
+        size_t pg = 0;
+        for (; c; c = c->next) {
+            for (pg = 0; pg < c->len / HUGE_BYTES && c->state[pg] != PAGE_WAITING; pg++)
+                ;
+            if (pg < c->len / HUGE_BYTES)
+                break;
+        }
+        if (!c) /* cannot happen while g_waiting counts right; never spin */
+            break;
+        c->state[pg] = PAGE_DONE;
+        g_waiting--;
+        g_busy = c;
+        pthread_mutex_unlock(&g_mu);
+        /* Failures leave the page on 4 KiB pages (no THP, no free 2 MiB block): still correct. */
+        madvise(c->base + pg * HUGE_BYTES, HUGE_BYTES, MADV_COLLAPSE);
+        pthread_mutex_lock(&g_mu);
+        g_busy = NULL;
+        pthread_cond_broadcast(&g_cv);
+    }
+    g_running = 0;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+/* fork() copies the waiting pages but not the worker: the child forgets them (its panels stay on
+ * the pages they have) so that freeing a matrix there never waits for a worker that is not
+ * there. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&g_mu);
@@ -55,11 +201,11 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    while (g_head) {
-        item *it = g_head;
-        g_head = it->next;
-        free(it);
-    }
+    for (chunk *c = g_chunks; c; c = c->next)
+        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
+            if (c->state[pg] == PAGE_WAITING)
+                c->state[pg] = PAGE_DONE;
+    g_waiting = 0;
     g_busy = NULL;
     g_running = g_joinable = 0;
     pthread_mutex_unlock(&g_mu);
@@ -70,13 +216,16 @@ static void register_fork_handlers(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-/* The library may be unloaded (dlclose) while models are still queued: the worker must not run
- * its code afterwards, so it is stopped (at most one 2 MiB step in flight) and joined. */
+/* The library may be unloaded (dlclose) while pages wait: the worker must not run its code
+ * afterwards, so it is stopped (at most one 2 MiB step in flight) and joined. */
 __attribute__((destructor)) static void panel_mem_unload(void)
 {
     pthread_mutex_lock(&g_mu);
-    for (item *it = g_head; it; it = it->next)
-        it->cancel = 1;
+    for (chunk *c = g_chunks; c; c = c->next)
+        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
+            if (c->state[pg] == PAGE_WAITING)
+                c->state[pg] = PAGE_DONE;
+    g_waiting = 0;
     while (g_running)
         pthread_cond_wait(&g_cv, &g_mu);
     const int join = g_joinable;
@@ -86,98 +235,23 @@ __attribute__((destructor)) static void panel_mem_unload(void)
         pthread_join(g_thread, NULL);
 }
 
-static int huge_wanted(void)
-{
-    const char *e = getenv("TEXTGEN_PANEL_PAGES");
-    return !(e && strcmp(e, "4k") == 0);
-}
-
-void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes)
-{
-    if (bytes >= HUGE_BYTES) {
-        /* Aligned to 2 MiB so that every whole 2 MiB of panels can become one huge page: map
-         * 2 MiB more, cut off both ends, then populate (not MAP_POPULATE: the slack would be
-         * faulted in too). Faulting a fresh 500 MB buffer page by page while packing costs
-         * ~0.7 s, most of a model load (docs/performance.md, "Fast start"). */
-        const size_t len = (bytes + 4095) / 4096 * 4096;
-        uint8_t *raw = mmap(NULL, len + HUGE_BYTES, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (raw != MAP_FAILED) {
-            uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1));
-            if (p > raw)
-                munmap(raw, (size_t)(p - raw));
-            if (raw + len + HUGE_BYTES > p + len)
-                munmap(p + len, (size_t)(raw + len + HUGE_BYTES - (p + len)));
-            /* Without MADV_POPULATE_WRITE (Linux < 5.14) the packer faults the pages in. */
-            madvise(p, len, MADV_POPULATE_WRITE);
-            *owned = 2;
-            *map_bytes = len;
-            return p;
-        }
-    }
-    *owned = 1;
-    return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
-}
-
-static void *collapse_worker(void *arg)
-{
-    (void)arg;
-    /* Lowest priority: the collapse must never take CPU time from decoding or loading. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-    pthread_mutex_lock(&g_mu);
-    while (g_head) {
-        item *it = g_head;
-        if (it->cancel || it->done >= it->len) {
-            g_head = it->next;
-            free(it);
-            pthread_cond_broadcast(&g_cv);
-            continue;
-        }
-        uint8_t *step = it->p + it->done;
-        g_busy = it;
-        pthread_mutex_unlock(&g_mu);
-        /* Failures leave the step on 4 KiB pages (no THP, no free 2 MiB block): still correct. */
-        madvise(step, HUGE_BYTES, MADV_COLLAPSE);
-        pthread_mutex_lock(&g_mu);
-        it->done += HUGE_BYTES;
-        g_busy = NULL;
-        pthread_cond_broadcast(&g_cv);
-    }
-    g_running = 0;
-    pthread_cond_broadcast(&g_cv);
-    pthread_mutex_unlock(&g_mu);
-    return NULL;
-}
-
 void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes)
 {
-    const size_t whole = map_bytes / HUGE_BYTES * HUGE_BYTES;
-    if (owned != 2 || whole == 0 || !huge_wanted())
+    if (owned != 2)
         return;
-    /* Eligible for huge pages (khugepaged may also collapse it, if the explicit path fails). */
-    if (madvise(p, whole, MADV_HUGEPAGE) != 0)
-        return;
-    pthread_once(&g_fork_once, register_fork_handlers);
-    item *it = calloc(1, sizeof *it);
-    if (!it)
-        return;
-    it->p = p;
-    it->len = whole;
+    const int queue = huge_wanted();
+    if (queue)
+        pthread_once(&g_fork_once, register_fork_handlers);
     pthread_mutex_lock(&g_mu);
-    item **tail = &g_head;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = it;
-    if (!g_running) {
+    chunk *c = chunk_of(p);
+    if (c)
+        mark_ready(c, (size_t)((uint8_t *)p - c->base), map_bytes, queue);
+    if (g_waiting > 0 && !g_running) {
         if (g_joinable) /* the last worker has left its loop: this returns at once */
             pthread_join(g_thread, NULL);
         g_joinable = 0;
         if (pthread_create(&g_thread, NULL, collapse_worker, NULL) == 0)
             g_running = g_joinable = 1;
-        else { /* no worker: nothing stays queued */
-            *tail = NULL;
-            free(it);
-        }
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -188,32 +262,43 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes)
         free(p);
         return;
     }
-    if (owned != 2)
+    if (owned != 2 || !p)
         return;
     pthread_mutex_lock(&g_mu);
-    for (item **pp = &g_head; *pp;) {
-        item *it = *pp;
-        if (it->p != p) {
-            pp = &it->next;
-            continue;
-        }
-        it->cancel = 1;
-        while (g_busy == it)
-            pthread_cond_wait(&g_cv, &g_mu);
-        /* The worker may have dropped the cancelled item meanwhile: search again, by address
-         * (no other item can have p: the mapping is still ours). */
-        pp = &g_head;
-        while (*pp && (*pp)->p != p)
+    chunk *c = chunk_of(p);
+    if (!c) {
+        pthread_mutex_unlock(&g_mu);
+        return;
+    }
+    while (g_busy == c) /* a collapse in this chunk must not race the release below */
+        pthread_cond_wait(&g_cv, &g_mu);
+    if (--c->live == 0) {
+        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
+            if (c->state[pg] == PAGE_WAITING) {
+                c->state[pg] = PAGE_DONE;
+                g_waiting--;
+            }
+        chunk **pp = &g_chunks;
+        while (*pp != c)
             pp = &(*pp)->next;
-        if (*pp) {
-            item *gone = *pp;
-            *pp = gone->next;
-            free(gone);
-        }
-        break;
+        *pp = c->next;
+        munmap(c->base, c->len);
+        free(c->ready);
+        free(c->state);
+        free(c);
+    } else {
+        /* Resident no more (the range is never handed out again), and its whole 2 MiB pages
+         * not collapsed yet never will be: a collapse would fault them in again. */
+        const size_t off = (size_t)((uint8_t *)p - c->base);
+        for (size_t pg = (off + HUGE_BYTES - 1) / HUGE_BYTES;
+             (pg + 1) * HUGE_BYTES <= off + map_bytes; pg++)
+            if (c->state[pg] == PAGE_WAITING) {
+                c->state[pg] = PAGE_DONE;
+                g_waiting--;
+            }
+        madvise(p, map_bytes, MADV_DONTNEED);
     }
     pthread_mutex_unlock(&g_mu);
-    munmap(p, map_bytes);
 }
 
 void tg__panel_mem_settle(void)
