@@ -8,6 +8,7 @@
 #include "backend_internal.h"
 #include "core/error.h"
 #include "kernels/cpus.h"
+#include "kernels/panel_mem.h"
 #include "kernels/tpool.h"
 #include "rope.h"
 
@@ -156,8 +157,10 @@ tg_status tg__backend_model_create(tg_backend_model **out, const tg_net *net,
     /* Weights are packed on every CPU this process may use, by threads that live for the load. */
     tg_status st = bm->blocks ? tg__tpool_create(&bm->load_pool, tg__cpus_available(NULL), 0)
                               : tg__error(TG_ENOMEM, "out of memory");
+    tg__panel_mem_hold(); /* huge pages once the model is loaded (panel_mem.h) */
     if (st == TG_OK)
         st = build(bm, net);
+    tg__panel_mem_release();
     tg__tpool_free(bm->load_pool);
     bm->load_pool = NULL;
     if (st != TG_OK) {

@@ -862,6 +862,32 @@ Test(kernels, large_panels_move_to_huge_pages_after_packing_with_the_same_produc
     free(y1);
 }
 
+/* A model load holds the collapse back (tg__panel_mem_hold, around the whole load), so that it
+ * neither competes with the packing nor with the first token: nothing moves to huge pages until
+ * the last hold is released; then every whole page does. */
+Test(kernels, panels_packed_during_a_load_wait_for_its_end)
+{
+    if (!huge_pages_available())
+        cr_skip_test("no transparent huge pages / MADV_COLLAPSE here");
+    const int64_t K = 768, N = 32 * 200;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg__panel_mem_hold();
+    tg__panel_mem_hold(); /* nested, as two loads in two threads */
+    tg_kmat m;
+    cr_assert_eq(tg__kmat_pack(&m, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    tg__panel_mem_settle(); /* no worker: returns at once */
+    cr_assert_eq(vma_field_kb(m.data, "AnonHugePages"), 0);
+    tg__panel_mem_release();
+    tg__panel_mem_settle();
+    cr_assert_eq(vma_field_kb(m.data, "AnonHugePages"), 0, "one hold is left");
+    tg__panel_mem_release();
+    tg__panel_mem_settle();
+    const long whole = (long)(m.panel_bytes * (size_t)m.n_panels) / (2048 * 1024) * 2048;
+    cr_assert_eq(vma_field_kb(m.data, "AnonHugePages"), whole);
+    tg__kmat_free(&m);
+    free(w);
+}
+
 /* Matrices freed while queued for the collapse, or while one of their 2 MiB steps is being
  * collapsed, leave the queue (no use after free under ASan, no hang); the ones kept give the
  * products of a fresh pack afterwards. */

@@ -58,6 +58,7 @@ static const chunk *g_busy; /* the chunk a 2 MiB step is being collapsed in */
 static int g_running;       /* a worker exists */
 static pthread_t g_thread;  /* the last worker started, joined before the next one starts */
 static int g_joinable;      /* g_thread has not been joined yet */
+static int g_holds;         /* loads in progress: the worker waits for them (panel_mem.h) */
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
 static int huge_wanted(void)
@@ -235,6 +236,18 @@ __attribute__((destructor)) static void panel_mem_unload(void)
         pthread_join(g_thread, NULL);
 }
 
+/* With g_mu held: a worker for the waiting pages, unless one runs or a load holds it back. */
+static void start_worker(void)
+{
+    if (g_waiting == 0 || g_running || g_holds > 0)
+        return;
+    if (g_joinable) /* the last worker has left its loop: this returns at once */
+        pthread_join(g_thread, NULL);
+    g_joinable = 0;
+    if (pthread_create(&g_thread, NULL, collapse_worker, NULL) == 0)
+        g_running = g_joinable = 1;
+}
+
 void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes)
 {
     if (owned != 2)
@@ -246,13 +259,23 @@ void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes)
     chunk *c = chunk_of(p);
     if (c)
         mark_ready(c, (size_t)((uint8_t *)p - c->base), map_bytes, queue);
-    if (g_waiting > 0 && !g_running) {
-        if (g_joinable) /* the last worker has left its loop: this returns at once */
-            pthread_join(g_thread, NULL);
-        g_joinable = 0;
-        if (pthread_create(&g_thread, NULL, collapse_worker, NULL) == 0)
-            g_running = g_joinable = 1;
-    }
+    start_worker();
+    pthread_mutex_unlock(&g_mu);
+}
+
+void tg__panel_mem_hold(void)
+{
+    pthread_mutex_lock(&g_mu);
+    g_holds++;
+    pthread_mutex_unlock(&g_mu);
+}
+
+void tg__panel_mem_release(void)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_holds > 0)
+        g_holds--;
+    start_worker();
     pthread_mutex_unlock(&g_mu);
 }
 

@@ -26,6 +26,12 @@ void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes);
  * for collapsing into huge pages in the background. Nothing for heap memory (owned != 2). */
 void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes);
 
+/* A model load in progress: pages packed meanwhile wait until every hold is released, so that
+ * the collapse (which takes the memory manager's lock and copies 2 MiB at a time) does not slow
+ * the load or the first token down. Pairs nest and may come from several threads. */
+void tg__panel_mem_hold(void);
+void tg__panel_mem_release(void);
+
 /* Release memory from tg__panel_mem_alloc: a mapping leaves the queue first (waiting for at
  * most the one 2 MiB collapse in flight). */
 void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes);
