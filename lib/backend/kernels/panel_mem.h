@@ -6,24 +6,26 @@
  * docs/performance.md "Issue 12, phase 4"): the hardware prefetchers stop at every 4 KiB page.
  * Faulting huge pages in at load is slow on such VMs (free 2 MiB blocks are handed back to the
  * host, which takes ~5 ms to supply each one again: ~1 s for 247 MB, twice the whole fast-start
- * budget), so a large mapping is populated with 4 KiB pages as before (fast), and once packed,
- * its whole 2 MiB pages are collapsed into huge pages (MADV_COLLAPSE) by one background thread
- * at the lowest priority, 2 MiB at a time, while the model already runs. Where the kernel has no
- * transparent huge pages (or no MADV_COLLAPSE, Linux < 6.1) the panels simply stay on 4 KiB
- * pages. $TEXTGEN_PANEL_PAGES=4k turns huge pages off (benchmarks compare both). */
+ * budget), so panels are populated with 4 KiB pages as before (fast), side by side in 2 MiB
+ * aligned chunks, and once the model is loaded their whole 2 MiB pages are collapsed into huge
+ * pages (MADV_COLLAPSE) by one background thread at the lowest priority, 2 MiB at a time, while
+ * the model already runs (~5 ms a page: 0.3–1.2 s for GPT-2 124M). Until then decode reads 4 KiB
+ * pages, ~10 % slower. Where the kernel has no transparent huge pages (or no MADV_COLLAPSE, Linux
+ * < 6.1) the panels simply stay on 4 KiB pages. $TEXTGEN_PANEL_PAGES=4k turns huge pages off
+ * (benchmarks compare both). */
 #ifndef TG_KERNELS_PANEL_MEM_H
 #define TG_KERNELS_PANEL_MEM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* `bytes` of zeroed, 64-byte aligned memory: an anonymous mapping aligned to 2 MiB and
- * populated up front for 2 MiB or more (*owned = 2, *map_bytes its length), else the heap
- * (*owned = 1). NULL when out of memory. */
+/* `bytes` of zeroed, 64-byte aligned memory, populated up front: for 64 KiB or more 4 KiB
+ * aligned in a chunk (*owned = 2, *map_bytes the length handed out), else the heap (*owned = 1).
+ * NULL when out of memory. */
 void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes);
 
-/* The panels of a mapping from tg__panel_mem_alloc are written: queue its whole 2 MiB pages
- * for collapsing into huge pages in the background. Nothing for heap memory (owned != 2). */
+/* The panels from tg__panel_mem_alloc are written: the 2 MiB pages they complete wait for the
+ * collapse into huge pages in the background. Nothing for heap memory (owned != 2). */
 void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes);
 
 /* A model load in progress: pages packed meanwhile wait until every hold is released, so that
@@ -32,11 +34,11 @@ void tg__panel_mem_ready(void *p, int32_t owned, size_t map_bytes);
 void tg__panel_mem_hold(void);
 void tg__panel_mem_release(void);
 
-/* Release memory from tg__panel_mem_alloc: a mapping leaves the queue first (waiting for at
- * most the one 2 MiB collapse in flight). */
+/* Release memory from tg__panel_mem_alloc (waiting for at most the one 2 MiB collapse in flight
+ * in its chunk): its pages go at once, the chunk with its last matrix. */
 void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes);
 
-/* Wait until every queued mapping is collapsed (tests and benchmarks). */
+/* Wait until every waiting page is collapsed (tests and benchmarks). */
 void tg__panel_mem_settle(void);
 
 #endif
