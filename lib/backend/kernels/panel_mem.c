@@ -123,19 +123,23 @@ static chunk *chunk_new(size_t need)
     return c;
 }
 
+static void *heap_alloc(size_t bytes, int32_t *owned)
+{
+    *owned = 1;
+    return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes)
 {
-    if (bytes < ARENA_MIN) {
-        *owned = 1;
-        return tg__aligned_alloc(64, (bytes + 63) / 64 * 64);
-    }
+    if (bytes < ARENA_MIN)
+        return heap_alloc(bytes, owned);
     const size_t len = (bytes + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
     pthread_mutex_lock(&g_mu);
     chunk *c = g_chunks;
     if (!c || c->len - c->top < len) {
-        if (!(c = chunk_new(len))) {
+        if (!(c = chunk_new(len))) { /* no mapping (address space limit): the heap may do */
             pthread_mutex_unlock(&g_mu);
-            return NULL;
+            return heap_alloc(bytes, owned);
         }
         c->next = g_chunks;
         g_chunks = c;
