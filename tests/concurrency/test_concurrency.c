@@ -17,8 +17,12 @@
  *            the registry is complete and consistent.
  * errors     threads provoke distinct errors at once; each thread's tg_error_last() and
  *            tg_error_last_status() always describe its own last failure.
+ * loads      threads load, use and free their own copies of the bundled model at once (their
+ *            panels share the arena's chunks and its huge-page worker); each copy's logits
+ *            equal those of a copy loaded alone.
  *
- * Environment: TG_TEST_DATA (tests/data), TG_TEST_PLUGINS (test plugins), TEXTGEN_PLUGIN_PATH.
+ * Environment: TG_TEST_DATA (tests/data), TG_SOURCE_ROOT (the bundled model), TG_TEST_PLUGINS
+ * (test plugins), TEXTGEN_PLUGIN_PATH.
  * THREADS is 4 (TG_CONCURRENCY_THREADS overrides). Exit 0 when every check held. */
 #include <glib.h>
 #include <math.h>
@@ -222,6 +226,68 @@ static void scenario_sessions(void)
     run_threads(session_thread);
     g_free(session_ref);
     tg_model_free(model);
+}
+
+/* ---- loads --------------------------------------------------------------------------------- */
+
+/* Threads load, use and free their own copies of the bundled model at once: its matrices are
+ * large enough for the panel arena (lib/backend/kernels/panel_mem.c), so the copies are carved
+ * out of the same chunks side by side, the pages they share are collapsed into huge pages by
+ * the background worker while other copies are still packed, used or freed, and a freed copy's
+ * pages are released under the others' feet. Every copy must give the logits of one loaded
+ * alone. */
+#define LOAD_ROUNDS 4
+static char *bundled_dir;
+
+static void *load_thread(void *arg)
+{
+    const int id = (int)(intptr_t)arg;
+    pthread_barrier_wait(&barrier);
+    for (int round = 0; round < LOAD_ROUNDS; round++) {
+        tg_model *m = NULL;
+        tg_session *s = NULL;
+        const float *logits = NULL;
+        tg_session_options so = TG_SESSION_OPTIONS_INIT;
+        so.n_ctx = 16;
+        so.n_threads = 1;
+        tg_status st = tg_model_load(&m, bundled_dir, NULL);
+        if (st == TG_OK)
+            st = tg_session_create(&s, m, &so);
+        if (st == TG_OK)
+            st = tg_session_decode(s, prompt_rows, G_N_ELEMENTS(prompt_rows));
+        if (st == TG_OK)
+            st = tg_session_logits(&logits, s, G_N_ELEMENTS(prompt_rows) - 1);
+        CHECK(st == TG_OK, "thread %d round %d: %s", id, round, tg_error_last());
+        if (st == TG_OK)
+            CHECK(memcmp(logits, session_ref, (size_t)n_vocab * sizeof *logits) == 0,
+                  "thread %d round %d: logits differ from those of a model loaded alone", id,
+                  round);
+        tg_session_free(s);
+        tg_model_free(m);
+    }
+    return NULL;
+}
+
+static void scenario_loads(void)
+{
+    const char *root = g_getenv("TG_SOURCE_ROOT");
+    bundled_dir = g_build_filename(root ? root : ".", "models", "shakespeare-char", NULL);
+    if (tg_model_load(&model, bundled_dir, NULL) != TG_OK) {
+        fprintf(stderr, "cannot load %s: %s\n", bundled_dir, tg_error_last());
+        exit(2);
+    }
+    tg_model_info info = TG_MODEL_INFO_INIT;
+    tg_model_get_info(&info, model);
+    n_vocab = info.n_vocab;
+    session_ref = g_new(float, (size_t)n_vocab);
+    if (!decode_prompt(session_ref, 16)) {
+        fprintf(stderr, "reference decode: %s\n", tg_error_last());
+        exit(2);
+    }
+    run_threads(load_thread);
+    g_free(session_ref);
+    tg_model_free(model);
+    g_free(bundled_dir);
 }
 
 /* ---- chains -------------------------------------------------------------------------------- */
@@ -468,7 +534,8 @@ int main(int argc, char **argv)
         void (*run)(void);
     } scenarios[] = {{"generate", scenario_generate}, {"sessions", scenario_sessions},
                      {"chains", scenario_chains},     {"tokenizer", scenario_tokenizer},
-                     {"registry", scenario_registry}, {"errors", scenario_errors}};
+                     {"registry", scenario_registry}, {"errors", scenario_errors},
+                     {"loads", scenario_loads}};
     const char *env = g_getenv("TG_CONCURRENCY_THREADS");
     if (env)
         n_threads = atoi(env) > 1 ? atoi(env) : 2;
@@ -479,6 +546,7 @@ int main(int argc, char **argv)
             printf("%s: %d threads, %d failed checks\n", argv[1], n_threads, f);
             return f ? 1 : 0;
         }
-    fprintf(stderr, "usage: test_concurrency generate|sessions|chains|tokenizer|registry|errors\n");
+    fprintf(stderr,
+            "usage: test_concurrency generate|sessions|chains|tokenizer|registry|errors|loads\n");
     return 2;
 }
