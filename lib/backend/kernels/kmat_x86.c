@@ -577,13 +577,18 @@ INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int6
     }
 }
 
+/* Rows from which the tiles prefetch the next panel (kern_q8). 2 rows consume a panel faster
+ * than memory delivers it (4 vpdpbusd per 128 bytes): there the prefetch only competed with the
+ * demand loads (bench_kernels' 2-row sweep 5.1 -> 6.3 ms), from 3 rows on it gained. */
+#define TG_KQ8_PREFETCH_M 3
+
 /* One row streams the weights from memory (q8_panels with up to 4 runs); more rows walk a panel
  * at a time, rows 0-3 then the rest while the panel is in cache (the weights stream from memory
- * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). The tiles prefetch the
- * next panel into L2 as they go, evenly over the panel's tiles, so that no tile waits for
- * memory: the first tile of a panel otherwise asked for it at twice the rate the two together
- * consume it, and a decode step's products ran ~1.5x the VNNI bound against ~1.15x hot in cache
- * (docs/performance.md, "int8 at 8 sequences"). */
+ * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). From 3 rows the tiles
+ * prefetch the next panel into L2 as they go, evenly over the panel's tiles, so that no tile
+ * waits for memory: the first tile of a panel otherwise asked for it at twice the rate the two
+ * together consume it, and a decode step's products ran ~1.5x the VNNI bound against ~1.15x hot
+ * in cache (docs/performance.md, "int8 at 8 sequences"). */
 TGT_VNNI static void kern_q8(const tg_kcall *c)
 {
     if (c->M == 1) {
@@ -592,7 +597,8 @@ TGT_VNNI static void kern_q8(const tg_kcall *c)
     }
     const int64_t first = c->M <= 4 ? c->M : (c->M + 1) / 2, parts = c->M > first ? 2 : 1;
     for (int64_t p = c->p0; p < c->p1; p++) {
-        const uint8_t *next = p + 1 < c->p1 ? PANEL_PTR(c, p + 1) : NULL;
+        const uint8_t *next =
+            c->M >= TG_KQ8_PREFETCH_M && p + 1 < c->p1 ? PANEL_PTR(c, p + 1) : NULL;
         q8_tile_rows(c, p, 0, first, next, 0, parts);
         if (c->M > first)
             q8_tile_rows(c, p, first, c->M - first, next, 1, parts);
