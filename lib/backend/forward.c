@@ -146,6 +146,13 @@ void tg__backend_ctx_free(tg_backend_ctx *c)
         return;
     for (int i = 0; i < PLAN_CACHE; i++)
         plans_free(&c->plans[i]);
+    if (c->prof) {
+        int64_t par, solo, stalls, busy;
+        double delay_us;
+        tg__tpool_stats(c->pool, &par, &solo);
+        tg__tpool_signals(c->pool, &stalls, &busy, &delay_us);
+        tg__dprof_set_pool(c->prof, par, solo, stalls, busy);
+    }
     tg__dprof_free(c->prof);
     tg__attn_free(c->attn);
     tg__kvc_free(c->kv);
@@ -361,6 +368,17 @@ static tg_status reserve(tg_backend_ctx *c, const tg_batch_row *rows, size_t M)
     return st;
 }
 
+/* Whether every row is the next token of another sequence (a decode step, what the decode
+ * profile records). Quadratic, but only asked when profiling; a prompt answers at its 2nd row. */
+static int is_decode_step(const tg_batch_row *rows, size_t M)
+{
+    for (size_t i = 1; i < M; i++)
+        for (size_t j = 0; j < i; j++)
+            if (rows[j].seq == rows[i].seq)
+                return 0;
+    return 1;
+}
+
 tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M,
                               float *logits_out)
 {
@@ -368,7 +386,7 @@ tg_status tg__backend_forward(tg_backend_ctx *c, const tg_batch_row *rows, size_
      * OpenMP setting is restored. */
     const int saved_threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    tg__dprof_begin(c->prof, M);
+    tg__dprof_begin(c->prof, M, c->prof && is_decode_step(rows, M));
     tg_status st = reserve(c, rows, M);
     if (st == TG_OK)
         st = forward(c, rows, M, logits_out);

@@ -594,50 +594,75 @@ Test(session, long_prefill_in_runs_equals_token_by_token)
     tg_session_free(step);
 }
 
-/* The fields of a stage's line of the decode profile: calls per token, wall ms per token, share,
- * caller CPU ms per token, GB/s (0 when the line has none). 0 if the line is missing. */
-static int profile_line(const char *text, const char *stage, double f[5])
+/* The fields of a stage's line of the decode profile: calls per step, wall ms per step, share,
+ * caller CPU ms per step, process CPU ms per step, GB/s (0 when the line has none). 0 if the
+ * line is missing. */
+static int profile_line(const char *text, const char *stage, double f[6])
 {
     const char *at = strstr(text, stage);
     if (!at)
         return 0;
-    f[4] = 0;
-    return sscanf(at + strlen(stage), "%lf %lf %lf%% %lf %lf", &f[0], &f[1], &f[2], &f[3], &f[4]) >=
-           4;
+    f[5] = 0;
+    return sscanf(at + strlen(stage), "%lf %lf %lf%% %lf %lf %lf", &f[0], &f[1], &f[2], &f[3],
+                  &f[4], &f[5]) >= 5;
+}
+
+/* The per-layer lines of one table of the decode profile (`text` from its header on): every
+ * block stage once per layer and step. */
+static void assert_layer_lines(const char *text)
+{
+    double f[6];
+    const char *per_layer[] = {"attention norm",      "qkv product",  "attention  ",
+                               "attn out + residual", "mlp up + act", "mlp down + residual"};
+    for (size_t i = 0; i < sizeof per_layer / sizeof *per_layer; i++) {
+        cr_assert(profile_line(text, per_layer[i], f), "no line '%s' in:\n%s", per_layer[i], text);
+        cr_assert_float_eq(f[0], (double)info.n_layer, 1e-9, "%s: %g calls a step", per_layer[i],
+                           f[0]);
+        cr_assert(f[1] >= 0 && f[2] >= 0 && f[2] <= 100 && f[4] >= 0, "%s", text);
+    }
+    cr_assert(profile_line(text, "output layer (logits)", f), "%s", text);
+    cr_assert_float_eq(f[0], 1.0, 1e-9);
+    cr_assert(f[1] > 0 && f[5] > 0, "the output layer's time and GB/s:\n%s", text);
 }
 
 /* $TEXTGEN_DECODE_PROFILE (lib/backend/decode_prof.c): a session created with it writes, when
- * freed, a table of its one-row passes only (3 decoded tokens, not the prompt): each block stage
- * once per layer and token, the output layer once, the products with a GB/s figure; a session
- * created without it writes nothing. */
+ * freed, one table per row count of its decode steps (passes whose rows are each another
+ * sequence's next token), fewest rows first: here 3 one-row tokens and 2 steps of 2 sequences;
+ * the prompts and a pass with two rows of one sequence are not counted. Each block stage once
+ * per layer and step, the output layer once, the products with a GB/s figure; a session created
+ * without it writes nothing. */
 Test(session, decode_profile_counts_decoded_tokens_stage_by_stage)
 {
     char *dir = g_dir_make_tmp("tg_dprof_XXXXXX", NULL);
     cr_assert(dir);
     char *path = g_build_filename(dir, "profile.txt", NULL);
     setenv("TEXTGEN_DECODE_PROFILE", path, 1);
-    tg_session *s = make(1, 1);
+    tg_session *s = make(2, 1);
     unsetenv("TEXTGEN_DECODE_PROFILE");
     feed(s, 0, 0, prompt, N_PROMPT);
+    feed(s, 1, 0, prompt, N_PROMPT);
     for (int32_t i = 0; i < 3; i++)
         feed(s, 0, (int32_t)N_PROMPT + i, &prompt[i], 1);
+    for (int32_t i = 0; i < 2; i++) {
+        const tg_batch_row step[2] = {{prompt[i], (int32_t)N_PROMPT + 3 + i, 0, 1},
+                                      {prompt[i], (int32_t)N_PROMPT + i, 1, 1}};
+        cr_assert_eq(tg_session_decode(s, step, 2), TG_OK, "%s", tg_error_last());
+    }
+    const tg_batch_row mixed[3] = {{prompt[0], (int32_t)N_PROMPT + 5, 0, 1},
+                                   {prompt[1], (int32_t)N_PROMPT + 2, 1, 1},
+                                   {prompt[2], (int32_t)N_PROMPT + 3, 1, 1}};
+    cr_assert_eq(tg_session_decode(s, mixed, 3), TG_OK, "%s", tg_error_last());
     cr_assert(!g_file_test(path, G_FILE_TEST_EXISTS), "written before the session ends");
     tg_session_free(s);
     char *text = NULL;
     cr_assert(g_file_get_contents(path, &text, NULL, NULL), "no profile at %s", path);
-    cr_assert(strstr(text, "decode profile: 3 one-row forward passes"), "%s", text);
-    double f[5];
-    const char *per_layer[] = {"attention norm",      "qkv product",  "attention  ",
-                               "attn out + residual", "mlp up + act", "mlp down + residual"};
-    for (size_t i = 0; i < sizeof per_layer / sizeof *per_layer; i++) {
-        cr_assert(profile_line(text, per_layer[i], f), "no line '%s' in:\n%s", per_layer[i], text);
-        cr_assert_float_eq(f[0], (double)info.n_layer, 1e-9, "%s: %g calls a token", per_layer[i],
-                           f[0]);
-        cr_assert(f[1] >= 0 && f[2] >= 0 && f[2] <= 100, "%s", text);
-    }
-    cr_assert(profile_line(text, "output layer (logits)", f), "%s", text);
-    cr_assert_float_eq(f[0], 1.0, 1e-9);
-    cr_assert(f[1] > 0 && f[4] > 0, "the output layer's time and GB/s:\n%s", text);
+    const char *one = strstr(text, "decode profile: 3 one-row forward passes");
+    const char *two = strstr(text, "decode profile: 2 forward passes of 2 rows");
+    cr_assert(one && two && one < two, "a one-row table, then a 2-row one:\n%s", text);
+    cr_assert(!strstr(text, "of 3 rows") && !strstr(text, "of 12 rows"),
+              "prompts and a pass with two rows of one sequence are no decode steps:\n%s", text);
+    assert_layer_lines(one);
+    assert_layer_lines(two);
     cr_assert(strstr(text, "forward pass"), "%s", text);
     g_free(text);
     cr_assert_eq(remove(path), 0);

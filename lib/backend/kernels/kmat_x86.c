@@ -494,7 +494,8 @@ DRIVER(kern_q8_rows, TGT_VNNI, q8_panels)
  * product of q8_panels (the same sum modulo 2^32, and no partial sum wraps: |dot| < 2^28),
  * then the same cvt and FMA, so the bits are those of q8_panels and the portable kernel. ---- */
 
-INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int M)
+INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int M,
+                             const uint8_t *next, int64_t part, int64_t parts)
 {
     const int64_t Kp = c->m->Kp, nb = Kp / TG_KQBLK, ld2 = 2 * c->act_ld;
     const uint8_t *wp = PANEL_PTR(c, p);
@@ -510,6 +511,11 @@ INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int
         if (c->pf)
             for (int q = 0; q < TG_KQ8_BLOCK_BYTES / 128; q++)
                 _mm_prefetch((const char *)blk + q * 128 + c->pf, _MM_HINT_T0);
+        if (next) { /* this tile's share of the next panel, block b's part of it */
+            const int64_t len = TG_KQ8_BLOCK_BYTES / parts, at = (part * nb + b) * len;
+            for (int64_t o = 0; o < len; o += 64)
+                _mm_prefetch((const char *)next + at + o, _MM_HINT_T1);
+        }
         __m512i ih[4][2], il[4][2];
 #pragma GCC unroll 4
         for (int r = 0; r < M; r++) { /* the lo sums start at the row's corr: one add less */
@@ -555,35 +561,47 @@ INLINE TGT_VNNI void q8_tile(const tg_kcall *c, int64_t p, int64_t r0, const int
 }
 
 /* Rows [r0, r0 + n) of panel p, 2 <= n <= 4, as a tile with constant M. */
-INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int64_t n)
+INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int64_t n,
+                                  const uint8_t *next, int64_t part, int64_t parts)
 {
     switch (n) {
     case 2:
-        q8_tile(c, p, r0, 2);
+        q8_tile(c, p, r0, 2, next, part, parts);
         break;
     case 3:
-        q8_tile(c, p, r0, 3);
+        q8_tile(c, p, r0, 3, next, part, parts);
         break;
     default:
-        q8_tile(c, p, r0, 4);
+        q8_tile(c, p, r0, 4, next, part, parts);
         break;
     }
 }
 
+/* Rows from which the tiles prefetch the next panel (kern_q8). 2 rows consume a panel faster
+ * than memory delivers it (4 vpdpbusd per 128 bytes): there the prefetch only competed with the
+ * demand loads (bench_kernels' 2-row sweep 5.1 -> 6.3 ms), from 3 rows on it gained. */
+#define TG_KQ8_PREFETCH_M 3
+
 /* One row streams the weights from memory (q8_panels with up to 4 runs); more rows walk a panel
  * at a time, rows 0-3 then the rest while the panel is in cache (the weights stream from memory
- * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). */
+ * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). From 3 rows the tiles
+ * prefetch the next panel into L2 as they go, evenly over the panel's tiles, so that no tile
+ * waits for memory: the first tile of a panel otherwise asked for it at twice the rate the two
+ * together consume it, and a decode step's products ran ~1.5x the VNNI bound against ~1.15x hot
+ * in cache (docs/performance.md, "int8 at 8 sequences"). */
 TGT_VNNI static void kern_q8(const tg_kcall *c)
 {
     if (c->M == 1) {
         kern_q8_rows(c);
         return;
     }
-    const int64_t first = c->M <= 4 ? c->M : (c->M + 1) / 2;
+    const int64_t first = c->M <= 4 ? c->M : (c->M + 1) / 2, parts = c->M > first ? 2 : 1;
     for (int64_t p = c->p0; p < c->p1; p++) {
-        q8_tile_rows(c, p, 0, first);
+        const uint8_t *next =
+            c->M >= TG_KQ8_PREFETCH_M && p + 1 < c->p1 ? PANEL_PTR(c, p + 1) : NULL;
+        q8_tile_rows(c, p, 0, first, next, 0, parts);
         if (c->M > first)
-            q8_tile_rows(c, p, first, c->M - first);
+            q8_tile_rows(c, p, first, c->M - first, next, 1, parts);
     }
 }
 
