@@ -20,11 +20,30 @@
 #include <json-glib/json-glib.h>
 #include <stdint.h>
 
-/* Open-addressing map from a byte string (stored elsewhere, addressed by id) to an id. */
+/* The tokenizer's open-addressing tables (linear probing) hold at most 7 keys in 10 slots: GPT-2's
+ * 50,257 pieces and 50,000 merges take 0.57 + 0.57 + 1.14 MB (at a power-of-two capacity and a
+ * load factor <= 0.5 they took 2.1 + 2.1 MB). Lookups probe ~1.5 slots on a hit and ~6 on a miss,
+ * in one or two cache lines. Returns the capacity for n keys, or 0 when it would not fit. */
+static inline uint32_t tg__tok_table_cap(uint64_t n)
+{
+    const uint64_t cap = n * 10 / 7 + 16; /* + 16: never full, even at n = 0 */
+    return cap > UINT32_MAX ? 0 : (uint32_t)cap;
+}
+/* The home slot of 32-bit hash h in a table of `cap` slots (its high bits scaled: no modulo). */
+static inline uint32_t tg__tok_table_slot(uint32_t h, uint32_t cap)
+{
+    return (uint32_t)(((uint64_t)h * cap) >> 32);
+}
+
+/* Open-addressing map from a byte string (stored elsewhere, addressed by id) to an id. The id
+ * and the string's hash share a slot, so that a probe reads one cache line. */
+typedef struct tg__strslot {
+    int32_t id; /* or -1 */
+    uint32_t hash;
+} tg__strslot;
 typedef struct tg__strmap {
-    int32_t *slots; /* id or -1 */
-    uint32_t *hashes;
-    uint32_t mask; /* capacity - 1 (capacity a power of two) */
+    tg__strslot *slots;
+    uint32_t cap; /* tg__tok_table_cap */
 } tg__strmap;
 
 /* Merge table: (left id, right id) -> (rank, merged id), in one 16-byte slot. */
@@ -35,9 +54,14 @@ typedef struct tg__pairslot {
 } tg__pairslot;
 typedef struct tg__pairmap {
     tg__pairslot *slots;
-    uint32_t mask;
+    uint32_t cap; /* tg__tok_table_cap */
     uint32_t count;
 } tg__pairmap;
+/* The home slot of a merge key (one function for the loader and the lookup). */
+static inline uint32_t tg__pair_slot(uint64_t key, uint32_t cap)
+{
+    return tg__tok_table_slot((uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32), cap);
+}
 
 /* A token matched verbatim in the text before pre-tokenization (HF "added tokens"). */
 typedef struct tg__added {
