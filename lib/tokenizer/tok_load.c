@@ -118,7 +118,7 @@ static void pairmap_free(tg__pairmap *m)
 
 static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
 {
-    const uint32_t cap = tg__tok_table_cap(n);
+    const uint32_t cap = tg__tok_table_cap(n, TG_TOK_PAIRMAP_FILL);
     m->cap = cap;
     m->count = 0;
     m->slots = cap ? tg__calloc(cap, sizeof *m->slots) : NULL;

@@ -74,7 +74,7 @@ uint32_t tg__tok_hash(const void *data, size_t len)
 tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off, int32_t n,
                            const uint8_t *skip)
 {
-    const uint32_t cap = tg__tok_table_cap(n > 0 ? (uint64_t)n : 0);
+    const uint32_t cap = tg__tok_table_cap(n > 0 ? (uint64_t)n : 0, TG_TOK_STRMAP_FILL);
     m->cap = cap;
     m->slots = cap ? tg__malloc_array(cap, sizeof *m->slots) : NULL;
     if (!m->slots) {

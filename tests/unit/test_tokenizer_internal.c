@@ -596,7 +596,7 @@ Test(tokenizer_internal, scanned_vocab_and_merges_equal_json_glib)
     tg_tokenizer_free(tok);
 }
 
-/* The vocabulary index at its load factor (<= 0.7, tg__tok_table_cap): every string is found at
+/* The vocabulary index at its load factor (TG_TOK_STRMAP_FILL in 10): every string is found at
  * its lowest id (repeats keep the first), strings that are not in it are not found. */
 Test(tokenizer_internal, string_index_finds_every_piece_at_its_load_factor)
 {
@@ -611,7 +611,7 @@ Test(tokenizer_internal, string_index_finds_every_piece_at_its_load_factor)
     off[N] = (uint32_t)arena->len;
     tg__strmap m;
     cr_assert_eq(tg__strmap_build(&m, arena->str, off, N, NULL), TG_OK);
-    cr_assert_eq(m.cap, N * 10 / 7 + 16);
+    cr_assert_eq(m.cap, N * 10 / TG_TOK_STRMAP_FILL + 16);
     uint32_t used = 0, wrapped = 0;
     for (uint32_t i = 0; i < m.cap; i++)
         if (m.slots[i].id >= 0) {
