@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "norm.h"
+#include "pos_table.h"
 
 /* Every block's linear of one role is of one class (tg__linear_same_class). */
 typedef struct tg_block {
@@ -21,8 +22,8 @@ struct tg_backend_model {
      * output layer is tied to them (its columns are the rows). */
     void *tok_rows;
     tg_act_type tok_type;
-    float *pos_rows; /* [n_ctx][n_embd] learned positions, or NULL */
-    float *inv_freq; /* [head_dim / 2] rotary frequencies, or NULL */
+    tg_pos_table pos; /* learned positions [n_ctx][n_embd] (pos.data NULL: none) */
+    float *inv_freq;  /* [head_dim / 2] rotary frequencies, or NULL */
     uint64_t weight_bytes;
     struct tg_tpool *load_pool; /* while the weights are prepared */
 };

@@ -319,11 +319,8 @@ static tg_status forward(tg_backend_ctx *c, const tg_batch_row *rows, size_t M, 
     for (size_t i = 0; i < M; i++) {
         float *x = c->x + i * C;
         tg__backend_embed(bm, rows[i].token, x);
-        if (bm->pos_rows) {
-            const float *p = bm->pos_rows + (size_t)rows[i].pos * C;
-            for (size_t k = 0; k < C; k++)
-                x[k] += p[k];
-        }
+        if (bm->pos.data)
+            tg__pos_table_add(&bm->pos, rows[i].pos, x);
     }
     if (c->hp->pos == TG_POS_ROPE_HALF)
         rope_tables(c, rows, M);

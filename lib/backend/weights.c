@@ -1,9 +1,9 @@
 /* backend/weights.c — build the backend's model from a tg_net: every linear through the linear
  * seam in the compute precision, norms as f32, the token embedding table in the compute
- * precision (or the tied output layer's columns), learned positions as f32 and the rotary
- * frequencies. The output layer is prepared first: it is the largest matrix, and converting it
- * while little else is resident keeps the peak of loading (prepared weights plus one source
- * tensor) low. */
+ * precision (or the tied output layer's columns), learned positions at the weights' precision
+ * (pos_table.h) and the rotary frequencies. The output layer is prepared first: it is the largest
+ * matrix, and converting it while little else is resident keeps the peak of loading (prepared
+ * weights plus one source tensor) low. */
 #include "core/alloc.h"
 #include "backend_internal.h"
 #include "core/error.h"
@@ -56,7 +56,7 @@ void tg__backend_model_free(tg_backend_model *bm)
     tg__norm_clear(&bm->out_norm);
     tg__linear_free(bm->output);
     free(bm->tok_rows);
-    free(bm->pos_rows);
+    tg__pos_table_clear(&bm->pos);
     free(bm->inv_freq);
     free(bm);
 }
@@ -85,10 +85,10 @@ static tg_status build_embeddings(tg_backend_model *bm, const tg_net *net)
         free(row);
     }
     if (hp->pos == TG_POS_LEARNED) {
-        bm->pos_rows = tg__malloc((size_t)net->pos_embd->numel * sizeof(float));
-        if (!bm->pos_rows)
-            return tg__error(TG_ENOMEM, "out of memory copying '%s'", net->pos_embd->name);
-        tg__tensor_to_f32(bm->pos_rows, net->pos_embd, 0, (size_t)net->pos_embd->numel);
+        tg_status st = tg__pos_table_init(&bm->pos, net->pos_embd, tg__pos_fmt_for(bm->precision));
+        if (st != TG_OK)
+            return st;
+        tg__tensor_release_pages(net->pos_embd); /* converted: its file pages can go now */
     } else {
         bm->inv_freq = tg__malloc((size_t)(hp->head_dim / 2) * sizeof(float));
         if (!bm->inv_freq)

@@ -15,7 +15,7 @@ static inline int pair_find(const tg__pairmap *m, int32_t a, int32_t b, uint32_t
                             int32_t *merged)
 {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    uint32_t i = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m->mask;
+    uint32_t i = tg__pair_slot(key, m->cap);
     for (;;) {
         const tg__pairslot *slot = &m->slots[i];
         uint64_t k = slot->key;
@@ -26,7 +26,8 @@ static inline int pair_find(const tg__pairmap *m, int32_t a, int32_t b, uint32_t
         }
         if (!k)
             return 0;
-        i = (i + 1) & m->mask;
+        if (++i == m->cap)
+            i = 0;
     }
 }
 

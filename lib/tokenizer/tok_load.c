@@ -118,12 +118,10 @@ static void pairmap_free(tg__pairmap *m)
 
 static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
 {
-    uint32_t cap = 16;
-    while ((size_t)cap < n * 2 + 1)
-        cap <<= 1;
-    m->mask = cap - 1;
+    const uint32_t cap = tg__tok_table_cap(n, TG_TOK_PAIRMAP_FILL);
+    m->cap = cap;
     m->count = 0;
-    m->slots = tg__calloc(cap, sizeof *m->slots);
+    m->slots = cap ? tg__calloc(cap, sizeof *m->slots) : NULL;
     if (!m->slots) {
         pairmap_free(m);
         return tg__error(TG_ENOMEM, "%s: out of memory for %zu merges", what, n);
@@ -131,20 +129,16 @@ static tg_status pairmap_init(tg__pairmap *m, size_t n, const char *what)
     return TG_OK;
 }
 
-static inline uint32_t pair_slot(uint64_t key, uint32_t mask)
-{
-    return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
-}
-
 /* Insert unless present (a repeated merge keeps its first rank). */
 static void pairmap_put(tg__pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t merged)
 {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    uint32_t i = pair_slot(key, m->mask);
+    uint32_t i = tg__pair_slot(key, m->cap);
     while (m->slots[i].key) {
         if (m->slots[i].key == key)
             return;
-        i = (i + 1) & m->mask;
+        if (++i == m->cap)
+            i = 0;
     }
     m->slots[i].key = key;
     m->slots[i].rank = rank;

@@ -71,44 +71,38 @@ uint32_t tg__tok_hash(const void *data, size_t len)
     return h;
 }
 
-static uint32_t pow2_at_least(uint64_t n)
-{
-    uint32_t c = 16;
-    while ((uint64_t)c < n)
-        c <<= 1;
-    return c;
-}
-
 tg_status tg__strmap_build(tg__strmap *m, const char *arena, const uint32_t *off, int32_t n,
                            const uint8_t *skip)
 {
-    uint32_t cap = pow2_at_least((uint64_t)n * 2 + 1);
-    m->mask = cap - 1;
-    m->slots = tg__malloc(sizeof *m->slots * cap);
-    m->hashes = tg__malloc(sizeof *m->hashes * cap);
-    if (!m->slots || !m->hashes) {
+    const uint32_t cap = tg__tok_table_cap(n > 0 ? (uint64_t)n : 0, TG_TOK_STRMAP_FILL);
+    m->cap = cap;
+    m->slots = cap ? tg__malloc_array(cap, sizeof *m->slots) : NULL;
+    if (!m->slots) {
         tg__strmap_free(m);
         return tg__error(TG_ENOMEM, "tokenizer: out of memory building the vocabulary index");
     }
-    memset(m->slots, 0xff, sizeof *m->slots * cap);
+    for (uint32_t i = 0; i < cap; i++)
+        m->slots[i].id = -1;
     for (int32_t id = 0; id < n; id++) {
         if (skip && skip[id])
             continue;
         const char *s = arena + off[id];
         size_t len = off[id + 1] - off[id] - 1;
         uint32_t h = tg__tok_hash(s, len);
-        uint32_t i = h & m->mask;
+        uint32_t i = tg__tok_table_slot(h, cap);
         for (;;) {
-            int32_t o = m->slots[i];
+            tg__strslot *sl = &m->slots[i];
+            const int32_t o = sl->id;
             if (o < 0) {
-                m->slots[i] = id;
-                m->hashes[i] = h;
+                sl->id = id;
+                sl->hash = h;
                 break;
             }
-            if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
+            if (sl->hash == h && off[o + 1] - off[o] - 1 == len &&
                 memcmp(arena + off[o], s, len) == 0)
                 break; /* same string: keep the first (lowest) id */
-            i = (i + 1) & m->mask;
+            if (++i == cap)
+                i = 0;
         }
     }
     return TG_OK;
@@ -118,24 +112,24 @@ int32_t tg__strmap_get(const tg__strmap *m, const char *arena, const uint32_t *o
                        size_t len)
 {
     uint32_t h = tg__tok_hash(s, len);
-    uint32_t i = h & m->mask;
+    uint32_t i = tg__tok_table_slot(h, m->cap);
     for (;;) {
-        int32_t o = m->slots[i];
+        const tg__strslot *sl = &m->slots[i];
+        const int32_t o = sl->id;
         if (o < 0)
             return -1;
-        if (m->hashes[i] == h && off[o + 1] - off[o] - 1 == len &&
-            memcmp(arena + off[o], s, len) == 0)
+        if (sl->hash == h && off[o + 1] - off[o] - 1 == len && memcmp(arena + off[o], s, len) == 0)
             return o;
-        i = (i + 1) & m->mask;
+        if (++i == m->cap)
+            i = 0;
     }
 }
 
 void tg__strmap_free(tg__strmap *m)
 {
     free(m->slots);
-    free(m->hashes);
     m->slots = NULL;
-    m->hashes = NULL;
+    m->cap = 0;
 }
 
 int tg__idvec_grow(tg__idvec *v, size_t extra)
