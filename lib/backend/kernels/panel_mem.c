@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MADV_COLLAPSE
@@ -58,7 +59,8 @@ static const chunk *g_busy; /* the chunk a 2 MiB step is being collapsed in */
 static int g_running;       /* a worker exists */
 static pthread_t g_thread;  /* the last worker started, joined before the next one starts */
 static int g_joinable;      /* g_thread has not been joined yet */
-static int g_holds;         /* loads in progress: the worker waits for them (panel_mem.h) */
+static struct timespec g_start_after; /* CLOCK_REALTIME: no collapse before (after a load) */
+static int g_holds; /* loads in progress: the worker waits for them (panel_mem.h) */
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
 static int huge_wanted(void)
@@ -165,6 +167,17 @@ static void *collapse_worker(void *arg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     pthread_mutex_lock(&g_mu);
     while (g_waiting > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (g_holds > 0) { /* a load runs again */
+            pthread_cond_wait(&g_cv, &g_mu);
+            continue;
+        }
+        if (now.tv_sec < g_start_after.tv_sec ||
+            (now.tv_sec == g_start_after.tv_sec && now.tv_nsec < g_start_after.tv_nsec)) {
+            pthread_cond_timedwait(&g_cv, &g_mu, &g_start_after);
+            continue;
+        }
         chunk *c = g_chunks;
         size_t pg = 0;
         for (; c; c = c->next) {
@@ -231,6 +244,7 @@ __attribute__((destructor)) static void panel_mem_unload(void)
             if (c->state[pg] == PAGE_WAITING)
                 c->state[pg] = PAGE_DONE;
     g_waiting = 0;
+    pthread_cond_broadcast(&g_cv); /* a worker waiting for its start time */
     while (g_running)
         pthread_cond_wait(&g_cv, &g_mu);
     const int join = g_joinable;
@@ -277,9 +291,16 @@ void tg__panel_mem_hold(void)
 void tg__panel_mem_release(void)
 {
     pthread_mutex_lock(&g_mu);
-    if (g_holds > 0)
-        g_holds--;
+    if (g_holds > 0 && --g_holds == 0) {
+        /* The program's first token follows the load: session buffers faulted in, every panel
+         * read once. A collapse meanwhile makes it wait (the memory manager's lock, a 2 MiB
+         * range unmapped while it is copied): 6 -> 15-50 ms from the load to the first logits
+         * of int8, 20 -> 30-170 ms of fp32. So the worker starts a second later. */
+        clock_gettime(CLOCK_REALTIME, &g_start_after);
+        g_start_after.tv_sec += 1;
+    }
     start_worker();
+    pthread_cond_broadcast(&g_cv);
     pthread_mutex_unlock(&g_mu);
 }
 
