@@ -49,14 +49,19 @@ static int n_threads = 4;
 static tg_model *model;
 static pthread_barrier_t barrier;
 
-static void load_model(void)
+static void load_model_at(const char *dir)
 {
-    const char *data = g_getenv("TG_TEST_DATA");
-    char *dir = g_build_filename(data ? data : "tests/data", "models", "char_tiny", NULL);
     if (tg_model_load(&model, dir, NULL) != TG_OK) {
         fprintf(stderr, "cannot load %s: %s\n", dir, tg_error_last());
         exit(2);
     }
+}
+
+static void load_model(void)
+{
+    const char *data = g_getenv("TG_TEST_DATA");
+    char *dir = g_build_filename(data ? data : "tests/data", "models", "char_tiny", NULL);
+    load_model_at(dir);
     g_free(dir);
 }
 
@@ -212,20 +217,27 @@ static void *session_thread(void *arg)
     return NULL;
 }
 
-static void scenario_sessions(void)
+/* The prompt's logits on the loaded model computed alone (session_ref), then fn on the threads;
+ * the model is freed afterwards. */
+static void run_against_reference(uint32_t n_ctx, void *(*fn)(void *))
 {
-    load_model();
     tg_model_info info = TG_MODEL_INFO_INIT;
     tg_model_get_info(&info, model);
     n_vocab = info.n_vocab;
     session_ref = g_new(float, (size_t)n_vocab);
-    if (!decode_prompt(session_ref, 8)) {
+    if (!decode_prompt(session_ref, n_ctx)) {
         fprintf(stderr, "reference decode: %s\n", tg_error_last());
         exit(2);
     }
-    run_threads(session_thread);
+    run_threads(fn);
     g_free(session_ref);
     tg_model_free(model);
+}
+
+static void scenario_sessions(void)
+{
+    load_model();
+    run_against_reference(8, session_thread);
 }
 
 /* ---- loads --------------------------------------------------------------------------------- */
@@ -272,21 +284,8 @@ static void scenario_loads(void)
 {
     const char *root = g_getenv("TG_SOURCE_ROOT");
     bundled_dir = g_build_filename(root ? root : ".", "models", "shakespeare-char", NULL);
-    if (tg_model_load(&model, bundled_dir, NULL) != TG_OK) {
-        fprintf(stderr, "cannot load %s: %s\n", bundled_dir, tg_error_last());
-        exit(2);
-    }
-    tg_model_info info = TG_MODEL_INFO_INIT;
-    tg_model_get_info(&info, model);
-    n_vocab = info.n_vocab;
-    session_ref = g_new(float, (size_t)n_vocab);
-    if (!decode_prompt(session_ref, 16)) {
-        fprintf(stderr, "reference decode: %s\n", tg_error_last());
-        exit(2);
-    }
-    run_threads(load_thread);
-    g_free(session_ref);
-    tg_model_free(model);
+    load_model_at(bundled_dir);
+    run_against_reference(16, load_thread);
     g_free(bundled_dir);
 }
 

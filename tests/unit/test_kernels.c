@@ -891,11 +891,35 @@ Test(kernels, panels_packed_during_a_load_wait_for_its_end)
 /* Matrices freed while queued for the collapse, or while one of their 2 MiB steps is being
  * collapsed, leave the queue (no use after free under ASan, no hang); the ones kept give the
  * products of a fresh pack afterwards. */
+/* A bf16 matrix of 3 whole 2 MiB pages and its operands, for the tests of the collapse. */
+typedef struct {
+    int64_t K, N;
+    float *w, *x, *ya, *yb; /* weights, one row, two outputs */
+} collapse_case;
+
+static collapse_case collapse_case_new(void)
+{
+    collapse_case c = {768, 32 * 120, NULL, NULL, NULL, NULL};
+    c.w = randv((size_t)(c.K * c.N), 0.02f);
+    c.x = randv((size_t)c.K, 1.0f);
+    c.ya = calloc((size_t)c.N, sizeof(float));
+    c.yb = calloc((size_t)c.N, sizeof(float));
+    return c;
+}
+
+static void collapse_case_free(collapse_case *c)
+{
+    free(c->w);
+    free(c->x);
+    free(c->ya);
+    free(c->yb);
+}
+
 Test(kernels, panels_freed_while_waiting_for_huge_pages)
 {
-    const int64_t K = 768, N = 32 * 120, M = 1;
-    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)K, 1.0f);
-    float *ya = calloc((size_t)N, sizeof(float)), *yb = calloc((size_t)N, sizeof(float));
+    collapse_case t = collapse_case_new();
+    const int64_t K = t.K, N = t.N, M = 1;
+    float *w = t.w, *x = t.x, *ya = t.ya, *yb = t.yb;
     tg_kmat keep[4];
     for (int round = 0; round < 4; round++) {
         tg_kmat m[3];
@@ -919,10 +943,7 @@ Test(kernels, panels_freed_while_waiting_for_huge_pages)
         tg__kmat_free(&keep[round]);
     }
     tg__kmat_free(&fresh);
-    free(w);
-    free(x);
-    free(ya);
-    free(yb);
+    collapse_case_free(&t);
 }
 
 /* A process forked while matrices wait for the collapse (Python's multiprocessing does this with
@@ -931,9 +952,9 @@ Test(kernels, panels_freed_while_waiting_for_huge_pages)
  * product by the exit code). */
 Test(kernels, a_child_forked_while_panels_wait_for_huge_pages_frees_them)
 {
-    const int64_t K = 768, N = 32 * 120, M = 1;
-    float *w = randv((size_t)(K * N), 0.02f), *x = randv((size_t)K, 1.0f);
-    float *ya = calloc((size_t)N, sizeof(float)), *yb = calloc((size_t)N, sizeof(float));
+    collapse_case t = collapse_case_new();
+    const int64_t K = t.K, N = t.N, M = 1;
+    float *w = t.w, *x = t.x, *ya = t.ya, *yb = t.yb;
     tg_kmat m[6];
     for (int i = 0; i < 6; i++)
         cr_assert_eq(tg__kmat_pack(&m[i], w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
@@ -956,10 +977,7 @@ Test(kernels, a_child_forked_while_panels_wait_for_huge_pages_frees_them)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     for (int i = 0; i < 6; i++)
         tg__kmat_free(&m[i]);
-    free(w);
-    free(x);
-    free(ya);
-    free(yb);
+    collapse_case_free(&t);
 }
 
 /* ---- CPUs this process may use ---- */
