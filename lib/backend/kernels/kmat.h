@@ -55,8 +55,8 @@ typedef struct tg_kmat {
     float *scale;     /* S8, U8S8: n_panels * 32 column scales (0 for padding columns) */
     int32_t *comp;    /* U8S8: 128 * sum_k q[k][n], undoes the +128 of the u8 activations */
     size_t bytes;     /* bytes a product reads from this matrix (data + scales + comp) */
-    int32_t owned;    /* data allocated by tg__kmat_pack: 1 malloc, 2 mmap (0: a view) */
-    size_t map_bytes; /* owned == 2: the mapping's length */
+    int32_t owned;    /* data allocated by tg__kmat_pack: 1 heap, 2 panel arena (0: a view) */
+    size_t map_bytes; /* owned == 2: the length taken from the arena (panel_mem.h) */
     float q8_unit;    /* Q8: a block's scale is its f16 times q8_unit (a power of two that keeps
                          every f16 scale of the matrix a normal number) */
 } tg_kmat;
