@@ -93,6 +93,23 @@ static void mark_ready(chunk *c, size_t off, size_t n, int queue)
     }
 }
 
+/* Pages [pg0, pg1) of c that wait for the worker will not be collapsed after all. */
+static void forget_waiting(chunk *c, size_t pg0, size_t pg1)
+{
+    for (size_t pg = pg0; pg < pg1; pg++)
+        if (c->state[pg] == PAGE_WAITING) {
+            c->state[pg] = PAGE_DONE;
+            g_waiting--;
+        }
+}
+
+/* No page of any chunk waits any more (unload, or a forked child that has no worker). */
+static void forget_all_waiting(void)
+{
+    for (chunk *c = g_chunks; c; c = c->next)
+        forget_waiting(c, 0, c->len / HUGE_BYTES);
+}
+
 static chunk *chunk_new(size_t need)
 {
     const size_t len =
@@ -219,11 +236,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    for (chunk *c = g_chunks; c; c = c->next)
-        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
-            if (c->state[pg] == PAGE_WAITING)
-                c->state[pg] = PAGE_DONE;
-    g_waiting = 0;
+    forget_all_waiting();
     g_busy = NULL;
     g_running = g_joinable = 0;
     pthread_mutex_unlock(&g_mu);
@@ -239,11 +252,7 @@ static void register_fork_handlers(void)
 __attribute__((destructor)) static void panel_mem_unload(void)
 {
     pthread_mutex_lock(&g_mu);
-    for (chunk *c = g_chunks; c; c = c->next)
-        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
-            if (c->state[pg] == PAGE_WAITING)
-                c->state[pg] = PAGE_DONE;
-    g_waiting = 0;
+    forget_all_waiting();
     pthread_cond_broadcast(&g_cv); /* a worker waiting for its start time */
     while (g_running)
         pthread_cond_wait(&g_cv, &g_mu);
@@ -321,11 +330,7 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes)
     while (g_busy == c) /* a collapse in this chunk must not race the release below */
         pthread_cond_wait(&g_cv, &g_mu);
     if (--c->live == 0) {
-        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
-            if (c->state[pg] == PAGE_WAITING) {
-                c->state[pg] = PAGE_DONE;
-                g_waiting--;
-            }
+        forget_waiting(c, 0, c->len / HUGE_BYTES);
         chunk **pp = &g_chunks;
         while (*pp != c)
             pp = &(*pp)->next;
@@ -338,12 +343,7 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes)
         /* Resident no more (the range is never handed out again), and its whole 2 MiB pages
          * not collapsed yet never will be: a collapse would fault them in again. */
         const size_t off = (size_t)((uint8_t *)p - c->base);
-        for (size_t pg = (off + HUGE_BYTES - 1) / HUGE_BYTES;
-             (pg + 1) * HUGE_BYTES <= off + map_bytes; pg++)
-            if (c->state[pg] == PAGE_WAITING) {
-                c->state[pg] = PAGE_DONE;
-                g_waiting--;
-            }
+        forget_waiting(c, (off + HUGE_BYTES - 1) / HUGE_BYTES, (off + map_bytes) / HUGE_BYTES);
         madvise(p, map_bytes, MADV_DONTNEED);
     }
     pthread_mutex_unlock(&g_mu);
