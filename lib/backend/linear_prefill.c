@@ -40,10 +40,52 @@ struct tg_prefill {
     size_t src_bytes, gate_bytes, own_bytes; /* scratch: bf16 rows, gate, one region per thread */
 };
 
+/* A panel of each type in oneDNN's words (linear_prefill.h). */
+static dnnl_format_tag_t panel_tag(int bf16)
+{
+    return bf16 ? dnnl_BA16a32b2a : dnnl_BA16a32b;
+}
+
+/* Whether oneDNN has a kernel other than its reference one for a matmul over such panels on this
+ * CPU (and under $DNNL_MAX_CPU_ISA): oneDNN 2.6 has no bf16 matmul below AVX-512, so a bf16
+ * model's prompt failed there at its first product. A 16 x 64 x 64 matmul is asked (brgemm and
+ * gemm take any shape: the types and the ISA decide), once per type. */
+static int onednn_has_kernel(int bf16)
+{
+    static atomic_int known[2]; /* 0 = not asked yet, 1 = no, 2 = yes */
+    const int k = atomic_load(&known[bf16]);
+    if (k)
+        return k == 2;
+    const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_engine_t eng;
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    dnnl_dims_t sd = {16, 64}, wd = {64, 64}, dd = {16, 64};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    const char *impl = "none";
+    if (tg__dnnl_engine(&eng) == TG_OK &&
+        dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dt, dnnl_ab) == dnnl_success &&
+        dnnl_memory_desc_init_by_tag(&w_md, 2, wd, dt, panel_tag(bf16)) == dnnl_success &&
+        dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success &&
+        dnnl_matmul_desc_init(&md, &src_md, &w_md, NULL, &dst_md) == dnnl_success &&
+        dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    const int fast = pd && strncmp(impl, "ref", 3) != 0;
+    tg__log(TG_LOG_DEBUG, "prompts of %s panels: %s (oneDNN's matmul: %s)", bf16 ? "bf16" : "f32",
+            fast ? "oneDNN" : "kmat", impl);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    atomic_store(&known[bf16], fast ? 2 : 1);
+    return fast;
+}
+
 int tg__prefill_fits(const tg_kmat *w)
 {
-    return (w->fmt == TG_KFMT_F32 && w->K % 16 == 0) ||
-           (w->fmt == TG_KFMT_BF16 && w->K % 32 == 0 && w->Kp == w->K);
+    if (w->fmt == TG_KFMT_F32)
+        return w->K % 16 == 0 && onednn_has_kernel(0);
+    if (w->fmt == TG_KFMT_BF16)
+        return w->K % 32 == 0 && w->Kp == w->K && onednn_has_kernel(1);
+    return 0;
 }
 
 void tg__prefill_free(tg_prefill *p)
@@ -121,7 +163,7 @@ static tg_status create(tg_prefill *p, const tg_kmat *w, float *const *bias,
     if (st != TG_OK)
         return st;
     const dnnl_data_type_t wdt = p->bf16 ? dnnl_bf16 : dnnl_f32;
-    const dnnl_format_tag_t tag = p->bf16 ? dnnl_BA16a32b2a : dnnl_BA16a32b;
+    const dnnl_format_tag_t tag = panel_tag(p->bf16);
     dnnl_status_t s = dnnl_success;
     for (int i = 0; s == dnnl_success && i < 1 + p->gated; i++) {
         s = wrap(&p->wmem[i], eng, p->K, p->N, wdt, tag, w[i].data);

@@ -17,7 +17,8 @@
 
 typedef struct tg_prefill tg_prefill;
 
-/* Whether oneDNN can read `w` in place. */
+/* Whether oneDNN can read `w` in place, with a kernel of its own for this CPU (else the prompt
+ * runs on the kmat kernels, as decode does). */
 int tg__prefill_fits(const tg_kmat *w);
 
 /* A oneDNN plan for `cfg` over the packed matrices w[0] (and w[1], the up half, when gated) with
