@@ -18,7 +18,9 @@
  *
  * When the caller gives no chain spec, the model folder's generation_config.json provides the
  * defaults (do_sample, temperature, top_k, top_p, repetition_penalty, max_new_tokens, ...);
- * without it, generation is greedy.
+ * without it, generation is greedy. Its beam search fields (num_beams, num_return_sequences,
+ * early_stopping, length_penalty, num_beam_groups, diversity_penalty) fill the options the
+ * caller leaves at zero, field by field. TG_GEN_NO_CONFIG ignores the file.
  *
  * Thread safety: a generator belongs to one thread; tg_generate() may run concurrently on one
  * model from several threads.
@@ -118,13 +120,18 @@ typedef struct tg_generate_options {
     tg_stream_fn on_text; /**< stream callback or NULL */
     void *user_data;      /**< passed to on_text */
     /* Beam search and tracing. Their zero values mean "as before": one sequence, no trace. */
-    int32_t num_beams;            /**< B > 1: beam search with B beams; 0 or 1: one sequence,
-                                       greedy or sampled by the chain */
-    int32_t num_return_sequences; /**< sequences in the result, best first: 1..B; 0 = 1 */
-    int32_t early_stopping;       /**< TG_EARLY_STOP_* (beam search) */
+    int32_t num_beams;            /**< B > 1: beam search with B beams; 1: one sequence,
+                                       greedy or sampled by the chain; 0: generation_config.json's
+                                       num_beams (not with on_trace), else 1 */
+    int32_t num_return_sequences; /**< sequences in the result, best first: 1..B; 0:
+                                       generation_config.json's (beam search), else 1 */
+    int32_t early_stopping;       /**< TG_EARLY_STOP_* (beam search); DEFAULT:
+                                       generation_config.json's, else FALSE */
     uint32_t trace_top_n;         /**< candidates per stage in a trace, 1..1000; 0 = 10 */
     const char *beam_scorers;  /**< beam scorers, written like a chain spec, e.g. "diverse_groups(
-                                    groups=2, penalty=0.5) length_penalty(alpha=2)"; NULL or "":
+                                    groups=2, penalty=0.5) length_penalty(alpha=2)"; NULL: what
+                                    generation_config.json's length_penalty, num_beam_groups and
+                                    diversity_penalty say; NULL without those, or "":
                                     length_penalty(alpha=1), Hugging Face's default. A spec
                                     without a final score gets length_penalty (alpha 1) too */
     tg_step_trace_fn on_trace; /**< called after each of the first trace_steps steps with what
@@ -183,6 +190,15 @@ TG_API int32_t tg_result_stop_reason(const tg_result *result);
 /** @brief Sequences in the result: 1 without beam search, up to num_return_sequences with it
  * (fewer only when the search ended before that many hypotheses existed). 0 for NULL. */
 TG_API size_t tg_result_n_sequences(const tg_result *result);
+
+/** @brief Beams the search ran with (the caller's num_beams, else generation_config.json's): 1
+ * without beam search; 0 for NULL. */
+TG_API int32_t tg_result_num_beams(const tg_result *result);
+
+/** @brief The beam scorers the search ran with, as a spec with every parameter written out (e.g.
+ * "length_penalty(alpha=1)"; tg_chain_print's form), owned by the result; NULL without beam
+ * search. */
+TG_API const char *tg_result_beam_scorers(const tg_result *result);
 
 /** @brief Text of sequence `index` (best first), NUL-terminated; NULL when index is out of range.
  */

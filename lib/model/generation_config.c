@@ -2,9 +2,12 @@
  * applies them: penalties and constraints, then temperature, top_k, top_p, min_p, typical, then
  * the selector (dist when do_sample, else greedy). */
 #include "generation_config.h"
+#include "limits.h"
 #include "core/error.h"
 #include "core/fileutil.h"
 #include "core/json_util.h"
+
+#include <textgen/generate.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@ void tg__gen_defaults_clear(tg_gen_defaults *d)
 {
     g_free(d->spec);
     g_free(d->eos_ids);
+    g_free(d->beam_scorers);
     memset(d, 0, sizeof *d);
 }
 
@@ -28,6 +32,9 @@ typedef struct field_rule {
     const char *range; /* as a person says it */
 } field_rule;
 
+#define TG_STR_(x) #x
+#define TG_STR(x) TG_STR_(x)
+
 static const field_rule rules[] = {
     {"temperature", 0, 100, 0, 0, "a number in [0, 100]"},
     {"top_k", 0, 1e9, 0, 1, "an integer in [0, 1000000000] (0 = off)"},
@@ -37,6 +44,11 @@ static const field_rule rules[] = {
     {"repetition_penalty", 1e-6, 10, 0, 0, "a number in [0.000001, 10]"},
     {"no_repeat_ngram_size", 0, 64, 0, 1, "an integer in [0, 64] (0 = off)"},
     {"max_new_tokens", 1, 1e9, 0, 1, "an integer in [1, 1000000000]"},
+    {"num_beams", 1, TG_MAX_SEQ, 0, 1, "an integer in [1, " TG_STR(TG_MAX_SEQ) "]"},
+    {"num_return_sequences", 1, TG_MAX_SEQ, 0, 1, "an integer in [1, " TG_STR(TG_MAX_SEQ) "]"},
+    {"length_penalty", -100, 100, 0, 0, "a number in [-100, 100]"},
+    {"num_beam_groups", 1, TG_MAX_SEQ, 0, 1, "an integer in [1, " TG_STR(TG_MAX_SEQ) "]"},
+    {"diversity_penalty", 0, 1e9, 0, 0, "a number in [0, 1000000000]"},
 };
 
 static tg_status get_num(double *out, int *present, JsonObject *o, const char *key,
@@ -58,6 +70,64 @@ static tg_status get_num(double *out, int *present, JsonObject *o, const char *k
     if (!(v >= r->min && v <= r->max) || (r->min_open && v == r->min))
         return tg__error(TG_ERANGE, "%s: \"%s\" is %.17g but must be %s", path, key, v, r->range);
     *out = v;
+    return TG_OK;
+}
+
+/* early_stopping: true, false or "never" (Hugging Face's three rules). */
+static tg_status get_early_stopping(int32_t *out, JsonObject *o, const char *path)
+{
+    *out = 0;
+    JsonNode *n = json_object_get_member(o, "early_stopping");
+    if (!n || JSON_NODE_HOLDS_NULL(n))
+        return TG_OK;
+    if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN)
+        *out = json_node_get_boolean(n) ? TG_EARLY_STOP_TRUE : TG_EARLY_STOP_FALSE;
+    else if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
+             strcmp(json_node_get_string(n), "never") == 0)
+        *out = TG_EARLY_STOP_NEVER;
+    else
+        return tg__error(TG_EFORMAT, "%s: \"early_stopping\" must be true, false or \"never\"",
+                         path);
+    return TG_OK;
+}
+
+/* The beam search fields. Kept whatever num_beams says: a caller who asks for beams gets the
+ * file's length_penalty, as with Hugging Face's generate(num_beams=...). */
+static tg_status parse_beams(tg_gen_defaults *d, JsonObject *o, const char *path)
+{
+    double beams = 0, ret = 0, alpha = 1, groups = 1, diversity = 0;
+    int has_beams, has_ret, has_alpha, has_groups, has_div;
+    tg_status st;
+    if ((st = get_num(&beams, &has_beams, o, "num_beams", path)) ||
+        (st = get_num(&ret, &has_ret, o, "num_return_sequences", path)) ||
+        (st = get_num(&alpha, &has_alpha, o, "length_penalty", path)) ||
+        (st = get_num(&groups, &has_groups, o, "num_beam_groups", path)) ||
+        (st = get_num(&diversity, &has_div, o, "diversity_penalty", path)) ||
+        (st = get_early_stopping(&d->early_stopping, o, path)))
+        return st;
+    d->num_beams = has_beams ? (int32_t)beams : 0;
+    d->num_return_sequences = has_ret ? (int32_t)ret : 0;
+    /* Hugging Face refuses these at generate(); here they are the file's own contradictions. */
+    if (d->num_beams > 1 && d->num_return_sequences > d->num_beams)
+        return tg__error(TG_ERANGE,
+                         "%s: \"num_return_sequences\" is %d but \"num_beams\" is %d: beam "
+                         "search returns at most num_beams sequences",
+                         path, (int)d->num_return_sequences, (int)d->num_beams);
+    if (d->num_beams > 1 && (int32_t)groups > 1 && d->num_beams % (int32_t)groups != 0)
+        return tg__error(TG_ERANGE,
+                         "%s: \"num_beam_groups\" is %d but must divide \"num_beams\" (%d)", path,
+                         (int)groups, (int)d->num_beams);
+    GString *s = g_string_new(NULL);
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    if (groups > 1)
+        g_string_append_printf(s, "diverse_groups(groups=%d, penalty=%s)", (int)groups,
+                               g_ascii_formatd(buf, sizeof buf, "%.9g", diversity));
+    if (has_alpha)
+        g_string_append_printf(s, "%slength_penalty(alpha=%s)", s->len ? " " : "",
+                               g_ascii_formatd(buf, sizeof buf, "%.9g", alpha));
+    const int any = s->len > 0;
+    char *spec = g_string_free(s, !any);
+    d->beam_scorers = any ? spec : NULL;
     return TG_OK;
 }
 
@@ -84,6 +154,8 @@ static tg_status parse(tg_gen_defaults *d, JsonObject *o, const char *path, int3
         return st;
     if (has_mnt)
         d->max_new_tokens = (int32_t)mnt;
+    if ((st = parse_beams(d, o, path)) != TG_OK)
+        return st;
     GString *s = g_string_new(NULL);
     char buf[G_ASCII_DTOSTR_BUF_SIZE];
 #define NUM(x) g_ascii_formatd(buf, sizeof buf, "%.9g", (x))

@@ -2,6 +2,7 @@
  * logits buffer; the computation and the KV cache are the backend's (backend/backend.h). */
 #include "core/alloc.h"
 #include "model_internal.h"
+#include "limits.h"
 #include "core/error.h"
 #include "core/versioned.h"
 #include "backend/kernels/cpus.h"
@@ -61,9 +62,9 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
             return st;
     }
     const int32_t model_ctx = model->cfg.hp.n_ctx;
-    if (o.n_seq < 1 || o.n_seq > 4096)
-        return tg__error(TG_ERANGE, "tg_session_options.n_seq = %u is out of range [1, 4096]",
-                         o.n_seq);
+    if (o.n_seq < 1 || o.n_seq > TG_MAX_SEQ)
+        return tg__error(TG_ERANGE, "tg_session_options.n_seq = %u is out of range [1, %d]",
+                         o.n_seq, TG_MAX_SEQ);
     if (o.n_ctx == 0)
         o.n_ctx = (uint32_t)model_ctx;
     if (o.n_ctx > (uint32_t)model_ctx)

@@ -533,6 +533,11 @@ int32_t tg__beam_steps(const tg_beam *b)
     return b->step;
 }
 
+tg_status tg__beam_scorers_print(char **out, const tg_beam *b)
+{
+    return tg_chain_print(out, b->scorers);
+}
+
 /* ---- setup ---- */
 
 /* Find the scorers' roles: at most one asks for groups, every adjust runs, the last score

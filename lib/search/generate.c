@@ -262,11 +262,43 @@ static void on_chain_trace(const tg_trace_stage *stages, size_t n_stages, int32_
     g->on_trace(&t, g->trace_user);
 }
 
-static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_options *o)
+/* The options in force: the caller's, and for each search option left at zero
+ * generation_config.json's (unless TG_GEN_NO_CONFIG), as Hugging Face's generate() merges its
+ * arguments over the file's. The file's beam-only fields apply when the search has beams; the
+ * file's num_beams does not apply to a traced generation (on_trace follows one chain). */
+static tg_status merge_config(tg_generate_options *eff, const tg_generate_options *o,
+                              const tg_model *m)
+{
+    *eff = *o;
+    if (o->flags & TG_GEN_NO_CONFIG)
+        return TG_OK;
+    const tg_gen_defaults *d = tg__model_gen_defaults(m);
+    if (!eff->num_beams && !eff->on_trace) /* a trace follows one sequence unless asked */
+        eff->num_beams = d->num_beams;
+    if (eff->num_beams <= 1)
+        return TG_OK;
+    if (!eff->num_return_sequences && d->num_return_sequences) {
+        if (d->num_return_sequences > eff->num_beams)
+            return tg__error(TG_ERANGE,
+                             "%s/generation_config.json asks for num_return_sequences = %d, more "
+                             "than num_beams = %d: set num_return_sequences (or TG_GEN_NO_CONFIG)",
+                             tg_model_path(m), (int)d->num_return_sequences, (int)eff->num_beams);
+        eff->num_return_sequences = d->num_return_sequences;
+    }
+    if (!eff->early_stopping)
+        eff->early_stopping = d->early_stopping;
+    if (!eff->beam_scorers)
+        eff->beam_scorers = d->beam_scorers;
+    return TG_OK;
+}
+
+static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_options *user)
 {
     const tg_model *m = g->model;
+    tg_generate_options merged;
+    const tg_generate_options *o = &merged;
     tg_status st;
-    if ((st = check_search_options(o)) != TG_OK ||
+    if ((st = merge_config(&merged, user, m)) != TG_OK || (st = check_search_options(o)) != TG_OK ||
         (st = tokenize_prompt(g, prompt, o->flags)) != TG_OK || (st = setup_rules(g, o)) != TG_OK)
         return st;
     g->n_beams = o->num_beams > 1 ? o->num_beams : 1;
@@ -313,7 +345,12 @@ static tg_status setup(tg_generator *g, const char *prompt, const tg_generate_op
     if (g->n_beams > 1) {
         const tg_beam_config bc = {g->n_beams, g->n_return, o->early_stopping, o->beam_scorers, m,
                                    g->chain,   &g->rules,   g->session,        g->n_prompt - 1};
-        return tg__beam_create(&g->beam, &bc);
+        st = tg__beam_create(&g->beam, &bc);
+        if (st != TG_OK && !user->beam_scorers && o->beam_scorers) /* the file's scorers */
+            return tg__error_prefix("the beam scorers that %s/generation_config.json implies "
+                                    "(\"%s\")",
+                                    tg_model_path(m), o->beam_scorers);
+        return st;
     }
     st = tg__hyp_adopt(&g->hyp, g->chain, g->tok);
     g->chain = NULL; /* the hypothesis owns it now */
@@ -507,6 +544,9 @@ tg_status tg_generator_result(tg_result **out, const tg_generator *g)
     tg_status st = tg__result_new(&r, n, g->prompt, g->n_prompt);
     for (size_t i = 0; i < n && st == TG_OK; i++)
         st = tg__result_set(r, i, hyps[i], g->beam ? hyps[i]->score : hyps[i]->sum);
+    char *scorers = NULL;
+    if (st == TG_OK && g->beam && (st = tg__beam_scorers_print(&scorers, g->beam)) == TG_OK)
+        tg__result_set_search(r, g->n_beams, scorers);
     if (st != TG_OK) {
         tg_result_free(r);
         return st;

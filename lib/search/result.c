@@ -26,6 +26,8 @@ struct tg_result {
     size_t n_prompt;
     int32_t stop;
     tg_timing timing;
+    int32_t n_beams;
+    char *beam_scorers;
 };
 
 void tg_result_free(tg_result *r)
@@ -39,6 +41,7 @@ void tg_result_free(tg_result *r)
     }
     free(r->seqs);
     free(r->prompt);
+    free(r->beam_scorers);
     free(r);
 }
 
@@ -59,6 +62,7 @@ tg_status tg__result_new(tg_result **out, size_t n_seqs, const int32_t *prompt, 
         memcpy(r->prompt, prompt, n_prompt * sizeof *prompt);
     r->n_prompt = n_prompt;
     r->timing = (tg_timing)TG_TIMING_INIT;
+    r->n_beams = 1;
     *out = r;
     return TG_OK;
 }
@@ -134,6 +138,23 @@ int32_t tg_result_sequence_stop_reason(const tg_result *r, size_t index)
 size_t tg_result_n_sequences(const tg_result *r)
 {
     return r ? r->n_seqs : 0;
+}
+
+void tg__result_set_search(tg_result *r, int32_t n_beams, char *beam_scorers)
+{
+    r->n_beams = n_beams;
+    free(r->beam_scorers);
+    r->beam_scorers = beam_scorers;
+}
+
+int32_t tg_result_num_beams(const tg_result *r)
+{
+    return r ? r->n_beams : 0;
+}
+
+const char *tg_result_beam_scorers(const tg_result *r)
+{
+    return r ? r->beam_scorers : NULL;
 }
 
 const char *tg_result_text(const tg_result *r, size_t *len_out)

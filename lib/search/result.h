@@ -10,6 +10,10 @@ tg_status tg__result_new(tg_result **out, size_t n_seqs, const int32_t *prompt, 
 /* Fill sequence `index` from a hypothesis, with its score and stop reason. */
 tg_status tg__result_set(tg_result *r, size_t index, const tg_hyp *h, double score);
 
+/* The search that ran: its beams (1: none) and its beam scorer spec (NULL without beams; the
+ * result takes it, malloc'ed). */
+void tg__result_set_search(tg_result *r, int32_t n_beams, char *beam_scorers);
+
 /* Why generation ended, and its timing. */
 void tg__result_finish(tg_result *r, int32_t stop, const tg_timing *timing);
 

@@ -1,7 +1,8 @@
 /* Beam search end to end: the textbook case on a hand-built distribution, every golden of the
  * PyTorch reference (tests/reference/beam: B = 2, 3, 4, length penalties 0, 1, 2, the three
  * early-stopping modes, a model whose end id the beams reach, a repetition penalty, a stop string,
- * diverse groups), streaming, the step API, beam sampling, num_beams = 1 as before, and errors. */
+ * diverse groups), streaming, the step API, beam sampling, num_beams = 1 as before, the search
+ * defaults of generation_config.json, and errors. */
 #include "../support/testutil.h"
 
 #include <criterion/criterion.h>
@@ -473,6 +474,155 @@ Test(beam, bad_input_gets_a_clear_error)
 }
 
 /* A scorer plugin built against a wrong layout is refused when it loads, naming the file. */
+/* ---- generation_config.json's search fields ---- */
+
+/* char_tiny (its tokenizer included) with `gen` as its generation_config.json. */
+static tg_model *tiny_with_config(const char *gen, char **dir_out)
+{
+    char *src = tu_data_path("models/char_tiny");
+    char *dir = tu_copy_model(src);
+    char *tok = g_build_filename(src, "tokenizer.json", NULL);
+    size_t len;
+    void *data = tu_read_file(tok, &len);
+    tu_write_file(dir, "tokenizer.json", data, len);
+    tu_write_file(dir, "generation_config.json", gen, strlen(gen));
+    tg_model *m;
+    cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
+    g_free(data);
+    g_free(tok);
+    g_free(src);
+    *dir_out = dir;
+    return m;
+}
+
+static void drop_model(tg_model *m, char *dir)
+{
+    tg_model_free(m);
+    tu_rmtree(dir);
+    g_free(dir);
+}
+
+/* Every sequence of a and b: the same tokens and scores. */
+static void expect_same_search(const tg_result *a, const tg_result *b)
+{
+    cr_assert_eq(tg_result_n_sequences(a), tg_result_n_sequences(b));
+    for (size_t i = 0; i < tg_result_n_sequences(a); i++) {
+        size_t na, nb;
+        const int32_t *ta = tg_result_sequence_tokens(a, i, &na);
+        const int32_t *tb = tg_result_sequence_tokens(b, i, &nb);
+        cr_assert(na == nb && memcmp(ta, tb, na * sizeof *ta) == 0, "sequence %zu differs", i);
+        cr_assert_float_eq(tg_result_sequence_score(a, i), tg_result_sequence_score(b, i), 1e-9);
+    }
+}
+
+static tg_result *generate_ok(const tg_model *m, const tg_generate_options *o)
+{
+    tg_result *r;
+    cr_assert_eq(tg_generate(&r, m, "ROMEO:", o), TG_OK, "%s", tg_error_last());
+    return r;
+}
+
+static size_t n_traced;
+static void count_steps(const tg_step_trace *t, void *user)
+{
+    (void)t;
+    (void)user;
+    n_traced++;
+}
+
+Test(beam, generation_config_json_gives_the_search_defaults)
+{
+    char *dir;
+    tg_model *m =
+        tiny_with_config("{\"do_sample\": false, \"max_new_tokens\": 12, \"num_beams\": 4, "
+                         "\"num_return_sequences\": 3, \"early_stopping\": true, "
+                         "\"length_penalty\": 0.5}",
+                         &dir);
+    /* the file's search, and the same written out with the file ignored */
+    tg_generate_options o = TG_GENERATE_OPTIONS_INIT;
+    tg_result *from_file = generate_ok(m, &o);
+    tg_generate_options e = beam_options(4, 3, "length_penalty(alpha=0.5)");
+    e.flags = TG_GEN_NO_CONFIG;
+    e.max_new_tokens = 12;
+    e.early_stopping = TG_EARLY_STOP_TRUE;
+    tg_result *spelt = generate_ok(m, &e);
+    cr_assert_eq(tg_result_n_sequences(from_file), 3);
+    cr_assert_eq(tg_result_num_beams(from_file), 4, "the result says which search ran");
+    cr_assert_str_eq(tg_result_beam_scorers(from_file), "length_penalty(alpha=0.5)");
+    expect_same_search(from_file, spelt);
+    /* the alpha matters: HF's default 1 scores the same search otherwise */
+    e.beam_scorers = NULL;
+    tg_result *alpha1 = generate_ok(m, &e);
+    cr_assert(fabs(tg_result_sequence_score(alpha1, 0) - tg_result_sequence_score(spelt, 0)) > 1e-3,
+              "alpha 0.5 and 1 gave the same score");
+    tg_result_free(alpha1);
+    /* the caller's fields win, field by field */
+    o.beam_scorers = "length_penalty(alpha=1)";
+    tg_result *r = generate_ok(m, &o);
+    cr_assert_eq(tg_result_n_sequences(r), 3);
+    e.beam_scorers = "length_penalty(alpha=1)";
+    alpha1 = generate_ok(m, &e);
+    expect_same_search(r, alpha1);
+    tg_result_free(alpha1);
+    tg_result_free(r);
+    o = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
+    o.num_beams = 1; /* one sequence: greedy, as the file's do_sample says */
+    r = generate_ok(m, &o);
+    cr_assert_eq(tg_result_n_sequences(r), 1);
+    tg_generate_options g = TG_GENERATE_OPTIONS_INIT;
+    g.flags = TG_GEN_NO_CONFIG;
+    g.max_new_tokens = 12;
+    tg_result *greedy = generate_ok(m, &g);
+    expect_same_search(r, greedy);
+    cr_assert_eq(tg_result_num_beams(greedy), 1);
+    cr_assert_null(tg_result_beam_scorers(greedy));
+    cr_assert_eq(tg_result_num_beams(NULL), 0);
+    tg_result_free(r);
+    /* a trace follows one sequence: the file's beams do not apply to it */
+    o.num_beams = 0;
+    o.on_trace = count_steps;
+    n_traced = 0;
+    r = generate_ok(m, &o);
+    cr_assert_eq(tg_result_n_sequences(r), 1);
+    cr_assert_eq(n_traced, 12);
+    expect_same_search(r, greedy);
+    tg_result_free(r);
+    tg_result_free(greedy);
+    /* fewer beams than the file's num_return_sequences: an error naming the file */
+    o = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
+    o.num_beams = 2;
+    expect_error(m, &o, TG_ERANGE, "generation_config.json asks for num_return_sequences = 3");
+    tg_result_free(from_file);
+    tg_result_free(spelt);
+    drop_model(m, dir);
+
+    /* diverse groups from num_beam_groups and diversity_penalty */
+    m = tiny_with_config("{\"max_new_tokens\": 10, \"num_beams\": 4, \"num_beam_groups\": 2, "
+                         "\"diversity_penalty\": 0.7, \"early_stopping\": \"never\"}",
+                         &dir);
+    o = (tg_generate_options)TG_GENERATE_OPTIONS_INIT;
+    from_file = generate_ok(m, &o);
+    e = beam_options(4, 0, "diverse_groups(groups=2, penalty=0.7)");
+    e.flags = TG_GEN_NO_CONFIG;
+    e.max_new_tokens = 10;
+    e.early_stopping = TG_EARLY_STOP_NEVER;
+    spelt = generate_ok(m, &e);
+    expect_same_search(from_file, spelt);
+    /* no final score given: HF's length_penalty(alpha=1) closes the scorers */
+    cr_assert_str_eq(tg_result_beam_scorers(from_file),
+                     "diverse_groups(groups=2, penalty=0.7) length_penalty(alpha=1)");
+    tg_result_free(from_file);
+    tg_result_free(spelt);
+    /* the file's groups do not divide the caller's beams: the error names the file */
+    o.num_beams = 3;
+    expect_error(m, &o, TG_ERANGE,
+                 "generation_config.json implies (\"diverse_groups(groups=2, "
+                 "penalty=0.7)\")");
+    cr_assert(strstr(tg_error_last(), "groups = 2 does not divide num_beams = 3"), "%s",
+              tg_error_last());
+    drop_model(m, dir);
+}
+
 Test(beam, scorer_plugins_with_a_wrong_vtable_size_are_refused)
 {
     char *p = g_build_filename(getenv("TG_TEST_PLUGINS"), "bad_scorer.so", NULL);

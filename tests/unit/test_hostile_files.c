@@ -138,6 +138,21 @@ Test(hostile_files, generation_config_numbers_are_checked_by_key)
         {"{\"temperature\": 1e308, \"do_sample\": true}", TG_ERANGE, "\"temperature\" is"},
         {"{\"repetition_penalty\": 0}", TG_ERANGE, "\"repetition_penalty\" is 0"},
         {"{\"min_p\": -0.1}", TG_ERANGE, "\"min_p\" is -0.10000000000000001"},
+        {"{\"num_beams\": 0}", TG_ERANGE, "\"num_beams\" is 0 but must be an integer in [1, 4096]"},
+        {"{\"num_beams\": 2.5}", TG_EFORMAT, "\"num_beams\" is 2.5 but must be an integer"},
+        {"{\"num_beams\": 1e9}", TG_ERANGE, "\"num_beams\" is 1000000000 but must be"},
+        {"{\"num_return_sequences\": -1}", TG_ERANGE, "\"num_return_sequences\" is -1"},
+        {"{\"length_penalty\": 1e9}", TG_ERANGE,
+         "\"length_penalty\" is 1000000000 but must be a number in [-100, 100]"},
+        {"{\"length_penalty\": \"long\"}", TG_EFORMAT, "\"length_penalty\" must be a number"},
+        {"{\"diversity_penalty\": -1}", TG_ERANGE, "\"diversity_penalty\" is -1"},
+        {"{\"early_stopping\": \"sometimes\"}", TG_EFORMAT,
+         "\"early_stopping\" must be true, false or \"never\""},
+        {"{\"early_stopping\": 1}", TG_EFORMAT, "\"early_stopping\" must be true"},
+        {"{\"num_beams\": 2, \"num_return_sequences\": 3}", TG_ERANGE,
+         "\"num_return_sequences\" is 3 but \"num_beams\" is 2"},
+        {"{\"num_beams\": 4, \"num_beam_groups\": 3}", TG_ERANGE,
+         "\"num_beam_groups\" is 3 but must divide \"num_beams\" (4)"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         char *dir = copy_char_tiny();
