@@ -428,6 +428,26 @@ def case_beams():
           "'top_k' is a filter, not a beam scorer")
     fails(1, ["-m", MODEL, "--beams", "2", "--samplers", "mirostat_v2", "x"],
           "selector 'mirostat_v2'")
+    # a model whose generation_config.json asks for beams: that search, unless --beams says else
+    with tempfile.TemporaryDirectory() as d:
+        for f in ("config.json", "model.safetensors", "tokenizer.json"):
+            shutil.copy(os.path.join(MODEL, f), d)
+        with open(os.path.join(d, "generation_config.json"), "w") as f:
+            json.dump({"num_beams": 3, "num_return_sequences": 2, "length_penalty": 0.5,
+                       "max_new_tokens": 10}, f)
+        r = json.loads(ok("-m", d, "--json", PROMPT))
+        spelt = json.loads(ok("-m", MODEL, "--samplers", "greedy", "--beams", "3", "--num-return",
+                              "2", "--length-penalty", "0.5", "-n", "10", "--json", PROMPT))
+        assert r["num_beams"] == 3 and len(r["sequences"]) == 2, r
+        assert r["sequences"] == spelt["sequences"], (r["sequences"], spelt["sequences"])
+        rc, out, err = run("-m", d, "--verbose", PROMPT)
+        assert rc == 0 and out == r["text"], err
+        assert re.search(r"^textgen: beam search: 3 beams, ", err, re.M), err
+        assert re.search(r"^textgen: beam scorers: length_penalty\(alpha=0.5\)$", err, re.M), err
+        one = json.loads(ok("-m", d, "--beams", "1", "--json", PROMPT))
+        assert one["num_beams"] == 1 and len(one["sequences"]) == 1
+        assert one["text"] == GREEDY[:10], one["text"]
+        assert ok("-m", d, "--explain", "-n", "2", PROMPT)  # one sequence, traced
 
 
 def case_default_model():

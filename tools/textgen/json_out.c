@@ -103,7 +103,7 @@ int cli_print_json(const cli_run *run)
     json_builder_set_member_name(b, "sequences");
     add_sequences(b, r);
     json_builder_set_member_name(b, "num_beams");
-    json_builder_add_int_value(b, run->opts->beams.set ? (gint64)run->opts->beams.value : 1);
+    json_builder_add_int_value(b, tg_result_num_beams(r)); /* --beams, else the model's */
     json_builder_set_member_name(b, "samplers");
     if (run->spec)
         json_builder_add_string_value(b, run->spec);

@@ -252,7 +252,8 @@ static const char *description =
     "Environment: TEXTGEN_MODEL (default model folder), TEXTGEN_PLUGIN_PATH.\n"
     "Docs: docs/cli.md";
 
-/* The beam search options go together: they need --beams B > 1, and R <= B. */
+/* The beam search options go together: they need --beams B > 1, and R <= B. (Without --beams
+ * the model's generation_config.json may still ask for beam search, with its own options.) */
 static int check_beam_options(const cli_options *o)
 {
     const int beams = o->beams.set ? (int)o->beams.value : 1;

@@ -145,7 +145,7 @@ void cli_print_stats(const cli_run *run)
             run->load_s * 1e3);
     fprintf(stderr, "textgen: prompt: %d tokens in %.1f ms (%.1f tokens/s)\n", (int)t.n_prompt,
             t.prompt_s * 1e3, t.prompt_s > 0 ? t.n_prompt / t.prompt_s : 0.0);
-    const int beams = run->opts->beams.set ? (int)run->opts->beams.value : 1;
+    const int beams = (int)tg_result_num_beams(r); /* --beams, else generation_config.json's */
     if (beams > 1)
         fprintf(stderr,
                 "textgen: beam search: %d beams, %d steps in %.1f ms (%.1f steps/s); stop: %s\n",
@@ -164,8 +164,7 @@ void cli_print_stats(const cli_run *run)
             run->spec ? run->spec : "the model's defaults (generation_config.json)",
             (guint64)run->opts->seed);
     if (beams > 1)
-        fprintf(stderr, "textgen: beam scorers: %s\n",
-                run->scorers ? run->scorers : "length_penalty(alpha=1) (the default)");
+        fprintf(stderr, "textgen: beam scorers: %s\n", tg_result_beam_scorers(r));
     /* with beams: every sequence returned, best first (the best is the text on stdout) */
     for (size_t i = 0; beams > 1 && i < n_seq; i++) {
         size_t len;
