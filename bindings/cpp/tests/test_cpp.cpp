@@ -159,6 +159,7 @@ int main()
         EXPECT(r.prompt_tokens().to_vector() == m.tokenizer().encode(prompt));
         EXPECT(r.stop_reason() == TG_STOP_MAX_TOKENS);
         EXPECT(r.text() == m.tokenizer().decode(want));
+        EXPECT(r.num_beams() == 1 && r.beam_scorers().empty());
     });
 
     run("streaming concatenation equals the result", [] {
@@ -232,6 +233,8 @@ int main()
 
         EXPECT(want.n_sequences() == 3);
         EXPECT(r.n_sequences() == 3);
+        EXPECT(r.num_beams() == 4);
+        EXPECT(r.beam_scorers() == "length_penalty(alpha=1.5)");
         auto seqs = r.sequences();
         for (size_t i = 0; i < 3; i++) {
             size_t n = 0, len = 0;

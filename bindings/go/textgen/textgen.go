@@ -343,6 +343,10 @@ type Result struct {
 	// Every sequence, best first (one without beam search); Text, Tokens, Logprobs and
 	// StopReason above describe Sequences[0].
 	Sequences []Sequence
+	// NumBeams: the beams the search ran with (the options', else generation_config.json's), 1
+	// without beam search; BeamScorers: its scorers, every parameter written out ("" without).
+	NumBeams    int
+	BeamScorers string
 }
 
 func copyLogprobs(lp *C.float, n C.size_t) []float32 {
@@ -370,6 +374,10 @@ func takeResult(r *C.tg_result) *Result {
 		q.Score = float64(C.tg_result_sequence_score(r, i))
 		q.StopReason = C.GoString(C.tg_stop_reason_str(C.tg_result_sequence_stop_reason(r, i)))
 		res.Sequences = append(res.Sequences, q)
+	}
+	res.NumBeams = int(C.tg_result_num_beams(r))
+	if s := C.tg_result_beam_scorers(r); s != nil {
+		res.BeamScorers = C.GoString(s)
 	}
 	var tm C.tg_timing
 	if C.tgo_result_timing(&tm, r) == C.TG_OK {

@@ -153,6 +153,15 @@ func TestBeamSearchEqualsTheCLibrary(t *testing.T) {
 		if reflect.DeepEqual(r.Sequences[0].Tokens, r.Sequences[1].Tokens) {
 			t.Fatal("two sequences are the same")
 		}
+		want1 := map[string]string{"length_penalty(alpha=1.5)": "length_penalty(alpha=1.5)",
+			"diverse_groups(groups=2, penalty=1.0)": "diverse_groups(groups=2, penalty=1) length_penalty(alpha=1)"}[o.BeamScorers]
+		if r.NumBeams != 4 || r.BeamScorers != want1 {
+			t.Fatalf("the result says %d beams, scorers %q", r.NumBeams, r.BeamScorers)
+		}
+	}
+	one, err := m.Generate(prompt, &Options{MaxNewTokens: 3, Flags: NoConfig})
+	if err != nil || one.NumBeams != 1 || one.BeamScorers != "" {
+		t.Fatalf("one sequence: %v, %d beams, scorers %q", err, one.NumBeams, one.BeamScorers)
 	}
 }
 

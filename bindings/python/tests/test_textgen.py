@@ -116,6 +116,13 @@ class BindingTest(unittest.TestCase):
                     self.assertEqual(q.text, m.tokenizer.decode(q.tokens))
                     self.assertEqual(len(q.logprobs), len(q.tokens))
                 self.assertNotEqual(r.sequences[0].tokens, r.sequences[1].tokens)
+                self.assertEqual(r.num_beams, 4)
+                printed = {"length_penalty(alpha=1.5)": "length_penalty(alpha=1.5)",
+                           "diverse_groups(groups=2, penalty=1.0)":
+                           "diverse_groups(groups=2, penalty=1) length_penalty(alpha=1)"}
+                self.assertEqual(r.beam_scorers, printed[kw["beam_scorers"]])
+            one = m.generate(PROMPT, flags=textgen.GEN_NO_CONFIG, max_new_tokens=3)
+            self.assertEqual((one.num_beams, one.beam_scorers), (1, None))
 
     def test_beam_search_streams_the_best_sequence(self):
         with textgen.Model() as m:

@@ -197,6 +197,10 @@ class Result:
     stop_reason: str
     timing: Timing
     sequences: List[GeneratedSequence] = field(default_factory=list)
+    #: beams the search ran with (the arguments', else generation_config.json's); 1 without
+    num_beams: int = 1
+    #: the beam scorers the search ran with, every parameter written out; None without beams
+    beam_scorers: Optional[str] = None
 
 
 def _sequence_from(ptr: int, i: int) -> GeneratedSequence:
@@ -228,9 +232,11 @@ def _result_from(ptr: int) -> Result:
         _check(lib.tg_result_timing(byref(t), ptr))
         reason = lib.tg_stop_reason_str(lib.tg_result_stop_reason(ptr)).decode()
         seqs = [_sequence_from(ptr, i) for i in range(lib.tg_result_n_sequences(ptr))]
+        scorers = lib.tg_result_beam_scorers(ptr)
         return Result(text_s, tokens, logprobs, prompt, reason,
                       Timing(t.prompt_s, t.generate_s, t.sample_s, t.n_prompt, t.n_generated),
-                      seqs)
+                      seqs, lib.tg_result_num_beams(ptr),
+                      scorers.decode() if scorers is not None else None)
     finally:
         lib.tg_result_free(ptr)
 

@@ -401,6 +401,17 @@ class result
     {
         return tg_result_n_sequences(r_.get());
     }
+    /// Beams the search ran with (the options', else generation_config.json's): 1 without.
+    int32_t num_beams() const noexcept
+    {
+        return tg_result_num_beams(r_.get());
+    }
+    /// The beam scorers the search ran with, every parameter written out; "" without beams.
+    std::string beam_scorers() const
+    {
+        const char *s = tg_result_beam_scorers(r_.get());
+        return s ? s : "";
+    }
     /// Sequence `index` (0 is the best, the one text() and tokens() describe).
     sequence sequence_at(size_t index) const
     {

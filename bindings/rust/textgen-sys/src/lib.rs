@@ -318,6 +318,8 @@ extern "C" {
     pub fn tg_result_timing(out: *mut tg_timing, result: *const tg_result) -> tg_status;
     pub fn tg_result_free(result: *mut tg_result);
     pub fn tg_result_n_sequences(result: *const tg_result) -> usize;
+    pub fn tg_result_num_beams(result: *const tg_result) -> i32;
+    pub fn tg_result_beam_scorers(result: *const tg_result) -> *const c_char;
     pub fn tg_result_sequence_text(
         result: *const tg_result,
         index: usize,

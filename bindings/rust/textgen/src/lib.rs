@@ -431,6 +431,10 @@ pub struct Generation {
     pub timing: sys::tg_timing,
     /// Every sequence, best first (one without beam search).
     pub sequences: Vec<Sequence>,
+    /// Beams the search ran with (the options', else generation_config.json's): 1 without.
+    pub num_beams: i32,
+    /// The beam scorers the search ran with, every parameter written out; None without beams.
+    pub beam_scorers: Option<String>,
 }
 
 impl Sequence {
@@ -467,8 +471,21 @@ impl Generation {
         };
         sys::tg_result_timing(&mut timing, r);
         let sequences = (0..sys::tg_result_n_sequences(r)).map(|i| Sequence::copy(r, i)).collect();
+        let num_beams = sys::tg_result_num_beams(r);
+        let scorers = sys::tg_result_beam_scorers(r);
+        let beam_scorers = if scorers.is_null() { None } else { Some(cstr(scorers).to_string()) };
         sys::tg_result_free(r);
-        Generation { text, tokens, logprobs, prompt_tokens, stop_reason, timing, sequences }
+        Generation {
+            text,
+            tokens,
+            logprobs,
+            prompt_tokens,
+            stop_reason,
+            timing,
+            sequences,
+            num_beams,
+            beam_scorers,
+        }
     }
 }
 

@@ -154,7 +154,17 @@ fn beam_search_equals_the_c_library() {
             assert_eq!(s.logprobs.len(), s.tokens.len());
         }
         assert_ne!(g.sequences[0].tokens, g.sequences[1].tokens);
+        assert_eq!(g.num_beams, 4);
+        let scorers = match opts.beam_scorers.as_deref() {
+            Some("length_penalty(alpha=1.5)") => "length_penalty(alpha=1.5)",
+            _ => "diverse_groups(groups=2, penalty=1) length_penalty(alpha=1)",
+        };
+        assert_eq!(g.beam_scorers.as_deref(), Some(scorers));
     }
+    let one_seq =
+        GenerateOptions { max_new_tokens: 3, flags: sys::TG_GEN_NO_CONFIG, ..Default::default() };
+    let one = m.generate(PROMPT, &one_seq).unwrap();
+    assert_eq!((one.num_beams, one.beam_scorers), (1, None));
 }
 
 #[test]
