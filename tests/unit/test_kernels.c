@@ -238,6 +238,70 @@ Test(kernels, avx512_bf16_vnni_kernels_match_the_reference)
     check_against_reference(TG_KISA_AVX512_BF16_VNNI);
 }
 
+Test(kernels, avx2_kernels_match_the_reference)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX2) < TG_KISA_AVX2)
+        cr_skip_test("no AVX2 + FMA on this CPU");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_F32), "avx2");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_BF16), "avx2");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_S8), "avx2");
+    cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_Q8), "portable");
+    cr_assert_eq(tg__kmat_int8_fmt(), TG_KFMT_S8, "no VNNI: int8 is weight-only");
+    check_against_reference(TG_KISA_AVX2);
+    tg__kmat_set_isa(99);
+}
+
+/* The AVX2 kernels take rows two at a time: row r of an M-row product must be the bits of that
+ * row alone, for every M and panel split (beam search and batches decode several rows). */
+Test(kernels, avx2_rows_and_splits_give_the_bits_of_one_row)
+{
+    if (tg__kmat_set_isa(TG_KISA_AVX2) < TG_KISA_AVX2)
+        cr_skip_test("no AVX2 + FMA on this CPU");
+    const int64_t K = 200, N = 32 * 9 + 5;
+    const int32_t fmts[] = {TG_KFMT_F32, TG_KFMT_BF16, TG_KFMT_S8};
+    float *w = randv((size_t)(K * N), 0.02f), *bias = randv((size_t)N, 0.1f);
+    for (size_t fi = 0; fi < 3; fi++) {
+        tg_kmat pk;
+        cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 0, fmts[fi], NULL), TG_OK);
+        const int64_t M = 11;
+        float *x = randv((size_t)(M * K), 1.0f);
+        float *all = calloc((size_t)(M * N), sizeof(float)), *one = calloc((size_t)N, 4);
+        const int64_t cuts[] = {0, 2, 3, 7, pk.n_panels};
+        for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+            product(&pk, x, M, bias, all, N, cuts[c], cuts[c + 1]);
+        for (int64_t r = 0; r < M; r++) {
+            product(&pk, x + r * K, 1, bias, one, N, 0, pk.n_panels);
+            cr_assert(memcmp(one, all + r * N, sizeof(float) * (size_t)N) == 0,
+                      "format %d: row %lld of %lld rows differs from the row alone", fmts[fi],
+                      (long long)r, (long long)M);
+        }
+        free(x);
+        free(all);
+        free(one);
+        tg__kmat_free(&pk);
+    }
+    free(w);
+    free(bias);
+    tg__kmat_set_isa(99);
+}
+
+/* $TEXTGEN_KERNELS caps the level the CPU would get. Every test runs in a process of its own, and
+ * the level is chosen at the first question: here. */
+Test(kernels, the_environment_caps_the_kernel_level)
+{
+    setenv("TEXTGEN_KERNELS", "avx2", 1);
+    const int32_t capped = tg__kmat_isa();
+    const int32_t cpu = tg__kmat_set_isa(99);
+    cr_assert_eq(capped, cpu < TG_KISA_AVX2 ? cpu : TG_KISA_AVX2, "level %d, the CPU's %d", capped,
+                 cpu);
+    if (cpu >= TG_KISA_AVX2) {
+        tg__kmat_set_isa(capped);
+        cr_assert_str_eq(tg__kmat_kernel_name(TG_KFMT_BF16), "avx2");
+    }
+    unsetenv("TEXTGEN_KERNELS");
+    tg__kmat_set_isa(99);
+}
+
 /* Greedy output must not depend on the thread count: every panel split and stream count gives
  * the same bits (the vector kernels; the portable one has no streams). */
 Test(kernels, every_split_and_stream_count_gives_identical_bits)

@@ -17,13 +17,25 @@ static int32_t cpu_level(void)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
-        return TG_KISA_PORTABLE;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? TG_KISA_AVX2
+                                                                               : TG_KISA_PORTABLE;
     if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni"))
         return TG_KISA_AVX512_BF16_VNNI;
     return TG_KISA_AVX512;
 #else
     return TG_KISA_PORTABLE;
 #endif
+}
+
+/* The level $TEXTGEN_KERNELS caps the CPU's at (unset or unknown: no cap). */
+static int32_t env_level(void)
+{
+    static const char *const names[] = {"portable", "avx2", "avx512", "avx512-bf16-vnni"};
+    const char *e = getenv("TEXTGEN_KERNELS");
+    for (int32_t i = 0; e && i < (int32_t)(sizeof names / sizeof names[0]); i++)
+        if (strcmp(e, names[i]) == 0)
+            return i;
+    return TG_KISA_AVX512_BF16_VNNI;
 }
 
 int32_t tg__kmat_set_isa(int32_t max_level)
@@ -38,7 +50,9 @@ int32_t tg__kmat_isa(void)
 {
     int32_t lvl = atomic_load(&g_isa);
     if (lvl < 0) {
+        const int32_t cap = env_level();
         lvl = cpu_level();
+        lvl = lvl < cap ? lvl : cap;
         atomic_store(&g_isa, lvl);
     }
     return lvl;
@@ -54,9 +68,12 @@ static tg_kern_fn kernel_for(int32_t fmt, int32_t *level_used)
 {
     int32_t lvl = tg__kmat_isa();
 #if defined(TG_KERNELS_X86)
-    /* Without VNNI (level 1) U8S8 has no vector kernel: fall through to the portable one. */
+    /* A format a level has no kernel for (U8S8 and Q8 without VNNI, the f32 views on AVX2) takes
+     * the best lower level's. */
     for (; lvl > TG_KISA_PORTABLE; lvl--) {
-        const tg_kern_fn *t = lvl == TG_KISA_AVX512 ? tg__kern_avx512 : tg__kern_avx512_bf16_vnni;
+        const tg_kern_fn *t = lvl == TG_KISA_AVX2     ? tg__kern_avx2
+                              : lvl == TG_KISA_AVX512 ? tg__kern_avx512
+                                                      : tg__kern_avx512_bf16_vnni;
         if (t[fmt]) {
             *level_used = lvl;
             return t[fmt];
@@ -75,6 +92,8 @@ const char *tg__kmat_kernel_name(int32_t fmt)
     kernel_for(fmt, &lvl);
     if (lvl == TG_KISA_PORTABLE)
         return "portable";
+    if (lvl == TG_KISA_AVX2)
+        return "avx2";
     if (lvl == TG_KISA_AVX512)
         return fmt == TG_KFMT_BF16 ? "avx512 (bf16 via fma)" : "avx512";
     return fmt == TG_KFMT_BF16                        ? "avx512bf16"

@@ -106,10 +106,12 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
 void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bias, float *y,
                   int64_t ldy, int64_t p0, int64_t p1);
 
-/* Which kernels run: the best the CPU supports (the default), or a lower level, for tests and
- * benchmarks. Levels: 0 portable C, 1 AVX-512F (+BW, VL, DQ), 2 AVX-512 with BF16 and VNNI
- * where the CPU has them. Returns the level now in force (never above what the CPU has). */
-enum { TG_KISA_PORTABLE = 0, TG_KISA_AVX512 = 1, TG_KISA_AVX512_BF16_VNNI = 2 };
+/* Which kernels run: the best the CPU supports (the default; $TEXTGEN_KERNELS = portable, avx2,
+ * avx512 or avx512-bf16-vnni caps it: the matrix products run as on a CPU without AVX-512, say),
+ * or a lower level, for tests and benchmarks. Levels: 0 portable C, 1 AVX2 + FMA (f32, bf16, S8), 2
+ * AVX-512F (+BW, VL, DQ), 3 AVX-512 with BF16 and VNNI where the CPU has them. Returns the level
+ * now in force (never above what the CPU has). */
+enum { TG_KISA_PORTABLE = 0, TG_KISA_AVX2 = 1, TG_KISA_AVX512 = 2, TG_KISA_AVX512_BF16_VNNI = 3 };
 int32_t tg__kmat_set_isa(int32_t max_level);
 int32_t tg__kmat_isa(void);
 /* A name of the kernel a format uses at the current level, e.g. "avx512bf16". */

@@ -30,6 +30,7 @@ typedef void (*tg_kern_fn)(const tg_kcall *c);
 /* Kernels by format (index = enum tg_kfmt; NULL = not available at this level). */
 extern const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT];
 #if defined(__x86_64__) && defined(__GNUC__)
+extern const tg_kern_fn tg__kern_avx2[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT];
 /* Q8's activation quantization with AVX-512 (tg__kmat_prepare), the same bits as the C loop. */
