@@ -136,6 +136,27 @@ char *tu_copy_model(const char *src_dir)
     return dst;
 }
 
+char *tu_copy_char_tiny(const char *gen_config)
+{
+    char *src = tu_data_path("models/char_tiny");
+    char *dir = tu_copy_model(src);
+    const char *names[] = {"tokenizer.json", "generation_config.json"};
+    for (int i = 0; i < 2; i++) {
+        char *p = g_build_filename(src, names[i], NULL);
+        size_t len;
+        void *data = i == 1 && gen_config ? NULL : tu_read_file(p, &len);
+        if (!data) {
+            data = g_strdup(gen_config);
+            len = strlen(gen_config);
+        }
+        tu_write_file(dir, names[i], data, len);
+        g_free(data);
+        g_free(p);
+    }
+    g_free(src);
+    return dir;
+}
+
 double tu_max_abs_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;

@@ -31,6 +31,9 @@ void tu_safetensors_write(const char *dir, const char *header, const void *data,
 
 /* Copy a model folder's config.json and model.safetensors into a new temp dir (g_free). */
 char *tu_copy_model(const char *src_dir);
+/* models/char_tiny copied with its tokenizer into a new temp dir (g_free), with `gen_config` as
+ * its generation_config.json (NULL: char_tiny's own). */
+char *tu_copy_char_tiny(const char *gen_config);
 
 /* Max |a - b| over n values. */
 double tu_max_abs_diff(const float *a, const float *b, size_t n);

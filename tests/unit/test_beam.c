@@ -479,18 +479,9 @@ Test(beam, bad_input_gets_a_clear_error)
 /* char_tiny (its tokenizer included) with `gen` as its generation_config.json. */
 static tg_model *tiny_with_config(const char *gen, char **dir_out)
 {
-    char *src = tu_data_path("models/char_tiny");
-    char *dir = tu_copy_model(src);
-    char *tok = g_build_filename(src, "tokenizer.json", NULL);
-    size_t len;
-    void *data = tu_read_file(tok, &len);
-    tu_write_file(dir, "tokenizer.json", data, len);
-    tu_write_file(dir, "generation_config.json", gen, strlen(gen));
+    char *dir = tu_copy_char_tiny(gen);
     tg_model *m;
     cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
-    g_free(data);
-    g_free(tok);
-    g_free(src);
     *dir_out = dir;
     return m;
 }

@@ -342,19 +342,9 @@ Test(generate, generation_config_json_gives_the_defaults)
 /* char_tiny with a generation_config.json whose eos_token_id lists 96 (config.json's) and 5. */
 static tg_model *load_with_extra_eos(char **dir_out)
 {
-    char *src = tu_data_path("models/char_tiny");
-    char *dir = tu_copy_model(src);
-    char *tok = g_build_filename(src, "tokenizer.json", NULL);
-    size_t len;
-    void *data = tu_read_file(tok, &len);
-    tu_write_file(dir, "tokenizer.json", data, len);
-    const char *gen = "{\"eos_token_id\": [96, 5], \"do_sample\": false}";
-    tu_write_file(dir, "generation_config.json", gen, strlen(gen));
+    char *dir = tu_copy_char_tiny("{\"eos_token_id\": [96, 5], \"do_sample\": false}");
     tg_model *m;
     cr_assert_eq(tg_model_load(&m, dir, NULL), TG_OK, "%s", tg_error_last());
-    g_free(data);
-    g_free(tok);
-    g_free(src);
     *dir_out = dir;
     return m;
 }

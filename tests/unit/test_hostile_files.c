@@ -10,24 +10,6 @@
 #include <textgen/textgen.h>
 #include <unistd.h>
 
-/* char_tiny copied to a temp folder, tokenizer included. */
-static char *copy_char_tiny(void)
-{
-    char *src = tu_data_path("models/char_tiny");
-    char *dir = tu_copy_model(src);
-    const char *extra[] = {"tokenizer.json", "generation_config.json"};
-    for (size_t i = 0; i < 2; i++) {
-        char *p = g_build_filename(src, extra[i], NULL);
-        size_t len;
-        void *data = tu_read_file(p, &len);
-        tu_write_file(dir, extra[i], data, len);
-        g_free(data);
-        g_free(p);
-    }
-    g_free(src);
-    return dir;
-}
-
 /* `n` levels of '[' (and their ']'), inside `prefix` ... `suffix`. */
 static char *nested(const char *prefix, size_t n, const char *suffix)
 {
@@ -57,7 +39,7 @@ Test(hostile_files, deeply_nested_json_is_refused_in_every_file_of_a_folder)
     const char *files[] = {"config.json", "generation_config.json", "tokenizer.json"};
     for (size_t f = 0; f < 3; f++) {
         for (size_t depth = 300; depth <= 200000; depth *= 25) {
-            char *dir = copy_char_tiny();
+            char *dir = tu_copy_char_tiny(NULL);
             char *text = nested("{\"x\": ", depth, "}");
             tu_write_file(dir, files[f], text, strlen(text));
             expect_load_fails(dir, TG_EFORMAT, files[f], "nested more than 256 levels deep");
@@ -67,7 +49,7 @@ Test(hostile_files, deeply_nested_json_is_refused_in_every_file_of_a_folder)
         }
     }
     /* brackets inside strings do not count; 200 levels is fine for the parser */
-    char *dir = copy_char_tiny();
+    char *dir = tu_copy_char_tiny(NULL);
     char *text = nested("{\"note\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\", \"x\": ", 200, "}");
     tu_write_file(dir, "generation_config.json", text, strlen(text));
     tg_model *m = NULL;
@@ -80,7 +62,7 @@ Test(hostile_files, deeply_nested_json_is_refused_in_every_file_of_a_folder)
 
 Test(hostile_files, a_deep_safetensors_header_is_refused)
 {
-    char *dir = copy_char_tiny();
+    char *dir = tu_copy_char_tiny(NULL);
     char *path = g_build_filename(dir, "model.safetensors", NULL);
     char *hdr = nested("{\"__metadata__\": {\"a\": ", 200000, "}}");
     tu_safetensors_write(dir, hdr, "", 0);
@@ -96,7 +78,7 @@ Test(hostile_files, special_files_are_refused_without_blocking)
     const char *files[] = {"config.json", "model.safetensors", "generation_config.json",
                            "tokenizer.json"};
     for (size_t f = 0; f < 4; f++) {
-        char *dir = copy_char_tiny();
+        char *dir = tu_copy_char_tiny(NULL);
         char *path = g_build_filename(dir, files[f], NULL);
         cr_assert_eq(unlink(path), 0);
         cr_assert_eq(mkfifo(path, 0600), 0);
@@ -155,14 +137,14 @@ Test(hostile_files, generation_config_numbers_are_checked_by_key)
          "\"num_beam_groups\" is 3 but must divide \"num_beams\" (4)"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-        char *dir = copy_char_tiny();
+        char *dir = tu_copy_char_tiny(NULL);
         tu_write_file(dir, "generation_config.json", cases[i].json, strlen(cases[i].json));
         expect_load_fails(dir, cases[i].st, "generation_config.json: ", cases[i].needle);
         tu_rmtree(dir);
         g_free(dir);
     }
     /* in range: the chain says exactly what the file says */
-    char *dir = copy_char_tiny();
+    char *dir = tu_copy_char_tiny(NULL);
     const char *ok = "{\"do_sample\": true, \"top_k\": 1000000000, \"top_p\": 1, \"temperature\": "
                      "0.5, \"no_repeat_ngram_size\": 64, \"repetition_penalty\": 1.5}";
     tu_write_file(dir, "generation_config.json", ok, strlen(ok));
@@ -184,7 +166,7 @@ Test(hostile_files, a_broken_tokenizer_is_reported_before_broken_weights)
     static const char bad_json[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,";
     static const char bad_weights[] = "\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}";
     for (int broken_weights = 0; broken_weights < 2; broken_weights++) {
-        char *dir = copy_char_tiny();
+        char *dir = tu_copy_char_tiny(NULL);
         tu_write_file(dir, "tokenizer.json", bad_json, sizeof bad_json - 1);
         if (broken_weights)
             tu_write_file(dir, "model.safetensors", bad_weights, sizeof bad_weights - 1);
@@ -192,7 +174,7 @@ Test(hostile_files, a_broken_tokenizer_is_reported_before_broken_weights)
         tu_rmtree(dir);
         g_free(dir);
     }
-    char *dir = copy_char_tiny();
+    char *dir = tu_copy_char_tiny(NULL);
     tu_write_file(dir, "model.safetensors", bad_weights, sizeof bad_weights - 1);
     expect_load_fails(dir, TG_EFORMAT, "model.safetensors", NULL);
     tu_rmtree(dir);
