@@ -241,3 +241,72 @@ Test(attention, rows_of_sequences_sharing_blocks_give_the_one_row_loops_bits_on_
         for (int32_t t = 1; t <= 2; t++)
             check_bits_against_the_one_row_loop(&shapes[c], t);
 }
+
+/* The KV cache's slabs: no more blocks than its sequences can ever use, and 2 MiB pages (2 MiB
+ * aligned, MADV_HUGEPAGE) only for slabs of 2 to 32 MiB, where a slab resident from its first
+ * block on costs little (kv_cache.c). Blocks keep their contents across slabs of every size. */
+Test(kv_cache, slabs_fit_the_sequences_and_only_mid_sized_slabs_go_on_huge_pages)
+{
+    static const struct {
+        int32_t n_seq, n_ctx, n_layer, n_kv_head, head_dim;
+        int32_t slab_blocks, huge, filled; /* filled: positions written per sequence */
+    } cases[] = {
+        {1, 1024, 12, 12, 64, 16, 1, 40}, /* GPT-2 124M: 16 blocks of 1.18 MB */
+        {1, 192, 12, 12, 64, 12, 1, 192}, /* a context of 12 blocks: a slab of 12 */
+        {2, 40, 12, 12, 64, 6, 1, 40},    /* 2 sequences of up to 3 blocks */
+        {1, 16, 12, 12, 64, 1, 0, 16},    /* one block: 1.18 MB, under a huge page */
+        {1, 1024, 24, 16, 64, 16, 0, 17}, /* GPT-2 355M: 16 blocks of 3.1 MB, over 32 MiB */
+        {3, 100, 2, 3, 12, 16, 0, 100},   /* a small test model: slabs of 36 KB */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        tg_kv_cache *kv;
+        cr_assert_eq(tg__kvc_create(&kv, cases[c].n_seq, cases[c].n_ctx, cases[c].n_layer,
+                                    cases[c].n_kv_head, cases[c].head_dim),
+                     TG_OK);
+        cr_assert_eq(kv->slab_blocks, cases[c].slab_blocks, "case %zu: %d blocks per slab", c,
+                     (int)kv->slab_blocks);
+        cr_assert_eq(kv->slab_huge, cases[c].huge, "case %zu: huge pages %d", c,
+                     (int)kv->slab_huge);
+        /* position p of sequence q, layer l, head h holds the number of that place */
+        const int32_t L = cases[c].n_layer, G = cases[c].n_kv_head, D = cases[c].head_dim;
+        float *k = malloc((size_t)D * sizeof *k), *v = malloc((size_t)D * sizeof *v);
+        for (int32_t q = 0; q < cases[c].n_seq; q++) {
+            cr_assert_eq(tg__kvc_reserve(kv, q, 0, cases[c].filled), TG_OK);
+            for (int32_t p = 0; p < cases[c].filled; p++)
+                for (int32_t l = 0; l < L; l++)
+                    for (int32_t h = 0; h < G; h++) {
+                        for (int32_t d = 0; d < D; d++) {
+                            k[d] = (float)(((q * cases[c].n_ctx + p) * L + l) * G + h);
+                            v[d] = -k[d] - (float)d;
+                        }
+                        tg__kvc_store(kv, q, p, l, h, k, v);
+                    }
+        }
+        if (kv->slab_huge)
+            for (int32_t i = 0; i * kv->slab_blocks < kv->n_alloc; i++)
+                cr_assert_eq((uintptr_t)kv->slab[i] % ((uintptr_t)2 << 20), 0,
+                             "case %zu: slab %d is not on a 2 MiB boundary", c, (int)i);
+        for (int32_t q = 0; q < cases[c].n_seq; q++)
+            for (int32_t p = 0; p < cases[c].filled; p++)
+                for (int32_t l = 0; l < L; l++)
+                    for (int32_t h = 0; h < G; h++) {
+                        const float want = (float)(((q * cases[c].n_ctx + p) * L + l) * G + h);
+                        const int32_t b = p / TG_KV_BLOCK, t = p % TG_KV_BLOCK;
+                        const float *ka = tg__kvc_array(kv, q, b, l, 0, h),
+                                    *va = tg__kvc_array(kv, q, b, l, 1, h);
+                        for (int32_t d = 0; d < D; d++) {
+                            cr_assert_eq(ka[(size_t)d * TG_KV_BLOCK + t], want,
+                                         "case %zu: K of sequence %d position %d layer %d head "
+                                         "%d dim %d",
+                                         c, (int)q, (int)p, (int)l, (int)h, (int)d);
+                            cr_assert_eq(va[(size_t)t * (size_t)D + d], -want - (float)d,
+                                         "case %zu: V of sequence %d position %d layer %d head "
+                                         "%d dim %d",
+                                         c, (int)q, (int)p, (int)l, (int)h, (int)d);
+                        }
+                    }
+        free(k);
+        free(v);
+        tg__kvc_free(kv);
+    }
+}
