@@ -5,28 +5,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
-/* Slabs of 2 MiB to HUGE_SLAB_MAX bytes go on 2 MiB pages. A sequence's K (or V) of one head
- * is a run of up to 16 arrays of 4 KiB; on 4 KiB pages the hardware prefetcher stops at every
- * page and decode attention read ~19 GB/s, on 2 MiB pages it runs on (-20 % attention time,
- * docs/performance.md, issue 12 phase 7). The price: an array touched faults in its whole 2 MiB
- * page, and the planes of a slab interleave, so a slab is resident from its first block on —
- * hence slabs no larger than the sequences can fill (slab_blocks) and no huge pages for slabs
- * whose unused part could be large. */
-#define HUGE_BYTES ((size_t)2 << 20)
-#define HUGE_SLAB_MAX ((size_t)32 << 20)
-
-static size_t slab_bytes(const tg_kv_cache *kv)
-{
-    return (size_t)kv->slab_blocks * tg__kvc_block_bytes(kv);
-}
 
 void tg__kvc_free(tg_kv_cache *kv)
 {
     if (!kv)
         return;
-    for (int32_t i = 0; kv->slab && i < (kv->n_alloc + kv->slab_blocks - 1) / kv->slab_blocks; i++)
+    for (int32_t i = 0; kv->slab && i < (kv->n_alloc + TG_KV_SLAB - 1) / TG_KV_SLAB; i++)
         free(kv->slab[i]);
     for (int32_t q = 0; kv->table && q < kv->n_seq; q++)
         free(kv->table[q]);
@@ -53,9 +37,6 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     kv->max_blocks = (n_ctx + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
     kv->array_floats = (size_t)TG_KV_BLOCK * (size_t)head_dim;
     kv->n_planes = (size_t)n_layer * 2 * (size_t)n_kv_head;
-    const int64_t most = (int64_t)n_seq * kv->max_blocks;
-    kv->slab_blocks = most < TG_KV_SLAB ? (int32_t)(most > 0 ? most : 1) : TG_KV_SLAB;
-    kv->slab_huge = slab_bytes(kv) >= HUGE_BYTES && slab_bytes(kv) <= HUGE_SLAB_MAX;
     kv->table = tg__calloc((size_t)n_seq, sizeof *kv->table);
     kv->n_blocks = tg__calloc((size_t)n_seq, sizeof *kv->n_blocks);
     kv->table_cap = tg__calloc((size_t)n_seq, sizeof *kv->table_cap);
@@ -79,8 +60,8 @@ static tg_status pool_grow(tg_kv_cache *kv)
 {
     if (kv->n_alloc < kv->pool_cap)
         return TG_OK;
-    const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 4 * kv->slab_blocks; /* slab multiple */
-    float **slab = tg__realloc(kv->slab, (size_t)(cap / kv->slab_blocks) * sizeof *slab);
+    const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 4 * TG_KV_SLAB; /* slab multiple */
+    float **slab = tg__realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
     if (slab)
         kv->slab = slab;
     int32_t *ref = slab ? tg__realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
@@ -120,15 +101,12 @@ static tg_status block_new(tg_kv_cache *kv, int32_t *id)
         tg_status st = pool_grow(kv);
         if (st != TG_OK)
             return st;
-        if (kv->n_alloc % kv->slab_blocks == 0) { /* a new slab; its pages are touched as used */
-            const size_t page = kv->slab_huge ? HUGE_BYTES : 4096,
-                         bytes = slab_bytes(kv) + page - 1 - (slab_bytes(kv) + page - 1) % page;
-            float *m = tg__aligned_alloc(page, bytes);
+        if (kv->n_alloc % TG_KV_SLAB == 0) { /* a new slab; its pages are touched as used */
+            const size_t bytes = (TG_KV_SLAB * tg__kvc_block_bytes(kv) + 4095) & ~(size_t)4095;
+            float *m = tg__aligned_alloc(4096, bytes);
             if (!m)
                 return oom(kv);
-            if (kv->slab_huge) /* a hint: without it (or THP off) the slab is on 4 KiB pages */
-                madvise(m, bytes, MADV_HUGEPAGE);
-            kv->slab[kv->n_alloc / kv->slab_blocks] = m;
+            kv->slab[kv->n_alloc / TG_KV_SLAB] = m;
         }
         *id = kv->n_alloc++;
     }

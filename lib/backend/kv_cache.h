@@ -7,8 +7,7 @@
  * [16][head_dim]. Memory comes in slabs of TG_KV_SLAB blocks laid out plane-major, so the arrays
  * of one plane of consecutive blocks are contiguous: a sequence whose blocks were handed out in
  * order is read as long streams, as the hardware prefetcher likes (block-sized pieces cost up
- * to 10 % of decode time at 1k positions, measured). Slabs of 2 to 32 MiB sit on 2 MiB pages,
- * on which the prefetcher does not stop every 4 KiB (kv_cache.c).
+ * to 10 % of decode time at 1k positions, measured).
  *
  * Each sequence has a table of block ids (position p is in its block p / TG_KV_BLOCK). Blocks are
  * reference-counted: copying a sequence copies its table and shares every block (O(blocks)
@@ -24,17 +23,15 @@
 #include <textgen/common.h>
 
 #define TG_KV_BLOCK 16 /* positions per block */
-#define TG_KV_SLAB 16  /* blocks per slab, at most */
+#define TG_KV_SLAB 16  /* blocks per slab */
 
 typedef struct tg_kv_cache {
     int32_t n_seq, n_layer, n_kv_head, head_dim;
     int32_t max_blocks;  /* per sequence: ceil(n_ctx / TG_KV_BLOCK) */
-    int32_t slab_blocks; /* TG_KV_SLAB, or fewer when the sequences can never use that many */
-    int32_t slab_huge;   /* slabs are on 2 MiB pages (kv_cache.c says when) */
     size_t array_floats; /* TG_KV_BLOCK * head_dim */
     size_t n_planes;     /* n_layer * 2 * n_kv_head */
     /* the pool: grows as blocks are first needed, never shrinks */
-    float **slab;     /* [n_alloc / slab_blocks rounded up] */
+    float **slab;     /* [n_alloc / TG_KV_SLAB rounded up] */
     int32_t *ref;     /* [n_alloc] sequences referencing each block */
     int32_t *free_id; /* stack of allocated blocks nobody references */
     int32_t n_free, n_alloc, n_used, pool_cap;
@@ -70,8 +67,8 @@ static inline float *tg__kvc_array_of(const tg_kv_cache *kv, int32_t id, int32_t
                                       int32_t head)
 {
     const size_t plane = (size_t)(layer * 2 + v) * (size_t)kv->n_kv_head + (size_t)head;
-    const int32_t S = kv->slab_blocks;
-    return kv->slab[id / S] + (plane * (size_t)S + (size_t)(id % S)) * kv->array_floats;
+    return kv->slab[id / TG_KV_SLAB] +
+           (plane * TG_KV_SLAB + (size_t)(id % TG_KV_SLAB)) * kv->array_floats;
 }
 
 /* The array of block `b` of `seq` (reserved) for (layer, K/V, kv head). */
