@@ -1,10 +1,12 @@
 /* test_attention.c — white-box: the decode attention of backend/attention.c (rows read their K
  * and V in place from the cache blocks, several KV heads side by side) against a double-precision
- * reference of the same operands, and bit-identical whatever the pool's thread count (which
- * changes how many heads one task reads together). */
+ * reference of the same operands, bit-identical whatever the pool's thread count (which
+ * changes how many heads one task reads together), and bit-identical to the plain one-row loop
+ * (so that a faster kernel or cache layout cannot change a single output unnoticed). */
 #include "attention.h"
 #include "kv_cache.h"
 #include "kernels/tpool.h"
+#include "softmax.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -122,4 +124,120 @@ Test(attention, decode_rows_match_a_double_reference_and_every_thread_count_give
             free(att[t]);
         }
     }
+}
+
+/* The decode kernel's arithmetic, written as the plain one-row loop: q scaled by 1/sqrt(D) in
+ * float, each score summed over d in order, softmax.h's softmax, each output summed over t in
+ * order. k(t) and v(t) are position t's K and V rows of the row's KV head. */
+static void scalar_head(const float *q, int64_t D, int64_t T, const float *const *k,
+                        const float *const *v, float *s, float *out)
+{
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int64_t t = 0; t < T; t++) {
+        float acc = 0;
+        for (int64_t d = 0; d < D; d++)
+            acc += q[d] * scale * k[t][d];
+        s[t] = acc;
+    }
+    tg__softmax(s, T);
+    for (int64_t d = 0; d < D; d++) {
+        float acc = 0;
+        for (int64_t t = 0; t < T; t++)
+            acc += s[t] * v[t][d];
+        out[d] = acc;
+    }
+}
+
+#define SEQS 3
+#define PROMPT 37 /* two full blocks and a partial one, shared by every sequence */
+#define STEPS 30
+
+/* Two layers, three sequences: sequence 0 decodes a prompt row by row, sequences 1 and 2 copy
+ * it (sharing its blocks, the partial one copied on the first write), then every step decodes
+ * one row of each sequence in one call. Every output must be exactly the one-row loop's:
+ * whatever the pool, the grouping of heads into tasks, or the cache's layout, the sums are the
+ * same operations in the same order. */
+static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threads)
+{
+    const int64_t H = sh->H, G = sh->G, D = sh->D, R = H / G, QKV = (H + 2 * G) * D;
+    const int32_t L = 2, N = PROMPT + STEPS;
+    tg_net_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.n_ctx = N;
+    hp.n_layer = L;
+    hp.n_head = (int32_t)H;
+    hp.n_kv_head = (int32_t)G;
+    hp.head_dim = (int32_t)D;
+    hp.n_embd = (int32_t)(H * D);
+    tg_tpool *pool;
+    tg_kv_cache *kv;
+    tg_attn *a;
+    cr_assert_eq(tg__tpool_create(&pool, n_threads, 100), TG_OK);
+    cr_assert_eq(tg__kvc_create(&kv, SEQS, N, L, (int32_t)G, (int32_t)D), TG_OK);
+    cr_assert_eq(tg__attn_create(&a, &hp, kv, N, SEQS, pool), TG_OK);
+    /* qkv rows fed, [layer][seq][pos][QKV]; the copies' prompt rows are sequence 0's */
+    float *hist = malloc((size_t)L * SEQS * (size_t)N * (size_t)QKV * sizeof *hist);
+    float *att = malloc(SEQS * (size_t)(H * D) * sizeof *att);
+    float *want = malloc((size_t)D * sizeof *want), *s = malloc((size_t)N * sizeof *s);
+    const float **k = malloc((size_t)N * sizeof *k), **v = malloc((size_t)N * sizeof *v);
+    uint64_t seed = 7;
+    int64_t checked = 0;
+#define HIST(l, q, p)                                                                              \
+    (hist + (((size_t)(l)*SEQS + (size_t)(q)) * (size_t)N + (size_t)(p)) * (size_t)QKV)
+    for (int32_t p = 0; p < N; p++) {
+        tg_batch_row rows[SEQS];
+        size_t M = 0;
+        for (int32_t q = 0; q < SEQS; q++)
+            if (q == 0 || p >= PROMPT)
+                rows[M++] = (tg_batch_row){0, p, q, 1};
+        if (p == PROMPT)
+            for (int32_t q = 1; q < SEQS; q++)
+                cr_assert_eq(tg__kvc_copy(kv, q, 0, PROMPT), TG_OK);
+        for (size_t r = 0; r < M; r++)
+            cr_assert_eq(tg__kvc_reserve(kv, rows[r].seq, p, 1), TG_OK);
+        for (int32_t l = 0; l < L; l++) {
+            float qkv[SEQS * QKV];
+            for (size_t r = 0; r < M; r++) {
+                for (int64_t i = 0; i < QKV; i++)
+                    qkv[r * (size_t)QKV + i] = rnd(&seed);
+                memcpy(HIST(l, rows[r].seq, p), qkv + r * (size_t)QKV, (size_t)QKV * sizeof *qkv);
+            }
+            cr_assert_eq(tg__attn_layer(a, l, rows, M, qkv, att), TG_OK);
+            for (size_t r = 0; r < M; r++)
+                for (int64_t h = 0; h < H; h++) {
+                    const int64_t g = h / R;
+                    for (int32_t t = 0; t <= p; t++) {
+                        const float *src = HIST(l, t < PROMPT ? 0 : rows[r].seq, t);
+                        k[t] = src + (H + g) * D;
+                        v[t] = src + (H + G + g) * D;
+                    }
+                    scalar_head(qkv + r * (size_t)QKV + h * D, D, p + 1, k, v, s, want);
+                    cr_assert(memcmp(att + (r * (size_t)H + (size_t)h) * (size_t)D, want,
+                                     (size_t)D * sizeof *want) == 0,
+                              "H %d G %d D %d, %d threads: layer %d, sequence %d, position %d, "
+                              "head %d differs from the one-row loop",
+                              (int)H, (int)G, (int)D, (int)n_threads, (int)l, (int)rows[r].seq,
+                              (int)p, (int)h);
+                    checked++;
+                }
+        }
+    }
+#undef HIST
+    cr_assert_eq(checked, (int64_t)L * (PROMPT + SEQS * STEPS) * H);
+    free(k);
+    free(v);
+    free(s);
+    free(want);
+    free(att);
+    free(hist);
+    tg__attn_free(a);
+    tg__kvc_free(kv);
+    tg__tpool_free(pool);
+}
+
+Test(attention, rows_of_sequences_sharing_blocks_give_the_one_row_loops_bits_on_every_layer)
+{
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+        for (int32_t t = 1; t <= 2; t++)
+            check_bits_against_the_one_row_loop(&shapes[c], t);
 }
