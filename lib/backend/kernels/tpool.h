@@ -55,12 +55,12 @@ int32_t tg__tpool_threads_next(tg_tpool *p);
  * enough that a descheduled thread costs little, few enough that claiming stays cheap. */
 int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units);
 
-/* The same for a job on `threads` threads (1 chunk for 1 thread). */
-int64_t tg__tpool_chunks_for(int32_t threads, int64_t units);
-
 /* The same for a job that starts now: 1 chunk while the pool runs jobs on the caller alone
  * (what a 1-thread pool would do), so a fallback costs nothing against 1 thread. Plans made
  * once (e.g. blocks of rows with their own primitives) use tg__tpool_chunks. */
 int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units);
+
+/* The same on `threads` threads (1 chunk for 1 thread), for a caller that knows the count. */
+int64_t tg__tpool_chunks_for(int32_t threads, int64_t units);
 
 #endif
