@@ -17,7 +17,8 @@
  * Precisions: f32; bf16 (ours: vdpbf16ps; oneDNN: bf16 x bf16 -> f32); s8 = our weight-only int8
  * (f32 activations) vs oneDNN u8 x s8; u8s8 = our VNNI u8 x s8 vs the same oneDNN u8 x s8;
  * q8 = the library's int8 (block scales, 16-bit activations, VNNI) vs the same oneDNN u8 x s8.
- * Our kernels run on tpool (dynamic chunks), oneDNN on its OpenMP threads.
+ * Our kernels run on tpool (dynamic chunks, as many as the library cuts: tg__kmat_chunks), oneDNN
+ * on its OpenMP threads.
  * --tune: our kernels only, M = 1, every stream count (1, 2, 4) x prefetch distance.
  * --hot: what a kernel costs in instructions rather than bytes: our kernels only, one matrix of
  * each block shape (the output layer left out: it never fits a cache) multiplied over and over
@@ -118,7 +119,7 @@ static void ours_product(tg_tpool *pool, const tg_kmat *m, const float *x, int64
                          float *y)
 {
     tg__kmat_prepare(m, x, M, m->K, act);
-    mul_job j = {m, act, M, tg__tpool_chunks(pool, m->n_panels), y};
+    mul_job j = {m, act, M, tg__kmat_chunks(m, M, tg__tpool_size(pool)), y};
     tg__tpool_run(pool, j.chunks, mul_chunk, &j);
 }
 

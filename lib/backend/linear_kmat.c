@@ -302,13 +302,14 @@ static void run_chunk(void *arg, int64_t c, int32_t worker)
     }
 }
 
-/* Chunks of one product: what the pool wants for balance, and for more rows than one register
- * block, small enough that a chunk's panels stay in the L2 cache while every row block reads
- * them (a prompt would otherwise stream the whole matrix from memory once per 8 rows). */
+/* Chunks of one product: what the kernels want on the threads the job will run on
+ * (tg__kmat_chunks), and for more rows than one register block, small enough that a chunk's
+ * panels stay in the L2 cache while every row block reads them (a prompt would otherwise stream
+ * the whole matrix from memory once per 8 rows). */
 static int64_t chunk_count(const kmat_linear *l, const kmat_plan *p)
 {
     const int64_t np = l->w[0].n_panels;
-    int64_t c = tg__tpool_chunks_next(p->pool, np);
+    int64_t c = tg__kmat_chunks(&l->w[0], p->base.cfg.M, tg__tpool_threads_next(p->pool));
     if (p->base.cfg.M > TG_KMAX_M) {
         const int64_t l2_part = 256 * 1024;
         const int64_t want = (int64_t)(l->base.bytes / (size_t)l2_part) + 1;

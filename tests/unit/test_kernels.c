@@ -741,6 +741,66 @@ Test(tpool, threaded_products_equal_single_threaded_bits)
     free(x);
 }
 
+/* Products the VNNI unit bounds (Q8, 3 to 8 rows) are cut into 2 chunks a thread, the others
+ * as the pool wants; a cut that does not divide the panels evenly, at 2 and 3 threads, gives
+ * the bits of one call over all panels, with the portable and the VNNI kernels. */
+Test(tpool, vnni_bound_products_in_few_chunks_equal_single_threaded_bits)
+{
+    const int64_t K = 200, Ns[] = {32 * 6 + 5, 32 * 9 + 17, 40};
+    float *wbig = randv((size_t)(K * 32 * 100), 0.02f);
+    tg_kmat big, bigbf;
+    cr_assert_eq(tg__kmat_pack(&big, wbig, K, 32 * 100, 0, TG_KFMT_Q8, NULL), TG_OK);
+    cr_assert_eq(tg__kmat_pack(&bigbf, wbig, K, 32 * 100, 0, TG_KFMT_BF16, NULL), TG_OK);
+    cr_assert_eq(tg__kmat_chunks(&big, 8, 2), 4);
+    cr_assert_eq(tg__kmat_chunks(&big, 3, 3), 6);
+    cr_assert_eq(tg__kmat_chunks(&big, 8, 1), 1);
+    cr_assert_eq(tg__kmat_chunks(&big, 2, 2), 16); /* memory-bound: the pool's 8 a thread */
+    cr_assert_eq(tg__kmat_chunks(&big, 1, 2), 16);
+    cr_assert_eq(tg__kmat_chunks(&big, 9, 2), 16); /* more than one register block */
+    cr_assert_eq(tg__kmat_chunks(&bigbf, 8, 2), 16);
+    tg__kmat_free(&big);
+    tg__kmat_free(&bigbf);
+    free(wbig);
+    const int32_t levels[] = {TG_KISA_PORTABLE, 99};
+    for (size_t li = 0; li < 2; li++) {
+        tg__kmat_set_isa(levels[li]);
+        for (size_t ni = 0; ni < 3; ni++) {
+            const int64_t N = Ns[ni];
+            float *w = randv((size_t)(K * N), 0.02f);
+            tg_kmat pk;
+            cr_assert_eq(tg__kmat_pack(&pk, w, K, N, 1, TG_KFMT_Q8, NULL), TG_OK);
+            for (int64_t M = 3; M <= 8; M++) {
+                float *x = randv((size_t)(M * K), 1.0f);
+                void *act = aligned_alloc(64, tg__kmat_act_bytes(&pk, M));
+                tg__kmat_prepare(&pk, x, M, K, act);
+                float *y1 = malloc(sizeof(float) * (size_t)(M * N)),
+                      *y2 = malloc(sizeof(float) * (size_t)(M * N));
+                tg__kmat_mul(&pk, act, M, NULL, y1, N, 0, pk.n_panels);
+                for (int32_t nt = 2; nt <= 3; nt++) {
+                    tg_tpool *p;
+                    cr_assert_eq(tg__tpool_create(&p, nt, 20), TG_OK);
+                    const int64_t chunks = tg__kmat_chunks(&pk, M, nt);
+                    cr_assert_eq(chunks, 2 * nt < pk.n_panels ? 2 * nt : pk.n_panels);
+                    mul_job j = {&pk, act, M, chunks, y2};
+                    memset(y2, 0, sizeof(float) * (size_t)(M * N));
+                    tg__tpool_run(p, j.n_chunks, mul_chunk, &j);
+                    cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(M * N)) == 0,
+                              "level %d N %lld M %lld: %d threads differ from 1", (int)levels[li],
+                              (long long)N, (long long)M, nt);
+                    tg__tpool_free(p);
+                }
+                free(act);
+                free(x);
+                free(y1);
+                free(y2);
+            }
+            tg__kmat_free(&pk);
+            free(w);
+        }
+    }
+    tg__kmat_set_isa(99);
+}
+
 Test(tpool, packing_on_a_pool_gives_the_same_bytes)
 {
     const int64_t K = 130, N = 32 * 9 + 5;

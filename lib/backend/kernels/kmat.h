@@ -106,6 +106,16 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
 void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bias, float *y,
                   int64_t ldy, int64_t p0, int64_t p1);
 
+/* Chunks of panels a product of M rows should be cut into on `threads` threads (the pool's
+ * tg__tpool_run; 1 for 1 thread). Where the weights stream from memory, the pool's choice
+ * (tg__tpool_chunks_for: 8 a thread, so a descheduled thread holds back little). Where the VNNI
+ * unit bounds the product (Q8 from 3 to TG_KMAX_M rows), 2 a thread: a chunk's time is then
+ * predictable, so few chunks balance, and the tiles' prefetch of the next panel stays inside
+ * a chunk, so every chunk's first panel waits for memory (at 16 chunks the 24-panel products
+ * had 1 or 2 panels a chunk: they barely gained from a second thread). Any cut gives the same
+ * bits. */
+int64_t tg__kmat_chunks(const tg_kmat *m, int64_t M, int32_t threads);
+
 /* Which kernels run: the best the CPU supports (the default; $TEXTGEN_KERNELS = portable, avx2,
  * avx512 or avx512-bf16-vnni caps it: the matrix products run as on a CPU without AVX-512, say),
  * or a lower level, for tests and benchmarks. Levels: 0 portable C, 1 AVX2 + FMA (f32, bf16, S8), 2

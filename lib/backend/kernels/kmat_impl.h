@@ -56,6 +56,13 @@ typedef struct tg_kq8blk {
 /* Bytes of one Q8 block in a panel: 32 k x 32 columns of u8, then 32 f16 column scales. */
 #define TG_KQ8_BLOCK_BYTES (TG_KQBLK * TG_KPANEL + TG_KPANEL * 2)
 
+/* Rows from which a Q8 product is bound by the VNNI unit rather than by memory, and kern_q8's
+ * tiles prefetch the next panel. 2 rows consume a panel faster than memory delivers it (4
+ * vpdpbusd per 128 bytes): there the prefetch only competed with the demand loads
+ * (bench_kernels' 2-row sweep 5.1 -> 6.3 ms), from 3 rows on it gained. tg__kmat_chunks cuts
+ * such products into few chunks. */
+#define TG_KQ8_PREFETCH_M 3
+
 /* Activation buffer: for U8S8 the M row scales first, for Q8 the M x Kp/32 block records (each
  * padded to 64 bytes), then the rows. */
 static inline size_t tg__kact_scales_bytes(const tg_kmat *m, int64_t M)

@@ -1,6 +1,6 @@
-/* backend/kernels/kmat_pack.c — packing weights into panels (f32, bf16, int8) and
- * preparing each product's activations. Plain C: this runs once at load (weights) or once per
- * product on M x K values (activations). */
+/* backend/kernels/kmat_pack.c — packing weights into panels (f32, bf16, int8), preparing each
+ * product's activations, and how many chunks a product is cut into. Plain C: this runs once at
+ * load (weights) or once per product on M x K values (activations). */
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -414,4 +414,13 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
                 o[k] = (uint8_t)(128 + (k < K ? quant_s8(xr[k], inv) : 0));
         }
     }
+}
+
+int64_t tg__kmat_chunks(const tg_kmat *m, int64_t M, int32_t threads)
+{
+    if (m->fmt == TG_KFMT_Q8 && M >= TG_KQ8_PREFETCH_M && M <= TG_KMAX_M && threads > 1) {
+        const int64_t want = 2 * (int64_t)threads;
+        return want < m->n_panels ? want : m->n_panels;
+    }
+    return tg__tpool_chunks_for(threads, m->n_panels);
 }

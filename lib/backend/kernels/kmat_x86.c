@@ -577,11 +577,6 @@ INLINE TGT_VNNI void q8_tile_rows(const tg_kcall *c, int64_t p, int64_t r0, int6
     }
 }
 
-/* Rows from which the tiles prefetch the next panel (kern_q8). 2 rows consume a panel faster
- * than memory delivers it (4 vpdpbusd per 128 bytes): there the prefetch only competed with the
- * demand loads (bench_kernels' 2-row sweep 5.1 -> 6.3 ms), from 3 rows on it gained. */
-#define TG_KQ8_PREFETCH_M 3
-
 /* One row streams the weights from memory (q8_panels with up to 4 runs); more rows walk a panel
  * at a time, rows 0-3 then the rest while the panel is in cache (the weights stream from memory
  * once). Rows split as evenly as the tiles allow (5 = 3 + 2, 8 = 4 + 4). From 3 rows the tiles

@@ -269,7 +269,7 @@ tg_tpool *tg__tpool_for_work(tg_tpool *p, int64_t fmas)
     return fmas >= 32768 ? p : NULL;
 }
 
-static int64_t chunks_for(int32_t n_threads, int64_t units)
+int64_t tg__tpool_chunks_for(int32_t n_threads, int64_t units)
 {
     /* 8 chunks per thread: a late thread then holds back at most ~1/8 of its share. */
     const int64_t want = n_threads > 1 ? 8 * (int64_t)n_threads : 1;
@@ -278,7 +278,7 @@ static int64_t chunks_for(int32_t n_threads, int64_t units)
 
 int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units)
 {
-    return chunks_for(p ? p->n : 1, units);
+    return tg__tpool_chunks_for(p ? p->n : 1, units);
 }
 
 int32_t tg__tpool_threads_next(tg_tpool *p)
@@ -288,7 +288,7 @@ int32_t tg__tpool_threads_next(tg_tpool *p)
 
 int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units)
 {
-    return chunks_for(tg__tpool_threads_next(p), units);
+    return tg__tpool_chunks_for(tg__tpool_threads_next(p), units);
 }
 
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)

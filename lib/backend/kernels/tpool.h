@@ -60,4 +60,7 @@ int64_t tg__tpool_chunks(const tg_tpool *p, int64_t units);
  * once (e.g. blocks of rows with their own primitives) use tg__tpool_chunks. */
 int64_t tg__tpool_chunks_next(tg_tpool *p, int64_t units);
 
+/* The same on `threads` threads (1 chunk for 1 thread), for a caller that knows the count. */
+int64_t tg__tpool_chunks_for(int32_t threads, int64_t units);
+
 #endif
