@@ -650,6 +650,19 @@ int main(int argc, char **argv)
                vmin(dec[t], reps) * tb / 1e9 / bw_best[bwi],
                vmax(dec[t], reps) * tb / 1e9 / bw_best[bwi]);
     }
+    /* The host's memory is not steady: within one run the 2-thread probe reads ~36 GB/s in most
+     * repetitions and 55-63 in some. Each repetition's decode against that repetition's probe
+     * (panels' page kind) is robust to that; "best" above divides every repetition by the
+     * fastest probe of all. */
+    double paired[MAX_THREADS][MAX_REPS];
+    printf("\n%-34s", "roofline, paired per repetition");
+    for (int t = 0; t < n_thr; t++) {
+        const int bwi = threads[t] >= 2 ? 2 : 1;
+        for (int r = 0; r < reps; r++)
+            paired[t][r] = dec[t][r] * tb / 1e9 / (panels_huge ? bw_h[bwi][r] : bw[bwi][r]);
+        printf("| %8.3f [%7.3f - %7.3f]     ", median(paired[t], reps), vmin(paired[t], reps),
+               vmax(paired[t], reps));
+    }
     printf("\n%-34s", "weights only / same-thread BW");
     for (int t = 0; t < n_thr; t++)
         printf("| %8.3f                       ",
@@ -690,11 +703,13 @@ int main(int argc, char **argv)
     printf("last greedy token per thread count %s (%d)\n", same ? "identical" : "DIFFERS",
            tokens[0]);
     printf("\nGOAL decode >= 0.85 of the roofline (weights + KV read per token / same-thread "
-           "probe on the panels' page kind):");
+           "probe on the panels' page kind; against the best probe, and paired per repetition):");
     for (int t = 0; t < n_thr; t++) {
         const double eff = median(dec[t], reps) * tb / 1e9 / bw_best[threads[t] >= 2 ? 2 : 1];
-        printf(" %d thread%s %.3f %s%s", threads[t], threads[t] > 1 ? "s" : "", eff,
-               eff >= 0.85 ? "PASS" : "FAIL", t + 1 < n_thr ? "," : "\n");
+        const double eff_p = median(paired[t], reps);
+        printf(" %d thread%s %.3f %s / %.3f %s%s", threads[t], threads[t] > 1 ? "s" : "", eff,
+               eff >= 0.85 ? "PASS" : "FAIL", eff_p, eff_p >= 0.85 ? "PASS" : "FAIL",
+               t + 1 < n_thr ? "," : "\n");
     }
     printf("main process peak RSS (model + %d sessions + 2 x %d MiB bandwidth buffers): %.1f MB\n",
            n_thr, bw_mib, KB_MB(hwm_main));
