@@ -710,6 +710,23 @@ static void mul_chunk(void *arg, int64_t c, int32_t worker)
                  np * (c + 1) / j->n_chunks);
 }
 
+/* pk's product of the M rows in `act`, cut into `chunks` (0: as the pool wants) on a pool of nt
+ * threads, must give y1's bits (one call over all panels). */
+static void expect_pool_gives_bits(const tg_kmat *pk, const void *act, int64_t M, const float *y1,
+                                   int32_t nt, int64_t chunks, const char *what)
+{
+    const size_t bytes = sizeof(float) * (size_t)(M * pk->N);
+    float *y2 = calloc(1, bytes);
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, nt, 20), TG_OK);
+    mul_job j = {pk, act, M, chunks ? chunks : tg__tpool_chunks(p, pk->n_panels), y2};
+    tg__tpool_run(p, j.n_chunks, mul_chunk, &j);
+    cr_assert(memcmp(y1, y2, bytes) == 0, "%s M %lld: %d threads differ from 1", what, (long long)M,
+              nt);
+    tg__tpool_free(p);
+    free(y2);
+}
+
 Test(tpool, threaded_products_equal_single_threaded_bits)
 {
     const int64_t K = 768, N = 3072, M = 3;
@@ -719,22 +736,12 @@ Test(tpool, threaded_products_equal_single_threaded_bits)
         cr_assert_eq(make(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
         void *act = aligned_alloc(64, tg__kmat_act_bytes(&pk, M));
         tg__kmat_prepare(&pk, x, M, K, act);
-        float *y1 = malloc(sizeof(float) * (size_t)(M * N)),
-              *y2 = malloc(sizeof(float) * (size_t)(M * N));
+        float *y1 = malloc(sizeof(float) * (size_t)(M * N));
         tg__kmat_mul(&pk, act, M, NULL, y1, N, 0, pk.n_panels);
-        for (int32_t nt = 2; nt <= 3; nt++) {
-            tg_tpool *p;
-            cr_assert_eq(tg__tpool_create(&p, nt, 20), TG_OK);
-            mul_job j = {&pk, act, M, tg__tpool_chunks(p, pk.n_panels), y2};
-            memset(y2, 0, sizeof(float) * (size_t)(M * N));
-            tg__tpool_run(p, j.n_chunks, mul_chunk, &j);
-            cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(M * N)) == 0,
-                      "%s: %d threads differ from 1", fmt_name(all_fmts[fi]), nt);
-            tg__tpool_free(p);
-        }
+        for (int32_t nt = 2; nt <= 3; nt++)
+            expect_pool_gives_bits(&pk, act, M, y1, nt, 0, fmt_name(all_fmts[fi]));
         free(act);
         free(y1);
-        free(y2);
         tg__kmat_free(&pk);
     }
     free(w);
@@ -773,26 +780,18 @@ Test(tpool, vnni_bound_products_in_few_chunks_equal_single_threaded_bits)
                 float *x = randv((size_t)(M * K), 1.0f);
                 void *act = aligned_alloc(64, tg__kmat_act_bytes(&pk, M));
                 tg__kmat_prepare(&pk, x, M, K, act);
-                float *y1 = malloc(sizeof(float) * (size_t)(M * N)),
-                      *y2 = malloc(sizeof(float) * (size_t)(M * N));
+                float *y1 = malloc(sizeof(float) * (size_t)(M * N));
                 tg__kmat_mul(&pk, act, M, NULL, y1, N, 0, pk.n_panels);
                 for (int32_t nt = 2; nt <= 3; nt++) {
-                    tg_tpool *p;
-                    cr_assert_eq(tg__tpool_create(&p, nt, 20), TG_OK);
                     const int64_t chunks = tg__kmat_chunks(&pk, M, nt);
                     cr_assert_eq(chunks, 2 * nt < pk.n_panels ? 2 * nt : pk.n_panels);
-                    mul_job j = {&pk, act, M, chunks, y2};
-                    memset(y2, 0, sizeof(float) * (size_t)(M * N));
-                    tg__tpool_run(p, j.n_chunks, mul_chunk, &j);
-                    cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(M * N)) == 0,
-                              "level %d N %lld M %lld: %d threads differ from 1", (int)levels[li],
-                              (long long)N, (long long)M, nt);
-                    tg__tpool_free(p);
+                    char what[64];
+                    snprintf(what, sizeof what, "level %d N %lld", (int)levels[li], (long long)N);
+                    expect_pool_gives_bits(&pk, act, M, y1, nt, chunks, what);
                 }
                 free(act);
                 free(x);
                 free(y1);
-                free(y2);
             }
             tg__kmat_free(&pk);
             free(w);
