@@ -635,6 +635,7 @@ int main(int argc, char **argv)
                  .onednn = 1,
                  .spin_us = 100,
                  .streams = 4,
+                 .prefetch = -1, /* the library's per-format default */
                  .threads = {1, 2},
                  .ms = {1, 8},
                  .prec_on = {1, 1, 1, 1, 1}};

@@ -9,7 +9,7 @@
 
 static atomic_int g_isa = -1;    /* level in force, -1 = not chosen yet */
 static atomic_int g_streams = 4; /* tuning, see tg__kmat_set_tuning */
-static atomic_int g_pf = 0;
+static atomic_int g_pf = -1;     /* -1: each format's default (pf_default) */
 
 static int32_t cpu_level(void)
 {
@@ -61,7 +61,17 @@ int32_t tg__kmat_isa(void)
 void tg__kmat_set_tuning(int32_t streams, int32_t prefetch_bytes)
 {
     atomic_store(&g_streams, streams < 1 ? 1 : streams);
-    atomic_store(&g_pf, prefetch_bytes < 0 ? 0 : prefetch_bytes);
+    atomic_store(&g_pf, prefetch_bytes < 0 ? -1 : prefetch_bytes);
+}
+
+/* The software prefetch distance of a format when no tuning sets one. f32 panels stream 128
+ * bytes a k-step at one row: a non-temporal prefetch 256 bytes ahead of each run made one-thread
+ * f32 decode x1.10 faster (median of 8 alternating process pairs, 8 of 8 faster) and steadier on
+ * this project's machine (docs/performance.md, "Issue 12, phase 7"); the same distance in the
+ * Q8 tiles made int8 x0.77 slower, and bf16 showed no clear change: they keep none. */
+static int32_t pf_default(int32_t fmt)
+{
+    return fmt == TG_KFMT_F32 ? 256 : 0;
 }
 
 static tg_kern_fn kernel_for(int32_t fmt, int32_t *level_used)
@@ -118,6 +128,7 @@ void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bia
     const tg_kern_fn fn = kernel_for(m->fmt, &lvl);
     const size_t eb = tg__kact_elem_bytes(m);
     const uint8_t *rows = (const uint8_t *)act + tg__kact_scales_bytes(m, M);
+    const int32_t pf = atomic_load_explicit(&g_pf, memory_order_relaxed);
     for (int64_t r0 = 0; r0 < M; r0 += TG_KMAX_M) {
         tg_kcall c = {
             .m = m,
@@ -132,7 +143,7 @@ void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bia
             .p0 = p0,
             .p1 = p1,
             .streams = atomic_load_explicit(&g_streams, memory_order_relaxed),
-            .pf = atomic_load_explicit(&g_pf, memory_order_relaxed),
+            .pf = pf < 0 ? pf_default(m->fmt) : pf,
         };
         fn(&c);
     }

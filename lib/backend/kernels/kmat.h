@@ -128,7 +128,8 @@ int32_t tg__kmat_isa(void);
 const char *tg__kmat_kernel_name(int32_t fmt);
 
 /* Tuning (benchmarks): concurrent streams each thread reads its panels as (1, 2 or 4; fewer
- * when M leaves too few registers), and a software prefetch distance in bytes (0 = none). */
+ * when M leaves too few registers), and a software prefetch distance in bytes (0 = none, -1 =
+ * each format's default: 256 for f32, none for the others). */
 void tg__kmat_set_tuning(int32_t streams, int32_t prefetch_bytes);
 
 #endif

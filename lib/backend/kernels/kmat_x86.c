@@ -7,7 +7,8 @@
  * (more hardware prefetch streams in flight); the remainder goes one panel at a time. For M rows
  * and S runs the accumulators are M x S x 2 zmm registers, so S shrinks as M grows (M <= 2: up
  * to 4 runs, M <= 4: 2, M <= 8: 1). An optional software prefetch reads `pf` bytes ahead in
- * each run. Columns past N in the last panel are masked off on store. */
+ * each run, non-temporal: the panel is read once per product. Columns past N in the last panel are
+ * masked off on store. */
 #include "kmat_impl.h"
 
 #if defined(TG_KERNELS_X86)
@@ -68,8 +69,8 @@
     do {                                                                                           \
         if ((c)->pf)                                                                               \
             for (int s_ = 0; s_ < (S); s_++) {                                                     \
-                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf, _MM_HINT_T0);               \
-                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf + 64, _MM_HINT_T0);          \
+                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf, _MM_HINT_NTA);              \
+                _mm_prefetch((const char *)(wp)[s_] + (off) + (c)->pf + 64, _MM_HINT_NTA);         \
             }                                                                                      \
     } while (0)
 
