@@ -66,9 +66,10 @@ void tg__kmat_set_tuning(int32_t streams, int32_t prefetch_bytes)
 
 /* The software prefetch distance of a format when no tuning sets one. f32 panels stream 128
  * bytes a k-step at one row: a non-temporal prefetch 256 bytes ahead of each run made one-thread
- * f32 decode x1.10 faster (median of 8 alternating process pairs, 8 of 8 faster) and steadier on
- * this project's machine (docs/performance.md, "Issue 12, phase 7"); the same distance in the
- * Q8 tiles made int8 x0.77 slower, and bf16 showed no clear change: they keep none. */
+ * f32 decode faster in 23 of 32 alternating process pairs (medians x1.01-x1.10 over four sets)
+ * and steadier on this project's machine (docs/performance.md, "Issue 12, phase 7"); the same
+ * distance in the Q8 tiles made int8 x0.77 slower, and bf16 showed no clear change: they keep
+ * none. */
 static int32_t pf_default(int32_t fmt)
 {
     return fmt == TG_KFMT_F32 ? 256 : 0;
