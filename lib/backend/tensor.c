@@ -77,7 +77,7 @@ TG_CLONES
 static void to_bf16(uint16_t *dst, const float *src, size_t n)
 {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* the scalar rule below, 8 lanes at a time */
+    for (; i + 8 <= n; i += 8) { /* bf16.h's rule, 8 lanes at a time */
         v8u b;
         memcpy(&b, src + i, sizeof b);
         const v8u nan = (v8u)((b & 0x7fffffffu) > 0x7f800000u); /* all ones where NaN */
@@ -85,14 +85,8 @@ static void to_bf16(uint16_t *dst, const float *src, size_t n)
         const v8u16 h = __builtin_convertvector((r & ~nan) | (q & nan), v8u16);
         memcpy(dst + i, &h, sizeof h);
     }
-    for (; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &src[i], 4);
-        if ((b & 0x7fffffffu) > 0x7f800000u)
-            dst[i] = (uint16_t)((b >> 16) | 0x40); /* quiet NaN */
-        else
-            dst[i] = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
-    }
+    for (; i < n; i++)
+        dst[i] = tg__bf16_from_f32(src[i]);
 }
 
 void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n)

@@ -4,6 +4,7 @@
 #ifndef TG_BACKEND_TENSOR_H
 #define TG_BACKEND_TENSOR_H
 
+#include "bf16.h" /* tg__bf16_to_f32, used with these tensors */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,13 +35,5 @@ void tg__tensor_release_pages(const tg_tensor *t);
 
 /* f32 -> bf16, rounding to nearest even (NaN stays NaN). */
 void tg__f32_to_bf16(uint16_t *dst, const float *src, size_t n);
-static inline float tg__bf16_to_f32(uint16_t h)
-{
-    union {
-        uint32_t u;
-        float f;
-    } v = {(uint32_t)h << 16};
-    return v.f;
-}
 
 #endif

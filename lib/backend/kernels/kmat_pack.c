@@ -3,6 +3,7 @@
  * load (weights) or once per product on M x K values (activations). */
 #include "core/alloc.h"
 #include "core/error.h"
+#include "backend/bf16.h"
 #include "core/fileutil.h"
 #include "kmat_impl.h"
 #include "panel_mem.h"
@@ -13,15 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    if ((b & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((b >> 16) | 0x40);                   /* quiet NaN */
-    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16); /* round to nearest even */
-}
 
 static int8_t quant_s8(float v, float inv_scale)
 {
@@ -154,8 +146,8 @@ static void pack_panel(tg_kmat *m, const float *w, int transposed, int64_t p, fl
         uint16_t *o = (uint16_t *)panel;
         for (int64_t kk = 0; kk < Kp / 2; kk++)
             for (int64_t j = 0; j < TG_KPANEL; j++) {
-                o[kk * 64 + 2 * j] = f32_to_bf16(tile[(2 * kk) * TG_KPANEL + j]);
-                o[kk * 64 + 2 * j + 1] = f32_to_bf16(tile[(2 * kk + 1) * TG_KPANEL + j]);
+                o[kk * 64 + 2 * j] = tg__bf16_from_f32(tile[(2 * kk) * TG_KPANEL + j]);
+                o[kk * 64 + 2 * j + 1] = tg__bf16_from_f32(tile[(2 * kk + 1) * TG_KPANEL + j]);
             }
     } else if (m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_U8S8) {
         float amax[TG_KPANEL] = {0}, inv[TG_KPANEL];
@@ -401,7 +393,7 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
         } else if (m->fmt == TG_KFMT_BF16) {
             uint16_t *o = (uint16_t *)rows + r * Kp;
             for (int64_t k = 0; k < Kp; k++)
-                o[k] = k < K ? f32_to_bf16(xr[k]) : 0;
+                o[k] = k < K ? tg__bf16_from_f32(xr[k]) : 0;
         } else {
             /* Symmetric per-row quantization, shifted by 128 into u8 for vpdpbusd. */
             float amax = 0;
