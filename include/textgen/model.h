@@ -25,21 +25,32 @@ enum {
     TG_WEIGHTS_AUTO = 0, /**< BF16 files compute in bf16; F32 and F16 files in f32 (exact) */
     TG_WEIGHTS_F32 = 1,  /**< convert everything to f32 (most exact) */
     TG_WEIGHTS_BF16 = 2, /**< matrices in bf16 (half the memory traffic) */
-    TG_WEIGHTS_INT8 = 3  /**< matrices in int8 with an f32 scale per output column, quantized at
-                              load from F32/F16/BF16 (a quarter of f32's traffic); activations
-                              are quantized per row; norms stay f32, an untied embedding table
-                              too (a tied one is the output layer's columns) */
+    TG_WEIGHTS_INT8 = 3  /**< matrices in int8, quantized at load from F32/F16/BF16 (about a
+                              quarter of f32's traffic): a scale per output column and block of
+                              32 weights, activations quantized to 16 bits per row and block
+                              (CPUs with AVX-512 VNNI), else a scale per output column and f32
+                              activations; norms stay f32, an untied embedding table too (a tied
+                              one is the output layer's columns) */
+};
+
+/** Element type of every session's KV cache (tg_model_options.kv_type). */
+enum {
+    TG_KV_AUTO = 0, /**< f32 with f32 weights, bf16 with bf16 and int8 weights */
+    TG_KV_F32 = 1,  /**< keys and values in f32 (exact) */
+    TG_KV_BF16 = 2  /**< keys and values rounded to bf16: half the bytes a decoded token's
+                         attention reads and half the cache's memory */
 };
 
 /** Options for tg_model_load(). */
 typedef struct tg_model_options {
     uint32_t struct_size; /**< sizeof(tg_model_options) */
     uint32_t weight_type; /**< TG_WEIGHTS_* (default TG_WEIGHTS_AUTO) */
+    uint32_t kv_type;     /**< TG_KV_* (default TG_KV_AUTO) */
 } tg_model_options;
 
 #define TG_MODEL_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        TG_U32(sizeof(tg_model_options)), 0                                                        \
+        TG_U32(sizeof(tg_model_options)), 0, 0                                                     \
     }
 
 /**
@@ -77,11 +88,12 @@ typedef struct tg_model_info {
     uint32_t weight_type;  /**< TG_WEIGHTS_F32, _BF16 or _INT8: what computation uses */
     uint64_t n_params;     /**< parameters in the file (tied matrices counted once) */
     uint64_t weight_bytes; /**< bytes of matrices streamed per decoded token */
+    uint32_t kv_type;      /**< TG_KV_F32 or TG_KV_BF16: the KV cache of every session */
 } tg_model_info;
 
 #define TG_MODEL_INFO_INIT                                                                         \
     {                                                                                              \
-        TG_U32(sizeof(tg_model_info)), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                             \
+        TG_U32(sizeof(tg_model_info)), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                          \
     }
 
 /**

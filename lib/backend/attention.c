@@ -32,10 +32,6 @@ struct tg_attn {
 #define DEC_ROWS 4
 #define DEC_VW 64
 
-/* 16 floats: one zmm register in the x86-64-v4 clone (32 of them: the accumulators of 4 rows
- * fit), two or four narrower ones elsewhere; lane by lane the same arithmetic as v8f. */
-typedef float v16f __attribute__((vector_size(64)));
-
 /* What one decode task computes (up to 32 query rows per call of decode_rows_attn): row i is a
  * q head of KV head kvh[i]; q[i] scaled, out[i] its [D] output, s[i] T floats of scratch. */
 typedef struct dec_rows {
@@ -47,13 +43,17 @@ typedef struct dec_rows {
     int32_t kvh[DEC_HEADS * 8];
 } dec_rows;
 
+/* Element bytes of the cache: f32, or bf16 when BF (a constant in every kernel below, which is
+ * compiled once per element type). */
+#define ESZ(BF) ((BF) ? 2 : 4)
+
 /* Scores of rows [r0, r0 + NR) over block b: for each row a sum over d in order of q[d] times
  * a row of the K array ([D][16], a row = one v16f); the rows in one loop so that their heads'
  * arrays stream side by side. */
-TG_INLINE void k_scores(const dec_rows *w, int64_t r0, int64_t b, const int NR)
+TG_INLINE void k_scores(const dec_rows *w, int64_t r0, int64_t b, const int BF, const int NR)
 {
     const int64_t t0 = b * TG_KV_BLOCK, n = w->T - t0 < TG_KV_BLOCK ? w->T - t0 : TG_KV_BLOCK;
-    const float *k[DEC_ROWS];
+    const uint8_t *k[DEC_ROWS];
     for (int i = 0; i < NR; i++)
         k[i] = tg__kvc_array(w->kv, w->seq, (int32_t)b, w->l, 0, w->kvh[r0 + i]);
     const float *q[DEC_ROWS];
@@ -63,7 +63,7 @@ TG_INLINE void k_scores(const dec_rows *w, int64_t r0, int64_t b, const int NR)
     for (int64_t d = 0; d < w->D; d++)
         _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++)
         {
-            memcpy(&kv, k[i] + d * TG_KV_BLOCK, sizeof kv);
+            tg__load16(&kv, k[i] + d * TG_KV_BLOCK * ESZ(BF), BF);
             acc[i] += q[i][d] * kv;
         }
     for (int i = 0; i < NR; i++) {
@@ -75,23 +75,27 @@ TG_INLINE void k_scores(const dec_rows *w, int64_t r0, int64_t b, const int NR)
 
 /* out[r][d0, d0 + DEC_VW) for rows [r0, r0 + NR): sums over positions t < T in order of
  * p[t] * V[t][d], the rows' V arrays read side by side. */
-TG_INLINE void v_sums(const dec_rows *w, int64_t r0, int64_t d0, const int NR)
+TG_INLINE void v_sums(const dec_rows *w, int64_t r0, int64_t d0, const int BF, const int NR)
 {
     v16f acc[DEC_ROWS][DEC_VW / 16] = {{{0}}}, v;
     for (int64_t b = 0; b * TG_KV_BLOCK < w->T; b++) {
         const int64_t t0 = b * TG_KV_BLOCK, n = w->T - t0 < TG_KV_BLOCK ? w->T - t0 : TG_KV_BLOCK;
-        const float *vb[DEC_ROWS], *p[DEC_ROWS];
+        const uint8_t *vb[DEC_ROWS];
+        const float *p[DEC_ROWS];
         for (int i = 0; i < NR; i++) {
-            vb[i] = tg__kvc_array(w->kv, w->seq, (int32_t)b, w->l, 1, w->kvh[r0 + i]) + d0;
+            vb[i] =
+                (const uint8_t *)tg__kvc_array(w->kv, w->seq, (int32_t)b, w->l, 1, w->kvh[r0 + i]) +
+                d0 * ESZ(BF);
             p[i] = w->s[r0 + i] + t0;
         }
         for (int64_t t = 0; t < n; t++)
             _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++)
             {
-                const float pt = p[i][t], *vt = vb[i] + t * w->D;
+                const float pt = p[i][t];
+                const uint8_t *vt = vb[i] + t * w->D * ESZ(BF);
                 _Pragma("GCC unroll 4") for (int c = 0; c < DEC_VW / 16; c++)
                 {
-                    memcpy(&v, vt + 16 * c, sizeof v);
+                    tg__load16(&v, vt + 16 * c * ESZ(BF), BF);
                     acc[i][c] += pt * v;
                 }
             }
@@ -102,7 +106,7 @@ TG_INLINE void v_sums(const dec_rows *w, int64_t r0, int64_t d0, const int NR)
 
 /* out[r][d0, D) for head dims that are not a multiple of DEC_VW: 8 outputs at a time (each the
  * same sum in the same order as in v_sums), the last few one by one. */
-TG_INLINE void v_tail(const dec_rows *w, int64_t r, int64_t d0)
+TG_INLINE void v_tail(const dec_rows *w, int64_t r, int64_t d0, const int BF)
 {
     for (; d0 < w->D; d0 += 8) {
         const int64_t m = w->D - d0 < 8 ? w->D - d0 : 8;
@@ -111,15 +115,17 @@ TG_INLINE void v_tail(const dec_rows *w, int64_t r, int64_t d0)
         for (int64_t b = 0; b * TG_KV_BLOCK < w->T; b++) {
             const int64_t t0 = b * TG_KV_BLOCK,
                           n = w->T - t0 < TG_KV_BLOCK ? w->T - t0 : TG_KV_BLOCK;
-            const float *vb = tg__kvc_array(w->kv, w->seq, (int32_t)b, w->l, 1, w->kvh[r]) + d0;
+            const uint8_t *vb =
+                (const uint8_t *)tg__kvc_array(w->kv, w->seq, (int32_t)b, w->l, 1, w->kvh[r]) +
+                d0 * ESZ(BF);
             for (int64_t t = 0; t < n; t++) {
                 const float pt = w->s[r][t0 + t];
                 if (m == 8) {
-                    memcpy(&v, vb + t * w->D, sizeof v);
+                    tg__load8(&v, vb + t * w->D * ESZ(BF), BF);
                     acc += pt * v;
                 } else {
                     for (int64_t i = 0; i < m; i++)
-                        acc1[i] += pt * vb[t * w->D + i];
+                        acc1[i] += pt * tg__load1(vb, t * w->D + i, BF);
                 }
             }
         }
@@ -150,13 +156,12 @@ TG_INLINE void v_tail(const dec_rows *w, int64_t r, int64_t d0)
  * DEC_ROWS rows at a time, so a block's K arrays are read from memory once), softmax, then the
  * weighted sums of V. Every output is the sum the one-row loop would compute, in the same order:
  * the same bits however rows are grouped. */
-TG_CLONES
-static void decode_rows_attn(const dec_rows *w, int64_t nq)
+TG_INLINE void decode_rows_attn(const dec_rows *w, int64_t nq, const int BF)
 {
     for (int64_t b = 0; b * TG_KV_BLOCK < w->T; b++)
         for (int64_t r0 = 0; r0 < nq; r0 += DEC_ROWS) {
             const int64_t nr = nq - r0 < DEC_ROWS ? nq - r0 : DEC_ROWS;
-            BY_ROWS(k_scores, nr, w, r0, b)
+            BY_ROWS(k_scores, nr, w, r0, b, BF)
         }
     for (int64_t r = 0; r < nq; r++)
         tg__softmax(w->s[r], w->T);
@@ -164,11 +169,23 @@ static void decode_rows_attn(const dec_rows *w, int64_t nq)
         const int64_t nr = nq - r0 < DEC_ROWS ? nq - r0 : DEC_ROWS;
         int64_t d0 = 0;
         for (; d0 + DEC_VW <= w->D; d0 += DEC_VW)
-            BY_ROWS(v_sums, nr, w, r0, d0)
+            BY_ROWS(v_sums, nr, w, r0, d0, BF)
         if (d0 < w->D)
             for (int64_t r = r0; r < r0 + nr; r++)
-                v_tail(w, r, d0);
+                v_tail(w, r, d0, BF);
     }
+}
+
+TG_CLONES
+static void decode_rows_f32(const dec_rows *w, int64_t nq)
+{
+    decode_rows_attn(w, nq, 0);
+}
+
+TG_CLONES
+static void decode_rows_bf16(const dec_rows *w, int64_t nq)
+{
+    decode_rows_attn(w, nq, 1);
 }
 
 /* Rows [i0, i1) of one sequence at consecutive positions (their K and V already cached). */
@@ -223,7 +240,10 @@ static void decode_task(void *arg, int64_t k, int32_t worker)
             w.s[x] = s + (size_t)(i + x) * (size_t)j->a->n_ctx;
             w.kvh[x] = (int32_t)(g0 + (i + x) / R);
         }
-        decode_rows_attn(&w, m);
+        if (w.kv->bf16)
+            decode_rows_bf16(&w, m);
+        else
+            decode_rows_f32(&w, m);
     }
 }
 

@@ -18,7 +18,9 @@
 #define TGT_512 __attribute__((target("avx512f,fma")))
 #endif
 
-typedef float v16f __attribute__((vector_size(64)));
+/* Element bytes of the cache: f32, or bf16 when BF (a constant wherever it is used: every
+ * kernel below is compiled once per element type). */
+#define ESZ(BF) ((BF) ? 2 : 4)
 
 _Static_assert(TG_KV_BLOCK == 16, "a K block row is one 16-float vector");
 _Static_assert(TG_ATTN_TILE % 4 == 0, "tiles are whole groups of 4 rows");
@@ -51,17 +53,17 @@ typedef struct job {
 } job;
 
 /* s[j][16 b + t] = Q[j] . K(position 16 b + t) for 4 rows Q [4][D] (scaled), blocks [0, nb). */
-TG_INLINE void scores4(const job *jb, int32_t g, int64_t nb, const float *Q, float *s)
+TG_INLINE void scores4(const job *jb, int32_t g, int64_t nb, const float *Q, float *s, const int BF)
 {
-    const int64_t D = jb->D, sst = jb->sst;
+    const int64_t D = jb->D, sst = jb->sst, row = TG_KV_BLOCK * ESZ(BF);
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        const float *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
-        const float *k1 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b + 1, jb->l, 0, g);
+        const uint8_t *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
+        const uint8_t *k1 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b + 1, jb->l, 0, g);
         v16f a0[4] = {{0}}, a1[4] = {{0}}, x, y;
         for (int64_t d = 0; d < D; d++) {
-            memcpy(&x, k0 + d * TG_KV_BLOCK, sizeof x);
-            memcpy(&y, k1 + d * TG_KV_BLOCK, sizeof y);
+            tg__load16(&x, k0 + d * row, BF);
+            tg__load16(&y, k1 + d * row, BF);
             for (int j = 0; j < 4; j++) {
                 const float qd = Q[j * D + d];
                 a0[j] += qd * x;
@@ -74,10 +76,10 @@ TG_INLINE void scores4(const job *jb, int32_t g, int64_t nb, const float *Q, flo
         }
     }
     if (b < nb) {
-        const float *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
+        const uint8_t *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
         v16f a0[4] = {{0}}, x;
         for (int64_t d = 0; d < D; d++) {
-            memcpy(&x, k0 + d * TG_KV_BLOCK, sizeof x);
+            tg__load16(&x, k0 + d * row, BF);
             for (int j = 0; j < 4; j++)
                 a0[j] += Q[j * D + d] * x;
         }
@@ -89,18 +91,20 @@ TG_INLINE void scores4(const job *jb, int32_t g, int64_t nb, const float *Q, flo
 /* o[j] = sum over t < L of p[j][t] V(t), for 4 rows of probabilities p (stride sst); rows whose
  * o[j] is NULL are computed and dropped. */
 TG_INLINE void weighted4(const job *jb, int32_t g, int64_t L, const float *p, float *const o[4],
-                         int64_t d0)
+                         int64_t d0, const int BF)
 {
     const int64_t D = jb->D, sst = jb->sst;
     for (; d0 + 32 <= D; d0 += 32) {
         v16f a[4][2] = {{{0}}}, v0, v1;
         for (int64_t b = 0; b * TG_KV_BLOCK < L; b++) {
-            const float *vb = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 1, g) + d0;
+            const uint8_t *vb =
+                (const uint8_t *)tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 1, g) +
+                d0 * ESZ(BF);
             const float *pb = p + b * TG_KV_BLOCK;
             const int64_t n = L - b * TG_KV_BLOCK < TG_KV_BLOCK ? L - b * TG_KV_BLOCK : TG_KV_BLOCK;
             for (int64_t t = 0; t < n; t++) {
-                memcpy(&v0, vb + t * D, sizeof v0);
-                memcpy(&v1, vb + t * D + 16, sizeof v1);
+                tg__load16(&v0, vb + t * D * ESZ(BF), BF);
+                tg__load16(&v1, vb + (t * D + 16) * ESZ(BF), BF);
                 for (int j = 0; j < 4; j++) {
                     const float pt = pb[j * sst + t];
                     a[j][0] += pt * v0;
@@ -116,8 +120,10 @@ TG_INLINE void weighted4(const job *jb, int32_t g, int64_t L, const float *p, fl
         for (int j = 0; j < 4; j++) {
             float acc = 0.0f;
             for (int64_t t = 0; t < L; t++)
-                acc += p[j * sst + t] * tg__kvc_array(jb->kv, jb->seq, (int32_t)(t / TG_KV_BLOCK),
-                                                      jb->l, 1, g)[t % TG_KV_BLOCK * D + d0];
+                acc += p[j * sst + t] *
+                       tg__load1(
+                           tg__kvc_array(jb->kv, jb->seq, (int32_t)(t / TG_KV_BLOCK), jb->l, 1, g),
+                           t % TG_KV_BLOCK * D + d0, BF);
             if (o[j])
                 o[j][d0] = acc;
         }
@@ -128,20 +134,31 @@ TG_INLINE void weighted4(const job *jb, int32_t g, int64_t L, const float *p, fl
  * rounded once instead of twice. */
 /* The 4 rows' accumulators are named registers: arrays indexed in a loop stay in memory at -O2. */
 #define ROWS4(X) X(0) X(1) X(2) X(3)
+#define TGT_512_INLINE TGT_512 static inline __attribute__((always_inline))
 
-TGT_512 static void scores4_512(const job *jb, int32_t g, int64_t nb, const float *Q, float *s)
+/* 16 cache elements at p: floats, or bf16 widened exactly. */
+TGT_512_INLINE __m512 load16_512(const uint8_t *p, const int BF)
 {
-    const int64_t D = jb->D, sst = jb->sst;
+    if (BF)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    return _mm512_loadu_ps((const float *)p);
+}
+
+TGT_512_INLINE void scores4_512(const job *jb, int32_t g, int64_t nb, const float *Q, float *s,
+                                const int BF)
+{
+    const int64_t D = jb->D, sst = jb->sst, row = TG_KV_BLOCK * ESZ(BF);
     const float *q0 = Q, *q1 = Q + D, *q2 = Q + 2 * D, *q3 = Q + 3 * D;
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        const float *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
-        const float *k1 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b + 1, jb->l, 0, g);
+        const uint8_t *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
+        const uint8_t *k1 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b + 1, jb->l, 0, g);
 #define ZERO2(j) __m512 a##j = _mm512_setzero_ps(), c##j = _mm512_setzero_ps();
         ROWS4(ZERO2)
         for (int64_t d = 0; d < D; d++) {
-            const __m512 x = _mm512_loadu_ps(k0 + d * TG_KV_BLOCK);
-            const __m512 y = _mm512_loadu_ps(k1 + d * TG_KV_BLOCK);
+            const __m512 x = load16_512(k0 + d * row, BF);
+            const __m512 y = load16_512(k1 + d * row, BF);
 #define FMA2(j)                                                                                    \
     {                                                                                              \
         const __m512 qd = _mm512_set1_ps(q##j[d]);                                                 \
@@ -156,11 +173,11 @@ TGT_512 static void scores4_512(const job *jb, int32_t g, int64_t nb, const floa
         ROWS4(STORE2)
     }
     if (b < nb) {
-        const float *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
+        const uint8_t *k0 = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 0, g);
 #define ZERO1(j) __m512 a##j = _mm512_setzero_ps();
         ROWS4(ZERO1)
         for (int64_t d = 0; d < D; d++) {
-            const __m512 x = _mm512_loadu_ps(k0 + d * TG_KV_BLOCK);
+            const __m512 x = load16_512(k0 + d * row, BF);
 #define FMA1(j) a##j = _mm512_fmadd_ps(_mm512_set1_ps(q##j[d]), x, a##j);
             ROWS4(FMA1)
         }
@@ -170,19 +187,22 @@ TGT_512 static void scores4_512(const job *jb, int32_t g, int64_t nb, const floa
 }
 
 /* The 32-output passes of weighted4; returns the first output it left (to the generic tail). */
-TGT_512 static int64_t weighted4_512(const job *jb, int32_t g, int64_t L, const float *p,
-                                     float *const o[4])
+TGT_512_INLINE int64_t weighted4_512(const job *jb, int32_t g, int64_t L, const float *p,
+                                     float *const o[4], const int BF)
 {
     const int64_t D = jb->D, sst = jb->sst;
     int64_t d0 = 0;
     for (; d0 + 32 <= D; d0 += 32) {
         ROWS4(ZERO2)
         for (int64_t b = 0; b * TG_KV_BLOCK < L; b++) {
-            const float *vb = tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 1, g) + d0;
+            const uint8_t *vb =
+                (const uint8_t *)tg__kvc_array(jb->kv, jb->seq, (int32_t)b, jb->l, 1, g) +
+                d0 * ESZ(BF);
             const float *pb = p + b * TG_KV_BLOCK;
             const int64_t n = L - b * TG_KV_BLOCK < TG_KV_BLOCK ? L - b * TG_KV_BLOCK : TG_KV_BLOCK;
             for (int64_t t = 0; t < n; t++) {
-                const __m512 x = _mm512_loadu_ps(vb + t * D), y = _mm512_loadu_ps(vb + t * D + 16);
+                const __m512 x = load16_512(vb + t * D * ESZ(BF), BF),
+                             y = load16_512(vb + (t * D + 16) * ESZ(BF), BF);
 #define PV2(j)                                                                                     \
     {                                                                                              \
         const __m512 pt = _mm512_set1_ps(pb[j * sst + t]);                                         \
@@ -201,6 +221,26 @@ TGT_512 static int64_t weighted4_512(const job *jb, int32_t g, int64_t L, const 
     }
     return d0;
 }
+
+/* The kernels above for each element type (their BF folded). */
+TGT_512 static void scores4_512_f32(const job *jb, int32_t g, int64_t nb, const float *Q, float *s)
+{
+    scores4_512(jb, g, nb, Q, s, 0);
+}
+TGT_512 static void scores4_512_bf16(const job *jb, int32_t g, int64_t nb, const float *Q, float *s)
+{
+    scores4_512(jb, g, nb, Q, s, 1);
+}
+TGT_512 static int64_t weighted4_512_f32(const job *jb, int32_t g, int64_t L, const float *p,
+                                         float *const o[4])
+{
+    return weighted4_512(jb, g, L, p, o, 0);
+}
+TGT_512 static int64_t weighted4_512_bf16(const job *jb, int32_t g, int64_t L, const float *p,
+                                          float *const o[4])
+{
+    return weighted4_512(jb, g, L, p, o, 1);
+}
 #endif
 
 /* TEXTGEN_ATTN_PORTABLE=1: the generic loops on an AVX-512 CPU too (tests, benchmarks). */
@@ -216,6 +256,39 @@ static int use_avx512(void)
 const char *tg__attn_prefill_kernel(void)
 {
     return use_avx512() ? "avx512" : "portable";
+}
+
+/* scores4 with the kernel for the CPU and the cache's element type. */
+TG_INLINE void scores_group(const job *jb, int32_t g, int64_t nb, const float *Q, float *s)
+{
+#ifdef TG_ATTN_X86
+    if (jb->use512) {
+        if (jb->kv->bf16)
+            scores4_512_bf16(jb, g, nb, Q, s);
+        else
+            scores4_512_f32(jb, g, nb, Q, s);
+        return;
+    }
+#endif
+    if (jb->kv->bf16)
+        scores4(jb, g, nb, Q, s, 1);
+    else
+        scores4(jb, g, nb, Q, s, 0);
+}
+
+/* weighted4 the same way (the AVX-512 loops leave a head_dim past a multiple of 32 to it). */
+TG_INLINE void weighted_group(const job *jb, int32_t g, int64_t L, const float *p,
+                              float *const o[4])
+{
+    int64_t d0 = 0;
+#ifdef TG_ATTN_X86
+    if (jb->use512)
+        d0 = jb->kv->bf16 ? weighted4_512_bf16(jb, g, L, p, o) : weighted4_512_f32(jb, g, L, p, o);
+#endif
+    if (jb->kv->bf16)
+        weighted4(jb, g, L, p, o, d0, 1);
+    else
+        weighted4(jb, g, L, p, o, d0, 0);
 }
 
 /* One tile of TG_ATTN_TILE rows for the q heads of one KV head; the last tiles (the rows that
@@ -239,12 +312,7 @@ static void tile_task(void *arg, int64_t k, int32_t worker)
             const int64_t last = (i + 4 < nr ? i + 4 : nr) - 1; /* last real row of the group */
             const int64_t L = jb->p0 + r0 + last + 1;           /* positions it sees */
             const int64_t nb = (L + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
-#ifdef TG_ATTN_X86
-            if (jb->use512)
-                scores4_512(jb, (int32_t)g, nb, Q + i * D, S);
-            else
-#endif
-                scores4(jb, (int32_t)g, nb, Q + i * D, S);
+            scores_group(jb, (int32_t)g, nb, Q + i * D, S);
             float *o[4];
             for (int64_t j = 0; j < 4; j++) {
                 float *s = S + j * jb->sst;
@@ -258,12 +326,7 @@ static void tile_task(void *arg, int64_t k, int32_t worker)
                     o[j] = NULL;
                 }
             }
-            int64_t d0 = 0;
-#ifdef TG_ATTN_X86
-            if (jb->use512)
-                d0 = weighted4_512(jb, (int32_t)g, L, S, o);
-#endif
-            weighted4(jb, (int32_t)g, L, S, o, d0);
+            weighted_group(jb, (int32_t)g, L, S, o);
         }
     }
 }

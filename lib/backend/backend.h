@@ -19,10 +19,11 @@ void tg__backend_model_free(tg_backend_model *bm);
 /* Bytes of the matrices read once per decoded token (blocks and the output layer). */
 uint64_t tg__backend_model_weight_bytes(const tg_backend_model *bm);
 
-/* A per-session context: KV cache for n_seq sequences of up to n_ctx positions, scratch for
- * n_batch rows, primitives made for n_threads. */
+/* A per-session context: KV cache for n_seq sequences of up to n_ctx positions (bf16 elements
+ * when kv_bf16, else f32), scratch for n_batch rows, primitives made for n_threads. */
 tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *bm, int32_t n_seq,
-                                 int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+                                 int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                 int32_t kv_bf16);
 void tg__backend_ctx_free(tg_backend_ctx *ctx);
 
 /* Forward `n` validated rows (each row's position is its sequence's next one). Writes the

@@ -172,7 +172,7 @@ void tg__backend_ctx_free(tg_backend_ctx *c)
 }
 
 tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *bm, int32_t n_seq,
-                                 int32_t n_ctx, int32_t n_batch, int32_t n_threads)
+                                 int32_t n_ctx, int32_t n_batch, int32_t n_threads, int32_t kv_bf16)
 {
     *out = NULL;
     const tg_net_hparams *hp = &bm->hp;
@@ -210,7 +210,8 @@ tg_status tg__backend_ctx_create(tg_backend_ctx **out, const tg_backend_model *b
     }
     tg_status st = tg__tpool_create(&c->pool, n_threads, TG_POOL_SPIN_US);
     if (st == TG_OK)
-        st = tg__kvc_create(&c->kv, n_seq, n_ctx, hp->n_layer, hp->n_kv_head, hp->head_dim);
+        st =
+            tg__kvc_create(&c->kv, n_seq, n_ctx, hp->n_layer, hp->n_kv_head, hp->head_dim, kv_bf16);
     if (st == TG_OK) {
         st = tg__attn_create(&c->attn, hp, c->kv, n_ctx, n_batch, c->pool);
     }

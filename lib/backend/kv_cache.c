@@ -24,7 +24,7 @@ void tg__kvc_free(tg_kv_cache *kv)
 }
 
 tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_t n_layer,
-                         int32_t n_kv_head, int32_t head_dim)
+                         int32_t n_kv_head, int32_t head_dim, int32_t bf16)
 {
     *out = NULL;
     tg_kv_cache *kv = tg__calloc(1, sizeof *kv);
@@ -35,7 +35,9 @@ tg_status tg__kvc_create(tg_kv_cache **out, int32_t n_seq, int32_t n_ctx, int32_
     kv->n_kv_head = n_kv_head;
     kv->head_dim = head_dim;
     kv->max_blocks = (n_ctx + TG_KV_BLOCK - 1) / TG_KV_BLOCK;
-    kv->array_floats = (size_t)TG_KV_BLOCK * (size_t)head_dim;
+    kv->bf16 = bf16 != 0;
+    kv->elem_bytes = bf16 ? 2 : 4;
+    kv->array_elems = (size_t)TG_KV_BLOCK * (size_t)head_dim;
     kv->n_planes = (size_t)n_layer * 2 * (size_t)n_kv_head;
     kv->table = tg__calloc((size_t)n_seq, sizeof *kv->table);
     kv->n_blocks = tg__calloc((size_t)n_seq, sizeof *kv->n_blocks);
@@ -61,7 +63,7 @@ static tg_status pool_grow(tg_kv_cache *kv)
     if (kv->n_alloc < kv->pool_cap)
         return TG_OK;
     const int32_t cap = kv->pool_cap ? 2 * kv->pool_cap : 4 * TG_KV_SLAB; /* slab multiple */
-    float **slab = tg__realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
+    uint8_t **slab = tg__realloc(kv->slab, (size_t)(cap / TG_KV_SLAB) * sizeof *slab);
     if (slab)
         kv->slab = slab;
     int32_t *ref = slab ? tg__realloc(kv->ref, (size_t)cap * sizeof *ref) : NULL;
@@ -103,7 +105,7 @@ static tg_status block_new(tg_kv_cache *kv, int32_t *id)
             return st;
         if (kv->n_alloc % TG_KV_SLAB == 0) { /* a new slab; its pages are touched as used */
             const size_t bytes = (TG_KV_SLAB * tg__kvc_block_bytes(kv) + 4095) & ~(size_t)4095;
-            float *m = tg__aligned_alloc(4096, bytes);
+            uint8_t *m = tg__aligned_alloc(4096, bytes);
             if (!m)
                 return oom(kv);
             kv->slab[kv->n_alloc / TG_KV_SLAB] = m;
@@ -130,7 +132,7 @@ static void block_copy(const tg_kv_cache *kv, int32_t to, int32_t from)
         for (int32_t v = 0; v < 2; v++)
             for (int32_t h = 0; h < kv->n_kv_head; h++)
                 memcpy(tg__kvc_array_of(kv, to, l, v, h), tg__kvc_array_of(kv, from, l, v, h),
-                       kv->array_floats * sizeof(float));
+                       kv->array_elems * kv->elem_bytes);
 }
 
 tg_status tg__kvc_reserve(tg_kv_cache *kv, int32_t seq, int32_t p0, int32_t n)

@@ -13,6 +13,11 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef uint16_t v8u16 __attribute__((vector_size(16)));
+/* 16 floats: one zmm register in the x86-64-v4 clone, two or four narrower ones elsewhere; lane
+ * by lane the same arithmetic as v8f. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef uint16_t v16u16 __attribute__((vector_size(32)));
 
 #define TG_INLINE static inline __attribute__((always_inline))
 
@@ -23,6 +28,45 @@ typedef uint16_t v8u16 __attribute__((vector_size(16)));
 #else
 #define TG_CLONES
 #endif
+
+/* 16 elements at p into *out: floats, or bf16 (BF, a constant where this is inlined) widened
+ * exactly. For the KV cache's two element types (backend/kv_cache.h). */
+TG_INLINE void tg__load16(v16f *out, const void *p, const int BF)
+{
+    if (BF) {
+        v16u16 h;
+        memcpy(&h, p, sizeof h);
+        const v16u w = __builtin_convertvector(h, v16u) << 16;
+        memcpy(out, &w, sizeof *out);
+    } else {
+        memcpy(out, p, sizeof *out);
+    }
+}
+
+/* The same for 8 elements. */
+TG_INLINE void tg__load8(v8f *out, const void *p, const int BF)
+{
+    if (BF) {
+        v8u16 h;
+        memcpy(&h, p, sizeof h);
+        const v8u w = __builtin_convertvector(h, v8u) << 16;
+        memcpy(out, &w, sizeof *out);
+    } else {
+        memcpy(out, p, sizeof *out);
+    }
+}
+
+/* Element i of p (floats, or bf16 when BF). */
+TG_INLINE float tg__load1(const void *p, int64_t i, const int BF)
+{
+    if (BF) {
+        const uint32_t w = (uint32_t)((const uint16_t *)p)[i] << 16;
+        float f;
+        memcpy(&f, &w, sizeof f);
+        return f;
+    }
+    return ((const float *)p)[i];
+}
 
 /* Sum of the 8 lanes (in a fixed order: results do not depend on the target). */
 TG_INLINE float tg__hsum8(const v8f *v)

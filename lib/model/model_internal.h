@@ -18,6 +18,7 @@ struct tg_model {
     tg_backend_model *backend;      /* owns every weight: the file is closed after loading */
     struct tg_tokenizer *tokenizer; /* NULL when the folder has none */
     uint32_t weight_type;           /* TG_WEIGHTS_F32, _BF16 or _INT8 */
+    uint32_t kv_type;               /* TG_KV_F32 or TG_KV_BF16: every session's cache */
     uint64_t n_params;
     tg_gen_defaults gen; /* generation_config.json */
     /* Ids that end a sequence (tg_model_end_ids): the first n_end_base come from config.json and

@@ -94,8 +94,8 @@ tg_status tg_session_create(tg_session **out, const tg_model *model, const tg_se
         tg_session_free(s);
         return tg__error(TG_ENOMEM, "out of memory creating a session");
     }
-    tg_status st =
-        tg__backend_ctx_create(&s->ctx, model->backend, s->n_seq, s->n_ctx, s->n_batch, threads);
+    tg_status st = tg__backend_ctx_create(&s->ctx, model->backend, s->n_seq, s->n_ctx, s->n_batch,
+                                          threads, model->kv_type == TG_KV_BF16);
     if (st != TG_OK) {
         tg_session_free(s);
         return st;

@@ -97,8 +97,8 @@ struct member_row {
 
 static const struct struct_row structs[] = {
     /* model.h */
-    STRUCT(tg_model_options, 8, 4),
-    STRUCT(tg_model_info, 56, 8),
+    STRUCT(tg_model_options, 12, 4),
+    STRUCT(tg_model_info, 64, 8),
     /* session.h */
     STRUCT(tg_session_options, 20, 4),
     STRUCT(tg_batch_row, 16, 4),
@@ -135,6 +135,7 @@ static const struct member_row members[] = {
     /* model.h */
     MEMBER(tg_model_options, struct_size, uint32_t, 0),
     MEMBER(tg_model_options, weight_type, uint32_t, 4),
+    MEMBER(tg_model_options, kv_type, uint32_t, 8),
 
     MEMBER(tg_model_info, struct_size, uint32_t, 0),
     MEMBER(tg_model_info, n_vocab, int32_t, 4),
@@ -148,6 +149,7 @@ static const struct member_row members[] = {
     MEMBER(tg_model_info, weight_type, uint32_t, 36),
     MEMBER(tg_model_info, n_params, uint64_t, 40),
     MEMBER(tg_model_info, weight_bytes, uint64_t, 48),
+    MEMBER(tg_model_info, kv_type, uint32_t, 56),
 
     /* session.h */
     MEMBER(tg_session_options, struct_size, uint32_t, 0),

@@ -198,8 +198,21 @@ def case_weights():
         assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--weights", w,
                   PROMPT) == GREEDY, w
     rc, out, err = run("-m", MODEL, "-n", "2", "-v", "--weights", "int8", PROMPT)
-    assert rc == 0 and re.search(r"parameters, int8, loaded", err), err
+    assert rc == 0 and re.search(r"parameters, int8 weights, bf16 KV cache, loaded", err), err
     fails(2, ["-m", MODEL, "--weights", "int4", "x"], "--weights", "int4", "auto, f32, bf16 or int8")
+
+
+def case_kv_type():
+    """--kv-type: a bf16 cache (chosen, or auto with bf16 weights) still gives PyTorch's greedy
+    text on this model; -v names the cache's type; a bad value is a usage error naming it."""
+    for w, kv in (("f32", "bf16"), ("bf16", "auto"), ("bf16", "f32"), ("int8", "auto")):
+        assert ok("-m", MODEL, "-n", "50", "--temperature", "0", "--weights", w, "--kv-type", kv,
+                  PROMPT) == GREEDY, (w, kv)
+    for w, kv, want in (("f32", "auto", "f32"), ("bf16", "auto", "bf16"), ("int8", "auto", "bf16"),
+                        ("f32", "bf16", "bf16"), ("int8", "f32", "f32")):
+        rc, out, err = run("-m", MODEL, "-n", "2", "-v", "--weights", w, "--kv-type", kv, PROMPT)
+        assert rc == 0 and f"{w} weights, {want} KV cache, loaded" in err, (w, kv, err)
+    fails(2, ["-m", MODEL, "--kv-type", "f16", "x"], "--kv-type", "f16", "auto, f32 or bf16")
 
 
 def case_seed():

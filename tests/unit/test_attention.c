@@ -47,7 +47,7 @@ static void run(const shape *sh, int32_t n_threads, float *qkv_all, float *att_a
     tg_kv_cache *kv;
     tg_attn *a;
     cr_assert_eq(tg__tpool_create(&pool, n_threads, 100), TG_OK);
-    cr_assert_eq(tg__kvc_create(&kv, 1, N_CTX, 1, sh->G, sh->D), TG_OK);
+    cr_assert_eq(tg__kvc_create(&kv, 1, N_CTX, 1, sh->G, sh->D, 0), TG_OK);
     cr_assert_eq(tg__attn_create(&a, &hp, kv, N_CTX, 1, pool), TG_OK);
     uint64_t seed = 42;
     for (int32_t p = 0; p < N_CTX; p++) {
@@ -157,7 +157,7 @@ static void scalar_head(const float *q, int64_t D, int64_t T, const float *const
  * one row of each sequence in one call. Every output must be exactly the one-row loop's:
  * whatever the pool, the grouping of heads into tasks, or the cache's layout, the sums are the
  * same operations in the same order. */
-static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threads)
+static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threads, int32_t bf16)
 {
     const int64_t H = sh->H, G = sh->G, D = sh->D, R = H / G, QKV = (H + 2 * G) * D;
     const int32_t L = 2, N = PROMPT + STEPS;
@@ -173,7 +173,7 @@ static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threa
     tg_kv_cache *kv;
     tg_attn *a;
     cr_assert_eq(tg__tpool_create(&pool, n_threads, 100), TG_OK);
-    cr_assert_eq(tg__kvc_create(&kv, SEQS, N, L, (int32_t)G, (int32_t)D), TG_OK);
+    cr_assert_eq(tg__kvc_create(&kv, SEQS, N, L, (int32_t)G, (int32_t)D, bf16), TG_OK);
     cr_assert_eq(tg__attn_create(&a, &hp, kv, N, SEQS, pool), TG_OK);
     /* qkv rows fed, [layer][seq][pos][QKV]; the copies' prompt rows are sequence 0's */
     float *hist = malloc((size_t)L * SEQS * (size_t)N * (size_t)QKV * sizeof *hist);
@@ -200,7 +200,11 @@ static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threa
             for (size_t r = 0; r < M; r++) {
                 for (int64_t i = 0; i < QKV; i++)
                     qkv[r * (size_t)QKV + i] = rnd(&seed);
-                memcpy(HIST(l, rows[r].seq, p), qkv + r * (size_t)QKV, (size_t)QKV * sizeof *qkv);
+                float *h = HIST(l, rows[r].seq, p);
+                memcpy(h, qkv + r * (size_t)QKV, (size_t)QKV * sizeof *qkv);
+                for (int64_t i = H * D; bf16 && i < QKV;
+                     i++) /* K and V as a bf16 cache holds them */
+                    h[i] = tg__bf16_to_f32(tg__bf16_from_f32(h[i]));
             }
             cr_assert_eq(tg__attn_layer(a, l, rows, M, qkv, att), TG_OK);
             for (size_t r = 0; r < M; r++)
@@ -214,10 +218,10 @@ static void check_bits_against_the_one_row_loop(const shape *sh, int32_t n_threa
                     scalar_head(qkv + r * (size_t)QKV + h * D, D, p + 1, k, v, s, want);
                     cr_assert(memcmp(att + (r * (size_t)H + (size_t)h) * (size_t)D, want,
                                      (size_t)D * sizeof *want) == 0,
-                              "H %d G %d D %d, %d threads: layer %d, sequence %d, position %d, "
-                              "head %d differs from the one-row loop",
-                              (int)H, (int)G, (int)D, (int)n_threads, (int)l, (int)rows[r].seq,
-                              (int)p, (int)h);
+                              "H %d G %d D %d, %d threads, %s cache: layer %d, sequence %d, "
+                              "position %d, head %d differs from the one-row loop",
+                              (int)H, (int)G, (int)D, (int)n_threads, bf16 ? "bf16" : "f32", (int)l,
+                              (int)rows[r].seq, (int)p, (int)h);
                     checked++;
                 }
         }
@@ -239,5 +243,46 @@ Test(attention, rows_of_sequences_sharing_blocks_give_the_one_row_loops_bits_on_
 {
     for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
         for (int32_t t = 1; t <= 2; t++)
-            check_bits_against_the_one_row_loop(&shapes[c], t);
+            check_bits_against_the_one_row_loop(&shapes[c], t, 0);
+}
+
+/* The same with a bf16 cache: the kernel widens each element exactly, so its outputs are the
+ * one-row loop's over the rounded K and V, bit for bit. */
+Test(attention, a_bf16_cache_gives_the_one_row_loops_bits_over_the_rounded_keys_and_values)
+{
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+        for (int32_t t = 1; t <= 2; t++)
+            check_bits_against_the_one_row_loop(&shapes[c], t, 1);
+}
+
+/* What a bf16 cache stores: each K and V element rounded to nearest even (ties to the even
+ * neighbour, NaN kept a NaN, infinities kept), read back exactly by the kernels. */
+Test(attention, a_bf16_cache_stores_keys_and_values_rounded_to_nearest_even)
+{
+    tg_kv_cache *kv;
+    cr_assert_eq(tg__kvc_create(&kv, 1, 32, 1, 1, 8, 1), TG_OK);
+    cr_assert_eq(tg__kvc_block_bytes(kv), (size_t)2 * 16 * 8 * 2, "K and V, 16 positions x 8, 2 B");
+    cr_assert_eq(tg__kvc_reserve(kv, 0, 0, 18), TG_OK);
+    const uint32_t in[8] = {0x3f808000u,  /* 1 + 2^-8: a tie, to the even 1.0 */
+                            0x3f818000u,  /* 1 + 3 * 2^-8: a tie, to the even 1 + 2^-6 */
+                            0x3f808001u,  /* just above the tie: up */
+                            0xbf807fffu,  /* just below the tie, negative: down to -1.0 */
+                            0x7f7fffffu,  /* FLT_MAX: rounds to infinity */
+                            0x7fc00001u,  /* a NaN */
+                            0x00000001u,  /* the smallest subnormal: to +0 */
+                            0xff800000u}; /* -infinity */
+    const uint16_t want[8] = {0x3f80, 0x3f82, 0x3f81, 0xbf80, 0x7f80, 0x7fc0, 0x0000, 0xff80};
+    float k[8], v[8];
+    memcpy(k, in, sizeof k);
+    for (int i = 0; i < 8; i++)
+        v[i] = -k[i];
+    tg__kvc_store(kv, 0, 17, 0, 0, k, v); /* block 1, position 1 */
+    const uint16_t *ka = tg__kvc_array(kv, 0, 1, 0, 0, 0), *va = tg__kvc_array(kv, 0, 1, 0, 1, 0);
+    for (int d = 0; d < 8; d++) {
+        cr_assert_eq(ka[d * 16 + 1], want[d], "K[%d]: %#06x, want %#06x", d, ka[d * 16 + 1],
+                     want[d]);
+        const uint16_t wv = d == 5 ? 0xffc0 : (uint16_t)(want[d] ^ 0x8000u); /* -NaN stays NaN */
+        cr_assert_eq(va[8 + d], wv, "V[%d]: %#06x, want %#06x", d, va[8 + d], wv);
+    }
+    tg__kvc_free(kv);
 }

@@ -2,7 +2,8 @@
  * of causal softmax attention over the same cache contents: odd row counts (1, 2, 17, 129: part
  * tiles, part groups of 4), prompts that continue a cached prefix, grouped-query heads (Llama /
  * Qwen), head sizes that are not multiples of 32, sequences whose cache blocks are interleaved
- * with another's; the AVX-512 loops and the portable ones (TEXTGEN_ATTN_PORTABLE=1);
+ * with another's; f32 and bf16 caches; the AVX-512 loops and the portable ones
+ * (TEXTGEN_ATTN_PORTABLE=1);
  * bit-identical results on 1 and 2 threads; nothing written outside the rows' heads. */
 #include "backend/attn_prefill.h"
 #include "backend/kv_cache.h"
@@ -25,11 +26,12 @@ static float urand_sym(void) /* [-1, 1) */
 
 typedef struct shape {
     int32_t H, G, D, n_ctx;
+    int32_t bf16; /* the cache's elements in bf16 */
 } shape;
 
 /* A cache of 2 sequences x 2 layers, filled for [0, T) of both, block by block alternately (so
  * each sequence's blocks are not contiguous); keys and values kept in plain arrays too:
- * k[seq][l][g][t][d]. */
+ * k[seq][l][g][t][d], as the cache holds them (rounded to bf16 in a bf16 cache). */
 typedef struct fixture {
     shape s;
     int32_t T;
@@ -48,7 +50,8 @@ static void fixture_init(fixture *f, shape s, int32_t T)
 {
     f->s = s;
     f->T = T;
-    cr_assert_eq(tg__kvc_create(&f->kv, 2, s.n_ctx, 2, s.G, s.D), TG_OK, "%s", tg_error_last());
+    cr_assert_eq(tg__kvc_create(&f->kv, 2, s.n_ctx, 2, s.G, s.D, s.bf16), TG_OK, "%s",
+                 tg_error_last());
     const size_t n = (size_t)2 * 2 * (size_t)s.G * (size_t)s.n_ctx * (size_t)s.D;
     f->k = malloc(n * sizeof *f->k);
     f->v = malloc(n * sizeof *f->v);
@@ -67,6 +70,10 @@ static void fixture_init(fixture *f, shape s, int32_t T)
                             v[d] = urand_sym();
                         }
                         tg__kvc_store(f->kv, seq, t, l, g, k, v);
+                        for (int32_t d = 0; s.bf16 && d < s.D; d++) {
+                            k[d] = tg__bf16_to_f32(tg__bf16_from_f32(k[d]));
+                            v[d] = tg__bf16_to_f32(tg__bf16_from_f32(v[d]));
+                        }
                     }
         }
 }
@@ -190,25 +197,35 @@ static void check_shape(shape s)
 
 Test(attn_prefill, gpt2_heads)
 {
-    check_shape((shape){12, 12, 64, 160});
+    check_shape((shape){12, 12, 64, 160, 0});
 }
 
 Test(attn_prefill, grouped_query_heads)
 {
-    check_shape((shape){8, 2, 64, 160});  /* Llama-style groups of 4 */
-    check_shape((shape){6, 3, 128, 150}); /* groups of 2, head_dim 128 (Qwen) */
+    check_shape((shape){8, 2, 64, 160, 0});  /* Llama-style groups of 4 */
+    check_shape((shape){6, 3, 128, 150, 0}); /* groups of 2, head_dim 128 (Qwen) */
+}
+
+/* A bf16 cache: the kernels widen its elements exactly, so the error against the reference over
+ * the rounded contents is the f32 cache's. */
+Test(attn_prefill, bf16_cache)
+{
+    check_shape((shape){12, 12, 64, 160, 1});
+    check_shape((shape){8, 2, 64, 160, 1});
+    check_shape((shape){2, 1, 80, 150, 1});
+    check_shape((shape){3, 3, 8, 140, 1});
 }
 
 Test(attn_prefill, head_dim_not_a_multiple_of_32)
 {
-    check_shape((shape){2, 1, 80, 150}); /* 2 x 32 + 16 */
-    check_shape((shape){3, 3, 8, 140});
+    check_shape((shape){2, 1, 80, 150, 0}); /* 2 x 32 + 16 */
+    check_shape((shape){3, 3, 8, 140, 0});
 }
 
 /* Rows of the other sequence are not read: the same rows of seq 0 and seq 1 differ. */
 Test(attn_prefill, reads_its_own_sequence)
 {
-    const shape s = {4, 2, 32, 64};
+    const shape s = {4, 2, 32, 64, 0};
     fixture f;
     fixture_init(&f, s, 40);
     float q[4 * 32 * 8];

@@ -10,38 +10,49 @@
 #include <textgen/textgen.h>
 
 #define F32_TOL 1e-4
+#define KV_BF16_TOL 0.1
 
 /* Parameters are copied into the test process (which may be a fresh exec): no pointers. */
 typedef struct ref_case {
     char name[32];
     uint32_t weight_type;
-    double tol; /* absolute logit tolerance against the reference */
+    double tol;       /* absolute logit tolerance against the reference */
+    uint32_t kv_type; /* TG_KV_* */
 } ref_case;
 
 /* F32 runs agree with PyTorch to ~2e-6 (measured). BF16 computation rounds every matmul input to
  * 8 significant bits (relative error <= 2^-9); on these logits (|x| up to ~6, 2-3 layers) that
  * gives up to 0.02 (measured), so 0.05 is the tolerance that rounding implies. */
 static ref_case cases[] = {
-    {"hf_tanh_bias", TG_WEIGHTS_AUTO, F32_TOL},
-    {"hf_prefix_erf", TG_WEIGHTS_AUTO, F32_TOL},
-    {"nobias", TG_WEIGHTS_AUTO, F32_TOL},
-    {"gelu_pytorch_tanh", TG_WEIGHTS_AUTO, F32_TOL},
-    {"hf_f16", TG_WEIGHTS_AUTO, F32_TOL},
-    {"hf_bf16", TG_WEIGHTS_AUTO, 0.05},
-    {"hf_tanh_bias", TG_WEIGHTS_BF16, 0.05},
+    {"hf_tanh_bias", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"hf_prefix_erf", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"nobias", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"gelu_pytorch_tanh", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"hf_f16", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"hf_bf16", TG_WEIGHTS_AUTO, 0.05, TG_KV_AUTO},
+    {"hf_tanh_bias", TG_WEIGHTS_BF16, 0.05, TG_KV_AUTO},
     /* Llama and Qwen2 (tests/reference/gen_llama_reference.py): GQA ratios 1, 2 and 4, tied and
      * untied, with and without biases, rope_scaling llama3 and linear, an explicit head_dim. */
-    {"llama_mha_tied", TG_WEIGHTS_AUTO, F32_TOL},
-    {"llama_gqa2_llama3", TG_WEIGHTS_AUTO, F32_TOL},
-    {"llama_gqa4_bias_linear", TG_WEIGHTS_AUTO, F32_TOL},
-    {"qwen2_gqa2", TG_WEIGHTS_AUTO, F32_TOL},
-    {"qwen2_gqa4_untied", TG_WEIGHTS_AUTO, F32_TOL},
+    {"llama_mha_tied", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"llama_gqa2_llama3", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"llama_gqa4_bias_linear", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"qwen2_gqa2", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
+    {"qwen2_gqa4_untied", TG_WEIGHTS_AUTO, F32_TOL, TG_KV_AUTO},
     /* A Llama block rounds more matmul inputs to bf16 (q/k/v, o, gate/up, down, and the SiLU
      * product): a PyTorch simulation of exactly that rounding (bf16 inputs and weights, f64
      * sums) deviates from the f64 reference by up to 0.10 (llama_mha_tied) and 0.065
      * (llama_gqa2_bf16) on these logits (|x| up to 5.7), measured; hence 0.15. */
-    {"llama_gqa2_bf16", TG_WEIGHTS_AUTO, 0.15},
-    {"llama_mha_tied", TG_WEIGHTS_BF16, 0.15},
+    {"llama_gqa2_bf16", TG_WEIGHTS_AUTO, 0.15, TG_KV_AUTO},
+    {"llama_mha_tied", TG_WEIGHTS_BF16, 0.15, TG_KV_AUTO},
+    /* A bf16 KV cache with f32 weights rounds every cached key and value to 8 significant bits
+     * (relative error <= 2^-9): measured up to 0.017 (GPT-2), 0.045 (Llama), 0.048 (Qwen2) on
+     * these prompt logits, and the greedy continuations stay PyTorch's; hence 0.1. With bf16
+     * weights the cache's rounding hardly adds: hf_bf16 0.0370 with it, 0.0369 without. */
+    {"hf_tanh_bias", TG_WEIGHTS_F32, KV_BF16_TOL, TG_KV_BF16},
+    {"llama_gqa2_llama3", TG_WEIGHTS_F32, KV_BF16_TOL, TG_KV_BF16},
+    {"qwen2_gqa4_untied", TG_WEIGHTS_F32, KV_BF16_TOL, TG_KV_BF16},
+    /* and bf16 weights with an f32 cache */
+    {"hf_bf16", TG_WEIGHTS_AUTO, 0.05, TG_KV_F32},
 };
 
 typedef struct fixture {
@@ -60,9 +71,15 @@ static void setup(fixture *f, const ref_case *c)
     char *refp = g_build_filename(dir, "reference.json", NULL);
     tg_model_options o = TG_MODEL_OPTIONS_INIT;
     o.weight_type = c->weight_type;
+    o.kv_type = c->kv_type;
     cr_assert_eq(tg_model_load(&f->model, dir, &o), TG_OK, "%s: %s", c->name, tg_error_last());
     f->info = (tg_model_info)TG_MODEL_INFO_INIT;
     cr_assert_eq(tg_model_get_info(&f->info, f->model), TG_OK);
+    /* TG_KV_AUTO: f32 with f32 weights, else bf16 */
+    const uint32_t kv = c->kv_type != TG_KV_AUTO                ? c->kv_type
+                        : f->info.weight_type == TG_WEIGHTS_F32 ? TG_KV_F32
+                                                                : TG_KV_BF16;
+    cr_assert_eq(f->info.kv_type, kv, "%s: kv_type %u, want %u", c->name, f->info.kv_type, kv);
     f->ref = tu_json_load(refp);
     f->obj = tu_json_root_object(f->ref);
     f->prompt = tu_json_ints(json_object_get_array_member(f->obj, "prompt"), &f->n_prompt);

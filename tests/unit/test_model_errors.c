@@ -345,6 +345,14 @@ Test(model_errors, bad_options)
     o.weight_type = 9;
     cr_assert_eq(tg_model_load(&m, work, &o), TG_EINVAL);
     cr_assert(strstr(tg_error_last(), "weight_type 9") != NULL, "%s", tg_error_last());
+    o = (tg_model_options)TG_MODEL_OPTIONS_INIT;
+    o.kv_type = 3;
+    cr_assert_eq(tg_model_load(&m, work, &o), TG_EINVAL);
+    cr_assert(
+        strstr(tg_error_last(),
+               "tg_model_options.kv_type 3 is not one of TG_KV_AUTO, TG_KV_F32, TG_KV_BF16") !=
+            NULL,
+        "%s", tg_error_last());
 }
 
 /* ---- decode-time errors and NULL arguments ---- */

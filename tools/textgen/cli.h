@@ -32,6 +32,7 @@ typedef struct cli_options {
     cli_num repeat;      /* --repeat-penalty */
     cli_num threads;     /* --threads */
     uint32_t weights;    /* --weights: TG_WEIGHTS_* (0 = auto) */
+    uint32_t kv_type;    /* --kv-type: TG_KV_* (0 = auto) */
     cli_num beams;       /* --beams */
     cli_num num_return;  /* --num-return */
     cli_num length_pen;  /* --length-penalty */

@@ -165,6 +165,21 @@ static gboolean on_weights(const gchar *option_name, const gchar *value, gpointe
     return FALSE;
 }
 
+static gboolean on_kv_type(const gchar *option_name, const gchar *value, gpointer data,
+                           GError **error)
+{
+    cli_options *o = data;
+    static const char *const names[] = {"auto", "f32", "bf16"}; /* = TG_KV_* */
+    for (uint32_t i = 0; i < G_N_ELEMENTS(names); i++)
+        if (g_strcmp0(value, names[i]) == 0) {
+            o->kv_type = i;
+            return TRUE;
+        }
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s wants auto, f32 or bf16, not '%s'", option_name, value);
+    return FALSE;
+}
+
 static gboolean on_version(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
@@ -319,6 +334,8 @@ int cli_parse_options(cli_options *o, int argc, char **argv)
         {"weights", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_weights,
          "Weight precision: auto (the file's; default), f32, bf16 or int8 (quantized at load)",
          "TYPE"},
+        {"kv-type", 0, 0, G_OPTION_ARG_CALLBACK, (void *)on_kv_type,
+         "KV cache elements: auto (f32 with f32 weights, else bf16; default), f32 or bf16", "TYPE"},
         {"beams", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,
          "Beam search with B beams (the sampler chain's selector draws the candidates)", "B"},
         {"num-return", 0, G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, (void *)on_number,

@@ -62,6 +62,7 @@ int cli_run_model(const cli_options *o, const char *model_dir, const char *promp
     int rc = CLI_EXIT_OK;
     tg_model_options mo = TG_MODEL_OPTIONS_INIT;
     mo.weight_type = o->weights;
+    mo.kv_type = o->kv_type;
     if (tg_model_load(&model, model_dir, &mo) != TG_OK) {
         cli_error_tg("cannot load model '%s'", model_dir);
         rc = CLI_EXIT_RUNTIME;

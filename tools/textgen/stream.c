@@ -137,12 +137,13 @@ void cli_print_stats(const cli_run *run)
         return;
     tg_model_info info = TG_MODEL_INFO_INIT;
     tg_model_get_info(&info, run->model);
-    fprintf(stderr, "\ntextgen: model %s: %.2f M parameters, %s, loaded in %.1f ms\n",
+    fprintf(stderr,
+            "\ntextgen: model %s: %.2f M parameters, %s weights, %s KV cache, loaded in %.1f ms\n",
             tg_model_path(run->model), (double)info.n_params / 1e6,
             info.weight_type == TG_WEIGHTS_BF16   ? "bf16"
             : info.weight_type == TG_WEIGHTS_INT8 ? "int8"
                                                   : "f32",
-            run->load_s * 1e3);
+            info.kv_type == TG_KV_BF16 ? "bf16" : "f32", run->load_s * 1e3);
     fprintf(stderr, "textgen: prompt: %d tokens in %.1f ms (%.1f tokens/s)\n", (int)t.n_prompt,
             t.prompt_s * 1e3, t.prompt_s > 0 ? t.n_prompt / t.prompt_s : 0.0);
     const int beams = (int)tg_result_num_beams(r); /* --beams, else generation_config.json's */

@@ -64,6 +64,19 @@ class BindingTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             list(s)
 
+    def test_weight_and_kv_types(self):
+        path = os.environ["TEXTGEN_MODEL"]
+        for w, kv, want in ((textgen.WEIGHTS_F32, textgen.KV_AUTO, textgen.KV_F32),
+                            (textgen.WEIGHTS_BF16, textgen.KV_AUTO, textgen.KV_BF16),
+                            (textgen.WEIGHTS_F32, textgen.KV_BF16, textgen.KV_BF16),
+                            (textgen.WEIGHTS_INT8, textgen.KV_AUTO, textgen.KV_BF16),
+                            (textgen.WEIGHTS_INT8, textgen.KV_F32, textgen.KV_F32)):
+            with textgen.Model(path, weight_type=w, kv_type=kv) as m:
+                self.assertEqual((m.info["weight_type"], m.info["kv_type"]), (w, want))
+        with self.assertRaises(textgen.TextgenError) as e:
+            textgen.Model(path, kv_type=7)
+        self.assertIn("kv_type 7 is not one of", str(e.exception))
+
     def test_tokenizer_round_trip(self):
         with textgen.Model() as m:
             tok = m.tokenizer

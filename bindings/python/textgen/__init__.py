@@ -33,7 +33,8 @@ __all__ = [
     "version", "STOP_REASONS", "GEN_IGNORE_EOS", "GEN_ALLOW_SPECIAL", "GEN_NO_CONFIG",
     "PARAM_FLOAT", "PARAM_INT", "PARAM_BOOL", "PARAM_STRING", "PARAM_IDS", "TRANSFORM", "FILTER",
     "SELECTOR", "GeneratedSequence", "EARLY_STOP_DEFAULT", "EARLY_STOP_FALSE", "EARLY_STOP_TRUE",
-    "EARLY_STOP_NEVER",
+    "EARLY_STOP_NEVER", "WEIGHTS_AUTO", "WEIGHTS_F32", "WEIGHTS_BF16", "WEIGHTS_INT8", "KV_AUTO",
+    "KV_F32", "KV_BF16",
 ]
 
 GEN_IGNORE_EOS, GEN_ALLOW_SPECIAL, GEN_NO_CONFIG = 1, 2, 4
@@ -42,6 +43,9 @@ TRANSFORM, FILTER, SELECTOR = 1, 2, 3
 # Beam search's early_stopping (Hugging Face's False / True / "never"; DEFAULT is FALSE)
 EARLY_STOP_DEFAULT, EARLY_STOP_FALSE, EARLY_STOP_TRUE, EARLY_STOP_NEVER = 0, 1, 2, 3
 STOP_REASONS = {i: lib.tg_stop_reason_str(i).decode() for i in range(9)}
+# Model(weight_type=...) and Model(kv_type=...): the TG_WEIGHTS_* and TG_KV_* of textgen/model.h
+WEIGHTS_AUTO, WEIGHTS_F32, WEIGHTS_BF16, WEIGHTS_INT8 = 0, 1, 2, 3
+KV_AUTO, KV_F32, KV_BF16 = 0, 1, 2
 
 
 class TextgenError(Exception):
@@ -278,10 +282,12 @@ class Model(_Handle):
     _kind = "model"
     _free = lib.tg_model_free
 
-    def __init__(self, path: Optional[str] = None, weight_type: int = 0) -> None:
+    def __init__(self, path: Optional[str] = None, weight_type: int = 0,
+                 kv_type: int = 0) -> None:
         self._dependents: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
         opts = _lib.init_struct(lib.tg_model_options_init, _lib.ModelOptions)
         opts.weight_type = weight_type
+        opts.kv_type = kv_type
         ptr = c_void_p()
         if path is None:
             _check(lib.tg_model_load_default(byref(ptr), byref(opts)))

@@ -60,14 +60,15 @@ lib = _load()
 
 
 class ModelOptions(Structure):
-    _fields_ = [("struct_size", c_uint32), ("weight_type", c_uint32)]
+    _fields_ = [("struct_size", c_uint32), ("weight_type", c_uint32), ("kv_type", c_uint32)]
 
 
 class ModelInfo(Structure):
     _fields_ = [("struct_size", c_uint32), ("n_vocab", c_int32), ("n_ctx", c_int32),
                 ("n_layer", c_int32), ("n_head", c_int32), ("n_embd", c_int32),
                 ("n_inner", c_int32), ("bos_id", c_int32), ("eos_id", c_int32),
-                ("weight_type", c_uint32), ("n_params", c_uint64), ("weight_bytes", c_uint64)]
+                ("weight_type", c_uint32), ("n_params", c_uint64), ("weight_bytes", c_uint64),
+                ("kv_type", c_uint32)]
 
 
 STREAM_FN = CFUNCTYPE(c_int32, c_void_p, c_size_t, POINTER(c_int32), c_size_t, c_void_p)

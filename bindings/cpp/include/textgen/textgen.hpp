@@ -264,10 +264,12 @@ class detokenizer
 class model
 {
   public:
-    static model load(std::string_view dir, uint32_t weight_type = TG_WEIGHTS_AUTO)
+    static model load(std::string_view dir, uint32_t weight_type = TG_WEIGHTS_AUTO,
+                      uint32_t kv_type = TG_KV_AUTO)
     {
         tg_model_options o = TG_MODEL_OPTIONS_INIT;
         o.weight_type = weight_type;
+        o.kv_type = kv_type;
         tg_model *m = nullptr;
         check(tg_model_load(&m, detail::nul_terminated(dir).c_str(), &o));
         return model(m);

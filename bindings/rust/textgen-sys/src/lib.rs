@@ -73,6 +73,7 @@ pub struct tg_generator {
 pub struct tg_model_options {
     pub struct_size: u32,
     pub weight_type: u32,
+    pub kv_type: u32,
 }
 
 #[repr(C)]
@@ -90,6 +91,7 @@ pub struct tg_model_info {
     pub weight_type: u32,
     pub n_params: u64,
     pub weight_bytes: u64,
+    pub kv_type: u32,
 }
 
 pub type tg_stream_fn = Option<
@@ -392,8 +394,8 @@ mod layout {
     // The x86_64 sizes of tests/abi/test_layout.c: a mismatch means this file drifted.
     #[test]
     fn sizes_match_the_c_headers() {
-        assert_eq!(size_of::<tg_model_options>(), 8);
-        assert_eq!(size_of::<tg_model_info>(), 56);
+        assert_eq!(size_of::<tg_model_options>(), 12);
+        assert_eq!(size_of::<tg_model_info>(), 64);
         assert_eq!(size_of::<tg_generate_options>(), 144);
         assert_eq!(size_of::<tg_timing>(), 40);
         assert_eq!(size_of::<tg_chain_options>(), 40);
