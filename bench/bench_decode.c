@@ -32,6 +32,7 @@
 #include <textgen/textgen.h>
 
 #include "bw_probe.h"
+#include "huge_scan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,6 +118,29 @@ static void *huge_buffer(size_t bytes)
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + H - 1) & ~(H - 1));
     madvise(p, bytes, MADV_HUGEPAGE);
     return p;
+}
+
+/* Bytes of this process on huge pages outside [skip, skip + skip_len) (huge_scan.h, over every
+ * mapping of /proc/self/maps), -1 where the kernel cannot tell. With transparent huge pages in
+ * "madvise" mode only two things here have them: the probe's huge-page buffer (skipped) and the
+ * panels the library collapsed (its $TEXTGEN_PANEL_REPORT line gives their exact share). */
+static double huge_mb_outside(const void *skip, size_t skip_len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long long sum = 0;
+    while (sum >= 0 && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) != 2 || strstr(line, "[vsyscall]"))
+            continue;
+        const long long h = tg__huge_bytes((const void *)(uintptr_t)a, (size_t)(b - a));
+        sum = h < 0 ? -1 : sum + h;
+    }
+    fclose(f);
+    const long long in_skip = tg__huge_bytes(skip, skip_len);
+    return sum < 0 || in_skip < 0 ? -1 : (double)(sum - in_skip) / 1e6;
 }
 
 /* ---- DRAM read bandwidth: bw_measure() of bw_probe.h ---- */
@@ -516,6 +540,7 @@ int main(int argc, char **argv)
     double pre[MAX_THREADS][MAX_REPS], dec[MAX_THREADS][MAX_REPS], bw[3][MAX_REPS];
     double dec_cpu[MAX_THREADS][MAX_REPS];
     double other_rep[MAX_REPS], bw_s1[3][MAX_REPS], bw_s8[3][MAX_REPS], bw_h[3][MAX_REPS];
+    double huge_rep[MAX_REPS]; /* MB on huge pages outside the probe buffer, before the runs */
     int32_t tokens[MAX_THREADS];
     for (int t = 0; t < n_thr; t++) {
         if (!(sess[t] = session(m, n_ctx, threads[t])))
@@ -540,6 +565,7 @@ int main(int argc, char **argv)
                          h8 = bw_measure(hbuf, bw_bytes, nt, 8);
             bw_h[nt][r] = h1 > h8 ? h1 : h8;
         }
+        huge_rep[r] = huge_mb_outside(hbuf, bw_bytes);
         const pid_t spin = spinner ? spinner_start() : 0;
         if (spin < 0)
             return 1;
@@ -563,6 +589,7 @@ int main(int argc, char **argv)
     const double wall = snap1.wall - snap0.wall;
     loadavg(la1, sizeof la1);
     const long hwm_main = status_kb("VmHWM");
+    const long long probe_huge = tg__huge_bytes(hbuf, bw_bytes);
 
     /* ---- report ---- */
     const double wb = (double)info.weight_bytes;
@@ -610,6 +637,11 @@ int main(int argc, char **argv)
     printf("  'best' (max over repetitions and stream counts) on the panels' page kind (%s) is "
            "the bandwidth used below.\n",
            panels_huge ? "huge pages" : "4 KiB pages, TEXTGEN_PANEL_PAGES=4k");
+    printf("  the huge-page buffer: %.1f of %.1f MB on huge pages at the end\n",
+           probe_huge < 0 ? -1.0 : (double)probe_huge / 1e6, (double)bw_bytes / 1e6);
+    printf("huge pages      outside the probe buffer (the panels): median %.1f MB [%.1f - %.1f] "
+           "of %.1f MB of weights, measured before each repetition's runs (-1: unknown)\n",
+           median(huge_rep, reps), vmin(huge_rep, reps), vmax(huge_rep, reps), wb / 1e6);
     printf("\n%-34s", "");
     for (int t = 0; t < n_thr; t++)
         printf("| %d thread%s (median [min-max])   ", threads[t], threads[t] > 1 ? "s" : " ");
@@ -686,10 +718,10 @@ int main(int argc, char **argv)
                threads[t], threads[0], median(rp, reps), vmin(rp, reps), vmax(rp, reps),
                median(rd, reps), vmin(rd, reps), vmax(rd, reps));
     }
-    printf("\nper repetition: BW1 BW2 GB/s | decode tok/s per thread count | prefill tok/s | "
-           "CPUs used by others\n");
+    printf("\nper repetition: BW1 BW2 GB/s | huge-page MB outside the probe | decode tok/s per "
+           "thread count | prefill tok/s | CPUs used by others\n");
     for (int r = 0; r < reps; r++) {
-        printf("  rep %2d: %6.2f %6.2f |", r, bw[1][r], bw[2][r]);
+        printf("  rep %2d: %6.2f %6.2f | %6.1f |", r, bw[1][r], bw[2][r], huge_rep[r]);
         for (int t = 0; t < n_thr; t++)
             printf(" %7.2f", dec[t][r]);
         printf(" |");

@@ -41,4 +41,23 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes);
 /* Wait until every waiting page is collapsed (tests and benchmarks). */
 void tg__panel_mem_settle(void);
 
+/* Where the arena's panels stand, and what the collapses did in this process so far. */
+typedef struct {
+    size_t panel_bytes;     /* bytes of the live matrices in the arena (4 KiB pages rounded) */
+    size_t whole_bytes;     /* bytes of the 2 MiB pages every byte of which is packed: those the
+                             * collapse is for (the rest shares a page with unused chunk space) */
+    long long huge_bytes;   /* bytes of the chunks measured on huge pages (huge_scan.h); -1 where
+                             * the kernel cannot tell */
+    size_t waiting;         /* pages waiting for a collapse */
+    uint64_t tried, failed; /* MADV_COLLAPSE calls, and those that failed */
+    uint64_t failed_eagain, failed_enomem, failed_einval, failed_other; /* by errno */
+} tg_panel_coverage;
+
+void tg__panel_mem_coverage(tg_panel_coverage *out);
+
+/* The coverage in one line for people ("panels on huge pages: X of Y MB; ..."), at most n bytes
+ * with the NUL. $TEXTGEN_PANEL_REPORT set: the library prints it to stderr each time the collapse
+ * worker has no page left to try (the moment tg__panel_mem_settle returns). */
+void tg__panel_mem_report(char *buf, size_t n);
+
 #endif
