@@ -1152,7 +1152,7 @@ Test(kernels, coverage_counts_the_panels_and_their_huge_pages)
         cr_assert_eq(cv.tried, (b1 + b2) / H, "one collapse per whole page");
         cr_assert_eq(cv.failed, 0);
         cr_assert_eq(cv.huge_bytes, (long long)cv.whole_bytes, "every whole page is huge");
-        char line[256], want[128];
+        char line[512], want[128];
         tg__panel_mem_report(line, sizeof line);
         snprintf(want, sizeof want, "panels on huge pages: %.1f of %.1f MB",
                  (double)cv.whole_bytes / 1e6, (double)(b1 + b2) / 1e6);
@@ -1199,7 +1199,7 @@ Test(kernels, a_failed_collapse_is_counted_with_its_errno)
     cr_assert_eq(cv.failed_eagain + cv.failed_enomem + cv.failed_other, 0);
     if (cv.huge_bytes >= 0)
         cr_assert_eq(cv.huge_bytes, (long long)(2 * H), "pages 0 and 2 are huge, page 1 not");
-    char line[256];
+    char line[512];
     tg__panel_mem_report(line, sizeof line);
     cr_assert(strstr(line, "collapses failed: 1 of 3 (EAGAIN 0, ENOMEM 0, EINVAL 1, other 0)"),
               "%s", line);

@@ -13,7 +13,7 @@
  * when its last matrix does. One worker thread exists while a page waits; it collapses 2 MiB
  * per madvise call, so freeing a matrix never waits for more than one such step. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#define _GNU_SOURCE /* MADV_* of sys/mman.h */
 #endif
 #include "panel_mem.h"
 
@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +68,14 @@ static int g_holds; /* loads in progress: the worker waits for them (panel_mem.h
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 /* What the collapses did (tg__panel_mem_coverage): calls, failures, failures by errno. */
 static uint64_t g_tried, g_failed, g_failed_by[4]; /* EAGAIN, ENOMEM, EINVAL, other */
+static double g_madvise_s, g_madvise_max_s, g_first_s, g_last_s, g_cpu_s; /* seconds */
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int huge_wanted(void)
 {
@@ -210,6 +216,10 @@ static void coverage_locked(tg_panel_coverage *out)
     out->failed_enomem = g_failed_by[1];
     out->failed_einval = g_failed_by[2];
     out->failed_other = g_failed_by[3];
+    out->madvise_s = g_madvise_s;
+    out->madvise_max_s = g_madvise_max_s;
+    out->span_s = g_tried ? g_last_s - g_first_s : 0;
+    out->cpu_s = g_cpu_s;
 }
 
 static void report_locked(char *buf, size_t n)
@@ -224,18 +234,27 @@ static void report_locked(char *buf, size_t n)
     snprintf(buf, n,
              "panels on huge pages: %s of %.1f MB (whole 2 MiB pages %.1f MB); collapses "
              "failed: %llu of %llu (EAGAIN %llu, ENOMEM %llu, EINVAL %llu, other %llu); "
-             "%zu pages waiting",
+             "%zu pages waiting; collapsing took %.2f s (%.0f ms in madvise, longest call "
+             "%.1f ms; worker CPU %.0f ms)",
              huge, (double)cv.panel_bytes / 1e6, (double)cv.whole_bytes / 1e6,
              (unsigned long long)cv.failed, (unsigned long long)cv.tried,
              (unsigned long long)cv.failed_eagain, (unsigned long long)cv.failed_enomem,
-             (unsigned long long)cv.failed_einval, (unsigned long long)cv.failed_other, cv.waiting);
+             (unsigned long long)cv.failed_einval, (unsigned long long)cv.failed_other, cv.waiting,
+             cv.span_s, 1e3 * cv.madvise_s, 1e3 * cv.madvise_max_s, 1e3 * cv.cpu_s);
 }
 
 static void *collapse_worker(void *arg)
 {
     (void)arg;
-    /* Lowest priority: the collapse must never take CPU time from decoding or loading. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    /* The program's own priority, not nice 19: MADV_COLLAPSE holds the memory manager's locks
+     * and keeps its 2 MiB range unmapped while it copies, so a worker preempted inside it stalls
+     * every decode thread that touches that range or faults anywhere, for as long as the
+     * scheduler keeps the worker off a CPU. At nice 19 on a busy machine (a 1-thread decode and
+     * another process on the other CPU) single calls took up to 280 ms, the collapse of int8's
+     * 62 pages 1.2-5 s of wall time instead of 0.05-0.1 s, and decode ran at 0.5-0.8 of its
+     * rate all that time (docs/performance.md, "Huge-page coverage of the panels"). The work is
+     * 50-100 ms of CPU once per load (1 s at worst when the host supplies the huge pages
+     * slowly), a second after the load returned. */
     pthread_mutex_lock(&g_mu);
     while (g_waiting > 0) {
         struct timespec now;
@@ -264,9 +283,15 @@ static void *collapse_worker(void *arg)
         g_busy = c;
         pthread_mutex_unlock(&g_mu);
         /* Failures leave the page on 4 KiB pages (no THP, no free 2 MiB block): still correct. */
+        const double t0 = clock_s(CLOCK_MONOTONIC);
         const int rc = madvise(c->base + pg * HUGE_BYTES, HUGE_BYTES, MADV_COLLAPSE);
         const int err = errno;
+        const double t1 = clock_s(CLOCK_MONOTONIC);
         pthread_mutex_lock(&g_mu);
+        g_first_s = g_tried ? g_first_s : t0;
+        g_last_s = t1;
+        g_madvise_s += t1 - t0;
+        g_madvise_max_s = t1 - t0 > g_madvise_max_s ? t1 - t0 : g_madvise_max_s;
         g_tried++;
         if (rc != 0) {
             g_failed++;
@@ -275,8 +300,9 @@ static void *collapse_worker(void *arg)
         g_busy = NULL;
         pthread_cond_broadcast(&g_cv);
     }
+    g_cpu_s += clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (getenv("TEXTGEN_PANEL_REPORT")) { /* before settle returns: see panel_mem.h */
-        char line[256];
+        char line[512];
         report_locked(line, sizeof line);
         fprintf(stderr, "textgen: %s\n", line);
     }
