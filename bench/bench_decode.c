@@ -2,7 +2,7 @@
  * libtextgen on one model folder. Not a test: it is built by meson and run by bench/run.sh.
  *
  * Usage: bench_decode MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
- *                               [--threads A,B,...] [--no-rss] [--mark] [--spinner]
+ *                               [--threads A,B,...] [--no-rss] [--mark] [--spinner] [--settle S]
  *        bench_decode MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]
  *
  * In one run it measures, interleaving the thread counts within every repetition so that the
@@ -28,6 +28,9 @@
  *     session reports in use (tg_session_get_info).
  * --spinner: a child process spins on one CPU (`while :; do :; done`) during the model runs of
  * every repetition (not during the bandwidth probe): the busy-machine case of the thread pool.
+ * --settle S: sleep S seconds after the load, before anything runs, so that the library's
+ * background collapse of the panels into huge pages is done before the timed runs (each
+ * repetition prints the huge-page MB it started with).
  * Sessions use n_ctx = prompt + gen, n_seq 1. */
 #include <textgen/textgen.h>
 
@@ -441,7 +444,7 @@ static void usage(const char *a0)
 {
     fprintf(stderr,
             "usage: %s MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
-            "[--threads A,B,...] [--no-rss] [--mark] [--spinner]\n"
+            "[--threads A,B,...] [--no-rss] [--mark] [--spinner] [--settle S]\n"
             "       %s MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]\n",
             a0, a0);
     exit(2);
@@ -451,6 +454,7 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL;
     int wt = TG_WEIGHTS_F32, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0, spinner = 0;
+    double settle = 0; /* --settle: seconds to sleep after the load */
     int threads[MAX_THREADS] = {1, 2}, n_thr = 2;
     workload w = {128, 128, NULL, 0};
     for (int i = 1; i < argc; i++) {
@@ -474,6 +478,8 @@ int main(int argc, char **argv)
             w.prompt = atoi(argv[++i]);
         else if (strcmp(a, "--gen") == 0 && more)
             w.gen = atoi(argv[++i]);
+        else if (strcmp(a, "--settle") == 0 && more)
+            settle = atof(argv[++i]);
         else if (strcmp(a, "--bw-mib") == 0 && more)
             bw_mib = atoi(argv[++i]);
         else if (strcmp(a, "--threads") == 0 && more) {
@@ -491,7 +497,7 @@ int main(int argc, char **argv)
             dir = a;
     }
     if (!dir || reps < 1 || reps > MAX_REPS || w.prompt < 1 || w.prompt > 4096 || w.gen < 1 ||
-        bw_mib < 1 || n_thr < 1)
+        bw_mib < 1 || n_thr < 1 || !(settle >= 0 && settle <= 600))
         usage(argv[0]);
     for (int t = 0; t < n_thr; t++)
         if (threads[t] < 1 || threads[t] > MAX_THREADS)
@@ -528,6 +534,11 @@ int main(int argc, char **argv)
     if (!m)
         return 1;
     t_load = now() - t_load;
+    if (settle > 0) { /* the library collapses its panels into huge pages meanwhile */
+        const struct timespec ts = {(time_t)settle,
+                                    (long)((settle - (double)(time_t)settle) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     w.n_vocab = info.n_vocab;
     make_prompt(&w);
     const int n_ctx = w.prompt + w.gen;

@@ -14,6 +14,8 @@
 #include "tpool.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -21,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <textgen/textgen.h>
 #include <time.h>
@@ -1206,6 +1210,82 @@ Test(kernels, a_failed_collapse_is_counted_with_its_errno)
     cr_assert_eq(p[H + 8192], 3, "the bytes are intact");
     cr_assert_eq(mprotect(p + H + 8192, 4096, PROT_READ | PROT_WRITE), 0);
     tg__panel_mem_free(p, owned, map_bytes);
+}
+
+/* The threads of this process (their ids), at most n; returns how many there are. */
+static int thread_ids(long *ids, int n)
+{
+    DIR *d = opendir("/proc/self/task");
+    int k = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.' && k < n)
+            ids[k++] = strtol(e->d_name, NULL, 10);
+    if (d)
+        closedir(d);
+    return k;
+}
+
+/* Field `field` (3: state, 19: nice) of /proc/self/task/TID/stat, as a number (the state as its
+ * letter); -1000 if unreadable. */
+static long thread_stat_field(long tid, int field)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    const size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    for (int i = 3; p && i <= field; i++) {
+        p = strchr(p + 1, ' ');
+        if (p && i == field)
+            return field == 3 ? (long)p[1] : strtol(p + 1, NULL, 10);
+    }
+    return -1000;
+}
+
+/* The collapse worker runs at the priority of the thread that started it, not at nice 19: a
+ * worker preempted inside MADV_COLLAPSE holds up every decode thread (panel_mem.c,
+ * collapse_worker). Checked while it waits its second after the end of a load (asleep). */
+Test(kernels, the_collapse_worker_runs_at_the_programs_priority)
+{
+    if (!huge_pages_available())
+        cr_skip_test("no transparent huge pages / MADV_COLLAPSE here");
+    errno = 0;
+    const int own = getpriority(PRIO_PROCESS, 0);
+    cr_assert_eq(errno, 0);
+    const int nice = own < 19 ? own + 1 : own - 1; /* not 19, and not what a worker would set */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        cr_skip_test("cannot change this thread's nice value to %d", nice);
+    long before[64], after[64];
+    const int nb = thread_ids(before, 64);
+    const int64_t K = 768, N = 32 * 120;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg__panel_mem_hold();
+    tg_kmat m;
+    cr_assert_eq(tg__kmat_pack(&m, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    tg__panel_mem_release(); /* the worker starts and waits a second before the first collapse */
+    const int na = thread_ids(after, 64);
+    cr_assert_eq(na, nb + 1, "the worker exists");
+    long worker = -1;
+    for (int i = 0; i < na; i++) {
+        int old = 0;
+        for (int j = 0; j < nb; j++)
+            old |= after[i] == before[j];
+        worker = old ? worker : after[i];
+    }
+    /* Until it sleeps in that wait it may not have set its priority yet (the old code did). */
+    for (int i = 0; i < 500 && thread_stat_field(worker, 3) != 'S'; i++) {
+        const struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    const long wn = thread_stat_field(worker, 19);
+    cr_assert_eq(wn, nice, "the worker runs at nice %ld, the thread that started it at %d", wn,
+                 nice);
+    tg__panel_mem_settle();
+    tg__kmat_free(&m);
+    free(w);
 }
 
 /* ---- CPUs this process may use ---- */
