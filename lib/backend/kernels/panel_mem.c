@@ -8,8 +8,7 @@
  * pages (a third of int8's bytes). A 2 MiB page is collapsed once every byte of it is packed
  * (or is padding); the partly used last page of a chunk stays on 4 KiB pages, so nothing is
  * faulted in that no matrix uses (so does a page shared with a matrix freed before it was
- * packed, an error path). A freed matrix gives its pages back at once (the 2 MiB pages it
- * touches leave the queue, even those it shares with a live one); the chunk goes
+ * packed, an error path). A freed matrix gives its pages back at once; the chunk goes
  * when its last matrix does. One worker thread exists while a page waits; it collapses 2 MiB
  * per madvise call, so freeing a matrix never waits for more than one such step. */
 #ifndef _GNU_SOURCE
@@ -41,7 +40,7 @@
 #define CHUNK_BYTES ((size_t)64 << 20)
 #define ARENA_MIN ((size_t)64 << 10) /* smaller panels go to the heap */
 
-/* PAGE_GONE: every byte of the page was freed (it no longer counts as a panel page). */
+/* PAGE_GONE: every byte of the page was freed (it no longer counts as a page of panels). */
 enum { PAGE_FILLING, PAGE_WAITING, PAGE_DONE, PAGE_GONE };
 
 typedef struct chunk {
@@ -250,11 +249,11 @@ static void *collapse_worker(void *arg)
      * and keeps its 2 MiB range unmapped while it copies, so a worker preempted inside it stalls
      * every decode thread that touches that range or faults anywhere, for as long as the
      * scheduler keeps the worker off a CPU. At nice 19 on a busy machine (a 1-thread decode and
-     * another process on the other CPU) single calls took up to 280 ms, the collapse of int8's
-     * 62 pages 1.2-5 s of wall time instead of 0.05-0.1 s, and decode ran at 0.5-0.8 of its
+     * another process on the other CPU) single calls took up to 314 ms, the collapse of int8's
+     * 62 pages 1.2-5.6 s of wall time (0.05-1.6 s at nice 0), and decode ran at 0.5-0.7 of its
      * rate all that time (docs/performance.md, "Huge-page coverage of the panels"). The work is
-     * 50-100 ms of CPU once per load (1 s at worst when the host supplies the huge pages
-     * slowly), a second after the load returned. */
+     * 0.05-1.3 s of CPU once per load (depending on how fast the host supplies huge pages), a
+     * second after the load returned. */
     pthread_mutex_lock(&g_mu);
     while (g_waiting > 0) {
         struct timespec now;
@@ -431,11 +430,12 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes)
         free(c->state);
         free(c);
     } else {
-        /* Resident no more (the range is never handed out again), and the 2 MiB pages it
-         * touches, not collapsed yet, never will be: a collapse would fault the freed bytes in
-         * again. Nor do they count as whole pages of panels any more. */
+        /* Resident no more (the range is never handed out again), and its whole 2 MiB pages
+         * not collapsed yet never will be: a collapse would fault them in again. Nor do they
+         * count as pages of panels any more. */
         const size_t off = (size_t)((uint8_t *)p - c->base);
-        const size_t pg0 = off / HUGE_BYTES, pg1 = (off + map_bytes + HUGE_BYTES - 1) / HUGE_BYTES;
+        const size_t pg0 = (off + HUGE_BYTES - 1) / HUGE_BYTES,
+                     pg1 = (off + map_bytes) / HUGE_BYTES;
         forget_waiting(c, pg0, pg1);
         for (size_t pg = pg0; pg < pg1; pg++)
             c->state[pg] = PAGE_GONE;

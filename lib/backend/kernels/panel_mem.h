@@ -46,8 +46,9 @@ void tg__panel_mem_settle(void);
 /* Where the arena's panels stand, and what the collapses did in this process so far. */
 typedef struct {
     size_t panel_bytes;     /* bytes of the live matrices in the arena (4 KiB pages rounded) */
-    size_t whole_bytes;     /* bytes of the 2 MiB pages every byte of which is packed: those the
-                             * collapse is for (the rest shares a page with unused chunk space) */
+    size_t whole_bytes;     /* bytes of the 2 MiB pages every byte of which was packed, less
+                             * those freed entirely since: the pages the collapse is for (the
+                             * rest shares a page with unused chunk space) */
     long long huge_bytes;   /* bytes of the chunks measured on huge pages (huge_scan.h); -1 where
                              * the kernel cannot tell */
     size_t waiting;         /* pages waiting for a collapse */
