@@ -2,7 +2,7 @@
  * libtextgen on one model folder. Not a test: it is built by meson and run by bench/run.sh.
  *
  * Usage: bench_decode MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N]
- *                               [--threads A,B,...] [--no-rss] [--mark] [--spinner]
+ *                               [--threads A,B,...] [--no-rss] [--mark] [--spinner] [--settle S]
  *        bench_decode MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]
  *
  * In one run it measures, interleaving the thread counts within every repetition so that the
@@ -28,10 +28,14 @@
  *     session reports in use (tg_session_get_info).
  * --spinner: a child process spins on one CPU (`while :; do :; done`) during the model runs of
  * every repetition (not during the bandwidth probe): the busy-machine case of the thread pool.
+ * --settle S: sleep S seconds after the load, before anything runs, so that the library's
+ * background collapse of the panels into huge pages is done before the timed runs (each
+ * repetition prints the huge-page MB it started with).
  * Sessions use n_ctx = prompt + gen, n_seq 1. */
 #include <textgen/textgen.h>
 
 #include "bw_probe.h"
+#include "huge_scan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,6 +121,29 @@ static void *huge_buffer(size_t bytes)
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + H - 1) & ~(H - 1));
     madvise(p, bytes, MADV_HUGEPAGE);
     return p;
+}
+
+/* Bytes of this process on huge pages outside [skip, skip + skip_len) (huge_scan.h, over every
+ * mapping of /proc/self/maps), -1 where the kernel cannot tell. With transparent huge pages in
+ * "madvise" mode only two things here have them: the probe's huge-page buffer (skipped) and the
+ * panels the library collapsed (its $TEXTGEN_PANEL_REPORT line gives their exact share). */
+static double huge_mb_outside(const void *skip, size_t skip_len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long long sum = 0;
+    while (sum >= 0 && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) != 2 || strstr(line, "[vsyscall]"))
+            continue;
+        const long long h = tg__huge_bytes((const void *)(uintptr_t)a, (size_t)(b - a));
+        sum = h < 0 ? -1 : sum + h;
+    }
+    fclose(f);
+    const long long in_skip = tg__huge_bytes(skip, skip_len);
+    return sum < 0 || in_skip < 0 ? -1 : (double)(sum - in_skip) / 1e6;
 }
 
 /* ---- DRAM read bandwidth: bw_measure() of bw_probe.h ---- */
@@ -417,7 +444,7 @@ static void usage(const char *a0)
 {
     fprintf(stderr,
             "usage: %s MODEL_DIR [--bf16|--int8] [--reps N] [--prompt N] [--gen N] [--bw-mib N] "
-            "[--threads A,B,...] [--no-rss] [--mark] [--spinner]\n"
+            "[--threads A,B,...] [--no-rss] [--mark] [--spinner] [--settle S]\n"
             "       %s MODEL_DIR --rss-only [--bf16|--int8] [--threads N] [--prompt N] [--gen N]\n",
             a0, a0);
     exit(2);
@@ -427,6 +454,7 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL;
     int wt = TG_WEIGHTS_F32, reps = 7, bw_mib = 1024, do_rss = 1, rss_mode = 0, spinner = 0;
+    double settle = 0; /* --settle: seconds to sleep after the load */
     int threads[MAX_THREADS] = {1, 2}, n_thr = 2;
     workload w = {128, 128, NULL, 0};
     for (int i = 1; i < argc; i++) {
@@ -450,6 +478,8 @@ int main(int argc, char **argv)
             w.prompt = atoi(argv[++i]);
         else if (strcmp(a, "--gen") == 0 && more)
             w.gen = atoi(argv[++i]);
+        else if (strcmp(a, "--settle") == 0 && more)
+            settle = atof(argv[++i]);
         else if (strcmp(a, "--bw-mib") == 0 && more)
             bw_mib = atoi(argv[++i]);
         else if (strcmp(a, "--threads") == 0 && more) {
@@ -467,7 +497,7 @@ int main(int argc, char **argv)
             dir = a;
     }
     if (!dir || reps < 1 || reps > MAX_REPS || w.prompt < 1 || w.prompt > 4096 || w.gen < 1 ||
-        bw_mib < 1 || n_thr < 1)
+        bw_mib < 1 || n_thr < 1 || !(settle >= 0 && settle <= 600))
         usage(argv[0]);
     for (int t = 0; t < n_thr; t++)
         if (threads[t] < 1 || threads[t] > MAX_THREADS)
@@ -504,6 +534,11 @@ int main(int argc, char **argv)
     if (!m)
         return 1;
     t_load = now() - t_load;
+    if (settle > 0) { /* the library collapses its panels into huge pages meanwhile */
+        const struct timespec ts = {(time_t)settle,
+                                    (long)((settle - (double)(time_t)settle) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     w.n_vocab = info.n_vocab;
     make_prompt(&w);
     const int n_ctx = w.prompt + w.gen;
@@ -516,6 +551,7 @@ int main(int argc, char **argv)
     double pre[MAX_THREADS][MAX_REPS], dec[MAX_THREADS][MAX_REPS], bw[3][MAX_REPS];
     double dec_cpu[MAX_THREADS][MAX_REPS];
     double other_rep[MAX_REPS], bw_s1[3][MAX_REPS], bw_s8[3][MAX_REPS], bw_h[3][MAX_REPS];
+    double huge_rep[MAX_REPS]; /* MB on huge pages outside the probe buffer, before the runs */
     int32_t tokens[MAX_THREADS];
     for (int t = 0; t < n_thr; t++) {
         if (!(sess[t] = session(m, n_ctx, threads[t])))
@@ -540,6 +576,7 @@ int main(int argc, char **argv)
                          h8 = bw_measure(hbuf, bw_bytes, nt, 8);
             bw_h[nt][r] = h1 > h8 ? h1 : h8;
         }
+        huge_rep[r] = huge_mb_outside(hbuf, bw_bytes);
         const pid_t spin = spinner ? spinner_start() : 0;
         if (spin < 0)
             return 1;
@@ -563,6 +600,7 @@ int main(int argc, char **argv)
     const double wall = snap1.wall - snap0.wall;
     loadavg(la1, sizeof la1);
     const long hwm_main = status_kb("VmHWM");
+    const long long probe_huge = tg__huge_bytes(hbuf, bw_bytes);
 
     /* ---- report ---- */
     const double wb = (double)info.weight_bytes;
@@ -610,6 +648,11 @@ int main(int argc, char **argv)
     printf("  'best' (max over repetitions and stream counts) on the panels' page kind (%s) is "
            "the bandwidth used below.\n",
            panels_huge ? "huge pages" : "4 KiB pages, TEXTGEN_PANEL_PAGES=4k");
+    printf("  the huge-page buffer: %.1f of %.1f MB on huge pages at the end\n",
+           probe_huge < 0 ? -1.0 : (double)probe_huge / 1e6, (double)bw_bytes / 1e6);
+    printf("huge pages      outside the probe buffer (the panels): median %.1f MB [%.1f - %.1f] "
+           "of %.1f MB of weights, measured before each repetition's runs (-1: unknown)\n",
+           median(huge_rep, reps), vmin(huge_rep, reps), vmax(huge_rep, reps), wb / 1e6);
     printf("\n%-34s", "");
     for (int t = 0; t < n_thr; t++)
         printf("| %d thread%s (median [min-max])   ", threads[t], threads[t] > 1 ? "s" : " ");
@@ -686,10 +729,10 @@ int main(int argc, char **argv)
                threads[t], threads[0], median(rp, reps), vmin(rp, reps), vmax(rp, reps),
                median(rd, reps), vmin(rd, reps), vmax(rd, reps));
     }
-    printf("\nper repetition: BW1 BW2 GB/s | decode tok/s per thread count | prefill tok/s | "
-           "CPUs used by others\n");
+    printf("\nper repetition: BW1 BW2 GB/s | huge-page MB outside the probe | decode tok/s per "
+           "thread count | prefill tok/s | CPUs used by others\n");
     for (int r = 0; r < reps; r++) {
-        printf("  rep %2d: %6.2f %6.2f |", r, bw[1][r], bw[2][r]);
+        printf("  rep %2d: %6.2f %6.2f | %6.1f |", r, bw[1][r], bw[2][r], huge_rep[r]);
         for (int t = 0; t < n_thr; t++)
             printf(" %7.2f", dec[t][r]);
         printf(" |");

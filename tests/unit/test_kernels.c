@@ -8,11 +8,14 @@
 #include "backend/tensor.h"
 #include "core/fileutil.h"
 #include "cpus.h"
+#include "huge_scan.h"
 #include "kmat.h"
 #include "panel_mem.h"
 #include "tpool.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -20,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <textgen/textgen.h>
 #include <time.h>
@@ -1101,6 +1106,188 @@ Test(kernels, a_child_forked_while_panels_wait_for_huge_pages_frees_them)
     for (int i = 0; i < 6; i++)
         tg__kmat_free(&m[i]);
     collapse_case_free(&t);
+}
+
+/* tg__huge_bytes against ranges whose pages we know: 2 MiB collapsed, 2 MiB left on 4 KiB pages,
+ * a range that straddles both, and an unmapped hole (counts as not huge). */
+Test(kernels, huge_bytes_measures_the_pages_of_a_range)
+{
+    const size_t H = (size_t)2 << 20;
+    if (!huge_pages_available())
+        cr_skip_test("no transparent huge pages / MADV_COLLAPSE here");
+    uint8_t *raw = mmap(NULL, 4 * H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(raw, MAP_FAILED);
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + H - 1) & ~(H - 1));
+    memset(p, 7, 2 * H);
+    cr_assert_eq(madvise(p, H, 25 /* MADV_COLLAPSE */), 0);
+    if (tg__huge_bytes(p, H) < 0) {
+        munmap(raw, 4 * H);
+        cr_skip_test("no PAGEMAP_SCAN (Linux < 6.7)");
+    }
+    cr_assert_eq(tg__huge_bytes(p, H), (long long)H);
+    cr_assert_eq(tg__huge_bytes(p + H, H), 0, "written, never collapsed: 4 KiB pages");
+    cr_assert_eq(tg__huge_bytes(p + 4096, H), (long long)(H - 4096), "the straddling range");
+    munmap(p + H, H);
+    cr_assert_eq(tg__huge_bytes(p, 2 * H), (long long)H, "the unmapped half counts as 0");
+    munmap(raw, (size_t)(p - raw) + H);
+}
+
+/* The coverage of two matrices side by side (each test runs in a process of its own: the arena
+ * and the counters start empty): their bytes, the whole 2 MiB pages among them, every one of
+ * those measured on huge pages after the collapse, one MADV_COLLAPSE per whole page and no
+ * failure; a freed matrix leaves the totals with the pages wholly its own, and the page it
+ * shared is no longer huge; the one-line report says the same numbers. */
+Test(kernels, coverage_counts_the_panels_and_their_huge_pages)
+{
+    const int64_t K = 768, N = 32 * 200 + 5, N2 = 32 * 20;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg_kmat m, m2;
+    cr_assert_eq(tg__kmat_pack(&m, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    cr_assert_eq(tg__kmat_pack(&m2, w, K, N2, 0, TG_KFMT_BF16, NULL), TG_OK);
+    tg__panel_mem_settle();
+    const size_t H = (size_t)2 << 20;
+    const size_t b1 = (m.panel_bytes * (size_t)m.n_panels + 4095) / 4096 * 4096,
+                 b2 = (m2.panel_bytes * (size_t)m2.n_panels + 4095) / 4096 * 4096;
+    tg_panel_coverage cv;
+    tg__panel_mem_coverage(&cv);
+    cr_assert_eq(cv.panel_bytes, b1 + b2);
+    cr_assert_eq(cv.whole_bytes, (b1 + b2) / H * H, "the chunk's last page is partly used");
+    cr_assert_eq(cv.waiting, 0);
+    if (huge_pages_available() && cv.huge_bytes >= 0) {
+        cr_assert_eq(cv.tried, (b1 + b2) / H, "one collapse per whole page");
+        cr_assert_eq(cv.failed, 0);
+        cr_assert_eq(cv.huge_bytes, (long long)cv.whole_bytes, "every whole page is huge");
+        char line[512], want[128];
+        tg__panel_mem_report(line, sizeof line);
+        snprintf(want, sizeof want, "panels on huge pages: %.1f of %.1f MB",
+                 (double)cv.whole_bytes / 1e6, (double)(b1 + b2) / 1e6);
+        cr_assert(strstr(line, want) && strstr(line, "collapses failed: 0 of "), "%s", line);
+    } else {
+        cr_log_info("no huge pages / PAGEMAP_SCAN here: %lld bytes measured", cv.huge_bytes);
+    }
+    tg__kmat_free(&m);
+    tg__panel_mem_coverage(&cv);
+    cr_assert_eq(cv.panel_bytes, b2, "the freed matrix no longer counts");
+    cr_assert_eq(cv.whole_bytes, ((b1 + b2) / H - b1 / H) * H,
+                 "only the whole pages that hold some of m2 are left");
+    if (cv.huge_bytes >= 0)
+        cr_assert_eq(cv.huge_bytes, 0, "m's pages went back, the one it shared with m2 split");
+    tg__kmat_free(&m2);
+    tg__panel_mem_coverage(&cv);
+    cr_assert_eq(cv.panel_bytes, 0);
+    free(w);
+}
+
+/* A page whose collapse fails, honestly: one of its 4 KiB pages is made read-only, which splits
+ * the mapping there, and MADV_COLLAPSE refuses a 2 MiB range that spans two mappings (EINVAL).
+ * The failure is counted with its errno, the page stays on 4 KiB pages and the others do not. */
+Test(kernels, a_failed_collapse_is_counted_with_its_errno)
+{
+    if (!huge_pages_available())
+        cr_skip_test("no transparent huge pages / MADV_COLLAPSE here");
+    const size_t H = (size_t)2 << 20;
+    int32_t owned;
+    size_t map_bytes;
+    tg__panel_mem_hold(); /* nothing is collapsed before the page is protected */
+    uint8_t *p = tg__panel_mem_alloc(3 * H, &owned, &map_bytes);
+    cr_assert(p && owned == 2 && map_bytes == 3 * H);
+    cr_assert_eq((uintptr_t)p % H, 0);
+    memset(p, 3, 3 * H);
+    tg__panel_mem_ready(p, owned, map_bytes);
+    cr_assert_eq(mprotect(p + H + 8192, 4096, PROT_READ), 0);
+    tg__panel_mem_release();
+    tg__panel_mem_settle();
+    tg_panel_coverage cv;
+    tg__panel_mem_coverage(&cv);
+    cr_assert_eq(cv.tried, 3);
+    cr_assert_eq(cv.failed, 1);
+    cr_assert_eq(cv.failed_einval, 1);
+    cr_assert_eq(cv.failed_eagain + cv.failed_enomem + cv.failed_other, 0);
+    if (cv.huge_bytes >= 0)
+        cr_assert_eq(cv.huge_bytes, (long long)(2 * H), "pages 0 and 2 are huge, page 1 not");
+    char line[512];
+    tg__panel_mem_report(line, sizeof line);
+    cr_assert(strstr(line, "collapses failed: 1 of 3 (EAGAIN 0, ENOMEM 0, EINVAL 1, other 0)"),
+              "%s", line);
+    cr_assert_eq(p[H + 8192], 3, "the bytes are intact");
+    cr_assert_eq(mprotect(p + H + 8192, 4096, PROT_READ | PROT_WRITE), 0);
+    tg__panel_mem_free(p, owned, map_bytes);
+}
+
+/* The threads of this process (their ids), at most n; returns how many there are. */
+static int thread_ids(long *ids, int n)
+{
+    DIR *d = opendir("/proc/self/task");
+    int k = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.' && k < n)
+            ids[k++] = strtol(e->d_name, NULL, 10);
+    if (d)
+        closedir(d);
+    return k;
+}
+
+/* Field `field` (3: state, 19: nice) of /proc/self/task/TID/stat, as a number (the state as its
+ * letter); -1000 if unreadable. */
+static long thread_stat_field(long tid, int field)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    const size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    for (int i = 3; p && i <= field; i++) {
+        p = strchr(p + 1, ' ');
+        if (p && i == field)
+            return field == 3 ? (long)p[1] : strtol(p + 1, NULL, 10);
+    }
+    return -1000;
+}
+
+/* The collapse worker runs at the priority of the thread that started it, not at nice 19: a
+ * worker preempted inside MADV_COLLAPSE holds up every decode thread (panel_mem.c,
+ * collapse_worker). Checked while it waits its second after the end of a load (asleep). */
+Test(kernels, the_collapse_worker_runs_at_the_programs_priority)
+{
+    if (!huge_pages_available())
+        cr_skip_test("no transparent huge pages / MADV_COLLAPSE here");
+    errno = 0;
+    const int own = getpriority(PRIO_PROCESS, 0);
+    cr_assert_eq(errno, 0);
+    const int nice = own < 19 ? own + 1 : own - 1; /* not 19, and not what a worker would set */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        cr_skip_test("cannot change this thread's nice value to %d", nice);
+    long before[64], after[64];
+    const int nb = thread_ids(before, 64);
+    const int64_t K = 768, N = 32 * 120;
+    float *w = randv((size_t)(K * N), 0.02f);
+    tg__panel_mem_hold();
+    tg_kmat m;
+    cr_assert_eq(tg__kmat_pack(&m, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    tg__panel_mem_release(); /* the worker starts and waits a second before the first collapse */
+    const int na = thread_ids(after, 64);
+    cr_assert_eq(na, nb + 1, "the worker exists");
+    long worker = -1;
+    for (int i = 0; i < na; i++) {
+        int old = 0;
+        for (int j = 0; j < nb; j++)
+            old |= after[i] == before[j];
+        worker = old ? worker : after[i];
+    }
+    /* Until it sleeps in that wait it may not have set its priority yet (the old code did). */
+    for (int i = 0; i < 500 && thread_stat_field(worker, 3) != 'S'; i++) {
+        const struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    const long wn = thread_stat_field(worker, 19);
+    cr_assert_eq(wn, nice, "the worker runs at nice %ld, the thread that started it at %d", wn,
+                 nice);
+    tg__panel_mem_settle();
+    tg__kmat_free(&m);
+    free(w);
 }
 
 /* ---- CPUs this process may use ---- */

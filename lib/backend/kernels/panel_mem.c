@@ -12,18 +12,19 @@
  * when its last matrix does. One worker thread exists while a page waits; it collapses 2 MiB
  * per madvise call, so freeing a matrix never waits for more than one such step. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#define _GNU_SOURCE /* MADV_* of sys/mman.h */
 #endif
 #include "panel_mem.h"
 
 #include "core/alloc.h"
+#include "huge_scan.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,15 +40,17 @@
 #define CHUNK_BYTES ((size_t)64 << 20)
 #define ARENA_MIN ((size_t)64 << 10) /* smaller panels go to the heap */
 
-enum { PAGE_FILLING, PAGE_WAITING, PAGE_DONE };
+/* PAGE_GONE: every byte of the page was freed (it no longer counts as a page of panels). */
+enum { PAGE_FILLING, PAGE_WAITING, PAGE_DONE, PAGE_GONE };
 
 typedef struct chunk {
-    uint8_t *base;  /* 2 MiB aligned */
-    size_t len;     /* a multiple of 2 MiB */
-    size_t top;     /* bytes handed out, a multiple of 4 KiB */
-    size_t live;    /* allocations not freed yet */
-    size_t *ready;  /* per 2 MiB page: bytes packed (or padding) */
-    uint8_t *state; /* per 2 MiB page: PAGE_* */
+    uint8_t *base;     /* 2 MiB aligned */
+    size_t len;        /* a multiple of 2 MiB */
+    size_t top;        /* bytes handed out, a multiple of 4 KiB */
+    size_t live;       /* allocations not freed yet */
+    size_t live_bytes; /* their bytes */
+    size_t *ready;     /* per 2 MiB page: bytes packed (or padding) */
+    uint8_t *state;    /* per 2 MiB page: PAGE_* */
     struct chunk *next;
 } chunk;
 
@@ -62,6 +65,16 @@ static int g_joinable;      /* g_thread has not been joined yet */
 static struct timespec g_start_after; /* CLOCK_REALTIME: no collapse before (after a load) */
 static int g_holds; /* loads in progress: the worker waits for them (panel_mem.h) */
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+/* What the collapses did (tg__panel_mem_coverage): calls, failures, failures by errno. */
+static uint64_t g_tried, g_failed, g_failed_by[4]; /* EAGAIN, ENOMEM, EINVAL, other */
+static double g_madvise_s, g_madvise_max_s, g_first_s, g_last_s, g_cpu_s; /* seconds */
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int huge_wanted(void)
 {
@@ -101,6 +114,11 @@ static void forget_waiting(chunk *c, size_t pg0, size_t pg1)
             c->state[pg] = PAGE_DONE;
             g_waiting--;
         }
+}
+
+static size_t errno_slot(int e)
+{
+    return e == EAGAIN ? 0 : e == ENOMEM ? 1 : e == EINVAL ? 2 : 3;
 }
 
 /* No page of any chunk waits any more (unload, or a forked child that has no worker). */
@@ -166,6 +184,7 @@ void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes)
     uint8_t *p = c->base + c->top;
     c->top += len;
     c->live++;
+    c->live_bytes += len;
     pthread_mutex_unlock(&g_mu);
     /* Fault the pages in with one call, as 4 KiB pages: faulting a fresh 500 MB buffer page by
      * page while packing costs ~0.7 s, most of a model load (docs/performance.md, "Fast start"),
@@ -177,11 +196,64 @@ void *tg__panel_mem_alloc(size_t bytes, int32_t *owned, size_t *map_bytes)
     return p;
 }
 
+/* With g_mu held: tg__panel_mem_coverage. */
+static void coverage_locked(tg_panel_coverage *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const chunk *c = g_chunks; c; c = c->next) {
+        out->panel_bytes += c->live_bytes;
+        for (size_t pg = 0; pg < c->len / HUGE_BYTES; pg++)
+            out->whole_bytes +=
+                c->state[pg] != PAGE_FILLING && c->state[pg] != PAGE_GONE ? HUGE_BYTES : 0;
+        const long long h = tg__huge_bytes(c->base, c->len);
+        out->huge_bytes = out->huge_bytes < 0 || h < 0 ? -1 : out->huge_bytes + h;
+    }
+    out->waiting = g_waiting;
+    out->tried = g_tried;
+    out->failed = g_failed;
+    out->failed_eagain = g_failed_by[0];
+    out->failed_enomem = g_failed_by[1];
+    out->failed_einval = g_failed_by[2];
+    out->failed_other = g_failed_by[3];
+    out->madvise_s = g_madvise_s;
+    out->madvise_max_s = g_madvise_max_s;
+    out->span_s = g_tried ? g_last_s - g_first_s : 0;
+    out->cpu_s = g_cpu_s;
+}
+
+static void report_locked(char *buf, size_t n)
+{
+    tg_panel_coverage cv;
+    coverage_locked(&cv);
+    char huge[32];
+    if (cv.huge_bytes >= 0)
+        snprintf(huge, sizeof huge, "%.1f", (double)cv.huge_bytes / 1e6);
+    else
+        snprintf(huge, sizeof huge, "(unknown: no PAGEMAP_SCAN)");
+    snprintf(buf, n,
+             "panels on huge pages: %s of %.1f MB (whole 2 MiB pages %.1f MB); collapses "
+             "failed: %llu of %llu (EAGAIN %llu, ENOMEM %llu, EINVAL %llu, other %llu); "
+             "%zu pages waiting; collapsing took %.2f s (%.0f ms in madvise, longest call "
+             "%.1f ms; worker CPU %.0f ms)",
+             huge, (double)cv.panel_bytes / 1e6, (double)cv.whole_bytes / 1e6,
+             (unsigned long long)cv.failed, (unsigned long long)cv.tried,
+             (unsigned long long)cv.failed_eagain, (unsigned long long)cv.failed_enomem,
+             (unsigned long long)cv.failed_einval, (unsigned long long)cv.failed_other, cv.waiting,
+             cv.span_s, 1e3 * cv.madvise_s, 1e3 * cv.madvise_max_s, 1e3 * cv.cpu_s);
+}
+
 static void *collapse_worker(void *arg)
 {
     (void)arg;
-    /* Lowest priority: the collapse must never take CPU time from decoding or loading. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    /* The program's own priority, not nice 19: MADV_COLLAPSE holds the memory manager's locks
+     * and keeps its 2 MiB range unmapped while it copies, so a worker preempted inside it stalls
+     * every decode thread that touches that range or faults anywhere, for as long as the
+     * scheduler keeps the worker off a CPU. At nice 19 on a busy machine (a 1-thread decode and
+     * another process on the other CPU) single calls took up to 314 ms, the collapse of int8's
+     * 62 pages 1.2-5.6 s of wall time (0.05-1.6 s at nice 0), and decode ran at 0.5-0.7 of its
+     * rate all that time (docs/performance.md, "Huge-page coverage of the panels"). The work is
+     * 0.05-1.3 s of CPU once per load (depending on how fast the host supplies huge pages), a
+     * second after the load returned. */
     pthread_mutex_lock(&g_mu);
     while (g_waiting > 0) {
         struct timespec now;
@@ -210,10 +282,28 @@ static void *collapse_worker(void *arg)
         g_busy = c;
         pthread_mutex_unlock(&g_mu);
         /* Failures leave the page on 4 KiB pages (no THP, no free 2 MiB block): still correct. */
-        madvise(c->base + pg * HUGE_BYTES, HUGE_BYTES, MADV_COLLAPSE);
+        const double t0 = clock_s(CLOCK_MONOTONIC);
+        const int rc = madvise(c->base + pg * HUGE_BYTES, HUGE_BYTES, MADV_COLLAPSE);
+        const int err = errno;
+        const double t1 = clock_s(CLOCK_MONOTONIC);
         pthread_mutex_lock(&g_mu);
+        g_first_s = g_tried ? g_first_s : t0;
+        g_last_s = t1;
+        g_madvise_s += t1 - t0;
+        g_madvise_max_s = t1 - t0 > g_madvise_max_s ? t1 - t0 : g_madvise_max_s;
+        g_tried++;
+        if (rc != 0) {
+            g_failed++;
+            g_failed_by[errno_slot(err)]++;
+        }
         g_busy = NULL;
         pthread_cond_broadcast(&g_cv);
+    }
+    g_cpu_s += clock_s(CLOCK_THREAD_CPUTIME_ID);
+    if (getenv("TEXTGEN_PANEL_REPORT")) { /* before settle returns: see panel_mem.h */
+        char line[512];
+        report_locked(line, sizeof line);
+        fprintf(stderr, "textgen: %s\n", line);
     }
     g_running = 0;
     pthread_cond_broadcast(&g_cv);
@@ -341,9 +431,15 @@ void tg__panel_mem_free(void *p, int32_t owned, size_t map_bytes)
         free(c);
     } else {
         /* Resident no more (the range is never handed out again), and its whole 2 MiB pages
-         * not collapsed yet never will be: a collapse would fault them in again. */
+         * not collapsed yet never will be: a collapse would fault them in again. Nor do they
+         * count as pages of panels any more. */
         const size_t off = (size_t)((uint8_t *)p - c->base);
-        forget_waiting(c, (off + HUGE_BYTES - 1) / HUGE_BYTES, (off + map_bytes) / HUGE_BYTES);
+        const size_t pg0 = (off + HUGE_BYTES - 1) / HUGE_BYTES,
+                     pg1 = (off + map_bytes) / HUGE_BYTES;
+        forget_waiting(c, pg0, pg1);
+        for (size_t pg = pg0; pg < pg1; pg++)
+            c->state[pg] = PAGE_GONE;
+        c->live_bytes -= map_bytes;
         madvise(p, map_bytes, MADV_DONTNEED);
     }
     pthread_mutex_unlock(&g_mu);
@@ -354,5 +450,19 @@ void tg__panel_mem_settle(void)
     pthread_mutex_lock(&g_mu);
     while (g_running)
         pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void tg__panel_mem_coverage(tg_panel_coverage *out)
+{
+    pthread_mutex_lock(&g_mu);
+    coverage_locked(out);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void tg__panel_mem_report(char *buf, size_t n)
+{
+    pthread_mutex_lock(&g_mu);
+    report_locked(buf, n);
     pthread_mutex_unlock(&g_mu);
 }
