@@ -715,8 +715,20 @@ int main(int argc, char **argv)
             else
                 run_precision(&o, p, pools, bwbuf, bwbytes);
         }
-    for (int k = 0; k < o.n_t; k++)
+    /* Whether the pools shared their jobs: with another process busy, the pool's fallback runs
+     * them on the caller alone, and a "2 threads" figure then measures one. */
+    for (int k = 0; k < o.n_t; k++) {
+        int64_t par, solo, stalls, busy;
+        double delay_us;
+        tg__tpool_stats(pools[k], &par, &solo);
+        tg__tpool_signals(pools[k], &stalls, &busy, &delay_us);
+        if (o.threads[k] > 1 && !o.hot)
+            printf("pool of %d threads: %lld jobs shared out, %lld on the caller alone (stalls "
+                   "%lld, busy windows %lld)\n",
+                   o.threads[k], (long long)par, (long long)solo, (long long)stalls,
+                   (long long)busy);
         tg__tpool_free(pools[k]);
+    }
     free(bwbuf);
     return 0;
 }
