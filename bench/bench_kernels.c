@@ -35,6 +35,7 @@
 #include "tpool.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -101,15 +102,28 @@ static double median(const double *v, int n)
 
 typedef struct {
     const tg_kmat *m;
-    const void *act;
+    void *act;
     int64_t M, chunks;
     float *y;
+    const float *x;
+    int64_t prep_parts; /* as linear_kmat.c: the first chunks prepare act when > 1 */
+    _Atomic int64_t prepped;
 } mul_job;
 
 static void mul_chunk(void *arg, int64_t c, int32_t worker)
 {
     (void)worker;
-    const mul_job *j = arg;
+    mul_job *j = arg;
+    if (j->prep_parts > 1) {
+        if (c < j->prep_parts) {
+            tg__kmat_prepare_rows(j->m, j->x, j->M, j->m->K, j->act, j->M * c / j->prep_parts,
+                                  j->M * (c + 1) / j->prep_parts);
+            atomic_fetch_add_explicit(&j->prepped, 1, memory_order_release);
+            return;
+        }
+        c -= j->prep_parts;
+        tg__tpool_wait_count(&j->prepped, j->prep_parts);
+    }
     const int64_t np = j->m->n_panels;
     tg__kmat_mul(j->m, j->act, j->M, NULL, j->y, j->m->N, np * c / j->chunks,
                  np * (c + 1) / j->chunks);
@@ -118,9 +132,12 @@ static void mul_chunk(void *arg, int64_t c, int32_t worker)
 static void ours_product(tg_tpool *pool, const tg_kmat *m, const float *x, int64_t M, void *act,
                          float *y)
 {
-    tg__kmat_prepare(m, x, M, m->K, act);
-    mul_job j = {m, act, M, tg__kmat_chunks(m, M, tg__tpool_size(pool)), y};
-    tg__tpool_run(pool, j.chunks, mul_chunk, &j);
+    const int32_t threads = tg__tpool_size(pool);
+    mul_job j = {
+        m, act, M, tg__kmat_chunks(m, M, threads), y, x, tg__kmat_prep_parts(m, M, threads), 0};
+    if (j.prep_parts == 1)
+        tg__kmat_prepare(m, x, M, m->K, act);
+    tg__tpool_run(pool, (j.prep_parts > 1 ? j.prep_parts : 0) + j.chunks, mul_chunk, &j);
 }
 
 /* ---- oneDNN ---- */

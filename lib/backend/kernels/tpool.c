@@ -353,6 +353,15 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
         solo_begin(p);
 }
 
+void tg__tpool_wait_count(const _Atomic int64_t *count, int64_t target)
+{
+    for (unsigned i = 1; atomic_load_explicit(count, memory_order_acquire) < target; i++) {
+        CPU_RELAX();
+        if (i % 256 == 0)
+            sched_yield();
+    }
+}
+
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)
 {
     *jobs_parallel = p ? p->jobs_parallel : 0;
