@@ -633,6 +633,34 @@ Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
     tg__tpool_free(p);
 }
 
+/* With the fallback off (benchmarks), the same stalls leave every job on both threads; on again,
+ * the pool falls back as before. */
+Test(tpool, a_pool_without_fallback_shares_every_job)
+{
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
+    tg__tpool_set_fallback(p, 0);
+    _Atomic int *hits = calloc(16, sizeof *hits);
+    count_job j = {hits, 0, 2};
+    for (int rep = 0; rep < 12; rep++) {
+        tg__tpool_run(p, 16, slow_worker_chunk, &j);
+        for (int c = 0; c < 16; c++) {
+            cr_assert_eq(atomic_load(&hits[c]), 1, "job %d chunk %d ran %d times", rep, c,
+                         atomic_load(&hits[c]));
+            atomic_store(&hits[c], 0);
+        }
+        cr_assert_eq(tg__tpool_threads_next(p), 2);
+    }
+    int64_t par, solo;
+    tg__tpool_stats(p, &par, &solo);
+    cr_assert(par == 12 && solo == 0, "parallel %lld, solo %lld", (long long)par, (long long)solo);
+    tg__tpool_set_fallback(p, 1);
+    make_pool_fall_back(p);
+    cr_assert_eq(tg__tpool_threads_next(p), 1);
+    free(hits);
+    tg__tpool_free(p);
+}
+
 /* A chunk that keeps its CPU busy for 300 us. */
 static void busy_chunk(void *arg, int64_t chunk, int32_t worker)
 {

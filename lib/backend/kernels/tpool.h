@@ -46,6 +46,11 @@ void tg__tpool_wait_count(const _Atomic int64_t *count, int64_t target);
  * smaller one: below ~32k multiply-adds a chunk costs less than handing it to another thread. */
 tg_tpool *tg__tpool_for_work(tg_tpool *p, int64_t fmas);
 
+/* on = 0: the pool never runs jobs on the caller alone, whatever the signals say (benchmarks
+ * that compare 2-thread code paths on a machine whose other processes would otherwise send
+ * every job to the caller; the library never turns it off). A new pool has it on. */
+void tg__tpool_set_fallback(tg_tpool *p, int on);
+
 /* Jobs run on several threads / on the caller alone because of the fallback above. */
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
 
