@@ -4,7 +4,7 @@
  * Usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] [--prec f32,bf16,s8,u8s8,f32view,q8]
  *                      [--no-onednn] [--tune] [--hot] [--streams S] [--prefetch BYTES] [--spin-us
  * US]
- *                      [--gate SECONDS]
+ *                      [--gate SECONDS] [--no-fallback] [--prep-ab]
  *
  * One "sweep" runs the products of one decoded token of GPT-2 124M in forward order: for each of
  * 12 layers qkv 768x2304, attn proj 768x768, fc 768x3072, mlp proj 3072x768, then the output
@@ -26,6 +26,11 @@
  * (other processes do not count), in cycles of a clock measured by a chain of dependent adds,
  * and for q8 against the VNNI bound: M rows x 2 planes x K x N / 64 MACs per vpdpbusd, one per
  * cycle. The activation preparation is timed apart.
+ * --no-fallback: the pools never run jobs on the caller alone (tg__tpool_set_fallback), so that a
+ * "2 threads" line measures two threads even while other processes run (at nice 19, say).
+ * --prep-ab: instead of oneDNN, the second engine is ours with the activations prepared on the
+ * caller before each job (as before tg__kmat_prep_parts), alternating with the library's way
+ * in every repetition: a paired A/B inside one process.
  * --gate S: before each repetition wait up to S seconds for a quiet moment (other processes
  * below 0.2 CPUs for 0.5 s) and print what was seen: on a shared machine, the figures of the
  * repetitions that got one are the ones to trust. */
@@ -35,6 +40,7 @@
 #include "tpool.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -101,26 +107,50 @@ static double median(const double *v, int n)
 
 typedef struct {
     const tg_kmat *m;
-    const void *act;
+    void *act;
     int64_t M, chunks;
     float *y;
+    const float *x;
+    int64_t prep_parts; /* as linear_kmat.c: the first chunks prepare act when > 1 */
+    _Atomic int64_t prepped;
 } mul_job;
 
 static void mul_chunk(void *arg, int64_t c, int32_t worker)
 {
     (void)worker;
-    const mul_job *j = arg;
+    mul_job *j = arg;
+    if (j->prep_parts > 1) {
+        if (c < j->prep_parts) {
+            tg__kmat_prepare_rows(j->m, j->x, j->M, j->m->K, j->act, j->M * c / j->prep_parts,
+                                  j->M * (c + 1) / j->prep_parts);
+            atomic_fetch_add_explicit(&j->prepped, 1, memory_order_release);
+            return;
+        }
+        c -= j->prep_parts;
+        tg__tpool_wait_count(&j->prepped, j->prep_parts);
+    }
     const int64_t np = j->m->n_panels;
     tg__kmat_mul(j->m, j->act, j->M, NULL, j->y, j->m->N, np * c / j->chunks,
                  np * (c + 1) / j->chunks);
 }
 
+/* caller_prep: the activations prepared on the caller before the job (the library's way
+ * before tg__kmat_prep_parts; --prep-ab). */
 static void ours_product(tg_tpool *pool, const tg_kmat *m, const float *x, int64_t M, void *act,
-                         float *y)
+                         float *y, int caller_prep)
 {
-    tg__kmat_prepare(m, x, M, m->K, act);
-    mul_job j = {m, act, M, tg__kmat_chunks(m, M, tg__tpool_size(pool)), y};
-    tg__tpool_run(pool, j.chunks, mul_chunk, &j);
+    const int32_t threads = tg__tpool_size(pool);
+    mul_job j = {m,
+                 act,
+                 M,
+                 tg__kmat_chunks(m, M, threads),
+                 y,
+                 x,
+                 caller_prep ? 1 : tg__kmat_prep_parts(m, M, threads),
+                 0};
+    if (j.prep_parts == 1)
+        tg__kmat_prepare(m, x, M, m->K, act);
+    tg__tpool_run(pool, (j.prep_parts > 1 ? j.prep_parts : 0) + j.chunks, mul_chunk, &j);
 }
 
 /* ---- oneDNN ---- */
@@ -257,7 +287,7 @@ static void dn_product(onednn *d, int prec, int i, int mi, int ti, int64_t M, co
 /* ---- the benchmark ---- */
 
 typedef struct {
-    int reps, n_t, n_m, onednn, tune, hot, spin_us, streams, prefetch, gate;
+    int reps, n_t, n_m, onednn, tune, hot, spin_us, streams, prefetch, gate, no_fallback, prep_ab;
     int threads[MAX_T];
     int64_t ms[MAX_MS];
     int prec_on[N_PREC];
@@ -281,7 +311,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_kernels [--reps N] [--threads 1,2] [--m 1,8] "
             "[--prec f32,bf16,s8,u8s8,f32view,q8] [--no-onednn] [--tune] [--hot] [--streams S] "
-            "[--prefetch BYTES] [--spin-us US] [--gate S]\n");
+            "[--prefetch BYTES] [--spin-us US] [--gate S] [--no-fallback] [--prep-ab]\n");
     exit(2);
 }
 
@@ -404,7 +434,9 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
     static tg_kmat km[N_MATS];
     static float *viewed[N_MATS];
     onednn d = {0};
-    const int use_dn = o->onednn && !o->tune && prec != P_F32V;
+    const int use_dn = o->onednn && !o->tune && !o->prep_ab && prec != P_F32V;
+    const int two = use_dn || o->prep_ab; /* a second engine: oneDNN, or ours prepared apart */
+    const char *second = use_dn ? "oneDNN" : "caller-prep";
     if (use_dn) {
         DN(dnnl_engine_create(&d.eng, dnnl_cpu, 0));
         DN(dnnl_stream_create(&d.st, d.eng, dnnl_stream_default_flags));
@@ -493,7 +525,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                         double bytes = 0;
                         const double t0 = bw_now();
                         for (int i = 0; i < N_MATS; i++) {
-                            ours_product(pools[ti], &km[i], x, 1, act, y);
+                            ours_product(pools[ti], &km[i], x, 1, act, y, 0);
                             bytes += (double)km[i].bytes;
                         }
                         gbs[r] = bytes / (bw_now() - t0) / 1e9;
@@ -515,7 +547,7 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
         for (int warm = 0; warm < 1; warm++) /* warm-up: first-touch of buffers, thread start */
             for (int ti = 0; ti < o->n_t; ti++)
                 for (int i = 0; i < N_MATS; i++) {
-                    ours_product(pools[ti], &km[i], x, 1, act, y);
+                    ours_product(pools[ti], &km[i], x, 1, act, y, 0);
                     if (use_dn) {
                         omp_set_num_threads(o->threads[ti]);
                         dn_product(&d, prec, i, 0, ti, o->ms[0], x, xconv, y);
@@ -530,14 +562,14 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                 if (bw > bw_best_t[o->threads[ti]])
                     bw_best_t[o->threads[ti]] = bw;
                 omp_set_num_threads(o->threads[ti]);
-                for (int ek = 0; ek < 1 + use_dn; ek++) {
-                    const int e = (r + tk) % 2 && use_dn ? 1 - ek : ek;
+                for (int ek = 0; ek < 1 + two; ek++) {
+                    const int e = (r + tk) % 2 && two ? 1 - ek : ek;
                     for (int mi = 0; mi < o->n_m; mi++) {
                         const double t0 = bw_now();
                         for (int i = 0; i < N_MATS; i++) {
                             const double a = bw_now();
-                            if (e == 0)
-                                ours_product(pools[ti], &km[i], x, o->ms[mi], act, y);
+                            if (e == 0 || !use_dn)
+                                ours_product(pools[ti], &km[i], x, o->ms[mi], act, y, e);
                             else
                                 dn_product(&d, prec, i, mi, ti, o->ms[mi], x, xconv, y);
                             t[e][ti][mi][mat_shape(i)][r] += bw_now() - a;
@@ -568,28 +600,28 @@ static void run_precision(const options *o, int prec, tg_tpool **pools, const vo
                        (long long)o->ms[mi]);
                 for (int s = 0; s <= N_SHAPES; s++) {
                     printf("  %-18s", s < N_SHAPES ? shape_name[s] : "whole token");
-                    for (int e = 0; e < 1 + use_dn; e++) {
+                    for (int e = 0; e < 1 + two; e++) {
                         const int cnt = s == 4 ? 1 : s < N_SHAPES ? N_LAYERS : 1;
                         double bytes = 0;
                         if (s < N_SHAPES)
-                            bytes = (double)(e ? dn_bytes[s] : ours_bytes[s]);
+                            bytes = (double)(e && use_dn ? dn_bytes[s] : ours_bytes[s]);
                         else
                             for (int k = 0; k < N_SHAPES; k++)
-                                bytes += (double)(e ? dn_bytes[k] : ours_bytes[k]) *
+                                bytes += (double)(e && use_dn ? dn_bytes[k] : ours_bytes[k]) *
                                          (k == 4 ? 1 : N_LAYERS);
                         const double sec = (s < N_SHAPES ? median(t[e][ti][mi][s], o->reps)
                                                          : median(tot[e][ti][mi], o->reps)) /
                                            cnt;
                         const double gbs = bytes / sec / 1e9;
-                        printf(" | %s %8.1f µs %6.2f GB/s %5.3f", e ? "oneDNN" : "ours  ",
-                               sec * 1e6, gbs, gbs / bw);
+                        printf(" | %s %8.1f µs %6.2f GB/s %5.3f", e ? second : "ours  ", sec * 1e6,
+                               gbs, gbs / bw);
                     }
-                    if (use_dn) {
+                    if (two) {
                         const double a = s < N_SHAPES ? median(t[0][ti][mi][s], o->reps)
                                                       : median(tot[0][ti][mi], o->reps);
                         const double b = s < N_SHAPES ? median(t[1][ti][mi][s], o->reps)
                                                       : median(tot[1][ti][mi], o->reps);
-                        printf(" | oneDNN/ours x%.2f", b / a);
+                        printf(" | %s/ours x%.2f", second, b / a);
                     }
                     printf("\n");
                 }
@@ -667,6 +699,10 @@ int main(int argc, char **argv)
             o.tune = 1;
         else if (strcmp(a, "--hot") == 0)
             o.hot = 1;
+        else if (strcmp(a, "--no-fallback") == 0)
+            o.no_fallback = 1;
+        else if (strcmp(a, "--prep-ab") == 0)
+            o.prep_ab = 1;
         else if (strcmp(a, "--streams") == 0 && more)
             o.streams = atoi(argv[++i]);
         else if (strcmp(a, "--prefetch") == 0 && more)
@@ -692,6 +728,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < o.n_t; k++)
         if (tg__tpool_create(&pools[k], o.threads[k], o.spin_us) != TG_OK)
             return 1;
+        else if (o.no_fallback)
+            tg__tpool_set_fallback(pools[k], 0);
     const size_t bwbytes = (size_t)1 << 30;
     void *bwbuf = o.hot ? NULL : bw_buffer(bwbytes); /* --hot reads no memory bandwidth */
     if (!o.hot && !bwbuf)
@@ -715,8 +753,20 @@ int main(int argc, char **argv)
             else
                 run_precision(&o, p, pools, bwbuf, bwbytes);
         }
-    for (int k = 0; k < o.n_t; k++)
+    /* Whether the pools shared their jobs: with another process busy, the pool's fallback runs
+     * them on the caller alone, and a "2 threads" figure then measures one. */
+    for (int k = 0; k < o.n_t; k++) {
+        int64_t par, solo, stalls, busy;
+        double delay_us;
+        tg__tpool_stats(pools[k], &par, &solo);
+        tg__tpool_signals(pools[k], &stalls, &busy, &delay_us);
+        if (o.threads[k] > 1 && !o.hot)
+            printf("pool of %d threads: %lld jobs shared out, %lld on the caller alone (stalls "
+                   "%lld, busy windows %lld)\n",
+                   o.threads[k], (long long)par, (long long)solo, (long long)stalls,
+                   (long long)busy);
         tg__tpool_free(pools[k]);
+    }
     free(bwbuf);
     return 0;
 }

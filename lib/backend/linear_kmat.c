@@ -16,6 +16,7 @@
 #include "simd.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,11 +197,14 @@ static tg_status linear_plan_create(tg_linear_plan **out, const tg_linear *base,
 typedef struct job {
     const kmat_linear *l;
     const kmat_plan *p;
-    const void *act;
+    const float *src; /* the f32 rows that `act` is prepared from */
+    void *act;
     float *y;    /* [M][N] f32: the result, or the up half when gated */
     float *gate; /* gated: [M][N] */
     void *dst;
     int64_t M, N, n_panels, chunks;
+    int64_t prep_parts; /* chunks [0, prep_parts) prepare act (tg__kmat_prep_parts), when > 1 */
+    _Atomic int64_t prepped; /* of them, done */
 } job;
 
 static inline float gelu_tanh(float x)
@@ -264,7 +268,17 @@ static void silu_gate_cols(float *y, const float *g, int64_t n0, int64_t n1)
 static void run_chunk(void *arg, int64_t c, int32_t worker)
 {
     (void)worker;
-    const job *j = arg;
+    job *j = arg;
+    if (j->prep_parts > 1) { /* the first chunks prepare act; the products wait for all of it */
+        if (c < j->prep_parts) {
+            tg__kmat_prepare_rows(&j->l->w[0], j->src, j->M, j->l->base.K, j->act,
+                                  j->M * c / j->prep_parts, j->M * (c + 1) / j->prep_parts);
+            atomic_fetch_add_explicit(&j->prepped, 1, memory_order_release);
+            return;
+        }
+        c -= j->prep_parts;
+        tg__tpool_wait_count(&j->prepped, j->prep_parts);
+    }
     const int64_t p0 = j->n_panels * c / j->chunks, p1 = j->n_panels * (c + 1) / j->chunks;
     if (p0 == p1)
         return;
@@ -306,10 +320,10 @@ static void run_chunk(void *arg, int64_t c, int32_t worker)
  * (tg__kmat_chunks), and for more rows than one register block, small enough that a chunk's
  * panels stay in the L2 cache while every row block reads them (a prompt would otherwise stream
  * the whole matrix from memory once per 8 rows). */
-static int64_t chunk_count(const kmat_linear *l, const kmat_plan *p)
+static int64_t chunk_count(const kmat_linear *l, const kmat_plan *p, int32_t threads)
 {
     const int64_t np = l->w[0].n_panels;
-    int64_t c = tg__kmat_chunks(&l->w[0], p->base.cfg.M, tg__tpool_threads_next(p->pool));
+    int64_t c = tg__kmat_chunks(&l->w[0], p->base.cfg.M, threads);
     if (p->base.cfg.M > TG_KMAX_M) {
         const int64_t l2_part = 256 * 1024;
         const int64_t want = (int64_t)(l->base.bytes / (size_t)l2_part) + 1;
@@ -327,12 +341,16 @@ static tg_status linear_forward(tg_linear_plan *base, const tg_linear *lb, const
     const int64_t M = base->cfg.M, N = lb->N;
     if (p->prefill)
         return tg__prefill_run(p->prefill, l->w, l->bias, src, dst, scratch);
-    tg__kmat_prepare(&l->w[0], src, M, lb->K, scratch);
+    const int32_t threads = tg__tpool_threads_next(p->pool);
+    const int64_t prep_parts = tg__kmat_prep_parts(&l->w[0], M, threads);
+    if (prep_parts == 1)
+        tg__kmat_prepare(&l->w[0], src, M, lb->K, scratch);
     float *tmp = (float *)((unsigned char *)scratch + p->act_bytes);
     const int direct = !base->cfg.accumulate && base->cfg.dst == TG_ACT_F32;
     job j = {
         .l = l,
         .p = p,
+        .src = src,
         .act = scratch,
         .y = direct ? dst : tmp,
         .gate = lb->gated ? tmp + (direct ? 0 : M * N) : NULL,
@@ -340,9 +358,10 @@ static tg_status linear_forward(tg_linear_plan *base, const tg_linear *lb, const
         .M = M,
         .N = N,
         .n_panels = l->w[0].n_panels,
-        .chunks = chunk_count(l, p),
+        .chunks = chunk_count(l, p, threads),
+        .prep_parts = prep_parts,
     };
-    tg__tpool_run(p->pool, j.chunks, run_chunk, &j);
+    tg__tpool_run(p->pool, (prep_parts > 1 ? prep_parts : 0) + j.chunks, run_chunk, &j);
     return TG_OK;
 }
 

@@ -638,6 +638,34 @@ Test(tpool, falls_back_to_the_caller_when_workers_keep_it_waiting)
     tg__tpool_free(p);
 }
 
+/* With the fallback off (benchmarks), the same stalls leave every job on both threads; on again,
+ * the pool falls back as before. */
+Test(tpool, a_pool_without_fallback_shares_every_job)
+{
+    tg_tpool *p;
+    cr_assert_eq(tg__tpool_create(&p, 2, 0), TG_OK);
+    tg__tpool_set_fallback(p, 0);
+    _Atomic int *hits = calloc(16, sizeof *hits);
+    count_job j = {hits, 0, 2};
+    for (int rep = 0; rep < 12; rep++) {
+        tg__tpool_run(p, 16, slow_worker_chunk, &j);
+        for (int c = 0; c < 16; c++) {
+            cr_assert_eq(atomic_load(&hits[c]), 1, "job %d chunk %d ran %d times", rep, c,
+                         atomic_load(&hits[c]));
+            atomic_store(&hits[c], 0);
+        }
+        cr_assert_eq(tg__tpool_threads_next(p), 2);
+    }
+    int64_t par, solo;
+    tg__tpool_stats(p, &par, &solo);
+    cr_assert(par == 12 && solo == 0, "parallel %lld, solo %lld", (long long)par, (long long)solo);
+    tg__tpool_set_fallback(p, 1);
+    make_pool_fall_back(p);
+    cr_assert_eq(tg__tpool_threads_next(p), 1);
+    free(hits);
+    tg__tpool_free(p);
+}
+
 /* A chunk that keeps its CPU busy for 300 us. */
 static void busy_chunk(void *arg, int64_t chunk, int32_t worker)
 {
@@ -803,6 +831,57 @@ Test(tpool, vnni_bound_products_in_few_chunks_equal_single_threaded_bits)
         }
     }
     tg__kmat_set_isa(99);
+}
+
+/* A product's activations prepared in parts (rows [M i / parts, M (i + 1) / parts)) are the bytes
+ * of one tg__kmat_prepare, for every format and kernel level; the parts a product is prepared in
+ * follow tg__kmat_chunks: one a thread where the VNNI unit bounds it (Q8, 3 to 8 rows), else 1. */
+Test(tpool, activations_prepared_in_parts_equal_one_preparation)
+{
+    const int64_t K = 200, N = 72;
+    float *w = randv((size_t)(K * N), 0.02f);
+    const int32_t levels[] = {TG_KISA_PORTABLE, 99};
+    for (size_t li = 0; li < 2; li++) {
+        tg__kmat_set_isa(levels[li]);
+        for (size_t fi = 0; fi < N_FMTS; fi++) {
+            tg_kmat pk;
+            cr_assert_eq(make(&pk, w, K, N, 0, all_fmts[fi]), TG_OK);
+            for (int64_t M = 1; M <= 9; M++) {
+                float *x = randv((size_t)(M * (K + 3)), 1.0f); /* row stride K + 3 */
+                const size_t bytes = tg__kmat_act_bytes(&pk, M);
+                uint8_t *a1 = aligned_alloc(64, bytes), *a2 = aligned_alloc(64, bytes);
+                memset(a1, 0x5a, bytes);
+                memset(a2, 0x5a, bytes);
+                tg__kmat_prepare(&pk, x, M, K + 3, a1);
+                for (int64_t parts = 2; parts <= 3; parts++) {
+                    for (int64_t i = parts - 1; i >= 0; i--) /* any order */
+                        tg__kmat_prepare_rows(&pk, x, M, K + 3, a2, M * i / parts,
+                                              M * (i + 1) / parts);
+                    cr_assert(memcmp(a1, a2, bytes) == 0, "level %d %s M %lld in %lld parts",
+                              (int)levels[li], fmt_name(all_fmts[fi]), (long long)M,
+                              (long long)parts);
+                }
+                free(a1);
+                free(a2);
+                free(x);
+            }
+            tg__kmat_free(&pk);
+        }
+    }
+    tg__kmat_set_isa(99);
+    tg_kmat q, bf;
+    cr_assert_eq(tg__kmat_pack(&q, w, K, N, 0, TG_KFMT_Q8, NULL), TG_OK);
+    cr_assert_eq(tg__kmat_pack(&bf, w, K, N, 0, TG_KFMT_BF16, NULL), TG_OK);
+    for (int64_t M = 1; M <= 9; M++)
+        for (int32_t t = 1; t <= 3; t++) {
+            const int64_t want = M >= 3 && M <= 8 && t > 1 ? t : 1;
+            cr_assert_eq(tg__kmat_prep_parts(&q, M, t), want, "Q8 M %lld, %d threads", (long long)M,
+                         (int)t);
+            cr_assert_eq(tg__kmat_prep_parts(&bf, M, t), 1);
+        }
+    tg__kmat_free(&q);
+    tg__kmat_free(&bf);
+    free(w);
 }
 
 Test(tpool, packing_on_a_pool_gives_the_same_bytes)
@@ -1653,6 +1732,80 @@ static void prefill_solo_same_bits(tg_precision prec, tg_epilogue epi)
     tg__tpool_free(pool);
     free(wd[0]);
     free(wd[1]);
+}
+
+/* int8 decode products of 3 to 8 rows on a pool prepare their activations in parts, in the job's
+ * first chunks (tg__kmat_prep_parts): with every epilogue and accumulate, the bits of 1 thread,
+ * and the pool shared the job (when it did not fall back: the machine is shared). */
+static void int8_rows_same_bits(tg_epilogue epi, int accumulate)
+{
+    const int64_t K = 200, N = 32 * 7 + 9;
+    const int gated = epi == TG_EPI_SILU_GATE;
+    char wname[2][8] = {"w0", "w1"};
+    float *wd[2] = {NULL, NULL};
+    tg_tensor wt[2];
+    const tg_tensor *parts[2];
+    for (int i = 0; i < 1 + gated; i++) {
+        wd[i] = randv((size_t)(K * N), 0.05f);
+        wt[i] = view_of(wd[i], K, N, wname[i]);
+        parts[i] = &wt[i];
+    }
+    tg_linear_desc d = {.name = "rows",
+                        .parts = parts,
+                        .n_parts = 1 + gated,
+                        .layout = TG_MAT_IN_OUT,
+                        .K = K,
+                        .gated = gated,
+                        .precision = TG_PREC_INT8};
+    tg_linear *lin = NULL;
+    cr_assert_eq(tg__linear_kmat_create(&lin, &d), TG_OK, "%s", tg_error_last());
+    for (int32_t nt = 2; nt <= 3; nt++) {
+        tg_tpool *pool;
+        cr_assert_eq(tg__tpool_create(&pool, nt, 50), TG_OK);
+        for (int64_t M = 3; M <= 8; M++) {
+            float *x = randv((size_t)(M * K), 1.0f), *y[2];
+            float *base = randv((size_t)(M * N), 1.0f);
+            tg_tpool *pools[2] = {NULL, pool};
+            int64_t par0, par1, solo;
+            for (int k = 0; k < 2; k++) {
+                y[k] = malloc((size_t)(M * N) * sizeof(float));
+                memcpy(y[k], base, (size_t)(M * N) * sizeof(float)); /* accumulate adds to it */
+                tg_linear_cfg cfg = {M, epi, accumulate, TG_ACT_F32, pools[k]};
+                tg_linear_plan *plan;
+                cr_assert_eq(tg__linear_plan_create(&plan, lin, &cfg), TG_OK, "%s",
+                             tg_error_last());
+                void *sc = malloc(plan->scratch_size + 64);
+                tg__tpool_stats(pool, &par0, &solo);
+                cr_assert_eq(tg__linear_forward(plan, lin, x, y[k], sc), TG_OK, "%s",
+                             tg_error_last());
+                tg__tpool_stats(pool, &par1, &solo);
+                tg__linear_plan_free(plan);
+                free(sc);
+            }
+            cr_assert(memcmp(y[0], y[1], (size_t)(M * N) * sizeof(float)) == 0,
+                      "epi %d accumulate %d M %lld: %d threads differ from 1", (int)epi, accumulate,
+                      (long long)M, (int)nt);
+            if (tg__kmat_int8_fmt() == TG_KFMT_Q8 && nt == 2)
+                cr_assert(par1 - par0 == 1 || solo > 0, "M %lld: the pool ran no job",
+                          (long long)M);
+            free(y[0]);
+            free(y[1]);
+            free(base);
+            free(x);
+        }
+        tg__tpool_free(pool);
+    }
+    tg__linear_free(lin);
+    free(wd[0]);
+    free(wd[1]);
+}
+
+Test(linear, int8_rows_prepared_in_parts_give_the_bits_of_one_thread)
+{
+    int8_rows_same_bits(TG_EPI_NONE, 0);
+    int8_rows_same_bits(TG_EPI_NONE, 1);
+    int8_rows_same_bits(TG_EPI_GELU_TANH, 0);
+    int8_rows_same_bits(TG_EPI_SILU_GATE, 0);
 }
 
 Test(linear, prefill_on_a_fallen_back_pool_gives_the_same_bits)

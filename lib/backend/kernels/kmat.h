@@ -100,6 +100,11 @@ size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M);
  * by the int8 rows. `act` has tg__kmat_act_bytes(m, M) bytes, 64-byte
  * aligned. Done once per product, before the panels are shared out. */
 void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act);
+/* Rows [r0, r1) of tg__kmat_prepare's act for M rows: the same bytes, each row's (and for Q8 each
+ * row's blocks') conversion depends on that row alone, so parts of a product's preparation can
+ * run on several threads (tg__kmat_prep_parts). */
+void tg__kmat_prepare_rows(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act,
+                           int64_t r0, int64_t r1);
 
 /* y[M][N] (row stride ldy) for the columns of panels [p0, p1): y = act . W (+ bias when non-NULL).
  * Any M >= 1 (row blocks of TG_KMAX_M). */
@@ -115,6 +120,14 @@ void tg__kmat_mul(const tg_kmat *m, const void *act, int64_t M, const float *bia
  * had 1 or 2 panels a chunk: they barely gained from a second thread). Any cut gives the same
  * bits. */
 int64_t tg__kmat_chunks(const tg_kmat *m, int64_t M, int32_t threads);
+
+/* Parts a product's activation preparation is shared into on `threads` threads: 1 (the caller
+ * prepares before the job) where the weights stream from memory, and where the VNNI unit bounds
+ * the product (as in tg__kmat_chunks) one part a thread, rows split evenly (part i: rows
+ * [M i / parts, M (i + 1) / parts)), run as the job's first chunks: the caller alone took
+ * 7-25 us of a 2-thread 8-row product while the other thread waited (0.3-0.6 ms of a ~9.4 ms
+ * step, docs/performance.md "int8 at 2 threads"), and the job reaches the workers at once. */
+int64_t tg__kmat_prep_parts(const tg_kmat *m, int64_t M, int32_t threads);
 
 /* Which kernels run: the best the CPU supports (the default; $TEXTGEN_KERNELS = portable, avx2,
  * avx512 or avx512-bf16-vnni caps it: the matrix products run as on a CPU without AVX-512, say),

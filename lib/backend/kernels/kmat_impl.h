@@ -33,8 +33,10 @@ extern const tg_kern_fn tg__kern_portable[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx2[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512[TG_KFMT_COUNT];
 extern const tg_kern_fn tg__kern_avx512_bf16_vnni[TG_KFMT_COUNT];
-/* Q8's activation quantization with AVX-512 (tg__kmat_prepare), the same bits as the C loop. */
-void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act);
+/* Q8's activation quantization with AVX-512 (tg__kmat_prepare_rows: rows [r0, r1) of M), the
+ * same bits as the C loop. */
+void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act,
+                            int64_t r0, int64_t r1);
 /* Q8's load-time quantization with AVX-512 (kmat_pack.c's pack_q8 and q8_unit's max pass), the
  * same bytes as the C loops: the largest |w[i]| of n values (NaN ignored, 0 for none), and one
  * panel's blocks from its float tile [Kp][32]. */

@@ -341,12 +341,13 @@ size_t tg__kmat_act_bytes(const tg_kmat *m, int64_t M)
  * counting (8-bit activations flipped the golden folders' argmax twice as often as 8-bit
  * weights, docs/performance.md). The rounding adds and subtracts 1.5 * 2^23 (round to nearest
  * even for |v| < 2^22) so that the loop vectorises; NaN becomes -32512 (fmaxf). */
-static void prepare_q8(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act)
+static void prepare_q8(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act,
+                       int64_t r0, int64_t r1)
 {
     const int64_t K = m->K, Kp = m->Kp, nb = Kp / TG_KQBLK;
     tg_kq8blk *rec = act;
     int8_t *rows = (int8_t *)act + tg__kact_scales_bytes(m, M);
-    for (int64_t r = 0; r < M; r++)
+    for (int64_t r = r0; r < r1; r++)
         for (int64_t b = 0; b < nb; b++) {
             float v[TG_KQBLK];
             const int64_t k0 = b * TG_KQBLK, n = K - k0 < TG_KQBLK ? K - k0 : TG_KQBLK;
@@ -373,19 +374,25 @@ static void prepare_q8(const tg_kmat *m, const float *x, int64_t M, int64_t ldx,
 
 void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act)
 {
+    tg__kmat_prepare_rows(m, x, M, ldx, act, 0, M);
+}
+
+void tg__kmat_prepare_rows(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, void *act,
+                           int64_t r0, int64_t r1)
+{
     if (m->fmt == TG_KFMT_Q8) {
 #if defined(TG_KERNELS_X86)
         if (tg__kmat_isa() >= TG_KISA_AVX512) {
-            tg__kq8_prepare_avx512(m, x, M, ldx, act);
+            tg__kq8_prepare_avx512(m, x, M, ldx, act, r0, r1);
             return;
         }
 #endif
-        prepare_q8(m, x, M, ldx, act);
+        prepare_q8(m, x, M, ldx, act, r0, r1);
         return;
     }
     const int64_t K = m->K, Kp = m->Kp;
     uint8_t *rows = (uint8_t *)act + tg__kact_scales_bytes(m, M);
-    for (int64_t r = 0; r < M; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * ldx;
         if (m->fmt == TG_KFMT_F32 || m->fmt == TG_KFMT_S8 || m->fmt == TG_KFMT_F32_KN ||
             m->fmt == TG_KFMT_F32_NK) {
@@ -408,11 +415,22 @@ void tg__kmat_prepare(const tg_kmat *m, const float *x, int64_t M, int64_t ldx, 
     }
 }
 
+/* Q8 from 3 rows on more than one thread: the VNNI unit bounds the product. */
+static int vnni_bound(const tg_kmat *m, int64_t M, int32_t threads)
+{
+    return m->fmt == TG_KFMT_Q8 && M >= TG_KQ8_PREFETCH_M && M <= TG_KMAX_M && threads > 1;
+}
+
 int64_t tg__kmat_chunks(const tg_kmat *m, int64_t M, int32_t threads)
 {
-    if (m->fmt == TG_KFMT_Q8 && M >= TG_KQ8_PREFETCH_M && M <= TG_KMAX_M && threads > 1) {
+    if (vnni_bound(m, M, threads)) {
         const int64_t want = 2 * (int64_t)threads;
         return want < m->n_panels ? want : m->n_panels;
     }
     return tg__tpool_chunks_for(threads, m->n_panels);
+}
+
+int64_t tg__kmat_prep_parts(const tg_kmat *m, int64_t M, int32_t threads)
+{
+    return vnni_bound(m, M, threads) ? (threads < M ? threads : M) : 1;
 }

@@ -300,13 +300,13 @@ INLINE TGT_VNNI void q8_panels(const tg_kcall *c, int64_t p, int64_t stride, con
  * returns its second operand for NaN, as fmaxf ignores it) ---- */
 
 TGT_512 void tg__kq8_prepare_avx512(const tg_kmat *m, const float *x, int64_t M, int64_t ldx,
-                                    void *act)
+                                    void *act, int64_t r0, int64_t r1)
 {
     const int64_t K = m->K, Kp = m->Kp, nb = Kp / TG_KQBLK;
     tg_kq8blk *rec = act;
     int8_t *rows = (int8_t *)act + tg__kact_scales_bytes(m, M);
     const __m512 lim = _mm512_set1_ps(TG_KQ8_XMAX), nlim = _mm512_set1_ps(-TG_KQ8_XMAX);
-    for (int64_t r = 0; r < M; r++)
+    for (int64_t r = r0; r < r1; r++)
         for (int64_t b = 0; b < nb; b++) {
             const int64_t k0 = b * TG_KQBLK, n = K - k0 < TG_KQBLK ? K - k0 : TG_KQBLK;
             const __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);

@@ -52,6 +52,7 @@ struct tg_tpool {
     _Atomic int stop;
     _Atomic int sleepers;
     int32_t started;     /* workers that have opened their delay_fd (under mu) */
+    int no_fallback;     /* tg__tpool_set_fallback(p, 0): never run jobs on the caller alone */
     tg_tpool_policy pol; /* caller's thread only: when to run jobs on the caller alone */
     double work_us;      /* the policy's clock: time spent in jobs (an idle pool's stands still) */
     double solo_delay0;  /* the caller's run-queue delay when a solo period began (-1: unread) */
@@ -144,6 +145,8 @@ static void solo_begin(tg_tpool *p)
  * whether to try the workers at all (tpool_policy.h). */
 static int run_solo(tg_tpool *p)
 {
+    if (p->no_fallback)
+        return 0;
     if (tg__policy_solo_over(&p->pol, p->work_us)) {
         const double d = caller_delay_us(), idle = tg__cpus_idle_us(), wall = now_us();
         const double delay = d >= 0 && p->solo_delay0 >= 0 ? d - p->solo_delay0 : -1;
@@ -351,6 +354,21 @@ void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg)
     }
     if (p->pol.solo) /* it just went solo */
         solo_begin(p);
+}
+
+void tg__tpool_set_fallback(tg_tpool *p, int on)
+{
+    if (p)
+        p->no_fallback = !on;
+}
+
+void tg__tpool_wait_count(const _Atomic int64_t *count, int64_t target)
+{
+    for (unsigned i = 1; atomic_load_explicit(count, memory_order_acquire) < target; i++) {
+        CPU_RELAX();
+        if (i % 256 == 0)
+            sched_yield();
+    }
 }
 
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo)

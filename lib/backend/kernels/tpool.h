@@ -36,9 +36,20 @@ int32_t tg__tpool_size(const tg_tpool *p);
  * then tries its threads again (tpool_policy.h). */
 void tg__tpool_run(tg_tpool *p, int64_t n_chunks, tg_tpool_fn fn, void *arg);
 
+/* For a chunk that needs earlier chunks of its job done (they publish with a release add on
+ * *count): wait until *count reaches `target`, spinning and now and then yielding the CPU (the
+ * thread waited for may share it). Chunks are claimed in index order, so the earlier ones are
+ * held by threads that run them (or have run), never left unclaimed behind the waiter. */
+void tg__tpool_wait_count(const _Atomic int64_t *count, int64_t target);
+
 /* `p` for a job of `fmas` multiply-adds worth sharing out, NULL (the caller runs it alone) for a
  * smaller one: below ~32k multiply-adds a chunk costs less than handing it to another thread. */
 tg_tpool *tg__tpool_for_work(tg_tpool *p, int64_t fmas);
+
+/* on = 0: the pool never runs jobs on the caller alone, whatever the signals say (benchmarks
+ * that compare 2-thread code paths on a machine whose other processes would otherwise send
+ * every job to the caller; the library never turns it off). A new pool has it on. */
+void tg__tpool_set_fallback(tg_tpool *p, int on);
 
 /* Jobs run on several threads / on the caller alone because of the fallback above. */
 void tg__tpool_stats(const tg_tpool *p, int64_t *jobs_parallel, int64_t *jobs_solo);
