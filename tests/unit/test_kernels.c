@@ -1767,6 +1767,7 @@ static void int8_rows_same_bits(tg_epilogue epi, int accumulate)
             float *base = randv((size_t)(M * N), 1.0f);
             tg_tpool *pools[2] = {NULL, pool};
             int64_t par0, par1, solo;
+            int32_t next = 0; /* threads the pool offered the pooled run: 1 once it fell back */
             for (int k = 0; k < 2; k++) {
                 y[k] = malloc((size_t)(M * N) * sizeof(float));
                 memcpy(y[k], base, (size_t)(M * N) * sizeof(float)); /* accumulate adds to it */
@@ -1776,6 +1777,8 @@ static void int8_rows_same_bits(tg_epilogue epi, int accumulate)
                              tg_error_last());
                 void *sc = malloc(plan->scratch_size + 64);
                 tg__tpool_stats(pool, &par0, &solo);
+                if (k == 1)
+                    next = tg__tpool_threads_next(pool);
                 cr_assert_eq(tg__linear_forward(plan, lin, x, y[k], sc), TG_OK, "%s",
                              tg_error_last());
                 tg__tpool_stats(pool, &par1, &solo);
@@ -1785,7 +1788,9 @@ static void int8_rows_same_bits(tg_epilogue epi, int accumulate)
             cr_assert(memcmp(y[0], y[1], (size_t)(M * N) * sizeof(float)) == 0,
                       "epi %d accumulate %d M %lld: %d threads differ from 1", (int)epi, accumulate,
                       (long long)M, (int)nt);
-            if (tg__kmat_int8_fmt() == TG_KFMT_Q8 && nt == 2)
+            /* A pool that has fallen back cuts the product for one thread: one chunk, run
+             * inline and counted nowhere. */
+            if (tg__kmat_int8_fmt() == TG_KFMT_Q8 && nt == 2 && next > 1)
                 cr_assert(par1 - par0 == 1 || solo > 0, "M %lld: the pool ran no job",
                           (long long)M);
             free(y[0]);

@@ -10,7 +10,8 @@
  *   S8    [K][32] int8, a float scale per column     (weight-only int8: x stays f32)
  *   U8S8  [Kp/4][32][4] int8, a scale per column     (vpdpbusd: x quantized per row to u8)
  *   Q8    per block of 32 k: [8][32][4] u8 = int8 + 128, then 32 f16 scales (one per column)
- *         (vpdpbusd: x quantized to int8 per row and block of 32 k, as llama.cpp's Q8_0 x Q8_0)
+ *         (vpdpbusd: x quantized per row and block of 32 k to 16 bits, held as two int8
+ *         planes, kmat_impl.h; llama.cpp's Q8_0 x Q8_0 keeps 8)
  * or, for f32 only, the caller's matrix used where it lies (a mapped file), no copy:
  *   F32_KN  [K][N] as Hugging Face Conv1D stores it: each k-step reads a contiguous run of the
  *           row k (up to 128 columns at M = 1), rows N floats apart
