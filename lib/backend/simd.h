@@ -29,32 +29,23 @@ typedef uint16_t v16u16 __attribute__((vector_size(32)));
 #define TG_CLONES
 #endif
 
-/* 16 elements at p into *out: floats, or bf16 (BF, a constant where this is inlined) widened
- * exactly. For the KV cache's two element types (backend/kv_cache.h). */
-TG_INLINE void tg__load16(v16f *out, const void *p, const int BF)
-{
-    if (BF) {
-        v16u16 h;
-        memcpy(&h, p, sizeof h);
-        const v16u w = __builtin_convertvector(h, v16u) << 16;
-        memcpy(out, &w, sizeof *out);
-    } else {
-        memcpy(out, p, sizeof *out);
+/* n elements at p into *out: floats, or bf16 (BF, a constant where this is inlined) widened
+ * exactly. For the KV cache's two element types (backend/kv_cache.h): tg__load16 (v16f) and
+ * tg__load8 (v8f). */
+#define TG_DEFINE_KV_LOAD(NAME, VF, VU, VU16)                                                      \
+    TG_INLINE void NAME(VF *out, const void *p, const int BF)                                      \
+    {                                                                                              \
+        if (BF) {                                                                                  \
+            VU16 h;                                                                                \
+            memcpy(&h, p, sizeof h);                                                               \
+            const VU w = __builtin_convertvector(h, VU) << 16;                                     \
+            memcpy(out, &w, sizeof *out);                                                          \
+        } else {                                                                                   \
+            memcpy(out, p, sizeof *out);                                                           \
+        }                                                                                          \
     }
-}
-
-/* The same for 8 elements. */
-TG_INLINE void tg__load8(v8f *out, const void *p, const int BF)
-{
-    if (BF) {
-        v8u16 h;
-        memcpy(&h, p, sizeof h);
-        const v8u w = __builtin_convertvector(h, v8u) << 16;
-        memcpy(out, &w, sizeof *out);
-    } else {
-        memcpy(out, p, sizeof *out);
-    }
-}
+TG_DEFINE_KV_LOAD(tg__load16, v16f, v16u, v16u16)
+TG_DEFINE_KV_LOAD(tg__load8, v8f, v8u, v8u16)
 
 /* Element i of p (floats, or bf16 when BF). */
 TG_INLINE float tg__load1(const void *p, int64_t i, const int BF)
