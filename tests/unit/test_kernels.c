@@ -1671,21 +1671,28 @@ static void seam_all(tg_precision prec, double tol)
     tg__tpool_free(pool);
 }
 
+/* n random K x N weight matrices (w0, w1: a gated pair) as tensor views, for a linear desc. */
+static void random_parts(int64_t K, int64_t N, int n, float *wd[2], tg_tensor wt[2],
+                         const tg_tensor *parts[2])
+{
+    static char names[2][3] = {"w0", "w1"};
+    for (int i = 0; i < n; i++) {
+        wd[i] = randv((size_t)(K * N), 0.05f);
+        wt[i] = view_of(wd[i], K, N, names[i]);
+        parts[i] = &wt[i];
+    }
+}
+
 /* A prompt's product on a pool that has fallen back to the caller alone runs one primitive
  * over all rows instead of the pool's blocks: the same bits as the blocks, and as 1 thread. */
 static void prefill_solo_same_bits(tg_precision prec, tg_epilogue epi)
 {
     const int64_t K = 96, N = 200, M = 64;
     const int gated = epi == TG_EPI_SILU_GATE;
-    char wname[2][8] = {"w0", "w1"};
     float *wd[2] = {NULL, NULL};
     tg_tensor wt[2];
     const tg_tensor *parts[2];
-    for (int i = 0; i < 1 + gated; i++) {
-        wd[i] = randv((size_t)(K * N), 0.05f);
-        wt[i] = view_of(wd[i], K, N, wname[i]);
-        parts[i] = &wt[i];
-    }
+    random_parts(K, N, 1 + gated, wd, wt, parts);
     tg_tpool *pool;
     cr_assert_eq(tg__tpool_create(&pool, 2, 50), TG_OK);
     /* Packed on the caller (no .pool): a stall while packing on a busy machine would already
@@ -1741,15 +1748,10 @@ static void int8_rows_same_bits(tg_epilogue epi, int accumulate)
 {
     const int64_t K = 200, N = 32 * 7 + 9;
     const int gated = epi == TG_EPI_SILU_GATE;
-    char wname[2][8] = {"w0", "w1"};
     float *wd[2] = {NULL, NULL};
     tg_tensor wt[2];
     const tg_tensor *parts[2];
-    for (int i = 0; i < 1 + gated; i++) {
-        wd[i] = randv((size_t)(K * N), 0.05f);
-        wt[i] = view_of(wd[i], K, N, wname[i]);
-        parts[i] = &wt[i];
-    }
+    random_parts(K, N, 1 + gated, wd, wt, parts);
     tg_linear_desc d = {.name = "rows",
                         .parts = parts,
                         .n_parts = 1 + gated,

@@ -150,34 +150,35 @@ static gboolean on_early_stopping(const gchar *option_name, const gchar *value, 
     return TRUE;
 }
 
+/* Set *out to the index of `value` in names (the enum's values in order), or report the
+ * names the option wants. */
+static gboolean pick_name(const gchar *option_name, const gchar *value, const char *const *names,
+                          uint32_t n, const char *wanted, uint32_t *out, GError **error)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (g_strcmp0(value, names[i]) == 0) {
+            *out = i;
+            return TRUE;
+        }
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s wants %s, not '%s'",
+                option_name, wanted, value);
+    return FALSE;
+}
+
 static gboolean on_weights(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
-    cli_options *o = data;
     static const char *const names[] = {"auto", "f32", "bf16", "int8"}; /* = TG_WEIGHTS_* */
-    for (uint32_t i = 0; i < G_N_ELEMENTS(names); i++)
-        if (g_strcmp0(value, names[i]) == 0) {
-            o->weights = i;
-            return TRUE;
-        }
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "%s wants auto, f32, bf16 or int8, not '%s'", option_name, value);
-    return FALSE;
+    return pick_name(option_name, value, names, G_N_ELEMENTS(names), "auto, f32, bf16 or int8",
+                     &((cli_options *)data)->weights, error);
 }
 
 static gboolean on_kv_type(const gchar *option_name, const gchar *value, gpointer data,
                            GError **error)
 {
-    cli_options *o = data;
     static const char *const names[] = {"auto", "f32", "bf16"}; /* = TG_KV_* */
-    for (uint32_t i = 0; i < G_N_ELEMENTS(names); i++)
-        if (g_strcmp0(value, names[i]) == 0) {
-            o->kv_type = i;
-            return TRUE;
-        }
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "%s wants auto, f32 or bf16, not '%s'", option_name, value);
-    return FALSE;
+    return pick_name(option_name, value, names, G_N_ELEMENTS(names), "auto, f32 or bf16",
+                     &((cli_options *)data)->kv_type, error);
 }
 
 static gboolean on_version(const gchar *option_name, const gchar *value, gpointer data,
